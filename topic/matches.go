@@ -1,0 +1,218 @@
+package topic
+
+import "slices"
+
+// linearMax is the number of deliveries up to which Match finds a
+// subscriber's earlier delivery by a linear scan; past it, Matches keeps a
+// map.
+const linearMax = 16
+
+// Delivery is one copy of a message for one subscriber.
+type Delivery[S comparable] struct {
+	Subscriber S
+	// QoS is the highest granted QoS among the subscriber's matching
+	// non-shared subscriptions [MQTT-3.3.5-1] (v3.1.1) [MQTT-3.3.4-2] (v5),
+	// or the member's granted QoS for a shared delivery [MQTT-4.8.2-3]. The
+	// message goes out at the lower of this and its own QoS.
+	QoS byte
+	// RetainAsPublished is true if any of the matching subscriptions has it.
+	RetainAsPublished bool
+	// IDs are the subscription identifiers of all matching subscriptions
+	// that have one [MQTT-3.3.4-3] [MQTT-3.3.4-4], nil when none. The slice
+	// points into the Matches' scratch space: it is valid until the
+	// Matches is Reset.
+	IDs []uint32
+	// Share is the group name for a delivery chosen from a shared group,
+	// "" otherwise.
+	Share string
+}
+
+// Matches receives the result of [Trie.Match]. Reuse one (per connection, or
+// from a sync.Pool) so that matching does not allocate; it belongs to one
+// goroutine at a time. The zero value is ready to use.
+type Matches[S comparable] struct {
+	Deliveries []Delivery[S]
+
+	ids    []uint32         // backing store of Deliveries[i].IDs
+	pairs  []idPair         // IDs found by the current Match, by delivery
+	offs   []int32          // counting-sort offsets for pairs
+	groups []*shareGroup[S] // shared groups matched by the current Match
+	index  map[S]int32      // subscriber -> delivery, once past linearMax
+	base   int              // first delivery of the current Match
+	listed int              // subscription lists seen by the current Match
+	done   int              // Deliveries[base:done] are in index
+}
+
+type idPair struct {
+	d  int32 // position in Deliveries
+	id uint32
+}
+
+// Reset empties m for reuse, keeping its storage.
+func (m *Matches[S]) Reset() {
+	clear(m.Deliveries) // drop subscriber references
+	m.Deliveries = m.Deliveries[:0]
+	m.ids = m.ids[:0]
+	if len(m.index) > 0 {
+		clear(m.index)
+	}
+}
+
+// begin starts one Match call.
+func (m *Matches[S]) begin() {
+	m.base = len(m.Deliveries)
+	m.done = m.base
+	m.listed = 0
+	m.pairs = m.pairs[:0]
+	if len(m.index) > 0 {
+		clear(m.index)
+	}
+}
+
+// collect adds the subscriptions ending at n: each non-shared one to its
+// subscriber's delivery, and each shared group to the groups to pick from.
+// Trie read lock held on entry.
+func (m *Matches[S]) collect(n *node[S], publisher S) {
+	if len(n.subs.subs) > 0 {
+		m.addList(n.subs.subs, publisher)
+	}
+	m.groups = append(m.groups, n.shares...)
+}
+
+// addList merges one node's non-shared subscriptions into the deliveries.
+// A node holds at most one subscription per subscriber, so the first list of
+// a Match is appended without looking for duplicates.
+func (m *Matches[S]) addList(subs []Subscription[S], publisher S) {
+	first := m.listed == 0
+	m.listed++
+	for i := range subs {
+		sub := &subs[i]
+		if sub.NoLocal && sub.Subscriber == publisher { // [MQTT-3.8.3-3] (v5)
+			continue
+		}
+		d := -1
+		if !first {
+			d = m.find(sub.Subscriber)
+		}
+		if d < 0 {
+			m.Deliveries = append(m.Deliveries, Delivery[S]{
+				Subscriber:        sub.Subscriber,
+				QoS:               sub.QoS,
+				RetainAsPublished: sub.RetainAsPublished,
+			})
+			d = len(m.Deliveries) - 1
+		} else {
+			dl := &m.Deliveries[d]
+			// One copy at the highest QoS among the overlapping
+			// subscriptions [MQTT-3.3.5-1] (v3.1.1) [MQTT-3.3.4-2] (v5).
+			dl.QoS = max(dl.QoS, sub.QoS)
+			dl.RetainAsPublished = dl.RetainAsPublished || sub.RetainAsPublished
+		}
+		if sub.ID != 0 { // [MQTT-3.3.4-3] [MQTT-3.3.4-4]
+			m.pairs = append(m.pairs, idPair{int32(d), sub.ID})
+		}
+	}
+}
+
+// find returns the position of s's non-shared delivery in the current Match,
+// or -1. Shared deliveries are only added after the walk, so every delivery
+// from base on is non-shared here.
+func (m *Matches[S]) find(s S) int {
+	ds := m.Deliveries
+	if len(ds)-m.base <= linearMax {
+		for i := m.base; i < len(ds); i++ {
+			if ds[i].Subscriber == s {
+				return i
+			}
+		}
+		return -1
+	}
+	if m.index == nil {
+		m.index = make(map[S]int32, 2*len(ds))
+	}
+	for ; m.done < len(ds); m.done++ {
+		m.index[ds[m.done].Subscriber] = int32(m.done)
+	}
+	if i, ok := m.index[s]; ok {
+		return int(i)
+	}
+	return -1
+}
+
+// addShared appends the delivery for the member picked from group g.
+func (m *Matches[S]) addShared(g *shareGroup[S], sub *Subscription[S]) {
+	if sub == nil {
+		return
+	}
+	m.Deliveries = append(m.Deliveries, Delivery[S]{
+		Subscriber:        sub.Subscriber,
+		QoS:               sub.QoS, // [MQTT-4.8.2-3]
+		RetainAsPublished: sub.RetainAsPublished,
+		Share:             g.name,
+	})
+	if sub.ID != 0 {
+		m.pairs = append(m.pairs, idPair{int32(len(m.Deliveries) - 1), sub.ID})
+	}
+}
+
+// finish ends one Match call: it lays the IDs found out in m.ids, grouped by
+// delivery, and points each delivery at its own.
+func (m *Matches[S]) finish() {
+	clear(m.groups)
+	m.groups = m.groups[:0]
+	pairs := m.pairs
+	if len(pairs) == 0 {
+		return
+	}
+	start := len(m.ids)
+	sorted := true
+	for i := 1; i < len(pairs); i++ {
+		if pairs[i].d < pairs[i-1].d {
+			sorted = false
+			break
+		}
+	}
+	if sorted { // usual case: each subscriber's IDs found together
+		for _, p := range pairs {
+			m.ids = append(m.ids, p.id)
+		}
+		ids := m.ids[start:]
+		for i := 0; i < len(pairs); {
+			j := i + 1
+			for j < len(pairs) && pairs[j].d == pairs[i].d {
+				j++
+			}
+			m.Deliveries[pairs[i].d].IDs = ids[i:j:j]
+			i = j
+		}
+		return
+	}
+
+	// Counting sort by delivery.
+	n := len(m.Deliveries) - m.base
+	if cap(m.offs) < n+1 {
+		m.offs = make([]int32, n+1)
+	}
+	offs := m.offs[:n+1]
+	clear(offs)
+	for _, p := range pairs {
+		offs[int(p.d)-m.base+1]++
+	}
+	for k := 1; k <= n; k++ {
+		offs[k] += offs[k-1] // offs[k] is now where delivery k's IDs start
+	}
+	m.ids = slices.Grow(m.ids, len(pairs))[:start+len(pairs)]
+	ids := m.ids[start:]
+	for _, p := range pairs {
+		k := int(p.d) - m.base
+		ids[offs[k]] = p.id
+		offs[k]++ // ends as where delivery k's IDs end
+	}
+	prev := int32(0)
+	for k := 0; k < n; k++ {
+		if end := offs[k]; end > prev {
+			m.Deliveries[m.base+k].IDs = ids[prev:end:end]
+			prev = end
+		}
+	}
+}

@@ -1,0 +1,184 @@
+package topic
+
+import "sync"
+
+// Retained indexes retained messages by topic name, one node per level, so
+// that a filter walks only the branches it can match. It is safe for
+// concurrent use: Set and Delete take the write lock, the rest the read lock.
+//
+// Retained stores whatever it is given; what is kept, replaced or deleted
+// ([MQTT-3.3.1-5] to [MQTT-3.3.1-8] and their v3.1.1 counterparts) is the
+// broker's decision.
+type Retained[V any] struct {
+	mu    sync.RWMutex
+	root  rnode[V]
+	n     int // stored messages
+	nodes int // nodes below root, to check pruning
+}
+
+type rnode[V any] struct {
+	parent   *rnode[V]
+	key      string // level that leads here from parent
+	children map[string]*rnode[V]
+	topic    string // full topic name, when set
+	value    V
+	set      bool
+}
+
+// NewRetained returns an empty index.
+func NewRetained[V any]() *Retained[V] {
+	return &Retained[V]{}
+}
+
+// Set stores v as the retained message of topic, replacing any earlier one.
+// topic must be a valid name (see [ValidName]).
+func (r *Retained[V]) Set(topic string, v V) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := &r.root
+	for pos := 0; pos >= 0; {
+		var level string
+		level, pos = cut(topic, pos)
+		c := n.children[level]
+		if c == nil {
+			c = &rnode[V]{parent: n, key: level}
+			if n.children == nil {
+				n.children = make(map[string]*rnode[V])
+			}
+			n.children[level] = c
+			r.nodes++
+		}
+		n = c
+	}
+	if !n.set {
+		n.set = true
+		n.topic = topic
+		r.n++
+	}
+	n.value = v
+}
+
+// Delete removes the retained message of topic and reports whether there
+// was one. Nodes left empty are pruned.
+func (r *Retained[V]) Delete(topic string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := r.find(topic)
+	if n == nil || !n.set {
+		return false
+	}
+	var zero V
+	n.value, n.set, n.topic = zero, false, ""
+	r.n--
+	for n != &r.root && !n.set && len(n.children) == 0 {
+		p := n.parent
+		delete(p.children, n.key)
+		if len(p.children) == 0 {
+			p.children = nil
+		}
+		n.parent = nil
+		r.nodes--
+		n = p
+	}
+	return true
+}
+
+// Get returns the retained message of topic.
+func (r *Retained[V]) Get(topic string) (V, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if n := r.find(topic); n != nil && n.set {
+		return n.value, true
+	}
+	var zero V
+	return zero, false
+}
+
+// Len returns the number of retained messages.
+func (r *Retained[V]) Len() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.n
+}
+
+// find returns the node of topic, or nil. Lock held on entry.
+func (r *Retained[V]) find(topic string) *rnode[V] {
+	n := &r.root
+	for pos := 0; pos >= 0 && n != nil; {
+		var level string
+		level, pos = cut(topic, pos)
+		n = n.children[level]
+	}
+	return n
+}
+
+// Match calls fn for each retained message whose topic matches filter, in no
+// particular order, and stops early when fn returns false. filter must be a
+// valid non-shared filter (the inner filter of a shared one). fn runs under
+// the read lock and must not call into r: to delete an expired message,
+// collect its topic and Delete after Match returns.
+func (r *Retained[V]) Match(filter string, fn func(topic string, v V) bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	rmatch(&r.root, filter, 0, true, fn)
+}
+
+// rmatch calls fn for the messages below n that match filter from byte pos
+// on, and reports whether to go on. root is true at the top level, where
+// wildcards skip names starting with '$' [MQTT-4.7.2-1]. Read lock held on
+// entry.
+func rmatch[V any](n *rnode[V], filter string, pos int, root bool, fn func(string, V) bool) bool {
+	for {
+		level, next := cut(filter, pos)
+		switch level {
+		case "#":
+			// "#" matches the parent level too: "a/#" matches "a".
+			if n.set && !fn(n.topic, n.value) {
+				return false
+			}
+			return rall(n, root, fn)
+		case "+":
+			for key, c := range n.children {
+				if root && isDollar(key) { // [MQTT-4.7.2-1]
+					continue
+				}
+				if next < 0 {
+					if c.set && !fn(c.topic, c.value) {
+						return false
+					}
+				} else if !rmatch(c, filter, next, false, fn) {
+					return false
+				}
+			}
+			return true
+		}
+		if n = n.children[level]; n == nil { // byte-exact [MQTT-4.7.3-4]
+			return true
+		}
+		if next < 0 {
+			if n.set {
+				return fn(n.topic, n.value)
+			}
+			return true
+		}
+		pos, root = next, false
+	}
+}
+
+// rall calls fn for every message below n. Read lock held on entry.
+func rall[V any](n *rnode[V], root bool, fn func(string, V) bool) bool {
+	for key, c := range n.children {
+		if root && isDollar(key) { // [MQTT-4.7.2-1]
+			continue
+		}
+		if c.set && !fn(c.topic, c.value) {
+			return false
+		}
+		if len(c.children) > 0 && !rall(c, false, fn) {
+			return false
+		}
+	}
+	return true
+}
+
+func isDollar(level string) bool { return len(level) > 0 && level[0] == '$' }

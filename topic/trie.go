@@ -1,0 +1,280 @@
+package topic
+
+import (
+	"fmt"
+	"sync"
+)
+
+// Subscription is one subscription of one subscriber, as the broker granted
+// it.
+type Subscription[S comparable] struct {
+	Subscriber        S
+	Filter            string // the filter as the client sent it, including any "$share/{group}/" prefix
+	Share             string // share group name; "" when not a shared subscription
+	QoS               byte   // granted maximum QoS
+	NoLocal           bool
+	RetainAsPublished bool
+	RetainHandling    byte
+	ID                uint32 // subscription identifier; 0 when none
+}
+
+// Trie indexes subscriptions by filter, one node per filter level. It is
+// safe for concurrent use: Add and Remove take the write lock, Match and
+// Count the read lock, so Matches run in parallel with each other.
+type Trie[S comparable] struct {
+	mu       sync.RWMutex
+	root     node[S]
+	count    int // subscriptions, shared members included
+	nodes    int // nodes below root, to check pruning
+	strategy ShareStrategy
+}
+
+// node is one filter level. Literal levels are children keyed by the level
+// string; the "+" and "#" levels have fields of their own, so that Match
+// finds them without a map lookup.
+type node[S comparable] struct {
+	parent   *node[S]
+	key      string // level that leads here from parent
+	children map[string]*node[S]
+	plus     *node[S]
+	hash     *node[S]
+	subs     subList[S]       // non-shared subscriptions ending here
+	shares   []*shareGroup[S] // shared groups whose inner filter ends here
+}
+
+func (n *node[S]) empty() bool {
+	return len(n.subs.subs) == 0 && len(n.shares) == 0 &&
+		len(n.children) == 0 && n.plus == nil && n.hash == nil
+}
+
+// child returns the node below n for level, or nil.
+func (n *node[S]) child(level string) *node[S] {
+	switch level {
+	case "+":
+		return n.plus
+	case "#":
+		return n.hash
+	}
+	return n.children[level]
+}
+
+// group returns the position of the shared group called name, or -1.
+func (n *node[S]) group(name string) int {
+	for i, g := range n.shares {
+		if g.name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// NewTrie returns an empty Trie.
+func NewTrie[S comparable](opts TrieOptions) *Trie[S] {
+	return &Trie[S]{strategy: opts.ShareStrategy}
+}
+
+// Add inserts sub, or replaces the subscription of the same subscriber with
+// the same Filter string and reports true [MQTT-3.8.4-3]. For a shared
+// subscription the caller sets Share to the group name and Filter to the full
+// "$share/{group}/{filter}"; Add panics if the two disagree. Filter must be
+// valid (see [ValidFilter], [ParseShare]).
+func (t *Trie[S]) Add(sub Subscription[S]) (replaced bool) {
+	path := sub.Filter
+	if sub.Share != "" {
+		group, inner, ok := ParseShare(sub.Filter)
+		if !ok || group != sub.Share {
+			panic(fmt.Sprintf("topic: Subscription.Share %q does not match Filter %q", sub.Share, sub.Filter))
+		}
+		path = inner
+	}
+
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := &t.root
+	for pos := 0; pos >= 0; {
+		var level string
+		level, pos = cut(path, pos)
+		c := n.child(level)
+		if c == nil {
+			c = &node[S]{parent: n, key: level}
+			switch level {
+			case "+":
+				n.plus = c
+			case "#":
+				n.hash = c
+			default:
+				if n.children == nil {
+					n.children = make(map[string]*node[S])
+				}
+				n.children[level] = c
+			}
+			t.nodes++
+		}
+		n = c
+	}
+	if sub.Share == "" {
+		replaced = n.subs.put(sub)
+	} else {
+		i := n.group(sub.Share)
+		if i < 0 {
+			n.shares = append(n.shares, &shareGroup[S]{name: sub.Share})
+			i = len(n.shares) - 1
+		}
+		replaced = n.shares[i].members.put(sub)
+	}
+	if !replaced {
+		t.count++
+	}
+	return replaced
+}
+
+// Remove deletes s's subscription whose Filter is exactly filter, compared
+// byte by byte with wildcards taken literally [MQTT-3.10.4-1], and reports
+// whether there was one. Nodes left empty are pruned.
+func (t *Trie[S]) Remove(s S, filter string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	removed := false
+	// Try both readings of a "$share/" filter: as a shared subscription
+	// (v5) and as literal levels (v3.1.1 has no shared subscriptions).
+	if group, inner, ok := ParseShare(filter); ok {
+		if n := t.find(inner); n != nil {
+			if i := n.group(group); i >= 0 && n.shares[i].members.remove(s) {
+				if len(n.shares[i].members.subs) == 0 {
+					last := len(n.shares) - 1
+					n.shares[i] = n.shares[last]
+					n.shares[last] = nil
+					n.shares = n.shares[:last]
+					if len(n.shares) == 0 {
+						n.shares = nil
+					}
+				}
+				removed = true
+				t.count--
+				t.prune(n)
+			}
+		}
+	}
+	if n := t.find(filter); n != nil && n.subs.remove(s) {
+		removed = true
+		t.count--
+		t.prune(n)
+	}
+	return removed
+}
+
+// find returns the node for filter, or nil. Lock held on entry.
+func (t *Trie[S]) find(filter string) *node[S] {
+	n := &t.root
+	for pos := 0; pos >= 0 && n != nil; {
+		var level string
+		level, pos = cut(filter, pos)
+		n = n.child(level)
+	}
+	return n
+}
+
+// prune unlinks n and then each ancestor that is left empty. Write lock held
+// on entry.
+func (t *Trie[S]) prune(n *node[S]) {
+	for n != &t.root && n.empty() {
+		p := n.parent
+		switch {
+		case p.plus == n:
+			p.plus = nil
+		case p.hash == n:
+			p.hash = nil
+		default:
+			delete(p.children, n.key)
+			if len(p.children) == 0 {
+				p.children = nil
+			}
+		}
+		n.parent = nil
+		t.nodes--
+		n = p
+	}
+}
+
+// Count returns the number of subscriptions, shared group members included.
+func (t *Trie[S]) Count() int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.count
+}
+
+// Match finds every subscription matching the topic name and appends the
+// resulting deliveries to out: one per subscriber for its non-shared
+// subscriptions, then one per matching shared group. publisher is the
+// subscriber handle of the publishing session, for No Local (pass the zero
+// value for a message with no publishing session). eligible, which may be
+// nil, tells whether a shared group member can take a message now; it is
+// called under the trie's read lock and must not call into the Trie.
+//
+// Match does not allocate once out has grown to the size of the result.
+// out is normally Reset by the caller first; deliveries already in out are
+// left as they are and are not merged with the new ones.
+func (t *Trie[S]) Match(topic string, publisher S, eligible func(S) bool, out *Matches[S]) {
+	out.begin()
+	t.mu.RLock()
+	root := &t.root
+	level, next := cut(topic, 0)
+	// Filters starting with a wildcard never match names starting
+	// with '$' [MQTT-4.7.2-1].
+	if len(topic) == 0 || topic[0] != '$' {
+		if root.hash != nil {
+			out.collect(root.hash, publisher)
+		}
+		if root.plus != nil {
+			match(root.plus, topic, next, publisher, out)
+		}
+	}
+	if c := root.children[level]; c != nil { // byte-exact [MQTT-4.7.3-4]
+		match(c, topic, next, publisher, out)
+	}
+	for _, g := range out.groups {
+		out.addShared(g, g.pick(t.strategy, publisher, eligible))
+	}
+	t.mu.RUnlock()
+	out.finish()
+}
+
+// match collects the subscriptions at and below n, the node reached by the
+// levels of topic before pos; pos < 0 when all levels are consumed. Trie
+// read lock held on entry.
+func match[S comparable](n *node[S], topic string, pos int, publisher S, out *Matches[S]) {
+	for {
+		// "#" matches the parent level and every level below it, so
+		// "a/#" matches "a" as well as "a/b/c".
+		if n.hash != nil {
+			out.collect(n.hash, publisher)
+		}
+		if pos < 0 {
+			out.collect(n, publisher)
+			return
+		}
+		var level string
+		level, pos = cut(topic, pos)
+		if n.plus != nil { // "+" matches one level, empty included
+			if c := n.children[level]; c != nil {
+				match(c, topic, pos, publisher, out)
+			}
+			n = n.plus
+			continue
+		}
+		if n = n.children[level]; n == nil { // byte-exact [MQTT-4.7.3-4]
+			return
+		}
+	}
+}
+
+// cut returns the level of s starting at byte pos and the start of the level
+// after it, or -1 when the level is the last one.
+func cut(s string, pos int) (level string, next int) {
+	for i := pos; i < len(s); i++ {
+		if s[i] == '/' {
+			return s[pos:i], i + 1
+		}
+	}
+	return s[pos:], -1
+}
