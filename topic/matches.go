@@ -1,7 +1,5 @@
 package topic
 
-import "slices"
-
 // linearMax is the number of deliveries up to which Match finds a
 // subscriber's earlier delivery by a linear scan; past it, Matches keeps a
 // map.
@@ -34,18 +32,11 @@ type Matches[S comparable] struct {
 	Deliveries []Delivery[S]
 
 	ids    []uint32         // backing store of Deliveries[i].IDs
-	pairs  []idPair         // IDs found by the current Match, by delivery
-	offs   []int32          // counting-sort offsets for pairs
 	groups []*shareGroup[S] // shared groups matched by the current Match
 	index  map[S]int32      // subscriber -> delivery, once past linearMax
 	base   int              // first delivery of the current Match
 	listed int              // subscription lists seen by the current Match
 	done   int              // Deliveries[base:done] are in index
-}
-
-type idPair struct {
-	d  int32 // position in Deliveries
-	id uint32
 }
 
 // Reset empties m for reuse, keeping its storage.
@@ -63,7 +54,6 @@ func (m *Matches[S]) begin() {
 	m.base = len(m.Deliveries)
 	m.done = m.base
 	m.listed = 0
-	m.pairs = m.pairs[:0]
 	if len(m.index) > 0 {
 		clear(m.index)
 	}
@@ -95,12 +85,7 @@ func (m *Matches[S]) addList(subs []Subscription[S], publisher S) {
 			d = m.find(sub.Subscriber)
 		}
 		if d < 0 {
-			m.Deliveries = append(m.Deliveries, Delivery[S]{
-				Subscriber:        sub.Subscriber,
-				QoS:               sub.QoS,
-				RetainAsPublished: sub.RetainAsPublished,
-			})
-			d = len(m.Deliveries) - 1
+			d = m.push(sub, "")
 		} else {
 			dl := &m.Deliveries[d]
 			// One copy at the highest QoS among the overlapping
@@ -109,9 +94,28 @@ func (m *Matches[S]) addList(subs []Subscription[S], publisher S) {
 			dl.RetainAsPublished = dl.RetainAsPublished || sub.RetainAsPublished
 		}
 		if sub.ID != 0 { // [MQTT-3.3.4-3] [MQTT-3.3.4-4]
-			m.pairs = append(m.pairs, idPair{int32(d), sub.ID})
+			m.addID(d, sub.ID)
 		}
 	}
+}
+
+// push appends a delivery for sub and returns its position. It fills the
+// fields in place: building a Delivery and appending it costs a
+// store-forwarding stall per delivery.
+func (m *Matches[S]) push(sub *Subscription[S], share string) int {
+	d := len(m.Deliveries)
+	if d < cap(m.Deliveries) {
+		m.Deliveries = m.Deliveries[:d+1]
+	} else {
+		m.Deliveries = append(m.Deliveries, Delivery[S]{})
+	}
+	dl := &m.Deliveries[d]
+	dl.Subscriber = sub.Subscriber
+	dl.QoS = sub.QoS
+	dl.RetainAsPublished = sub.RetainAsPublished
+	dl.IDs = nil
+	dl.Share = share
+	return d
 }
 
 // find returns the position of s's non-shared delivery in the current Match,
@@ -144,75 +148,29 @@ func (m *Matches[S]) addShared(g *shareGroup[S], sub *Subscription[S]) {
 	if sub == nil {
 		return
 	}
-	m.Deliveries = append(m.Deliveries, Delivery[S]{
-		Subscriber:        sub.Subscriber,
-		QoS:               sub.QoS, // [MQTT-4.8.2-3]
-		RetainAsPublished: sub.RetainAsPublished,
-		Share:             g.name,
-	})
+	d := m.push(sub, g.name) // the member's own QoS [MQTT-4.8.2-3]
 	if sub.ID != 0 {
-		m.pairs = append(m.pairs, idPair{int32(len(m.Deliveries) - 1), sub.ID})
+		m.addID(d, sub.ID)
 	}
 }
 
-// finish ends one Match call: it lays the IDs found out in m.ids, grouped by
-// delivery, and points each delivery at its own.
-func (m *Matches[S]) finish() {
-	clear(m.groups)
-	m.groups = m.groups[:0]
-	pairs := m.pairs
-	if len(pairs) == 0 {
-		return
+// addID adds id to the identifiers of delivery d. Each delivery's IDs are
+// one run in m.ids: a run that ends m.ids grows in place, any other is
+// copied to the end first (its old place is wasted until Reset). Runs are
+// capped so that a caller appending to one cannot overwrite the next.
+func (m *Matches[S]) addID(d int, id uint32) {
+	dl := &m.Deliveries[d]
+	n, k := len(m.ids), len(dl.IDs)
+	if k == 0 || &dl.IDs[k-1] != &m.ids[n-1] {
+		m.ids = append(m.ids, dl.IDs...)
+		n += k
 	}
-	start := len(m.ids)
-	sorted := true
-	for i := 1; i < len(pairs); i++ {
-		if pairs[i].d < pairs[i-1].d {
-			sorted = false
-			break
-		}
-	}
-	if sorted { // usual case: each subscriber's IDs found together
-		for _, p := range pairs {
-			m.ids = append(m.ids, p.id)
-		}
-		ids := m.ids[start:]
-		for i := 0; i < len(pairs); {
-			j := i + 1
-			for j < len(pairs) && pairs[j].d == pairs[i].d {
-				j++
-			}
-			m.Deliveries[pairs[i].d].IDs = ids[i:j:j]
-			i = j
-		}
-		return
-	}
+	m.ids = append(m.ids, id)
+	dl.IDs = m.ids[n-k : n+1 : n+1]
+}
 
-	// Counting sort by delivery.
-	n := len(m.Deliveries) - m.base
-	if cap(m.offs) < n+1 {
-		m.offs = make([]int32, n+1)
-	}
-	offs := m.offs[:n+1]
-	clear(offs)
-	for _, p := range pairs {
-		offs[int(p.d)-m.base+1]++
-	}
-	for k := 1; k <= n; k++ {
-		offs[k] += offs[k-1] // offs[k] is now where delivery k's IDs start
-	}
-	m.ids = slices.Grow(m.ids, len(pairs))[:start+len(pairs)]
-	ids := m.ids[start:]
-	for _, p := range pairs {
-		k := int(p.d) - m.base
-		ids[offs[k]] = p.id
-		offs[k]++ // ends as where delivery k's IDs end
-	}
-	prev := int32(0)
-	for k := 0; k < n; k++ {
-		if end := offs[k]; end > prev {
-			m.Deliveries[m.base+k].IDs = ids[prev:end:end]
-			prev = end
-		}
-	}
+// finish ends one Match call.
+func (m *Matches[S]) finish() {
+	clear(m.groups) // drop node references
+	m.groups = m.groups[:0]
 }

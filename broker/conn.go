@@ -1,0 +1,324 @@
+package broker
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gannet-mqtt/gannet/packet"
+	"github.com/gannet-mqtt/gannet/topic"
+)
+
+// conn moves bytes between one network connection and the protocol logic
+// in client.go: a read loop that decodes packets and hands them over, and a
+// write buffer drained by a flusher goroutine that runs only while there is
+// something to write. An idle connection holds no buffer and one goroutine.
+type conn struct {
+	srv    *Server
+	nc     net.Conn
+	remote string
+
+	// Fixed once CONNECT is accepted.
+	sess      *session
+	clientID  string
+	version   byte
+	keepAlive time.Duration // 1.5 x the negotiated keep alive; 0: none
+	maxOut    int           // client's Maximum Packet Size (5.0); 0: none
+
+	// Owned by the read loop.
+	dec       packet.Decoder
+	matches   topic.Matches[*session]
+	will      *message // nil when there is none or DISCONNECT removed it
+	aliasIn   map[uint16]string
+	clean     bool // ended by DISCONNECT, will discarded
+	connected bool
+
+	// Write side, guarded by wmu.
+	wmu       sync.Mutex
+	out       []byte
+	spare     []byte
+	flushing  bool
+	closing   bool // close once out is written
+	closed    atomic.Bool
+	takenOver atomic.Bool
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+const maxPooledBuf = 64 << 10
+
+func getBuf() []byte { return (*bufPool.Get().(*[]byte))[:0] }
+
+func putBuf(b []byte) {
+	if cap(b) == 0 || cap(b) > maxPooledBuf {
+		return
+	}
+	b = b[:0]
+	bufPool.Put(&b)
+}
+
+// readLoop reads and handles packets until the connection ends. It starts
+// with the bytes the handshake read beyond CONNECT. It runs on its own
+// goroutine, started after the handshake so that its stack is small.
+func (c *conn) readLoop(pending []byte) {
+	defer c.srv.wg.Done()
+	var err error
+	buf := pending
+	var small [16]byte
+	for err == nil {
+		if len(buf) > 0 {
+			if buf, err = c.process(buf); err != nil {
+				break
+			}
+		}
+		if len(buf) == 0 {
+			// Idle: give the buffer back and wait with a few bytes of stack.
+			putBuf(buf)
+			buf = nil
+			c.setReadDeadline()
+			var n int
+			n, err = c.nc.Read(small[:])
+			if n > 0 {
+				buf = append(getBuf(), small[:n]...)
+			}
+			continue
+		}
+		if len(buf) == cap(buf) {
+			grown := make([]byte, len(buf), 2*cap(buf))
+			copy(grown, buf)
+			putBuf(buf)
+			buf = grown
+		}
+		c.setReadDeadline()
+		var n int
+		n, err = c.nc.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+	}
+	putBuf(buf)
+	c.ended(err)
+}
+
+func (c *conn) setReadDeadline() {
+	if c.keepAlive > 0 {
+		c.nc.SetReadDeadline(time.Now().Add(c.keepAlive)) // [MQTT-3.1.2-24] [MQTT-3.1.2-22]
+	}
+}
+
+// process decodes and handles every complete packet in buf and returns the
+// unprocessed rest, moved to the front of buf.
+func (c *conn) process(buf []byte) ([]byte, error) {
+	off := 0
+	for off < len(buf) {
+		p, n, err := c.dec.Decode(buf[off:])
+		if err != nil {
+			return buf, err
+		}
+		if p == nil {
+			if n > cap(buf) { // make room for the whole packet
+				grown := make([]byte, len(buf)-off, n)
+				copy(grown, buf[off:])
+				putBuf(buf)
+				return grown, nil
+			}
+			break
+		}
+		if err := c.handle(p); err != nil {
+			return buf, err
+		}
+		off += n
+	}
+	rest := copy(buf, buf[off:])
+	return buf[:rest], nil
+}
+
+// ended runs when the read loop stops: it reports why, and hands the
+// session and the will to the server.
+func (c *conn) ended(err error) {
+	var perr *packet.Error
+	switch {
+	case c.takenOver.Load():
+		// The new connection's CONNECT already logged the takeover.
+	case c.closed.Load() && !c.clean:
+		c.srv.log.Debug("connection closed by the broker", "client", c.clientID, "remote", c.remote)
+	case errors.As(err, &perr):
+		c.srv.log.Info("closing connection: client broke the protocol",
+			"client", c.clientID, "remote", c.remote, "reason", perr.Code.String(), "detail", perr.Msg)
+		if c.version >= packet.V5 {
+			c.closeWith(&packet.Disconnect{ReasonCode: perr.Code}) // [MQTT-4.13.1-1]
+		}
+	case isTimeout(err):
+		c.srv.log.Info("closing connection: nothing received within 1.5 x keep-alive",
+			"client", c.clientID, "remote", c.remote, "keepalive", c.keepAlive*2/3)
+		if c.version >= packet.V5 {
+			c.closeWith(&packet.Disconnect{ReasonCode: packet.KeepAliveTimeout})
+		}
+	case err == io.EOF || errors.Is(err, net.ErrClosed):
+		c.srv.log.Debug("connection closed", "client", c.clientID, "remote", c.remote)
+	case errors.Is(err, errDisconnect):
+	default:
+		var ce *closeError
+		if errors.As(err, &ce) {
+			c.srv.log.Info("closing connection", "client", c.clientID, "remote", c.remote, "reason", ce.code.String(), "detail", ce.msg)
+			if c.version >= packet.V5 {
+				c.closeWith(&packet.Disconnect{ReasonCode: ce.code})
+			}
+		} else {
+			c.srv.log.Info("connection lost", "client", c.clientID, "remote", c.remote, "error", err)
+		}
+	}
+	c.closeWith(nil)
+	c.srv.disconnected(c)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// sendPacket encodes p into the write buffer.
+func (c *conn) sendPacket(p packet.Packet) {
+	c.wmu.Lock()
+	if c.closing {
+		c.wmu.Unlock()
+		return
+	}
+	if c.maxOut > 0 && p.Size(c.version) > c.maxOut {
+		c.wmu.Unlock()
+		return // [MQTT-3.1.2-24]
+	}
+	if c.out == nil {
+		c.out = getBuf()
+	}
+	c.out, _ = p.Append(c.out, c.version)
+	c.kickLocked()
+	c.wmu.Unlock()
+}
+
+// sendPublish writes one PUBLISH of m with the given QoS, identifier and
+// flags. For 3.1 and 3.1.1 the message's shared encoding is copied and its
+// flags and identifier patched; 5.0 copies are encoded per connection.
+func (c *conn) sendPublish(m *message, qos byte, id uint16, retain, dup bool, subIDs []uint32) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closing {
+		return
+	}
+	if qos == 0 && len(c.out) > c.srv.opts.WriteBufferLimit {
+		c.srv.stats.slowDropped.Add(1)
+		return
+	}
+	if c.out == nil {
+		c.out = getBuf()
+	}
+	first := byte(packet.PUBLISH)<<4 | qos<<1
+	if dup && qos > 0 {
+		first |= 0x08
+	}
+	if retain {
+		first |= 0x01
+	}
+	if c.version < packet.V5 {
+		tmpl := m.encoded311(qos)
+		start := len(c.out)
+		c.out = append(c.out, tmpl...)
+		c.out[start] = first
+		if qos > 0 {
+			at := start + len(tmpl) - len(m.payload) - 2
+			c.out[at], c.out[at+1] = byte(id>>8), byte(id)
+		}
+	} else {
+		p := packet.Publish{Dup: dup && qos > 0, QoS: qos, Retain: retain, Topic: m.topic, PacketID: id, Payload: m.payload}
+		p.Properties = m.props
+		p.Properties.SubscriptionIDs = subIDs
+		if !m.expiry.IsZero() { // [MQTT-3.3.2-6]
+			left := time.Until(m.expiry)
+			if left < time.Second {
+				left = time.Second
+			}
+			p.Properties.MessageExpiry = uint32(left / time.Second)
+		}
+		if c.maxOut > 0 && p.Size(packet.V5) > c.maxOut {
+			c.srv.stats.tooLarge.Add(1)
+			return // [MQTT-3.1.2-24] [MQTT-3.1.2-25]
+		}
+		c.out, _ = p.Append(c.out, packet.V5)
+	}
+	c.srv.stats.sent.Add(1)
+	c.kickLocked()
+}
+
+// kickLocked starts the flusher if it is not running. wmu held.
+func (c *conn) kickLocked() {
+	if !c.flushing {
+		c.flushing = true
+		go c.flush()
+	}
+}
+
+// flush writes the buffer until it is empty, then exits; many packets
+// queued meanwhile go out in one write.
+func (c *conn) flush() {
+	for {
+		c.wmu.Lock()
+		b := c.out
+		if len(b) == 0 {
+			c.flushing = false
+			closing := c.closing
+			putBuf(c.out)
+			putBuf(c.spare)
+			c.out, c.spare = nil, nil
+			c.wmu.Unlock()
+			if closing {
+				c.nc.Close()
+			}
+			return
+		}
+		c.out = c.spare
+		c.spare = nil
+		c.wmu.Unlock()
+
+		c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		_, err := c.nc.Write(b)
+
+		c.wmu.Lock()
+		if cap(b) <= maxPooledBuf {
+			c.spare = b[:0]
+		}
+		if err != nil {
+			c.closing = true
+			c.out = c.out[:0]
+		}
+		c.wmu.Unlock()
+		if err != nil {
+			c.nc.Close()
+		}
+	}
+}
+
+const writeTimeout = 30 * time.Second
+
+// closeWith sends p (if not nil), then closes the connection once the
+// write buffer is out. Packets sent later are dropped.
+func (c *conn) closeWith(p packet.Packet) {
+	if p != nil {
+		c.sendPacket(p)
+	}
+	c.wmu.Lock()
+	if c.closing {
+		c.wmu.Unlock()
+		return
+	}
+	c.closing = true
+	c.closed.Store(true)
+	if !c.flushing {
+		c.wmu.Unlock()
+		c.nc.Close()
+		return
+	}
+	c.wmu.Unlock()
+	// The flusher closes the socket when done; the read side stops now.
+	c.nc.SetReadDeadline(time.Now())
+}

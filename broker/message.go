@@ -1,0 +1,73 @@
+package broker
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/gannet-mqtt/gannet/packet"
+)
+
+// message is an application message the broker owns: immutable once routed,
+// shared by every queue and subscriber that holds it.
+type message struct {
+	topic   string
+	payload []byte
+	qos     byte
+	retain  bool
+	props   packet.Properties // 5.0 properties forwarded to subscribers
+	created time.Time
+	expiry  time.Time // zero: never expires
+
+	// enc caches the 3.1/3.1.1 encoding of the message, one for QoS 0 and
+	// one for QoS 1/2 (whose packet identifier and flags are patched per
+	// copy), so a publish is encoded once for all such subscribers.
+	enc [2]atomic.Pointer[[]byte]
+}
+
+// newMessage copies an inbound PUBLISH (which aliases the read buffer) into
+// a message the broker owns: one allocation for topic and payload together.
+func newMessage(p *packet.Publish, now time.Time) *message {
+	buf := make([]byte, len(p.Topic)+len(p.Payload))
+	copy(buf, p.Topic)
+	copy(buf[len(p.Topic):], p.Payload)
+	m := &message{
+		topic:   string(buf[:len(p.Topic)]),
+		payload: buf[len(p.Topic):],
+		qos:     p.QoS,
+		retain:  p.Retain,
+		created: now,
+	}
+	if !p.Properties.Empty() {
+		m.props = p.Properties.Clone()
+		m.props.Present.Remove(packet.PropTopicAlias)
+		m.props.SubscriptionIDs = nil
+		if m.props.Has(packet.PropMessageExpiry) {
+			m.expiry = now.Add(time.Duration(m.props.MessageExpiry) * time.Second)
+		}
+	}
+	return m
+}
+
+// expired reports whether the message's expiry interval has passed.
+func (m *message) expired(now time.Time) bool {
+	return !m.expiry.IsZero() && !now.Before(m.expiry)
+}
+
+// encoded311 returns the cached 3.1.1 encoding at QoS 0 or at QoS 1/2 with a
+// zero packet identifier at offset idOffset311.
+func (m *message) encoded311(qos byte) []byte {
+	i := 0
+	if qos > 0 {
+		i = 1
+	}
+	if b := m.enc[i].Load(); b != nil {
+		return *b
+	}
+	p := packet.Publish{QoS: qos, Topic: m.topic, Payload: m.payload}
+	if qos > 0 {
+		p.PacketID = 1 // patched per copy
+	}
+	b, _ := p.Append(make([]byte, 0, p.Size(packet.V311)), packet.V311)
+	m.enc[i].Store(&b)
+	return b
+}

@@ -1,0 +1,91 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Options configure a Server. Start from DefaultOptions.
+type Options struct {
+	// ConnectTimeout is how long a new connection may take to send CONNECT.
+	ConnectTimeout time.Duration
+	// MaxPacketSize is the largest packet accepted from a client, in bytes.
+	MaxPacketSize int
+	// MaxInflight is how many QoS 1 and 2 messages may await
+	// acknowledgement from one client; the rest wait in the session queue.
+	MaxInflight int
+	// MaxQueued is how many QoS 1 and 2 messages a session holds beyond
+	// the inflight window (while offline, or while the window is full).
+	// Further messages are dropped and counted.
+	MaxQueued int
+	// QueueQoS0 keeps QoS 0 messages for offline persistent sessions too.
+	QueueQoS0 bool
+	// MaxConnections caps concurrent connections (0: no limit).
+	MaxConnections int
+	// MaxTopicLength caps the length in bytes of topic names and filters
+	// (0: the protocol's 65535).
+	MaxTopicLength int
+	// MaxTopicLevels caps the number of levels of topic names and filters
+	// (0: no limit).
+	MaxTopicLevels int
+	// MaxKeepAlive caps the keep-alive a client may ask for, in seconds
+	// (0: no cap). 5.0 clients are told with Server Keep Alive.
+	MaxKeepAlive uint16
+	// MaxClientIDLength caps client identifiers (MQTT 3.1 allows 23).
+	MaxClientIDLength int
+	// WriteBufferLimit is how many bytes may wait to be written to a
+	// client before QoS 0 messages for it are dropped.
+	WriteBufferLimit int
+	// Logger receives the broker's logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultOptions returns the options the broker runs with when nothing is
+// configured.
+func DefaultOptions() Options {
+	return Options{
+		ConnectTimeout:    10 * time.Second,
+		MaxPacketSize:     1 << 20,
+		MaxInflight:       64,
+		MaxQueued:         10000,
+		MaxTopicLength:    65535,
+		MaxClientIDLength: 65535,
+		WriteBufferLimit:  4 << 20,
+	}
+}
+
+// Validate reports every invalid option at once.
+func (o *Options) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("broker: "+format, a...)) }
+	if o.ConnectTimeout <= 0 {
+		bad("connect timeout %v must be positive", o.ConnectTimeout)
+	}
+	if o.MaxPacketSize < 64 || o.MaxPacketSize > 268435460 {
+		bad("max packet size %d must be between 64 and 268435460 bytes", o.MaxPacketSize)
+	}
+	if o.MaxInflight < 1 || o.MaxInflight > 65535 {
+		bad("max inflight %d must be between 1 and 65535", o.MaxInflight)
+	}
+	if o.MaxQueued < 0 {
+		bad("max queued %d must not be negative", o.MaxQueued)
+	}
+	if o.MaxConnections < 0 {
+		bad("max connections %d must not be negative", o.MaxConnections)
+	}
+	if o.MaxTopicLength < 0 || o.MaxTopicLength > 65535 {
+		bad("max topic length %d must be between 0 and 65535", o.MaxTopicLength)
+	}
+	if o.MaxTopicLevels < 0 {
+		bad("max topic levels %d must not be negative", o.MaxTopicLevels)
+	}
+	if o.MaxClientIDLength < 23 {
+		bad("max client identifier length %d must be at least 23 [MQTT-3.1.3-5]", o.MaxClientIDLength)
+	}
+	if o.WriteBufferLimit < 1024 {
+		bad("write buffer limit %d must be at least 1024 bytes", o.WriteBufferLimit)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,480 @@
+package broker
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gannet-mqtt/gannet/packet"
+	"github.com/gannet-mqtt/gannet/topic"
+)
+
+// Server is an MQTT broker. Create it with New, hand it listeners with
+// Serve, stop it with Close.
+type Server struct {
+	opts     Options
+	log      *slog.Logger
+	subs     *topic.Trie[*session]
+	retained *topic.Retained[*message]
+	stats    stats
+	started  time.Time
+
+	mu        sync.Mutex // guards the fields below
+	sessions  map[string]*session
+	conns     map[*conn]struct{}
+	listeners map[net.Listener]struct{}
+	closed    bool
+
+	wg sync.WaitGroup // connection goroutines
+
+	// pubMatches is the scratch for Publish calls made outside a connection.
+	pubMu      sync.Mutex
+	pubMatches topic.Matches[*session]
+}
+
+// stats are the broker's counters.
+type stats struct {
+	connections atomic.Int64  // currently connected clients
+	accepted    atomic.Uint64 // connections accepted since start
+	received    atomic.Uint64 // PUBLISH packets received
+	sent        atomic.Uint64 // PUBLISH packets sent
+	dropped     atomic.Uint64 // QoS 1/2 messages dropped: session queue full
+	slowDropped atomic.Uint64 // QoS 0 messages dropped: client not reading
+	tooLarge    atomic.Uint64 // messages dropped: over the client's maximum packet size
+}
+
+// New returns a server with the given options.
+func New(opts Options) (*Server, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Server{
+		opts:      opts,
+		log:       log,
+		subs:      topic.NewTrie[*session](topic.TrieOptions{}),
+		retained:  topic.NewRetained[*message](),
+		started:   time.Now(),
+		sessions:  make(map[string]*session),
+		conns:     make(map[*conn]struct{}),
+		listeners: make(map[net.Listener]struct{}),
+	}, nil
+}
+
+// TopicAliasMax is the Topic Alias Maximum the broker accepts from clients.
+func (o *Options) TopicAliasMax() int { return 65535 }
+
+// Serve accepts connections on l until Close; it always returns an error,
+// ErrServerClosed after Close.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	var delay time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTemporary(err)) {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed, retrying", "listener", l.Addr().String(), "error", err, "retry_in", delay)
+				time.Sleep(delay)
+				continue
+			}
+			return fmt.Errorf("broker: accept on %s: %w", l.Addr(), err)
+		}
+		delay = 0
+		s.wg.Add(1)
+		go s.handshake(nc)
+	}
+}
+
+// errTemporary treats "too many open files" and the like as passing.
+func errTemporary(err error) error {
+	var se interface{ Temporary() bool }
+	if errors.As(err, &se) && se.Temporary() {
+		return err
+	}
+	return errNever
+}
+
+var errNever = errors.New("never")
+
+// Addr-less helper for tests and embedding: ListenAndServe listens on a TCP
+// address and serves it.
+func (s *Server) ListenAndServe(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("broker: listen on %s: %w", addr, err)
+	}
+	return s.Serve(l)
+}
+
+// Close stops the listeners, disconnects every client (5.0 clients hear
+// 0x8B Server shutting down) and waits for their goroutines.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		if c.version >= packet.V5 {
+			c.closeWith(&packet.Disconnect{ReasonCode: packet.ServerShuttingDown})
+		} else {
+			c.closeWith(nil)
+		}
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		s.log.Warn("shutdown: some connections did not end within 5s")
+	}
+	return nil
+}
+
+// Publish routes a message from inside the process, as if a client had
+// published it: retained handling included.
+func (s *Server) Publish(topicName string, payload []byte, qos byte, retain bool) error {
+	if err := packet.ValidTopicName(topicName); err != nil {
+		return fmt.Errorf("broker: publish to %q: %w", topicName, err)
+	}
+	if qos > 2 {
+		return fmt.Errorf("broker: publish to %q: QoS %d above 2", topicName, qos)
+	}
+	m := newMessage(&packet.Publish{Topic: topicName, Payload: payload, QoS: qos, Retain: retain}, time.Now())
+	s.pubMu.Lock()
+	s.publish(m, nil, &s.pubMatches)
+	s.pubMu.Unlock()
+	return nil
+}
+
+// publish takes ownership of m: it updates the retained store and hands m
+// to every matching subscription [MQTT-4.5.0-1]. matches is the caller's
+// scratch space. from is the publishing session (nil for the broker).
+func (s *Server) publish(m *message, from *session, matches *topic.Matches[*session]) {
+	if m.retain {
+		if len(m.payload) == 0 {
+			s.retained.Delete(m.topic) // [MQTT-3.3.1-10] [MQTT-3.3.1-11] [MQTT-3.3.1-6] [MQTT-3.3.1-7]
+		} else {
+			s.retained.Set(m.topic, m) // [MQTT-3.3.1-5]
+		}
+	}
+	matches.Reset()
+	s.subs.Match(m.topic, from, online, matches)
+	for i := range matches.Deliveries {
+		d := &matches.Deliveries[i]
+		// RETAIN is 0 on established subscriptions [MQTT-3.3.1-9] unless
+		// Retain As Published [MQTT-3.3.1-12] [MQTT-3.3.1-13].
+		d.Subscriber.deliver(m, min(m.qos, d.QoS), m.retain && d.RetainAsPublished, d.IDs) // [MQTT-3.8.4-6]
+	}
+}
+
+func online(s *session) bool { return s.conn.Load() != nil }
+
+// handshake reads CONNECT within the connect timeout, then hands the
+// connection to its read loop.
+func (s *Server) handshake(nc net.Conn) {
+	c := &conn{srv: s, nc: nc, remote: nc.RemoteAddr().String()}
+	c.dec.MaxSize = s.opts.MaxPacketSize
+	c.dec.Reuse = true
+	s.mu.Lock()
+	if s.closed || (s.opts.MaxConnections > 0 && len(s.conns) >= s.opts.MaxConnections) {
+		closed := s.closed
+		s.mu.Unlock()
+		if !closed {
+			s.log.Warn("refusing connection: max connections reached", "remote", c.remote, "max", s.opts.MaxConnections)
+		}
+		nc.Close()
+		s.wg.Done()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	s.stats.accepted.Add(1)
+
+	connect, rest, err := c.readConnect()
+	if err == nil {
+		err = s.connect(c, connect)
+	}
+	if err != nil {
+		c.closeWith(nil)
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		s.wg.Done()
+		return
+	}
+	go c.readLoop(rest) // owns the wg count from here
+}
+
+// readConnect reads the first packet, which must be CONNECT [MQTT-3.1.0-1],
+// and returns it with any bytes read beyond it.
+func (c *conn) readConnect() (*packet.Connect, []byte, error) {
+	c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.ConnectTimeout))
+	buf := make([]byte, 0, 512)
+	dec := packet.Decoder{MaxSize: c.srv.opts.MaxPacketSize}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := c.nc.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if len(buf) > 0 && buf[0]>>4 != byte(packet.CONNECT) {
+			c.srv.log.Info("closing connection: first packet is not CONNECT", "remote", c.remote) // [MQTT-3.1.0-1]
+			return nil, nil, errNotConnect
+		}
+		p, used, derr := dec.Decode(buf)
+		if derr != nil {
+			c.refuseConnect(buf, derr)
+			return nil, nil, derr
+		}
+		if p != nil {
+			rest := append(getBuf(), buf[used:]...)
+			return p.(*packet.Connect), rest, nil
+		}
+		if err != nil {
+			if isTimeout(err) {
+				c.srv.log.Info("closing connection: no CONNECT within the connect timeout", "remote", c.remote, "timeout", c.srv.opts.ConnectTimeout)
+			}
+			return nil, nil, err
+		}
+		if used > cap(buf) {
+			grown := make([]byte, len(buf), used)
+			copy(grown, buf)
+			buf = grown
+		}
+	}
+}
+
+var errNotConnect = errors.New("broker: first packet is not CONNECT")
+
+// refuseConnect answers an invalid CONNECT. An unsupported protocol level
+// gets CONNACK 0x01 (3.1.1) [MQTT-3.1.2-2] or 0x84 (5.0); other failures
+// get a 5.0 CONNACK with the reason code from a 5.0 client
+// [MQTT-3.1.4-1], and no CONNACK at all from older clients.
+func (c *conn) refuseConnect(buf []byte, err error) {
+	var perr *packet.Error
+	if !errors.As(err, &perr) {
+		return
+	}
+	level := connectLevel(buf)
+	c.srv.log.Info("refusing CONNECT", "remote", c.remote, "level", level, "reason", perr.Code.String(), "detail", perr.Msg)
+	switch {
+	case perr.Code == packet.UnsupportedProtocolVersion:
+		c.version = packet.V311
+		if level == packet.V5 {
+			c.version = packet.V5
+		}
+		c.sendPacket(&packet.Connack{ReasonCode: packet.UnsupportedProtocolVersion})
+	case level == packet.V5:
+		c.version = packet.V5
+		c.sendPacket(&packet.Connack{ReasonCode: perr.Code})
+	}
+}
+
+// connectLevel peeks at the protocol level byte of a CONNECT in buf.
+func connectLevel(buf []byte) byte {
+	_, h, err := packet.Header(buf, 0)
+	if err != nil || h == 0 || len(buf) < h+2 {
+		return 0
+	}
+	at := h + 2 + (int(buf[h])<<8 | int(buf[h+1]))
+	if at >= len(buf) {
+		return 0
+	}
+	return buf[at]
+}
+
+// connect accepts or refuses a CONNECT and sets up the session.
+func (s *Server) connect(c *conn, p *packet.Connect) error {
+	c.version = p.Version
+	c.dec.Version = p.Version
+	v5 := p.Version >= packet.V5
+	refuse := func(rc packet.ReasonCode, why string) error {
+		s.log.Info("refusing CONNECT: "+why, "client", p.ClientID, "remote", c.remote, "reason", rc.String())
+		c.sendPacket(&packet.Connack{ReasonCode: rc}) // [MQTT-3.2.2-4] [MQTT-3.2.2-5]
+		return &closeError{rc, why}
+	}
+	id := p.ClientID
+	assigned := false
+	if id == "" {
+		if !p.CleanStart && !v5 {
+			return refuse(packet.ClientIdentifierNotValid, "empty client identifier with clean session 0") // [MQTT-3.1.3-8]
+		}
+		if p.Version == packet.V31 {
+			return refuse(packet.ClientIdentifierNotValid, "MQTT 3.1 requires a client identifier")
+		}
+		id = newClientID() // [MQTT-3.1.3-6] [MQTT-3.1.3-7]
+		assigned = true
+	} else {
+		id = stringsClone(id)
+	}
+	if len(id) > s.opts.MaxClientIDLength || (p.Version == packet.V31 && len(id) > 23) {
+		return refuse(packet.ClientIdentifierNotValid, "client identifier too long") // [MQTT-3.1.3-9]
+	}
+	if p.WillFlag && !c.checkTopic(p.Will.Topic) {
+		return refuse(packet.TopicNameInvalid, "will topic exceeds the configured limits")
+	}
+
+	keepAlive := p.KeepAlive
+	serverKeepAlive := false
+	if max := s.opts.MaxKeepAlive; max > 0 && (keepAlive == 0 || keepAlive > max) && v5 {
+		keepAlive, serverKeepAlive = max, true
+	}
+	if keepAlive > 0 {
+		c.keepAlive = time.Duration(keepAlive) * time.Second * 3 / 2
+	}
+	c.clientID = id
+	if p.WillFlag {
+		c.will = newMessage(&packet.Publish{Topic: p.Will.Topic, Payload: p.Will.Payload, QoS: p.Will.QoS, Retain: p.Will.Retain, Properties: p.Will.Properties}, time.Now()) // [MQTT-3.1.2-8]
+	}
+	if v5 {
+		if p.Properties.Has(packet.PropMaximumPacketSize) {
+			c.maxOut = int(p.Properties.MaximumPacketSize)
+		}
+	}
+
+	ack := &packet.Connack{}
+	if v5 {
+		if assigned {
+			ack.Properties.SetString(packet.PropAssignedClientID, id)
+		}
+		if serverKeepAlive {
+			ack.Properties.SetUint(packet.PropServerKeepAlive, uint32(keepAlive))
+		}
+		ack.Properties.SetUint(packet.PropTopicAliasMaximum, uint32(s.opts.TopicAliasMax()))
+		ack.Properties.SetUint(packet.PropMaximumPacketSize, uint32(s.opts.MaxPacketSize))
+		ack.Properties.SetUint(packet.PropReceiveMaximum, uint32(min(s.opts.MaxInflight, 65535)))
+	}
+
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return refuse(packet.ServerUnavailable, "server is shutting down")
+	}
+	old := s.sessions[id]
+	if old != nil {
+		if oc := old.conn.Swap(nil); oc != nil { // take over [MQTT-3.1.4-2] [MQTT-3.1.4-3]
+			oc.takenOver.Store(true)
+			s.log.Info("session taken over by a new connection", "client", id, "old_remote", oc.remote, "new_remote", c.remote)
+			if oc.version >= packet.V5 {
+				oc.closeWith(&packet.Disconnect{ReasonCode: packet.SessionTakenOver})
+			} else {
+				oc.closeWith(nil)
+			}
+		}
+	}
+	sess := old
+	if p.CleanStart || old == nil || !old.persistent {
+		if old != nil {
+			s.discardLocked(old) // [MQTT-3.1.2-6] [MQTT-3.1.2-4]
+		}
+		sess = newSession(s, id)
+		s.sessions[id] = sess
+	} else {
+		ack.SessionPresent = true // [MQTT-3.2.2-2] [MQTT-3.2.2-3]
+	}
+	sess.mu.Lock()
+	sess.version = p.Version
+	sess.persistent = !p.CleanStart // [MQTT-3.1.2-4]
+	if v5 {
+		sess.expiry = time.Duration(p.Properties.SessionExpiry) * time.Second
+		sess.persistent = p.Properties.SessionExpiry > 0
+		if p.Properties.Has(packet.PropReceiveMaximum) {
+			sess.maxInflight = min(int(p.Properties.ReceiveMaximum), s.opts.MaxInflight)
+		} else {
+			sess.maxInflight = s.opts.MaxInflight
+		}
+	}
+	c.sess = sess
+	c.sendPacket(ack) // CONNACK first [MQTT-3.2.0-1] [MQTT-3.1.4-4]
+	sess.conn.Store(c)
+	sess.mu.Unlock()
+	s.stats.connections.Add(1)
+	c.connected = true
+	s.mu.Unlock()
+
+	s.log.Debug("client connected", "client", id, "remote", c.remote, "version", p.Version, "clean", p.CleanStart, "keepalive", keepAlive, "session_present", ack.SessionPresent)
+	if ack.SessionPresent {
+		sess.resume(c) // [MQTT-4.4.0-1]
+	}
+	return nil
+}
+
+// discardLocked removes a session and its subscriptions. s.mu held.
+func (s *Server) discardLocked(sess *session) {
+	sess.mu.Lock()
+	filters := make([]string, 0, len(sess.subs))
+	for f := range sess.subs {
+		filters = append(filters, f)
+	}
+	sess.subs = make(map[string]packet.Subscription)
+	sess.clearLocked()
+	sess.mu.Unlock()
+	for _, f := range filters {
+		s.subs.Remove(sess, f)
+	}
+	if s.sessions[sess.id] == sess {
+		delete(s.sessions, sess.id)
+	}
+}
+
+// disconnected runs once when a connection has ended: it publishes the
+// will unless DISCONNECT removed it, and ends a non-persistent session.
+func (s *Server) disconnected(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	sess := c.sess
+	if c.connected {
+		s.stats.connections.Add(-1)
+	}
+	if sess != nil && sess.conn.CompareAndSwap(c, nil) && !sess.persistent {
+		s.discardLocked(sess) // [MQTT-3.1.2-6]
+	}
+	s.mu.Unlock()
+	if c.will != nil && !c.clean { // [MQTT-3.1.2-8] [MQTT-3.1.2-10]
+		s.log.Debug("publishing will", "client", c.clientID, "topic", c.will.topic)
+		var m topic.Matches[*session]
+		s.publish(c.will, nil, &m) // [MQTT-3.1.2-16] [MQTT-3.1.2-17]
+		c.will = nil
+	}
+}
+
+func newClientID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return "gannet-" + hex.EncodeToString(b[:])
+}
+
+func stringsClone(s string) string { return string([]byte(s)) }

@@ -1,0 +1,229 @@
+package broker
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gannet-mqtt/gannet/packet"
+)
+
+// outState is where an outbound QoS 1/2 message stands.
+type outState uint8
+
+const (
+	outQueued   outState = iota // waiting for a place in the inflight window
+	outSent                     // PUBLISH sent, awaiting PUBACK or PUBREC
+	outReleased                 // PUBREL sent, awaiting PUBCOMP
+)
+
+// outbound is one QoS 1/2 delivery to one session.
+type outbound struct {
+	msg    *message
+	qos    byte
+	retain bool // the RETAIN flag this copy carries
+	id     uint16
+	state  outState
+	subIDs []uint32
+}
+
+// session is the state the broker keeps for one client identifier
+// [MQTT-3.1.3-2]: subscriptions, outbound QoS 1/2 deliveries, inbound QoS 2
+// identifiers awaiting PUBREL, and the will of its current connection.
+//
+// Lock order: Server.mu, then session.mu, then conn.wmu.
+type session struct {
+	id  string
+	srv *Server
+
+	// conn is the session's live connection, nil while offline. Read
+	// without the lock on the QoS 0 path; written with mu held.
+	conn atomic.Pointer[conn]
+
+	mu          sync.Mutex
+	version     byte
+	persistent  bool                           // clean session 0: kept after disconnect
+	expiry      time.Duration                  // 5.0 session expiry interval
+	subs        map[string]packet.Subscription // by filter string, as sent
+	inflight    []*outbound                    // sent, in send order
+	queue       []*outbound                    // waiting, in arrival order
+	nextID      uint16                         // last packet identifier used
+	inbound2    map[uint16]struct{}            // QoS 2 identifiers awaiting PUBREL [MQTT-4.3.3-2]
+	dropped     uint64                         // messages dropped because the queue was full
+	maxInflight int                            // client's Receive Maximum capped by the broker's
+}
+
+func newSession(srv *Server, id string) *session {
+	return &session{
+		id:          id,
+		srv:         srv,
+		subs:        make(map[string]packet.Subscription),
+		maxInflight: srv.opts.MaxInflight,
+	}
+}
+
+// deliver hands the session one message at the QoS and RETAIN flag chosen
+// by routing. QoS 0 goes straight to the connection (or is dropped while
+// offline); QoS 1/2 enters the inflight window or the queue.
+func (s *session) deliver(m *message, qos byte, retain bool, subIDs []uint32) {
+	if qos == 0 {
+		if c := s.conn.Load(); c != nil {
+			c.sendPublish(m, 0, 0, retain, false, subIDs)
+		}
+		return
+	}
+	o := &outbound{msg: m, qos: qos, retain: retain}
+	if len(subIDs) > 0 {
+		o.subIDs = append([]uint32(nil), subIDs...)
+	}
+	s.mu.Lock()
+	c := s.conn.Load()
+	if c != nil && len(s.queue) == 0 && len(s.inflight) < s.maxInflight {
+		s.sendLocked(c, o)
+	} else if len(s.queue) >= s.srv.opts.MaxQueued {
+		s.dropped++
+		s.srv.stats.dropped.Add(1)
+	} else {
+		s.queue = append(s.queue, o) // [MQTT-3.1.2-5]
+	}
+	s.mu.Unlock()
+}
+
+// sendLocked assigns o a packet identifier and sends it. s.mu held.
+func (s *session) sendLocked(c *conn, o *outbound) {
+	o.id = s.allocIDLocked()
+	o.state = outSent
+	s.inflight = append(s.inflight, o)
+	c.sendPublish(o.msg, o.qos, o.id, o.retain, false, o.subIDs)
+}
+
+// allocIDLocked returns a packet identifier not in use [MQTT-2.3.1-4]. s.mu held.
+func (s *session) allocIDLocked() uint16 {
+	for {
+		s.nextID++
+		if s.nextID == 0 {
+			s.nextID = 1
+		}
+		if !s.inUseLocked(s.nextID) {
+			return s.nextID
+		}
+	}
+}
+
+func (s *session) inUseLocked(id uint16) bool {
+	for _, o := range s.inflight {
+		if o.id == id {
+			return true
+		}
+	}
+	return false
+}
+
+// findLocked returns the index of inflight identifier id, or -1. s.mu held.
+// Acknowledgements usually come in order, so the scan usually stops at 0.
+func (s *session) findLocked(id uint16) int {
+	for i, o := range s.inflight {
+		if o.id == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// fillLocked moves queued messages into the inflight window of the live
+// connection, if there is one. s.mu held.
+func (s *session) fillLocked() {
+	c := s.conn.Load()
+	if c == nil {
+		return
+	}
+	now := time.Now()
+	n := 0
+	for n < len(s.queue) && len(s.inflight) < s.maxInflight {
+		o := s.queue[n]
+		s.queue[n] = nil
+		n++
+		if o.msg.expired(now) { // [MQTT-3.3.2-5]
+			continue
+		}
+		s.sendLocked(c, o)
+	}
+	if n > 0 {
+		s.queue = append(s.queue[:0], s.queue[n:]...)
+	}
+}
+
+// acked handles PUBACK (QoS 1) and PUBCOMP (QoS 2): the identifier is free
+// again [MQTT-2.3.1-4].
+func (s *session) acked(id uint16, want outState) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := s.findLocked(id)
+	if i < 0 || s.inflight[i].state != want {
+		return false
+	}
+	copy(s.inflight[i:], s.inflight[i+1:])
+	s.inflight[len(s.inflight)-1] = nil
+	s.inflight = s.inflight[:len(s.inflight)-1]
+	s.fillLocked()
+	return true
+}
+
+// received handles PUBREC: the PUBLISH is settled and PUBREL goes out
+// [MQTT-4.3.3-4]; the PUBLISH is never sent again [MQTT-4.3.3-6]. With a
+// failure code the message is settled without PUBREL [MQTT-4.4.0-2].
+func (s *session) received(c *conn, id uint16, rc packet.ReasonCode) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := s.findLocked(id)
+	if i < 0 {
+		return false
+	}
+	o := s.inflight[i]
+	if rc.IsError() {
+		copy(s.inflight[i:], s.inflight[i+1:])
+		s.inflight = s.inflight[:len(s.inflight)-1]
+		s.fillLocked()
+		return true
+	}
+	o.state = outReleased
+	o.msg = nil // the payload is no longer needed
+	c.sendPacket(&packet.Pubrel{PacketID: id})
+	return true
+}
+
+// resume re-sends, in their original order, the unacknowledged PUBLISH
+// (with DUP) and PUBREL packets of a resumed session, then fills the window
+// from the queue [MQTT-4.4.0-1] [MQTT-4.6.0-1].
+func (s *session) resume(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inflight := s.inflight
+	s.inflight = make([]*outbound, 0, len(inflight))
+	var requeue []*outbound
+	for _, o := range inflight {
+		switch {
+		case o.state == outReleased:
+			s.inflight = append(s.inflight, o)
+			c.sendPacket(&packet.Pubrel{PacketID: o.id})
+		case len(s.inflight) < s.maxInflight:
+			s.inflight = append(s.inflight, o)
+			c.sendPublish(o.msg, o.qos, o.id, o.retain, true, o.subIDs) // [MQTT-3.3.1-1]
+		default:
+			// The client's new Receive Maximum is smaller: the message
+			// waits again and goes out later under a fresh identifier.
+			o.id, o.state = 0, outQueued
+			requeue = append(requeue, o)
+		}
+	}
+	if len(requeue) > 0 {
+		s.queue = append(requeue, s.queue...)
+	}
+	s.fillLocked()
+}
+
+// clearLocked drops all delivery state (clean session). s.mu held.
+func (s *session) clearLocked() {
+	s.inflight, s.queue = nil, nil
+	s.inbound2 = nil
+}
