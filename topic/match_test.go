@@ -287,3 +287,34 @@ func ExampleRetained_Match() {
 	// Output:
 	// dev/1/temp 21.5
 }
+
+// FuzzMatch checks the Trie and the Retained index against the reference
+// matcher for any valid filter and name.
+func FuzzMatch(f *testing.F) {
+	for _, c := range matchCases {
+		f.Add(c.filter, c.topic)
+	}
+	f.Fuzz(func(t *testing.T, filter, topic string) {
+		if !ValidFilter(filter) || !ValidName(topic) {
+			return
+		}
+		want := matchRef(filter, topic)
+		tr := NewTrie[int](TrieOptions{})
+		tr.Add(Subscription[int]{Subscriber: 1, Filter: filter})
+		var m Matches[int]
+		tr.Match(topic, 0, nil, &m)
+		if got := len(m.Deliveries) == 1; got != want {
+			t.Errorf("Trie: filter %q, topic %q: %v, want %v", filter, topic, got, want)
+		}
+		if !tr.Remove(1, filter) || tr.nodes != 0 {
+			t.Errorf("Trie: Remove(%q) left %d nodes", filter, tr.nodes)
+		}
+		r := NewRetained[int]()
+		r.Set(topic, 1)
+		got := false
+		r.Match(filter, func(string, int) bool { got = true; return true })
+		if got != want {
+			t.Errorf("Retained: filter %q, topic %q: %v, want %v", filter, topic, got, want)
+		}
+	})
+}

@@ -1,5 +1,7 @@
 package topic
 
+import "slices"
+
 // linearMax is the number of deliveries up to which Match finds a
 // subscriber's earlier delivery by a linear scan; past it, Matches keeps a
 // map.
@@ -73,30 +75,62 @@ func (m *Matches[S]) collect(n *node[S], publisher S) {
 // A node holds at most one subscription per subscriber, so the first list of
 // a Match is appended without looking for duplicates.
 func (m *Matches[S]) addList(subs []Subscription[S], publisher S) {
-	first := m.listed == 0
 	m.listed++
+	if m.listed == 1 {
+		m.addFirst(subs, publisher)
+		return
+	}
 	for i := range subs {
 		sub := &subs[i]
 		if sub.NoLocal && sub.Subscriber == publisher { // [MQTT-3.8.3-3] (v5)
 			continue
 		}
-		d := -1
-		if !first {
-			d = m.find(sub.Subscriber)
-		}
-		if d < 0 {
+		if d := m.find(sub.Subscriber); d < 0 {
 			d = m.push(sub, "")
+			if sub.ID != 0 {
+				m.addID(d, sub.ID)
+			}
 		} else {
 			dl := &m.Deliveries[d]
 			// One copy at the highest QoS among the overlapping
 			// subscriptions [MQTT-3.3.5-1] (v3.1.1) [MQTT-3.3.4-2] (v5).
 			dl.QoS = max(dl.QoS, sub.QoS)
 			dl.RetainAsPublished = dl.RetainAsPublished || sub.RetainAsPublished
-		}
-		if sub.ID != 0 { // [MQTT-3.3.4-3] [MQTT-3.3.4-4]
-			m.addID(d, sub.ID)
+			if sub.ID != 0 { // [MQTT-3.3.4-3] [MQTT-3.3.4-4]
+				m.addID(d, sub.ID)
+			}
 		}
 	}
+}
+
+// addFirst appends one delivery per subscription of the first list of a
+// Match, which holds no subscriber twice. It is the fan-out path: storage is
+// grown once, and each delivery is filled in place through local slices.
+func (m *Matches[S]) addFirst(subs []Subscription[S], publisher S) {
+	ds := slices.Grow(m.Deliveries, len(subs))
+	ids := slices.Grow(m.ids, len(subs))
+	for i := range subs {
+		sub := &subs[i]
+		if sub.NoLocal && sub.Subscriber == publisher { // [MQTT-3.8.3-3] (v5)
+			continue
+		}
+		d := len(ds)
+		ds = ds[:d+1]
+		dl := &ds[d]
+		dl.Subscriber = sub.Subscriber
+		dl.QoS = sub.QoS
+		dl.RetainAsPublished = sub.RetainAsPublished
+		dl.Share = ""
+		if sub.ID != 0 { // [MQTT-3.3.4-3]
+			n := len(ids)
+			ids = ids[:n+1]
+			ids[n] = sub.ID
+			dl.IDs = ids[n : n+1 : n+1]
+		} else {
+			dl.IDs = nil
+		}
+	}
+	m.Deliveries, m.ids = ds, ids
 }
 
 // push appends a delivery for sub and returns its position. It fills the

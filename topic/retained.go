@@ -16,10 +16,11 @@ type Retained[V any] struct {
 	nodes int // nodes below root, to check pruning
 }
 
+// rnode is one topic level.
 type rnode[V any] struct {
 	parent   *rnode[V]
 	key      string // level that leads here from parent
-	children map[string]*rnode[V]
+	children childSet[rnode[V]]
 	topic    string // full topic name, when set
 	value    V
 	set      bool
@@ -39,13 +40,10 @@ func (r *Retained[V]) Set(topic string, v V) {
 	for pos := 0; pos >= 0; {
 		var level string
 		level, pos = cut(topic, pos)
-		c := n.children[level]
+		c := n.children.get(level)
 		if c == nil {
 			c = &rnode[V]{parent: n, key: level}
-			if n.children == nil {
-				n.children = make(map[string]*rnode[V])
-			}
-			n.children[level] = c
+			n.children.add(level, c)
 			r.nodes++
 		}
 		n = c
@@ -70,12 +68,9 @@ func (r *Retained[V]) Delete(topic string) bool {
 	var zero V
 	n.value, n.set, n.topic = zero, false, ""
 	r.n--
-	for n != &r.root && !n.set && len(n.children) == 0 {
+	for n != &r.root && !n.set && len(n.children.keys) == 0 {
 		p := n.parent
-		delete(p.children, n.key)
-		if len(p.children) == 0 {
-			p.children = nil
-		}
+		p.children.remove(n.key)
 		n.parent = nil
 		r.nodes--
 		n = p
@@ -107,7 +102,7 @@ func (r *Retained[V]) find(topic string) *rnode[V] {
 	for pos := 0; pos >= 0 && n != nil; {
 		var level string
 		level, pos = cut(topic, pos)
-		n = n.children[level]
+		n = n.children.get(level)
 	}
 	return n
 }
@@ -138,8 +133,8 @@ func rmatch[V any](n *rnode[V], filter string, pos int, root bool, fn func(strin
 			}
 			return rall(n, root, fn)
 		case "+":
-			for key, c := range n.children {
-				if root && isDollar(key) { // [MQTT-4.7.2-1]
+			for i, c := range n.children.nodes {
+				if root && isDollar(n.children.keys[i]) { // [MQTT-4.7.2-1]
 					continue
 				}
 				if next < 0 {
@@ -152,7 +147,7 @@ func rmatch[V any](n *rnode[V], filter string, pos int, root bool, fn func(strin
 			}
 			return true
 		}
-		if n = n.children[level]; n == nil { // byte-exact [MQTT-4.7.3-4]
+		if n = n.children.get(level); n == nil { // byte-exact [MQTT-4.7.3-4]
 			return true
 		}
 		if next < 0 {
@@ -167,14 +162,14 @@ func rmatch[V any](n *rnode[V], filter string, pos int, root bool, fn func(strin
 
 // rall calls fn for every message below n. Read lock held on entry.
 func rall[V any](n *rnode[V], root bool, fn func(string, V) bool) bool {
-	for key, c := range n.children {
-		if root && isDollar(key) { // [MQTT-4.7.2-1]
+	for i, c := range n.children.nodes {
+		if root && isDollar(n.children.keys[i]) { // [MQTT-4.7.2-1]
 			continue
 		}
 		if c.set && !fn(c.topic, c.value) {
 			return false
 		}
-		if len(c.children) > 0 && !rall(c, false, fn) {
+		if len(c.children.nodes) > 0 && !rall(c, false, fn) {
 			return false
 		}
 	}

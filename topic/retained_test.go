@@ -106,7 +106,7 @@ func TestRetainedSetGetDelete(t *testing.T) {
 			t.Errorf("step %d: %s(%q): ok %v Len %d, want %v %d", i, st.op, st.topic, ok, r.Len(), st.wantOK, st.wantLen)
 		}
 	}
-	if r.nodes != 0 || r.root.children != nil {
+	if r.nodes != 0 || r.root.children.keys != nil {
 		t.Errorf("%d nodes left after deleting all", r.nodes)
 	}
 }

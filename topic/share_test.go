@@ -220,3 +220,19 @@ func TestShareStrategyString(t *testing.T) {
 		}
 	}
 }
+
+// TestMatchEligiblePanicUnlocks: a panic in eligible does not leave the trie
+// locked.
+func TestMatchEligiblePanicUnlocks(t *testing.T) {
+	tr := NewTrie[string](TrieOptions{})
+	addShared(tr, "A", "g", "a", 0, 0)
+	func() {
+		defer func() { _ = recover() }()
+		var m Matches[string]
+		tr.Match("a", "", func(string) bool { panic("boom") }, &m)
+	}()
+	tr.Add(Subscription[string]{Subscriber: "B", Filter: "a"}) // would deadlock
+	if tr.Count() != 2 {
+		t.Fatalf("Count %d", tr.Count())
+	}
+}

@@ -31,11 +31,11 @@ type Trie[S comparable] struct {
 
 // node is one filter level. Literal levels are children keyed by the level
 // string; the "+" and "#" levels have fields of their own, so that Match
-// finds them without a map lookup.
+// finds them without a lookup.
 type node[S comparable] struct {
 	parent   *node[S]
 	key      string // level that leads here from parent
-	children map[string]*node[S]
+	children childSet[node[S]]
 	plus     *node[S]
 	hash     *node[S]
 	subs     subList[S]       // non-shared subscriptions ending here
@@ -44,7 +44,7 @@ type node[S comparable] struct {
 
 func (n *node[S]) empty() bool {
 	return len(n.subs.subs) == 0 && len(n.shares) == 0 &&
-		len(n.children) == 0 && n.plus == nil && n.hash == nil
+		len(n.children.keys) == 0 && n.plus == nil && n.hash == nil
 }
 
 // child returns the node below n for level, or nil.
@@ -55,7 +55,7 @@ func (n *node[S]) child(level string) *node[S] {
 	case "#":
 		return n.hash
 	}
-	return n.children[level]
+	return n.children.get(level)
 }
 
 // group returns the position of the shared group called name, or -1.
@@ -103,10 +103,7 @@ func (t *Trie[S]) Add(sub Subscription[S]) (replaced bool) {
 			case "#":
 				n.hash = c
 			default:
-				if n.children == nil {
-					n.children = make(map[string]*node[S])
-				}
-				n.children[level] = c
+				n.children.add(level, c)
 			}
 			t.nodes++
 		}
@@ -185,10 +182,7 @@ func (t *Trie[S]) prune(n *node[S]) {
 		case p.hash == n:
 			p.hash = nil
 		default:
-			delete(p.children, n.key)
-			if len(p.children) == 0 {
-				p.children = nil
-			}
+			p.children.remove(n.key)
 		}
 		n.parent = nil
 		t.nodes--
@@ -208,15 +202,26 @@ func (t *Trie[S]) Count() int {
 // subscriptions, then one per matching shared group. publisher is the
 // subscriber handle of the publishing session, for No Local (pass the zero
 // value for a message with no publishing session). eligible, which may be
-// nil, tells whether a shared group member can take a message now; it is
-// called under the trie's read lock and must not call into the Trie.
+// nil, tells whether a shared group member can take a message now (online,
+// window not full); when it is false for every member of a group, the next
+// member in turn is chosen anyway so that the message is queued for it.
+// eligible is called under the trie's read lock and must not call into the
+// Trie.
 //
 // Match does not allocate once out has grown to the size of the result.
 // out is normally Reset by the caller first; deliveries already in out are
 // left as they are and are not merged with the new ones.
 func (t *Trie[S]) Match(topic string, publisher S, eligible func(S) bool, out *Matches[S]) {
 	out.begin()
+	t.match(topic, publisher, eligible, out)
+	out.finish()
+}
+
+// match is Match under the read lock; the deferred unlock keeps a panic in
+// eligible from leaving the trie locked.
+func (t *Trie[S]) match(topic string, publisher S, eligible func(S) bool, out *Matches[S]) {
 	t.mu.RLock()
+	defer t.mu.RUnlock()
 	root := &t.root
 	level, next := cut(topic, 0)
 	// Filters starting with a wildcard never match names starting
@@ -226,23 +231,21 @@ func (t *Trie[S]) Match(topic string, publisher S, eligible func(S) bool, out *M
 			out.collect(root.hash, publisher)
 		}
 		if root.plus != nil {
-			match(root.plus, topic, next, publisher, out)
+			matchNode(root.plus, topic, next, publisher, out)
 		}
 	}
-	if c := root.children[level]; c != nil { // byte-exact [MQTT-4.7.3-4]
-		match(c, topic, next, publisher, out)
+	if c := root.children.get(level); c != nil { // byte-exact [MQTT-4.7.3-4]
+		matchNode(c, topic, next, publisher, out)
 	}
 	for _, g := range out.groups {
 		out.addShared(g, g.pick(t.strategy, publisher, eligible))
 	}
-	t.mu.RUnlock()
-	out.finish()
 }
 
-// match collects the subscriptions at and below n, the node reached by the
+// matchNode collects the subscriptions at and below n, the node reached by the
 // levels of topic before pos; pos < 0 when all levels are consumed. Trie
 // read lock held on entry.
-func match[S comparable](n *node[S], topic string, pos int, publisher S, out *Matches[S]) {
+func matchNode[S comparable](n *node[S], topic string, pos int, publisher S, out *Matches[S]) {
 	for {
 		// "#" matches the parent level and every level below it, so
 		// "a/#" matches "a" as well as "a/b/c".
@@ -256,13 +259,13 @@ func match[S comparable](n *node[S], topic string, pos int, publisher S, out *Ma
 		var level string
 		level, pos = cut(topic, pos)
 		if n.plus != nil { // "+" matches one level, empty included
-			if c := n.children[level]; c != nil {
-				match(c, topic, pos, publisher, out)
+			if c := n.children.get(level); c != nil {
+				matchNode(c, topic, pos, publisher, out)
 			}
 			n = n.plus
 			continue
 		}
-		if n = n.children[level]; n == nil { // byte-exact [MQTT-4.7.3-4]
+		if n = n.children.get(level); n == nil { // byte-exact [MQTT-4.7.3-4]
 			return
 		}
 	}

@@ -461,6 +461,7 @@ func BenchmarkTrieMatch100k(b *testing.B) {
 func BenchmarkTrieMatch100kParallel(b *testing.B) {
 	tr, sessions := build100k()
 	b.ReportAllocs()
+	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		var m Matches[*benchSession]
 		for pb.Next() {

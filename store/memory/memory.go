@@ -1,0 +1,155 @@
+// Package memory is a store.Store that keeps everything in RAM: for
+// ephemeral brokers and for tests. It survives a broker restart within the
+// same process, not a process restart.
+package memory
+
+import (
+	"sort"
+	"sync"
+
+	"github.com/gannet-mqtt/gannet/store"
+)
+
+// Store is an in-memory store.Store, safe for concurrent use.
+type Store struct {
+	mu       sync.Mutex
+	sessions map[string]*store.Session
+	queues   map[string]map[uint64]*store.Entry
+	retained map[string]*store.Message
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{
+		sessions: make(map[string]*store.Session),
+		queues:   make(map[string]map[uint64]*store.Entry),
+		retained: make(map[string]*store.Message),
+	}
+}
+
+func copySession(s *store.Session) *store.Session {
+	c := *s
+	c.Subscriptions = append([]store.Subscription(nil), s.Subscriptions...)
+	return &c
+}
+
+func copyEntry(e *store.Entry) *store.Entry {
+	c := *e
+	c.SubIDs = append([]uint32(nil), e.SubIDs...)
+	return &c
+}
+
+func (m *Store) SaveSession(s *store.Session) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sessions[s.ClientID] = copySession(s)
+	return nil
+}
+
+func (m *Store) DeleteSession(clientID string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.sessions, clientID)
+	delete(m.queues, clientID)
+	return nil
+}
+
+func (m *Store) LoadSessions(fn func(*store.Session) error) error {
+	m.mu.Lock()
+	list := make([]*store.Session, 0, len(m.sessions))
+	for _, s := range m.sessions {
+		list = append(list, copySession(s))
+	}
+	m.mu.Unlock()
+	sort.Slice(list, func(i, j int) bool { return list[i].ClientID < list[j].ClientID })
+	for _, s := range list {
+		if err := fn(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *Store) Append(clientID string, entries ...*store.Entry) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	q := m.queues[clientID]
+	if q == nil {
+		q = make(map[uint64]*store.Entry)
+		m.queues[clientID] = q
+	}
+	for _, e := range entries {
+		q[e.Seq] = copyEntry(e)
+	}
+	return nil
+}
+
+func (m *Store) Update(clientID string, e *store.Entry) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	q := m.queues[clientID]
+	if q == nil || q[e.Seq] == nil {
+		return store.ErrNotFound
+	}
+	q[e.Seq] = copyEntry(e)
+	return nil
+}
+
+func (m *Store) Remove(clientID string, seq uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.queues[clientID], seq)
+	return nil
+}
+
+func (m *Store) LoadQueue(clientID string, fn func(*store.Entry) error) error {
+	m.mu.Lock()
+	q := m.queues[clientID]
+	list := make([]*store.Entry, 0, len(q))
+	for _, e := range q {
+		list = append(list, copyEntry(e))
+	}
+	m.mu.Unlock()
+	sort.Slice(list, func(i, j int) bool { return list[i].Seq < list[j].Seq })
+	for _, e := range list {
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *Store) SetRetained(msg *store.Message) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.retained[msg.Topic] = msg
+	return nil
+}
+
+func (m *Store) DeleteRetained(topic string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.retained, topic)
+	return nil
+}
+
+func (m *Store) LoadRetained(fn func(*store.Message) error) error {
+	m.mu.Lock()
+	list := make([]*store.Message, 0, len(m.retained))
+	for _, r := range m.retained {
+		list = append(list, r)
+	}
+	m.mu.Unlock()
+	sort.Slice(list, func(i, j int) bool { return list[i].Topic < list[j].Topic })
+	for _, r := range list {
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close does nothing: the memory is the garbage collector's.
+func (m *Store) Close() error { return nil }

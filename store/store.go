@@ -1,0 +1,102 @@
+// Package store defines where the broker keeps the state that outlives a
+// connection: sessions with their subscriptions, the per-session queues of
+// QoS 1 and 2 deliveries, and retained messages. A Store is three small
+// interfaces; store/memory implements them in RAM.
+//
+// The broker writes through to the store as state changes and reads it
+// back only when it starts (Load* calls), so a store need not be fast to
+// read, only to write.
+package store
+
+import (
+	"errors"
+	"time"
+
+	"github.com/gannet-mqtt/gannet/packet"
+)
+
+// ErrNotFound is returned for a session or entry the store does not hold.
+var ErrNotFound = errors.New("store: not found")
+
+// Store bundles the three parts of the broker's durable state.
+type Store interface {
+	SessionStore
+	QueueStore
+	RetainedStore
+	Close() error
+}
+
+// Session is a persistent session as stored.
+type Session struct {
+	ClientID      string
+	Version       byte          // protocol level of the last connection
+	Expiry        time.Duration // 5.0 Session Expiry Interval; 0 with a 3.1.1 persistent session means never
+	Disconnected  time.Time     // when the last connection ended; zero while connected
+	Subscriptions []Subscription
+}
+
+// Subscription is one subscription of a session.
+type Subscription struct {
+	packet.Subscription
+	ID uint32 // 5.0 subscription identifier, 0 when none
+}
+
+// Message is an application message held for delivery.
+type Message struct {
+	ID         uint64 // unique within the store, assigned by the broker
+	Topic      string
+	Payload    []byte
+	QoS        byte
+	Retain     bool
+	Properties packet.Properties
+	Created    time.Time
+	Expiry     time.Time // zero: never
+}
+
+// EntryState is where a queued delivery stands.
+type EntryState uint8
+
+const (
+	EntryQueued   EntryState = iota // not yet sent
+	EntrySent                       // PUBLISH sent, awaiting PUBACK/PUBREC
+	EntryReleased                   // PUBREL sent, awaiting PUBCOMP
+)
+
+// Entry is one delivery in a session's queue: a reference to a message and
+// the per-session state of its delivery.
+type Entry struct {
+	Seq      uint64 // position in the session's queue, increasing
+	Message  *Message
+	QoS      byte
+	Retain   bool
+	PacketID uint16
+	State    EntryState
+	SubIDs   []uint32
+}
+
+// SessionStore keeps persistent sessions.
+type SessionStore interface {
+	SaveSession(s *Session) error
+	// DeleteSession removes the session and its queue.
+	DeleteSession(clientID string) error
+	LoadSessions(fn func(*Session) error) error
+}
+
+// QueueStore keeps each session's outbound QoS 1/2 deliveries in order.
+type QueueStore interface {
+	// Append adds entries at the end of the client's queue.
+	Append(clientID string, entries ...*Entry) error
+	// Update records a new packet identifier or state of an entry.
+	Update(clientID string, e *Entry) error
+	// Remove deletes a completed delivery.
+	Remove(clientID string, seq uint64) error
+	// LoadQueue calls fn for each entry of the client's queue, in order.
+	LoadQueue(clientID string, fn func(*Entry) error) error
+}
+
+// RetainedStore keeps the retained message of each topic.
+type RetainedStore interface {
+	SetRetained(m *Message) error
+	DeleteRetained(topic string) error
+	LoadRetained(fn func(*Message) error) error
+}
