@@ -3,6 +3,7 @@ package broker
 import (
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/gannet-mqtt/gannet/packet"
 	"github.com/gannet-mqtt/gannet/topic"
@@ -47,6 +48,23 @@ func (c *conn) handle(p packet.Packet) error {
 }
 
 func (c *conn) handleDisconnect(p *packet.Disconnect) error {
+	if c.version >= packet.V5 && p.Properties.Has(packet.PropSessionExpiry) {
+		secs := p.Properties.SessionExpiry
+		if c.expiryZero && secs != 0 {
+			return protocolError("DISCONNECT sets a session expiry interval after CONNECT set 0") // 5.0 3.14.2.2.2
+		}
+		if max := c.srv.opts.MaxSessionExpiry; max > 0 && secs > max {
+			secs = max
+		}
+		s := c.sess
+		s.mu.Lock()
+		s.persistent = secs > 0
+		s.expiry = neverExpires
+		if secs != 0xFFFFFFFF {
+			s.expiry = time.Duration(secs) * time.Second
+		}
+		s.mu.Unlock()
+	}
 	// DISCONNECT discards the will [MQTT-3.14.4-3]; 5.0's 0x04 keeps it.
 	if p.ReasonCode != packet.DisconnectWithWill {
 		c.will = nil
@@ -67,7 +85,9 @@ func (c *conn) checkTopic(name string) bool {
 }
 
 func (c *conn) handlePublish(p *packet.Publish) error {
-	if c.version >= packet.V5 {
+	o := &c.srv.opts
+	v5 := c.version >= packet.V5
+	if v5 {
 		if len(p.Properties.SubscriptionIDs) > 0 {
 			return protocolError("PUBLISH from a client carries a subscription identifier") // [MQTT-3.3.4-6]
 		}
@@ -75,36 +95,68 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			return err
 		}
 	}
+	if p.QoS > o.MaximumQoS {
+		return &closeError{packet.QoSNotSupported, "PUBLISH above the broker's maximum QoS"} // 5.0 3.2.2.3.4
+	}
+	if p.Retain && !o.RetainAvailable {
+		return &closeError{packet.RetainNotSupported, "retained PUBLISH while retain is not available"} // 5.0 3.2.2.3.5
+	}
 	if !c.checkTopic(p.Topic) {
-		if c.version >= packet.V5 {
-			return &closeError{packet.TopicNameInvalid, "topic name exceeds the configured length or level limit"}
+		return &closeError{packet.TopicNameInvalid, "topic name exceeds the configured length or level limit"}
+	}
+	if v5 && o.ValidatePayloadFormat && p.Properties.Has(packet.PropPayloadFormat) && p.Properties.PayloadFormat == 1 {
+		if err := packet.ValidString(aliasBytes(p.Payload)); err != nil {
+			if p.QoS == 0 {
+				return &closeError{packet.PayloadFormatInvalid, "payload declared UTF-8 is not"}
+			}
+			c.ack(p, packet.PayloadFormatInvalid) // 5.0 3.3.2.3.2
+			return nil
 		}
-		return protocolError("topic name exceeds the configured length or level limit")
 	}
 	c.srv.stats.received.Add(1)
-	switch p.QoS {
-	case 0:
-		c.srv.publish(newMessage(p, time.Now()), c.sess, &c.matches)
-	case 1:
-		c.srv.publish(newMessage(p, time.Now()), c.sess, &c.matches)
-		c.sendPacket(&packet.Puback{PacketID: p.PacketID}) // [MQTT-4.3.2-4]
-	case 2:
+	if p.QoS == 2 {
 		s := c.sess
 		s.mu.Lock()
 		_, dup := s.inbound2[p.PacketID]
 		if !dup {
+			if len(s.inbound2) >= int(o.ReceiveMaximum) && v5 {
+				s.mu.Unlock()
+				return &closeError{packet.ReceiveMaximumExceeded, "more unacknowledged QoS 2 publishes than the receive maximum"} // 5.0 3.3.4
+			}
 			if s.inbound2 == nil {
 				s.inbound2 = make(map[uint16]struct{})
 			}
 			s.inbound2[p.PacketID] = struct{}{}
 		}
 		s.mu.Unlock()
-		if !dup { // a resent PUBLISH before PUBREL is not delivered again [MQTT-4.3.3-10]
-			c.srv.publish(newMessage(p, time.Now()), c.sess, &c.matches)
+		if dup { // a resent PUBLISH before PUBREL is not delivered again [MQTT-4.3.3-10] [MQTT-4.3.3-2]
+			c.sendPacket(&packet.Pubrec{PacketID: p.PacketID})
+			return nil
 		}
-		c.sendPacket(&packet.Pubrec{PacketID: p.PacketID}) // [MQTT-4.3.3-8]
+	}
+	n := c.srv.publish(newMessage(p, time.Now()), c.sess, &c.matches)
+	if p.QoS > 0 {
+		rc := packet.Success
+		if n == 0 && v5 {
+			rc = packet.NoMatchingSubscribers
+		}
+		c.ack(p, rc) // [MQTT-4.3.2-4] [MQTT-4.3.3-8] [MQTT-3.3.4-1]
 	}
 	return nil
+}
+
+// ack answers a QoS 1 or 2 PUBLISH.
+func (c *conn) ack(p *packet.Publish, rc packet.ReasonCode) {
+	if p.QoS == 1 {
+		c.sendPacket(&packet.Puback{PacketID: p.PacketID, ReasonCode: rc})
+		return
+	}
+	if rc.IsError() { // the identifier is free again [MQTT-4.3.3-9]
+		c.sess.mu.Lock()
+		delete(c.sess.inbound2, p.PacketID)
+		c.sess.mu.Unlock()
+	}
+	c.sendPacket(&packet.Pubrec{PacketID: p.PacketID, ReasonCode: rc})
 }
 
 // resolveAlias applies an inbound 5.0 Topic Alias [MQTT-3.3.2-12].
@@ -113,7 +165,7 @@ func (c *conn) resolveAlias(p *packet.Publish) error {
 		return nil
 	}
 	alias := p.Properties.TopicAlias
-	if int(alias) > c.srv.opts.TopicAliasMax() {
+	if alias > c.srv.opts.TopicAliasMaximum { // [MQTT-3.3.2-12]
 		return &closeError{packet.TopicAliasInvalid, "topic alias above the maximum"}
 	}
 	if p.Topic == "" {
@@ -140,23 +192,35 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		id     uint32
 	}
 	var sendRetained []retainedFor
+	o := &c.srv.opts
 	var subID uint32
 	if len(p.Properties.SubscriptionIDs) > 0 {
+		if !o.SubscriptionIdentifiers {
+			return &closeError{packet.SubscriptionIdentifiersNotSupported, "subscription identifier while they are not available"}
+		}
 		subID = p.Properties.SubscriptionIDs[0]
 	}
 	for i, sub := range p.Subscriptions {
-		if !c.checkTopic(sub.Filter) {
+		_, inner, shared := topic.ParseShare(sub.Filter)
+		if !shared {
+			inner = sub.Filter
+		}
+		switch {
+		case !c.checkTopic(sub.Filter):
 			codes[i] = packet.TopicFilterInvalid // 0x80 for 3.1.1 [MQTT-3.9.3-2]
 			continue
+		case shared && !o.SharedSubscriptions:
+			codes[i] = packet.SharedSubscriptionsNotSupported
+			continue
+		case !o.WildcardSubscriptions && strings.ContainsAny(inner, "+#"):
+			codes[i] = packet.WildcardSubscriptionsNotSupported // [MQTT-3.8.3-2] (3.1.1)
+			continue
 		}
-		granted := sub.QoS
-		if granted > 2 {
-			granted = 2
-		}
+		granted := min(sub.QoS, o.MaximumQoS) // [MQTT-3.2.2-10]
 		sub.QoS = granted
 		filter := strings.Clone(sub.Filter)
 		sub.Filter = filter
-		share, inner, shared := topic.ParseShare(filter)
+		share, _, _ := topic.ParseShare(filter)
 		ts := topic.Subscription[*session]{
 			Subscriber:        s,
 			Filter:            filter,
@@ -176,7 +240,6 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		if shared {
 			continue // no retained messages on a shared subscription
 		}
-		_ = inner
 		switch sub.RetainHandling {
 		case 0: // [MQTT-3.3.1-9]
 		case 1: // [MQTT-3.3.1-10]
@@ -199,7 +262,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			if m.expired(now) {
 				return true
 			}
-			s.deliver(m, min(m.qos, r.sub.QoS), true, ids) // [MQTT-3.3.1-6] [MQTT-3.3.1-8]
+			s.deliver(m, min(m.qos, r.sub.QoS), true, ids, "") // [MQTT-3.3.1-6] [MQTT-3.3.1-8]
 			return true
 		})
 	}
@@ -222,4 +285,12 @@ func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
 	}
 	c.sendPacket(&packet.Unsuback{PacketID: p.PacketID, ReasonCodes: codes}) // [MQTT-3.10.4-4] [MQTT-3.10.4-5]
 	return nil
+}
+
+// aliasBytes views b as a string without copying, for validation only.
+func aliasBytes(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }

@@ -28,6 +28,12 @@ type conn struct {
 	keepAlive time.Duration // 1.5 x the negotiated keep alive; 0: none
 	maxOut    int           // client's Maximum Packet Size (5.0); 0: none
 
+	// 5.0 connection settings, fixed once CONNECT is accepted.
+	aliasOutMax uint16        // client's Topic Alias Maximum
+	problemInfo bool          // client wants reason strings and user properties
+	expiryZero  bool          // CONNECT had Session Expiry Interval 0
+	willDelay   time.Duration // Will Delay Interval
+
 	// Owned by the read loop.
 	dec       packet.Decoder
 	matches   topic.Matches[*session]
@@ -44,6 +50,7 @@ type conn struct {
 	closing   bool // close once out is written
 	closed    atomic.Bool
 	takenOver atomic.Bool
+	aliasOut  map[string]uint16 // outbound topic aliases, guarded by wmu
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
@@ -200,15 +207,19 @@ func (c *conn) sendPacket(p packet.Packet) {
 // sendPublish writes one PUBLISH of m with the given QoS, identifier and
 // flags. For 3.1 and 3.1.1 the message's shared encoding is copied and its
 // flags and identifier patched; 5.0 copies are encoded per connection.
-func (c *conn) sendPublish(m *message, qos byte, id uint16, retain, dup bool, subIDs []uint32) {
+//
+// It reports false when the packet was dropped for good because it exceeds
+// the client's Maximum Packet Size: the caller then treats the message as
+// delivered [MQTT-3.1.2-25].
+func (c *conn) sendPublish(m *message, qos byte, id uint16, retain, dup bool, subIDs []uint32) bool {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.closing {
-		return
+		return true
 	}
 	if qos == 0 && len(c.out) > c.srv.opts.WriteBufferLimit {
 		c.srv.stats.slowDropped.Add(1)
-		return
+		return true
 	}
 	if c.out == nil {
 		c.out = getBuf()
@@ -240,14 +251,31 @@ func (c *conn) sendPublish(m *message, qos byte, id uint16, retain, dup bool, su
 			}
 			p.Properties.MessageExpiry = uint32(left / time.Second)
 		}
+		newAlias := false
+		if c.aliasOutMax > 0 { // [MQTT-3.1.2-26] [MQTT-3.3.2-11]
+			if a, ok := c.aliasOut[m.topic]; ok {
+				p.Topic = ""
+				p.Properties.SetUint(packet.PropTopicAlias, uint32(a))
+			} else if len(c.aliasOut) < int(c.aliasOutMax) {
+				p.Properties.SetUint(packet.PropTopicAlias, uint32(len(c.aliasOut)+1))
+				newAlias = true
+			}
+		}
 		if c.maxOut > 0 && p.Size(packet.V5) > c.maxOut {
 			c.srv.stats.tooLarge.Add(1)
-			return // [MQTT-3.1.2-24] [MQTT-3.1.2-25]
+			return false // [MQTT-3.1.2-24] [MQTT-3.1.2-25]
+		}
+		if newAlias {
+			if c.aliasOut == nil {
+				c.aliasOut = make(map[string]uint16)
+			}
+			c.aliasOut[m.topic] = p.Properties.TopicAlias
 		}
 		c.out, _ = p.Append(c.out, packet.V5)
 	}
 	c.srv.stats.sent.Add(1)
 	c.kickLocked()
+	return true
 }
 
 // kickLocked starts the flusher if it is not running. wmu held.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/gannet-mqtt/gannet/topic"
 )
 
 // Options configure a Server. Start from DefaultOptions.
@@ -40,6 +42,41 @@ type Options struct {
 	WriteBufferLimit int
 	// Logger receives the broker's logs; nil means slog.Default().
 	Logger *slog.Logger
+
+	// MQTT 5.0 capabilities, advertised in CONNACK and enforced.
+
+	// MaximumQoS is the highest QoS accepted on PUBLISH and granted on
+	// SUBSCRIBE (0, 1 or 2).
+	MaximumQoS byte
+	// RetainAvailable allows retained messages.
+	RetainAvailable bool
+	// WildcardSubscriptions allows '+' and '#' in filters.
+	WildcardSubscriptions bool
+	// SharedSubscriptions allows $share/{group}/{filter}.
+	SharedSubscriptions bool
+	// SubscriptionIdentifiers allows 5.0 subscription identifiers.
+	SubscriptionIdentifiers bool
+	// TopicAliasMaximum is how many topic aliases a 5.0 client may use
+	// towards the broker (0: none).
+	TopicAliasMaximum uint16
+	// ReceiveMaximum is how many QoS 2 publishes a 5.0 client may have
+	// unacknowledged towards the broker; a client that sends more is
+	// disconnected with 0x93.
+	ReceiveMaximum uint16
+	// MaxSessionExpiry caps the Session Expiry Interval a 5.0 client asks
+	// for, in seconds (0: no cap).
+	MaxSessionExpiry uint32
+	// ResponseInformation is returned to 5.0 clients that ask for it.
+	ResponseInformation string
+	// ServerReference, when set, is sent with every refusal and
+	// disconnection so clients move to another server.
+	ServerReference string
+	// ShareStrategy picks the member of a shared subscription group that
+	// gets each message.
+	ShareStrategy topic.ShareStrategy
+	// ValidatePayloadFormat refuses 5.0 PUBLISH packets that declare a
+	// UTF-8 payload (Payload Format Indicator 1) which is not (0x99).
+	ValidatePayloadFormat bool
 }
 
 // DefaultOptions returns the options the broker runs with when nothing is
@@ -53,6 +90,15 @@ func DefaultOptions() Options {
 		MaxTopicLength:    65535,
 		MaxClientIDLength: 65535,
 		WriteBufferLimit:  4 << 20,
+
+		MaximumQoS:              2,
+		RetainAvailable:         true,
+		WildcardSubscriptions:   true,
+		SharedSubscriptions:     true,
+		SubscriptionIdentifiers: true,
+		TopicAliasMaximum:       65535,
+		ReceiveMaximum:          65535,
+		ValidatePayloadFormat:   true,
 	}
 }
 
@@ -86,6 +132,12 @@ func (o *Options) Validate() error {
 	}
 	if o.WriteBufferLimit < 1024 {
 		bad("write buffer limit %d must be at least 1024 bytes", o.WriteBufferLimit)
+	}
+	if o.MaximumQoS > 2 {
+		bad("maximum QoS %d must be 0, 1 or 2", o.MaximumQoS)
+	}
+	if o.ReceiveMaximum == 0 {
+		bad("receive maximum must be at least 1")
 	}
 	return errors.Join(errs...)
 }

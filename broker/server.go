@@ -1,8 +1,6 @@
 package broker
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -61,7 +59,7 @@ func New(opts Options) (*Server, error) {
 	return &Server{
 		opts:      opts,
 		log:       log,
-		subs:      topic.NewTrie[*session](topic.TrieOptions{}),
+		subs:      topic.NewTrie[*session](topic.TrieOptions{ShareStrategy: opts.ShareStrategy}),
 		retained:  topic.NewRetained[*message](),
 		started:   time.Now(),
 		sessions:  make(map[string]*session),
@@ -69,9 +67,6 @@ func New(opts Options) (*Server, error) {
 		listeners: make(map[net.Listener]struct{}),
 	}, nil
 }
-
-// TopicAliasMax is the Topic Alias Maximum the broker accepts from clients.
-func (o *Options) TopicAliasMax() int { return 65535 }
 
 // Serve accepts connections on l until Close; it always returns an error,
 // ErrServerClosed after Close.
@@ -182,7 +177,7 @@ func (s *Server) Publish(topicName string, payload []byte, qos byte, retain bool
 // publish takes ownership of m: it updates the retained store and hands m
 // to every matching subscription [MQTT-4.5.0-1]. matches is the caller's
 // scratch space. from is the publishing session (nil for the broker).
-func (s *Server) publish(m *message, from *session, matches *topic.Matches[*session]) {
+func (s *Server) publish(m *message, from *session, matches *topic.Matches[*session]) int {
 	if m.retain {
 		if len(m.payload) == 0 {
 			s.retained.Delete(m.topic) // [MQTT-3.3.1-10] [MQTT-3.3.1-11] [MQTT-3.3.1-6] [MQTT-3.3.1-7]
@@ -196,11 +191,34 @@ func (s *Server) publish(m *message, from *session, matches *topic.Matches[*sess
 		d := &matches.Deliveries[i]
 		// RETAIN is 0 on established subscriptions [MQTT-3.3.1-9] unless
 		// Retain As Published [MQTT-3.3.1-12] [MQTT-3.3.1-13].
-		d.Subscriber.deliver(m, min(m.qos, d.QoS), m.retain && d.RetainAsPublished, d.IDs) // [MQTT-3.8.4-6]
+		d.Subscriber.deliver(m, min(m.qos, d.QoS), m.retain && d.RetainAsPublished, d.IDs, d.Share) // [MQTT-3.8.4-6] [MQTT-4.8.2-3]
+	}
+	return len(matches.Deliveries)
+}
+
+// redeliverShared offers deliveries held by a shared-subscription member
+// whose session ended to another member of the same group.
+func (s *Server) redeliverShared(orphans []*outbound) {
+	var matches topic.Matches[*session]
+	for _, o := range orphans {
+		if o.msg == nil || o.msg.expired(time.Now()) {
+			continue
+		}
+		matches.Reset()
+		s.subs.Match(o.msg.topic, nil, live, &matches)
+		for i := range matches.Deliveries {
+			d := &matches.Deliveries[i]
+			if d.Share == o.share && !d.Subscriber.ended.Load() {
+				d.Subscriber.deliver(o.msg, min(o.msg.qos, d.QoS), o.retain, d.IDs, d.Share)
+				break
+			}
+		}
 	}
 }
 
 func online(s *session) bool { return s.conn.Load() != nil }
+
+func live(s *session) bool { return s.conn.Load() != nil && !s.ended.Load() }
 
 // handshake reads CONNECT within the connect timeout, then hands the
 // connection to its read loop.
@@ -315,166 +333,3 @@ func connectLevel(buf []byte) byte {
 	}
 	return buf[at]
 }
-
-// connect accepts or refuses a CONNECT and sets up the session.
-func (s *Server) connect(c *conn, p *packet.Connect) error {
-	c.version = p.Version
-	c.dec.Version = p.Version
-	v5 := p.Version >= packet.V5
-	refuse := func(rc packet.ReasonCode, why string) error {
-		s.log.Info("refusing CONNECT: "+why, "client", p.ClientID, "remote", c.remote, "reason", rc.String())
-		c.sendPacket(&packet.Connack{ReasonCode: rc}) // [MQTT-3.2.2-4] [MQTT-3.2.2-5]
-		return &closeError{rc, why}
-	}
-	id := p.ClientID
-	assigned := false
-	if id == "" {
-		if !p.CleanStart && !v5 {
-			return refuse(packet.ClientIdentifierNotValid, "empty client identifier with clean session 0") // [MQTT-3.1.3-8]
-		}
-		if p.Version == packet.V31 {
-			return refuse(packet.ClientIdentifierNotValid, "MQTT 3.1 requires a client identifier")
-		}
-		id = newClientID() // [MQTT-3.1.3-6] [MQTT-3.1.3-7]
-		assigned = true
-	} else {
-		id = stringsClone(id)
-	}
-	if len(id) > s.opts.MaxClientIDLength || (p.Version == packet.V31 && len(id) > 23) {
-		return refuse(packet.ClientIdentifierNotValid, "client identifier too long") // [MQTT-3.1.3-9]
-	}
-	if p.WillFlag && !c.checkTopic(p.Will.Topic) {
-		return refuse(packet.TopicNameInvalid, "will topic exceeds the configured limits")
-	}
-
-	keepAlive := p.KeepAlive
-	serverKeepAlive := false
-	if max := s.opts.MaxKeepAlive; max > 0 && (keepAlive == 0 || keepAlive > max) && v5 {
-		keepAlive, serverKeepAlive = max, true
-	}
-	if keepAlive > 0 {
-		c.keepAlive = time.Duration(keepAlive) * time.Second * 3 / 2
-	}
-	c.clientID = id
-	if p.WillFlag {
-		c.will = newMessage(&packet.Publish{Topic: p.Will.Topic, Payload: p.Will.Payload, QoS: p.Will.QoS, Retain: p.Will.Retain, Properties: p.Will.Properties}, time.Now()) // [MQTT-3.1.2-8]
-	}
-	if v5 {
-		if p.Properties.Has(packet.PropMaximumPacketSize) {
-			c.maxOut = int(p.Properties.MaximumPacketSize)
-		}
-	}
-
-	ack := &packet.Connack{}
-	if v5 {
-		if assigned {
-			ack.Properties.SetString(packet.PropAssignedClientID, id)
-		}
-		if serverKeepAlive {
-			ack.Properties.SetUint(packet.PropServerKeepAlive, uint32(keepAlive))
-		}
-		ack.Properties.SetUint(packet.PropTopicAliasMaximum, uint32(s.opts.TopicAliasMax()))
-		ack.Properties.SetUint(packet.PropMaximumPacketSize, uint32(s.opts.MaxPacketSize))
-		ack.Properties.SetUint(packet.PropReceiveMaximum, uint32(min(s.opts.MaxInflight, 65535)))
-	}
-
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return refuse(packet.ServerUnavailable, "server is shutting down")
-	}
-	old := s.sessions[id]
-	if old != nil {
-		if oc := old.conn.Swap(nil); oc != nil { // take over [MQTT-3.1.4-2] [MQTT-3.1.4-3]
-			oc.takenOver.Store(true)
-			s.log.Info("session taken over by a new connection", "client", id, "old_remote", oc.remote, "new_remote", c.remote)
-			if oc.version >= packet.V5 {
-				oc.closeWith(&packet.Disconnect{ReasonCode: packet.SessionTakenOver})
-			} else {
-				oc.closeWith(nil)
-			}
-		}
-	}
-	sess := old
-	if p.CleanStart || old == nil || !old.persistent {
-		if old != nil {
-			s.discardLocked(old) // [MQTT-3.1.2-6] [MQTT-3.1.2-4]
-		}
-		sess = newSession(s, id)
-		s.sessions[id] = sess
-	} else {
-		ack.SessionPresent = true // [MQTT-3.2.2-2] [MQTT-3.2.2-3]
-	}
-	sess.mu.Lock()
-	sess.version = p.Version
-	sess.persistent = !p.CleanStart // [MQTT-3.1.2-4]
-	if v5 {
-		sess.expiry = time.Duration(p.Properties.SessionExpiry) * time.Second
-		sess.persistent = p.Properties.SessionExpiry > 0
-		if p.Properties.Has(packet.PropReceiveMaximum) {
-			sess.maxInflight = min(int(p.Properties.ReceiveMaximum), s.opts.MaxInflight)
-		} else {
-			sess.maxInflight = s.opts.MaxInflight
-		}
-	}
-	c.sess = sess
-	c.sendPacket(ack) // CONNACK first [MQTT-3.2.0-1] [MQTT-3.1.4-4]
-	sess.conn.Store(c)
-	sess.mu.Unlock()
-	s.stats.connections.Add(1)
-	c.connected = true
-	s.mu.Unlock()
-
-	s.log.Debug("client connected", "client", id, "remote", c.remote, "version", p.Version, "clean", p.CleanStart, "keepalive", keepAlive, "session_present", ack.SessionPresent)
-	if ack.SessionPresent {
-		sess.resume(c) // [MQTT-4.4.0-1]
-	}
-	return nil
-}
-
-// discardLocked removes a session and its subscriptions. s.mu held.
-func (s *Server) discardLocked(sess *session) {
-	sess.mu.Lock()
-	filters := make([]string, 0, len(sess.subs))
-	for f := range sess.subs {
-		filters = append(filters, f)
-	}
-	sess.subs = make(map[string]packet.Subscription)
-	sess.clearLocked()
-	sess.mu.Unlock()
-	for _, f := range filters {
-		s.subs.Remove(sess, f)
-	}
-	if s.sessions[sess.id] == sess {
-		delete(s.sessions, sess.id)
-	}
-}
-
-// disconnected runs once when a connection has ended: it publishes the
-// will unless DISCONNECT removed it, and ends a non-persistent session.
-func (s *Server) disconnected(c *conn) {
-	s.mu.Lock()
-	delete(s.conns, c)
-	sess := c.sess
-	if c.connected {
-		s.stats.connections.Add(-1)
-	}
-	if sess != nil && sess.conn.CompareAndSwap(c, nil) && !sess.persistent {
-		s.discardLocked(sess) // [MQTT-3.1.2-6]
-	}
-	s.mu.Unlock()
-	if c.will != nil && !c.clean { // [MQTT-3.1.2-8] [MQTT-3.1.2-10]
-		s.log.Debug("publishing will", "client", c.clientID, "topic", c.will.topic)
-		var m topic.Matches[*session]
-		s.publish(c.will, nil, &m) // [MQTT-3.1.2-16] [MQTT-3.1.2-17]
-		c.will = nil
-	}
-}
-
-func newClientID() string {
-	var b [12]byte
-	rand.Read(b[:])
-	return "gannet-" + hex.EncodeToString(b[:])
-}
-
-func stringsClone(s string) string { return string([]byte(s)) }

@@ -25,6 +25,7 @@ type outbound struct {
 	id     uint16
 	state  outState
 	subIDs []uint32
+	share  string // the shared subscription group it was chosen for
 }
 
 // session is the state the broker keeps for one client identifier
@@ -51,6 +52,11 @@ type session struct {
 	inbound2    map[uint16]struct{}            // QoS 2 identifiers awaiting PUBREL [MQTT-4.3.3-2]
 	dropped     uint64                         // messages dropped because the queue was full
 	maxInflight int                            // client's Receive Maximum capped by the broker's
+
+	pendingWill *message    // will waiting for its delay or the session's end
+	willTimer   *time.Timer // fires the delayed will
+	expiryTimer *time.Timer // ends the session while offline
+	ended       atomic.Bool // discarded: deliveries to it go nowhere
 }
 
 func newSession(srv *Server, id string) *session {
@@ -65,25 +71,38 @@ func newSession(srv *Server, id string) *session {
 // deliver hands the session one message at the QoS and RETAIN flag chosen
 // by routing. QoS 0 goes straight to the connection (or is dropped while
 // offline); QoS 1/2 enters the inflight window or the queue.
-func (s *session) deliver(m *message, qos byte, retain bool, subIDs []uint32) {
+func (s *session) deliver(m *message, qos byte, retain bool, subIDs []uint32, share string) {
 	if qos == 0 {
 		if c := s.conn.Load(); c != nil {
 			c.sendPublish(m, 0, 0, retain, false, subIDs)
+			return
 		}
-		return
+		if !s.srv.opts.QueueQoS0 {
+			return
+		}
 	}
-	o := &outbound{msg: m, qos: qos, retain: retain}
+	o := &outbound{msg: m, qos: qos, retain: retain, share: share}
 	if len(subIDs) > 0 {
 		o.subIDs = append([]uint32(nil), subIDs...)
 	}
 	s.mu.Lock()
+	if s.ended.Load() {
+		s.mu.Unlock()
+		if share != "" {
+			s.srv.redeliverShared([]*outbound{o})
+		}
+		return
+	}
 	c := s.conn.Load()
-	if c != nil && len(s.queue) == 0 && len(s.inflight) < s.maxInflight {
+	switch {
+	case c != nil && qos == 0: // came online meanwhile
+		c.sendPublish(m, 0, 0, retain, false, subIDs)
+	case c != nil && len(s.queue) == 0 && len(s.inflight) < s.maxInflight:
 		s.sendLocked(c, o)
-	} else if len(s.queue) >= s.srv.opts.MaxQueued {
+	case len(s.queue) >= s.srv.opts.MaxQueued:
 		s.dropped++
 		s.srv.stats.dropped.Add(1)
-	} else {
+	default:
 		s.queue = append(s.queue, o) // [MQTT-3.1.2-5]
 	}
 	s.mu.Unlock()
@@ -93,8 +112,9 @@ func (s *session) deliver(m *message, qos byte, retain bool, subIDs []uint32) {
 func (s *session) sendLocked(c *conn, o *outbound) {
 	o.id = s.allocIDLocked()
 	o.state = outSent
-	s.inflight = append(s.inflight, o)
-	c.sendPublish(o.msg, o.qos, o.id, o.retain, false, o.subIDs)
+	if c.sendPublish(o.msg, o.qos, o.id, o.retain, false, o.subIDs) {
+		s.inflight = append(s.inflight, o)
+	}
 }
 
 // allocIDLocked returns a packet identifier not in use [MQTT-2.3.1-4]. s.mu held.
@@ -144,6 +164,10 @@ func (s *session) fillLocked() {
 		s.queue[n] = nil
 		n++
 		if o.msg.expired(now) { // [MQTT-3.3.2-5]
+			continue
+		}
+		if o.qos == 0 {
+			c.sendPublish(o.msg, 0, 0, o.retain, false, o.subIDs)
 			continue
 		}
 		s.sendLocked(c, o)
@@ -207,8 +231,9 @@ func (s *session) resume(c *conn) {
 			s.inflight = append(s.inflight, o)
 			c.sendPacket(&packet.Pubrel{PacketID: o.id})
 		case len(s.inflight) < s.maxInflight:
-			s.inflight = append(s.inflight, o)
-			c.sendPublish(o.msg, o.qos, o.id, o.retain, true, o.subIDs) // [MQTT-3.3.1-1]
+			if c.sendPublish(o.msg, o.qos, o.id, o.retain, true, o.subIDs) { // [MQTT-3.3.1-1]
+				s.inflight = append(s.inflight, o)
+			}
 		default:
 			// The client's new Receive Maximum is smaller: the message
 			// waits again and goes out later under a fresh identifier.
@@ -226,4 +251,36 @@ func (s *session) resume(c *conn) {
 func (s *session) clearLocked() {
 	s.inflight, s.queue = nil, nil
 	s.inbound2 = nil
+}
+
+// stopTimersLocked stops the session's expiry and will-delay timers. s.mu held.
+func (s *session) stopTimersLocked() {
+	if s.expiryTimer != nil {
+		s.expiryTimer.Stop()
+		s.expiryTimer = nil
+	}
+	if s.willTimer != nil {
+		s.willTimer.Stop()
+		s.willTimer = nil
+	}
+}
+
+// sharedInflightLocked returns the deliveries this session holds for shared
+// subscriptions that another member may take over when the session ends:
+// everything still queued, and QoS 1 messages sent but not acknowledged. A
+// QoS 2 message already sent stays with this session [MQTT-4.8.2-4]
+// [MQTT-4.8.2-5]. s.mu held.
+func (s *session) sharedInflightLocked() []*outbound {
+	var out []*outbound
+	for _, o := range s.inflight {
+		if o.share != "" && o.qos == 1 && o.msg != nil {
+			out = append(out, o)
+		}
+	}
+	for _, o := range s.queue {
+		if o.share != "" {
+			out = append(out, o)
+		}
+	}
+	return out
 }

@@ -1,0 +1,318 @@
+package broker
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"strings"
+	"time"
+
+	"github.com/gannet-mqtt/gannet/packet"
+)
+
+// neverExpires marks a session that is kept until a clean start ends it:
+// 3.1.1 persistent sessions and 5.0 Session Expiry Interval 0xFFFFFFFF.
+const neverExpires = time.Duration(1<<63 - 1)
+
+// connect accepts or refuses a CONNECT and sets up the session.
+func (s *Server) connect(c *conn, p *packet.Connect) error {
+	c.version = p.Version
+	c.dec.Version = p.Version
+	v5 := p.Version >= packet.V5
+	o := &s.opts
+	refuse := func(rc packet.ReasonCode, why string) error {
+		s.log.Info("refusing CONNECT: "+why, "client", p.ClientID, "remote", c.remote, "reason", rc.String())
+		ack := &packet.Connack{ReasonCode: rc} // Session Present 0 [MQTT-3.2.2-4] [MQTT-3.2.2-6]
+		if v5 && o.ServerReference != "" && (rc == packet.ServerUnavailable || rc == packet.ServerBusy) {
+			ack.ReasonCode = packet.UseAnotherServer
+			ack.Properties.SetString(packet.PropServerReference, o.ServerReference)
+		}
+		c.sendPacket(ack) // then close [MQTT-3.2.2-5] [MQTT-3.2.2-7]
+		return &closeError{rc, why}
+	}
+	id := p.ClientID
+	assigned := false
+	if id == "" {
+		if !p.CleanStart && !v5 {
+			return refuse(packet.ClientIdentifierNotValid, "empty client identifier with clean session 0") // [MQTT-3.1.3-8]
+		}
+		if p.Version == packet.V31 {
+			return refuse(packet.ClientIdentifierNotValid, "MQTT 3.1 requires a client identifier")
+		}
+		id = newClientID() // [MQTT-3.1.3-6] [MQTT-3.1.3-7] [MQTT-3.2.2-16]
+		assigned = true
+	} else {
+		id = strings.Clone(id)
+	}
+	if len(id) > o.MaxClientIDLength || (p.Version == packet.V31 && len(id) > 23) {
+		return refuse(packet.ClientIdentifierNotValid, "client identifier too long") // [MQTT-3.1.3-9] [MQTT-3.1.3-8]
+	}
+	if v5 && p.Properties.Has(packet.PropAuthMethod) {
+		return refuse(packet.BadAuthenticationMethod, "authentication method "+p.Properties.AuthMethod+" is not supported") // [MQTT-4.12.0-1]
+	}
+	if p.WillFlag {
+		if !c.checkTopic(p.Will.Topic) {
+			return refuse(packet.TopicNameInvalid, "will topic exceeds the configured limits")
+		}
+		if p.Will.QoS > o.MaximumQoS {
+			return refuse(packet.QoSNotSupported, "will QoS above the broker's maximum QoS") // [MQTT-3.2.2-12]
+		}
+		if p.Will.Retain && !o.RetainAvailable {
+			return refuse(packet.RetainNotSupported, "retained will while retain is not available") // [MQTT-3.2.2-13]
+		}
+		if v5 && o.ValidatePayloadFormat && p.Will.Properties.Has(packet.PropPayloadFormat) &&
+			p.Will.Properties.PayloadFormat == 1 && packet.ValidString(string(p.Will.Payload)) != nil {
+			return refuse(packet.PayloadFormatInvalid, "will payload declared UTF-8 is not")
+		}
+	}
+
+	keepAlive := p.KeepAlive
+	serverKeepAlive := false
+	if max := o.MaxKeepAlive; max > 0 && (keepAlive == 0 || keepAlive > max) && v5 {
+		keepAlive, serverKeepAlive = max, true // [MQTT-3.1.2-21]
+	}
+	if keepAlive > 0 {
+		c.keepAlive = time.Duration(keepAlive) * time.Second * 3 / 2 // [MQTT-3.2.2-22]
+	} else {
+		c.nc.SetReadDeadline(time.Time{}) // keep alive 0: lift the connect timeout
+	}
+	c.clientID = id
+	c.problemInfo = true
+	if p.WillFlag {
+		c.will = newMessage(&packet.Publish{Topic: p.Will.Topic, Payload: p.Will.Payload, QoS: p.Will.QoS, Retain: p.Will.Retain, Properties: p.Will.Properties}, time.Now()) // [MQTT-3.1.2-8] [MQTT-3.1.2-7]
+		c.will.props.Present.Remove(packet.PropWillDelay)
+		if v5 {
+			c.willDelay = time.Duration(p.Will.Properties.WillDelay) * time.Second
+		}
+	}
+
+	expiry := neverExpires
+	persistent := !p.CleanStart // [MQTT-3.1.2-4] (3.1.1)
+	ack := &packet.Connack{}
+	if v5 {
+		props := &p.Properties
+		if props.Has(packet.PropMaximumPacketSize) {
+			c.maxOut = int(props.MaximumPacketSize) // [MQTT-3.1.2-24]
+		}
+		c.aliasOutMax = props.TopicAliasMaximum // 0: none [MQTT-3.1.2-27]
+		if props.Has(packet.PropRequestProblemInfo) {
+			c.problemInfo = props.RequestProblemInfo == 1 // [MQTT-3.1.2-29]
+		}
+		secs := props.SessionExpiry
+		if o.MaxSessionExpiry > 0 && secs > o.MaxSessionExpiry {
+			secs = o.MaxSessionExpiry
+			ack.Properties.SetUint(packet.PropSessionExpiry, secs)
+		}
+		persistent = secs > 0 // [MQTT-3.1.2-23]
+		if secs != 0xFFFFFFFF {
+			expiry = time.Duration(secs) * time.Second
+		}
+		c.expiryZero = secs == 0
+		if assigned {
+			ack.Properties.SetString(packet.PropAssignedClientID, id)
+		}
+		if serverKeepAlive {
+			ack.Properties.SetUint(packet.PropServerKeepAlive, uint32(keepAlive))
+		}
+		if o.TopicAliasMaximum > 0 {
+			ack.Properties.SetUint(packet.PropTopicAliasMaximum, uint32(o.TopicAliasMaximum))
+		}
+		ack.Properties.SetUint(packet.PropMaximumPacketSize, uint32(o.MaxPacketSize))
+		if o.ReceiveMaximum < 65535 {
+			ack.Properties.SetUint(packet.PropReceiveMaximum, uint32(o.ReceiveMaximum))
+		}
+		if o.MaximumQoS < 2 {
+			ack.Properties.SetUint(packet.PropMaximumQoS, uint32(o.MaximumQoS)) // [MQTT-3.2.2-9]
+		}
+		if !o.RetainAvailable {
+			ack.Properties.SetUint(packet.PropRetainAvailable, 0)
+		}
+		if !o.WildcardSubscriptions {
+			ack.Properties.SetUint(packet.PropWildcardSubAvailable, 0)
+		}
+		if !o.SubscriptionIdentifiers {
+			ack.Properties.SetUint(packet.PropSubIDAvailable, 0)
+		}
+		if !o.SharedSubscriptions {
+			ack.Properties.SetUint(packet.PropSharedSubAvailable, 0)
+		}
+		if props.RequestResponseInfo == 1 && o.ResponseInformation != "" {
+			ack.Properties.SetString(packet.PropResponseInfo, o.ResponseInformation) // [MQTT-3.1.2-28]
+		}
+	}
+
+	var tookOver *conn
+	var cancelledWill *message
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return refuse(packet.ServerUnavailable, "server is shutting down")
+	}
+	old := s.sessions[id]
+	if old != nil {
+		if oc := old.conn.Swap(nil); oc != nil { // take over [MQTT-3.1.4-2] [MQTT-3.1.4-3]
+			oc.takenOver.Store(true)
+			tookOver = oc
+		}
+		old.mu.Lock()
+		old.stopTimersLocked()
+		cancelledWill = old.pendingWill // a reconnect cancels a delayed will [MQTT-3.1.3-9]
+		old.pendingWill = nil
+		old.mu.Unlock()
+	}
+	sess := old
+	if p.CleanStart || old == nil || !old.persistent {
+		if old != nil {
+			s.discardLocked(old) // [MQTT-3.1.2-6] [MQTT-3.1.2-4]
+		}
+		sess = newSession(s, id)
+		s.sessions[id] = sess
+	} else {
+		ack.SessionPresent = true // [MQTT-3.2.2-2] [MQTT-3.2.2-3]
+	}
+	sess.mu.Lock()
+	sess.version = p.Version
+	sess.persistent = persistent
+	sess.expiry = expiry
+	sess.maxInflight = o.MaxInflight
+	if v5 && p.Properties.Has(packet.PropReceiveMaximum) {
+		sess.maxInflight = min(int(p.Properties.ReceiveMaximum), o.MaxInflight) // [MQTT-3.3.4-9]
+	}
+	c.sess = sess
+	c.sendPacket(ack) // CONNACK first [MQTT-3.2.0-1] [MQTT-3.1.4-4] [MQTT-3.1.4-5]
+	sess.conn.Store(c)
+	sess.mu.Unlock()
+	s.stats.connections.Add(1)
+	c.connected = true
+	s.mu.Unlock()
+
+	if tookOver != nil {
+		s.log.Info("session taken over by a new connection", "client", id, "old_remote", tookOver.remote, "new_remote", c.remote)
+		if tookOver.version >= packet.V5 {
+			tookOver.closeWith(&packet.Disconnect{ReasonCode: packet.SessionTakenOver}) // [MQTT-3.1.4-3]
+		} else {
+			tookOver.closeWith(nil)
+		}
+	}
+	if cancelledWill != nil {
+		s.log.Debug("delayed will cancelled by reconnection", "client", id, "topic", cancelledWill.topic)
+	}
+	s.log.Debug("client connected", "client", id, "remote", c.remote, "version", p.Version, "clean", p.CleanStart, "keepalive", keepAlive, "session_present", ack.SessionPresent)
+	if ack.SessionPresent {
+		sess.resume(c) // [MQTT-4.4.0-1]
+	}
+	return nil
+}
+
+// discardLocked removes a session and its subscriptions. s.mu held.
+func (s *Server) discardLocked(sess *session) {
+	sess.mu.Lock()
+	filters := make([]string, 0, len(sess.subs))
+	for f := range sess.subs {
+		filters = append(filters, f)
+	}
+	sess.subs = make(map[string]packet.Subscription)
+	orphans := sess.sharedInflightLocked()
+	sess.clearLocked()
+	sess.stopTimersLocked()
+	sess.ended.Store(true)
+	sess.mu.Unlock()
+	for _, f := range filters {
+		s.subs.Remove(sess, f)
+	}
+	if s.sessions[sess.id] == sess {
+		delete(s.sessions, sess.id)
+	}
+	if len(orphans) > 0 {
+		go s.redeliverShared(orphans)
+	}
+}
+
+// disconnected runs once when a connection has ended. It publishes the will
+// unless DISCONNECT removed it (or schedules it after the Will Delay
+// Interval), and ends the session or starts its expiry.
+func (s *Server) disconnected(c *conn) {
+	will := c.will
+	if c.clean {
+		will = nil // [MQTT-3.1.2-10] [MQTT-3.14.4-3]
+	}
+	c.will = nil
+	s.mu.Lock()
+	delete(s.conns, c)
+	sess := c.sess
+	if c.connected {
+		s.stats.connections.Add(-1)
+	}
+	if sess != nil && sess.conn.CompareAndSwap(c, nil) {
+		if !sess.persistent || sess.expiry == 0 {
+			s.discardLocked(sess) // [MQTT-3.1.2-6] [MQTT-4.1.0-2]
+		} else {
+			sess.mu.Lock()
+			if will != nil && c.willDelay > 0 && c.willDelay < sess.expiry {
+				// Held until the delay passes or the session ends [MQTT-3.1.2-8].
+				sess.pendingWill = will
+				sess.willTimer = time.AfterFunc(c.willDelay, func() { s.delayedWill(sess) })
+				will = nil
+			} else if will != nil && c.willDelay > 0 {
+				sess.pendingWill = will // goes out when the session expires
+				will = nil
+			}
+			if sess.expiry != neverExpires {
+				sess.expiryTimer = time.AfterFunc(sess.expiry, func() { s.expire(sess) })
+			}
+			sess.mu.Unlock()
+		}
+	}
+	s.mu.Unlock()
+	if will != nil {
+		s.publishWill(c.clientID, will)
+	}
+}
+
+func (s *Server) publishWill(clientID string, will *message) {
+	s.log.Debug("publishing will", "client", clientID, "topic", will.topic)
+	will.created = time.Now()
+	if will.props.Has(packet.PropMessageExpiry) {
+		will.expiry = will.created.Add(time.Duration(will.props.MessageExpiry) * time.Second)
+	}
+	s.pubMu.Lock()
+	s.publish(will, nil, &s.pubMatches) // [MQTT-3.1.2-16] [MQTT-3.1.2-17]
+	s.pubMu.Unlock()
+}
+
+// delayedWill publishes a will whose delay has passed while its session is
+// still offline.
+func (s *Server) delayedWill(sess *session) {
+	sess.mu.Lock()
+	will := sess.pendingWill
+	sess.pendingWill = nil
+	sess.mu.Unlock()
+	if will != nil {
+		s.publishWill(sess.id, will)
+	}
+}
+
+// expire ends a session whose expiry interval has passed offline
+// [MQTT-4.1.0-2], publishing a will still waiting for its delay.
+func (s *Server) expire(sess *session) {
+	s.mu.Lock()
+	if s.sessions[sess.id] != sess || sess.conn.Load() != nil {
+		s.mu.Unlock()
+		return
+	}
+	sess.mu.Lock()
+	will := sess.pendingWill
+	sess.pendingWill = nil
+	sess.mu.Unlock()
+	s.discardLocked(sess)
+	s.mu.Unlock()
+	s.log.Debug("session expired", "client", sess.id)
+	if will != nil {
+		s.publishWill(sess.id, will)
+	}
+}
+
+func newClientID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return "gannet-" + hex.EncodeToString(b[:])
+}
