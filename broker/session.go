@@ -47,7 +47,7 @@ type session struct {
 	expiry      time.Duration                  // 5.0 session expiry interval
 	subs        map[string]packet.Subscription // by filter string, as sent
 	inflight    []*outbound                    // sent, in send order
-	queue       []*outbound                    // waiting, in arrival order
+	queue       fifo                           // waiting, in arrival order
 	nextID      uint16                         // last packet identifier used
 	inbound2    map[uint16]struct{}            // QoS 2 identifiers awaiting PUBREL [MQTT-4.3.3-2]
 	dropped     uint64                         // messages dropped because the queue was full
@@ -97,13 +97,13 @@ func (s *session) deliver(m *message, qos byte, retain bool, subIDs []uint32, sh
 	switch {
 	case c != nil && qos == 0: // came online meanwhile
 		c.sendPublish(m, 0, 0, retain, false, subIDs)
-	case c != nil && len(s.queue) == 0 && len(s.inflight) < s.maxInflight:
+	case c != nil && s.queue.len() == 0 && len(s.inflight) < s.maxInflight:
 		s.sendLocked(c, o)
-	case len(s.queue) >= s.srv.opts.MaxQueued:
+	case s.queue.len() >= s.srv.opts.MaxQueued:
 		s.dropped++
 		s.srv.stats.dropped.Add(1)
 	default:
-		s.queue = append(s.queue, o) // [MQTT-3.1.2-5]
+		s.queue.push(o) // [MQTT-3.1.2-5]
 	}
 	s.mu.Unlock()
 }
@@ -158,11 +158,8 @@ func (s *session) fillLocked() {
 		return
 	}
 	now := time.Now()
-	n := 0
-	for n < len(s.queue) && len(s.inflight) < s.maxInflight {
-		o := s.queue[n]
-		s.queue[n] = nil
-		n++
+	for s.queue.len() > 0 && len(s.inflight) < s.maxInflight {
+		o := s.queue.pop()
 		if o.msg.expired(now) { // [MQTT-3.3.2-5]
 			continue
 		}
@@ -171,9 +168,6 @@ func (s *session) fillLocked() {
 			continue
 		}
 		s.sendLocked(c, o)
-	}
-	if n > 0 {
-		s.queue = append(s.queue[:0], s.queue[n:]...)
 	}
 }
 
@@ -242,14 +236,15 @@ func (s *session) resume(c *conn) {
 		}
 	}
 	if len(requeue) > 0 {
-		s.queue = append(requeue, s.queue...)
+		s.queue.pushFront(requeue)
 	}
 	s.fillLocked()
 }
 
 // clearLocked drops all delivery state (clean session). s.mu held.
 func (s *session) clearLocked() {
-	s.inflight, s.queue = nil, nil
+	s.inflight = nil
+	s.queue.reset()
 	s.inbound2 = nil
 }
 
@@ -277,7 +272,7 @@ func (s *session) sharedInflightLocked() []*outbound {
 			out = append(out, o)
 		}
 	}
-	for _, o := range s.queue {
+	for _, o := range s.queue.all() {
 		if o.share != "" {
 			out = append(out, o)
 		}
