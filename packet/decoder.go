@@ -18,6 +18,11 @@ type Decoder struct {
 	// owns a private copy of its bytes.
 	Reuse bool
 
+	// r walks the body being decoded. It lives here rather than on Decode's
+	// stack because it is passed through the Packet interface, which would
+	// move it to the heap: one allocation per packet.
+	r reader
+
 	// Per-type packets recycled when Reuse is set.
 	publish     Publish
 	puback      Puback
@@ -88,8 +93,10 @@ func (d *Decoder) Decode(buf []byte) (p Packet, n int, err error) {
 		p = newPacket(t)
 		body = append([]byte(nil), body...)
 	}
-	r := reader{buf: body}
-	if err := p.decode(&r, flags, version); err != nil {
+	d.r = reader{buf: body}
+	err = p.decode(&d.r, flags, version)
+	d.r = reader{} // keep no reference to the caller's buffer
+	if err != nil {
 		return nil, total, err
 	}
 	if c, ok := p.(*Connect); ok && d.Version == 0 {

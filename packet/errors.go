@@ -46,6 +46,7 @@ var (
 	ErrNoFilters          = protocolErr("SUBSCRIBE or UNSUBSCRIBE without topic filters")                          // [MQTT-3.8.3-3] [MQTT-3.10.3-2]
 	ErrSubOptions         = malformed("subscription options have reserved bits set")                               // [MQTT-3.8.3-4] [MQTT-3.8.3-5]
 	ErrRetainHandling     = protocolErr("retain handling 3 is not allowed")
+	ErrMaxQoS3            = protocolErr("subscription options request maximum QoS 3")                      // 5.0 3.8.3.1
 	ErrProtocolName       = &Error{UnsupportedProtocolVersion, "protocol name is neither MQTT nor MQIsdp"} // [MQTT-3.1.2-1]
 	ErrProtocolVersion    = &Error{UnsupportedProtocolVersion, "unsupported protocol level"}               // [MQTT-3.1.2-2]
 	ErrConnectReserved    = malformed("CONNECT reserved flag is set")                                      // [MQTT-3.1.2-3]

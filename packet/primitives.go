@@ -2,6 +2,7 @@ package packet
 
 import (
 	"encoding/binary"
+	"slices"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -202,3 +203,16 @@ func appendHeader(dst []byte, first byte, remaining int) ([]byte, error) {
 
 // headerSize returns the size of a whole packet whose body is remaining bytes.
 func headerSize(remaining int) int { return 1 + varintLen(remaining) + remaining }
+
+// growFor makes room in a full list for every element that can still
+// follow, when left bytes of input remain and each element takes at least
+// min of them. Growing once to that bound, rather than letting append grow
+// step by step (whose discarded arrays add up to several times the last
+// one), keeps the memory a decoded packet costs within a fixed multiple of
+// the packet's size, and so of the decoder's MaxSize.
+func growFor[T any](s []T, left, min int) []T {
+	if len(s) < cap(s) {
+		return s
+	}
+	return slices.Grow(s, left/min+1)
+}

@@ -453,7 +453,7 @@ func (p *Properties) decode(r *reader, kind int) error {
 			if err != nil {
 				return err
 			}
-			p.User = append(p.User, UserProperty{k, val})
+			p.User = append(growFor(p.User, end-sub.off, 5), UserProperty{k, val})
 			continue
 		case kindVarint: // Subscription Identifier
 			x, err := sub.varint()
@@ -466,7 +466,7 @@ func (p *Properties) decode(r *reader, kind int) error {
 			if kind == tSubscribe && len(p.SubscriptionIDs) > 0 {
 				return ErrPropertyRepeated
 			}
-			p.SubscriptionIDs = append(p.SubscriptionIDs, uint32(x))
+			p.SubscriptionIDs = append(growFor(p.SubscriptionIDs, end-sub.off, 2), uint32(x))
 			continue
 		}
 		if p.Present.Has(id) {

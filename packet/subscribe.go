@@ -105,6 +105,9 @@ func (s *Subscribe) decode(r *reader, _ byte, version byte) error {
 		}
 		sub.QoS = opts & 3
 		if sub.QoS == 3 {
+			if version >= V5 {
+				return ErrMaxQoS3 // 5.0 3.8.3.1: a Protocol Error, not a Malformed Packet
+			}
 			return ErrQoS3 // [MQTT-3.8.3-4]
 		}
 		if err := validFilter(sub.Filter); err != nil {
@@ -115,7 +118,7 @@ func (s *Subscribe) decode(r *reader, _ byte, version byte) error {
 				return ErrShareNoLocal // [MQTT-3.8.3-4]
 			}
 		}
-		s.Subscriptions = append(s.Subscriptions, sub)
+		s.Subscriptions = append(growFor(s.Subscriptions, r.left(), 4), sub)
 	}
 	if len(s.Subscriptions) == 0 {
 		return ErrNoFilters // [MQTT-3.8.3-3] [MQTT-3.8.3-2]
@@ -220,7 +223,7 @@ func (u *Unsubscribe) decode(r *reader, _ byte, version byte) error {
 		if err := validFilter(f); err != nil {
 			return err
 		}
-		u.Filters = append(u.Filters, f)
+		u.Filters = append(growFor(u.Filters, r.left(), 3), f)
 	}
 	if len(u.Filters) == 0 {
 		return ErrNoFilters // [MQTT-3.10.3-2]
@@ -317,7 +320,7 @@ func decodeCodes(r *reader, version byte, kind int, codes *reasonSet, id *uint16
 		} else if !codes.has(c) { // [MQTT-3.9.3-2] [MQTT-3.11.3-2]
 			return dst, ErrReasonCode
 		}
-		dst = append(dst, c)
+		dst = append(growFor(dst, r.left(), 1), c)
 	}
 	if len(dst) == 0 {
 		return dst, ErrShort
