@@ -83,7 +83,8 @@ func (d *Decoder) Decode(buf []byte) (p Packet, n int, err error) {
 	if t == 0 || (t == AUTH && version < V5 && t != CONNECT) {
 		return nil, total, ErrReservedType
 	}
-	if req := requiredFlags[t]; req != 0xff && flags != req {
+	if req := requiredFlags[t]; req != 0xff && flags != req &&
+		!(version == V31 && req == 2 && flags == 0x0a) { // MQTT 3.1 may set DUP on these QoS 1 packets
 		return nil, total, ErrFlags // [MQTT-2.2.2-2] [MQTT-3.6.1-1] [MQTT-3.8.1-1] [MQTT-3.10.1-1] [MQTT-3.14.1-1] [MQTT-3.15.1-1]
 	}
 	body := buf[header:total:total]

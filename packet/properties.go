@@ -1,5 +1,7 @@
 package packet
 
+import "math/bits"
+
 // PropID identifies an MQTT 5.0 property (section 2.2.2.2).
 type PropID byte
 
@@ -337,10 +339,11 @@ func (p *Properties) binaryValue(id PropID) []byte {
 // size returns the length of the encoded properties, without the length prefix.
 func (p *Properties) size() int {
 	n := 0
-	if set := p.Present; set != 0 {
-		for _, id := range singleProps {
-			if !set.Has(id) {
-				continue
+	for set := p.Present; set != 0; set &= set - 1 {
+		id := PropID(bits.TrailingZeros64(uint64(set)))
+		{
+			if propTable[id].allowed == 0 || id == PropSubscriptionID || id == PropUser {
+				continue // not a single-valued property
 			}
 			switch propTable[id].kind {
 			case kindByte:
@@ -374,10 +377,12 @@ func (p *Properties) wireSize() int {
 // appendProps appends the Property Length and the properties.
 func (p *Properties) appendProps(dst []byte) ([]byte, error) {
 	dst = appendVarint(dst, p.size())
-	if set := p.Present; set != 0 {
-		for _, id := range singleProps {
-			if !set.Has(id) {
-				continue
+	// Set bits in ascending order: the identifiers' numeric order.
+	for set := p.Present; set != 0; set &= set - 1 {
+		id := PropID(bits.TrailingZeros64(uint64(set)))
+		{
+			if propTable[id].allowed == 0 || id == PropSubscriptionID || id == PropUser {
+				continue // not a single-valued property
 			}
 			dst = append(dst, byte(id))
 			switch propTable[id].kind {
