@@ -134,7 +134,10 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			return nil
 		}
 	}
-	n := c.srv.publish(newMessage(p, time.Now()), c.sess, &c.matches)
+	if c.matches == nil {
+		c.matches = new(topic.Matches[*session])
+	}
+	n := c.srv.publish(newMessage(p, time.Now()), c.sess, c.matches)
 	if p.QoS > 0 {
 		rc := packet.Success
 		if n == 0 && v5 {
@@ -233,6 +236,9 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		}
 		s.mu.Lock()
 		_, existed := s.subs[filter]
+		if s.subs == nil {
+			s.subs = make(map[string]packet.Subscription)
+		}
 		s.subs[filter] = sub
 		s.mu.Unlock()
 		c.srv.subs.Add(ts)                    // replaces an identical filter [MQTT-3.8.4-3]

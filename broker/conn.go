@@ -17,9 +17,8 @@ import (
 // write buffer drained by a flusher goroutine that runs only while there is
 // something to write. An idle connection holds no buffer and one goroutine.
 type conn struct {
-	srv    *Server
-	nc     net.Conn
-	remote string
+	srv *Server
+	nc  net.Conn
 
 	// Fixed once CONNECT is accepted.
 	sess      *session
@@ -36,8 +35,8 @@ type conn struct {
 
 	// Owned by the read loop.
 	dec       packet.Decoder
-	matches   topic.Matches[*session]
-	will      *message // nil when there is none or DISCONNECT removed it
+	matches   *topic.Matches[*session] // routing scratch, allocated on first PUBLISH
+	will      *message                 // nil when there is none or DISCONNECT removed it
 	aliasIn   map[uint16]string
 	clean     bool // ended by DISCONNECT, will discarded
 	connected bool
@@ -124,12 +123,9 @@ func (c *conn) process(buf []byte) ([]byte, error) {
 			return buf, err
 		}
 		if p == nil {
-			if n > cap(buf) { // make room for the whole packet
-				grown := make([]byte, len(buf)-off, n)
-				copy(grown, buf[off:])
-				putBuf(buf)
-				return grown, nil
-			}
+			// An incomplete packet: readLoop grows buf as its bytes
+			// arrive, never to the announced size up front (a 4-byte
+			// header must not cost MaxPacketSize of memory).
 			break
 		}
 		if err := c.handle(p); err != nil {
@@ -149,31 +145,31 @@ func (c *conn) ended(err error) {
 	case c.takenOver.Load():
 		// The new connection's CONNECT already logged the takeover.
 	case c.closed.Load() && !c.clean:
-		c.srv.log.Debug("connection closed by the broker", "client", c.clientID, "remote", c.remote)
+		c.srv.log.Debug("connection closed by the broker", "client", c.clientID, "remote", c.nc.RemoteAddr())
 	case errors.As(err, &perr):
 		c.srv.log.Info("closing connection: client broke the protocol",
-			"client", c.clientID, "remote", c.remote, "reason", perr.Code.String(), "detail", perr.Msg)
+			"client", c.clientID, "remote", c.nc.RemoteAddr(), "reason", perr.Code.String(), "detail", perr.Msg)
 		if c.version >= packet.V5 {
 			c.closeWith(&packet.Disconnect{ReasonCode: perr.Code}) // [MQTT-4.13.1-1]
 		}
 	case isTimeout(err):
 		c.srv.log.Info("closing connection: nothing received within 1.5 x keep-alive",
-			"client", c.clientID, "remote", c.remote, "keepalive", c.keepAlive*2/3)
+			"client", c.clientID, "remote", c.nc.RemoteAddr(), "keepalive", c.keepAlive*2/3)
 		if c.version >= packet.V5 {
 			c.closeWith(&packet.Disconnect{ReasonCode: packet.KeepAliveTimeout})
 		}
 	case err == io.EOF || errors.Is(err, net.ErrClosed):
-		c.srv.log.Debug("connection closed", "client", c.clientID, "remote", c.remote)
+		c.srv.log.Debug("connection closed", "client", c.clientID, "remote", c.nc.RemoteAddr())
 	case errors.Is(err, errDisconnect):
 	default:
 		var ce *closeError
 		if errors.As(err, &ce) {
-			c.srv.log.Info("closing connection", "client", c.clientID, "remote", c.remote, "reason", ce.code.String(), "detail", ce.msg)
+			c.srv.log.Info("closing connection", "client", c.clientID, "remote", c.nc.RemoteAddr(), "reason", ce.code.String(), "detail", ce.msg)
 			if c.version >= packet.V5 {
 				c.closeWith(&packet.Disconnect{ReasonCode: ce.code})
 			}
 		} else {
-			c.srv.log.Info("connection lost", "client", c.clientID, "remote", c.remote, "error", err)
+			c.srv.log.Info("connection lost", "client", c.clientID, "remote", c.nc.RemoteAddr(), "error", err)
 		}
 	}
 	c.closeWith(nil)

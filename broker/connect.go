@@ -20,7 +20,7 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	v5 := p.Version >= packet.V5
 	o := &s.opts
 	refuse := func(rc packet.ReasonCode, why string) error {
-		s.log.Info("refusing CONNECT: "+why, "client", p.ClientID, "remote", c.remote, "reason", rc.String())
+		s.log.Info("refusing CONNECT: "+why, "client", p.ClientID, "remote", c.nc.RemoteAddr(), "reason", rc.String())
 		ack := &packet.Connack{ReasonCode: rc} // Session Present 0 [MQTT-3.2.2-4] [MQTT-3.2.2-6]
 		if v5 && o.ServerReference != "" && (rc == packet.ServerUnavailable || rc == packet.ServerBusy) {
 			ack.ReasonCode = packet.UseAnotherServer
@@ -186,7 +186,7 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	s.mu.Unlock()
 
 	if tookOver != nil {
-		s.log.Info("session taken over by a new connection", "client", id, "old_remote", tookOver.remote, "new_remote", c.remote)
+		s.log.Info("session taken over by a new connection", "client", id, "old_remote", tookOver.nc.RemoteAddr(), "new_remote", c.nc.RemoteAddr())
 		if tookOver.version >= packet.V5 {
 			tookOver.closeWith(&packet.Disconnect{ReasonCode: packet.SessionTakenOver}) // [MQTT-3.1.4-3]
 		} else {
@@ -196,7 +196,7 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	if cancelledWill != nil {
 		s.log.Debug("delayed will cancelled by reconnection", "client", id, "topic", cancelledWill.topic)
 	}
-	s.log.Debug("client connected", "client", id, "remote", c.remote, "version", p.Version, "clean", p.CleanStart, "keepalive", keepAlive, "session_present", ack.SessionPresent)
+	s.log.Debug("client connected", "client", id, "remote", c.nc.RemoteAddr(), "version", p.Version, "clean", p.CleanStart, "keepalive", keepAlive, "session_present", ack.SessionPresent)
 	if ack.SessionPresent {
 		sess.resume(c) // [MQTT-4.4.0-1]
 	}
@@ -210,7 +210,7 @@ func (s *Server) discardLocked(sess *session) {
 	for f := range sess.subs {
 		filters = append(filters, f)
 	}
-	sess.subs = make(map[string]packet.Subscription)
+	sess.subs = nil
 	orphans := sess.sharedInflightLocked()
 	sess.clearLocked()
 	sess.stopTimersLocked()
@@ -231,10 +231,9 @@ func (s *Server) discardLocked(sess *session) {
 // unless DISCONNECT removed it (or schedules it after the Will Delay
 // Interval), and ends the session or starts its expiry.
 func (s *Server) disconnected(c *conn) {
+	// handleDisconnect already dropped the will unless the reason was 0x04
+	// (Disconnect with Will Message) [MQTT-3.1.2-10] [MQTT-3.14.4-3].
 	will := c.will
-	if c.clean {
-		will = nil // [MQTT-3.1.2-10] [MQTT-3.14.4-3]
-	}
 	c.will = nil
 	s.mu.Lock()
 	delete(s.conns, c)

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,6 +29,8 @@ func BenchmarkIdleConnections(b *testing.B) {
 	addr := benchAddr(b)
 	debug.FreeOSMemory()
 	rss0, go0 := memNow()
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestIdleClientsChild$")
 	cmd.Env = append(os.Environ(), "GANNET_IDLE_CHILD_ADDR="+addr, "GANNET_IDLE_CHILD_N="+strconv.Itoa(n))
@@ -47,6 +50,13 @@ func BenchmarkIdleConnections(b *testing.B) {
 	time.Sleep(500 * time.Millisecond) // let connection setup settle
 	debug.FreeOSMemory()
 	rss1, go1 := memNow()
+	runtime.ReadMemStats(&ms1)
+	if p := os.Getenv("GANNET_IDLE_HEAPPROFILE"); p != "" {
+		f, _ := os.Create(p)
+		pprof.WriteHeapProfile(f)
+		f.Close()
+	}
+	b.ReportMetric(float64(int64(ms1.StackInuse)-int64(ms0.StackInuse))/float64(n)/1024, "stack-KiB/conn")
 	b.ReportMetric(float64(rss1-rss0)/float64(n)/1024, "RSS-KiB/conn")
 	b.ReportMetric(float64(go1-go0)/float64(n)/1024, "heap+stack-KiB/conn")
 	b.ReportMetric(float64(runtime.NumGoroutine())/float64(n), "goroutines/conn")

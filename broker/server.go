@@ -223,7 +223,7 @@ func live(s *session) bool { return s.conn.Load() != nil && !s.ended.Load() }
 // handshake reads CONNECT within the connect timeout, then hands the
 // connection to its read loop.
 func (s *Server) handshake(nc net.Conn) {
-	c := &conn{srv: s, nc: nc, remote: nc.RemoteAddr().String()}
+	c := &conn{srv: s, nc: nc}
 	c.dec.MaxSize = s.opts.MaxPacketSize
 	c.dec.Reuse = true
 	s.mu.Lock()
@@ -231,7 +231,7 @@ func (s *Server) handshake(nc net.Conn) {
 		closed := s.closed
 		s.mu.Unlock()
 		if !closed {
-			s.log.Warn("refusing connection: max connections reached", "remote", c.remote, "max", s.opts.MaxConnections)
+			s.log.Warn("refusing connection: max connections reached", "remote", c.nc.RemoteAddr(), "max", s.opts.MaxConnections)
 		}
 		nc.Close()
 		s.wg.Done()
@@ -269,7 +269,7 @@ func (c *conn) readConnect() (*packet.Connect, []byte, error) {
 		n, err := c.nc.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if len(buf) > 0 && buf[0]>>4 != byte(packet.CONNECT) {
-			c.srv.log.Info("closing connection: first packet is not CONNECT", "remote", c.remote) // [MQTT-3.1.0-1]
+			c.srv.log.Info("closing connection: first packet is not CONNECT", "remote", c.nc.RemoteAddr()) // [MQTT-3.1.0-1]
 			return nil, nil, errNotConnect
 		}
 		p, used, derr := dec.Decode(buf)
@@ -283,15 +283,12 @@ func (c *conn) readConnect() (*packet.Connect, []byte, error) {
 		}
 		if err != nil {
 			if isTimeout(err) {
-				c.srv.log.Info("closing connection: no CONNECT within the connect timeout", "remote", c.remote, "timeout", c.srv.opts.ConnectTimeout)
+				c.srv.log.Info("closing connection: no CONNECT within the connect timeout", "remote", c.nc.RemoteAddr(), "timeout", c.srv.opts.ConnectTimeout)
 			}
 			return nil, nil, err
 		}
-		if used > cap(buf) {
-			grown := make([]byte, len(buf), used)
-			copy(grown, buf)
-			buf = grown
-		}
+		// buf grows as bytes arrive (top of the loop), not to the size the
+		// header announces: a silent client must not cost MaxPacketSize.
 	}
 }
 
@@ -307,7 +304,7 @@ func (c *conn) refuseConnect(buf []byte, err error) {
 		return
 	}
 	level := connectLevel(buf)
-	c.srv.log.Info("refusing CONNECT", "remote", c.remote, "level", level, "reason", perr.Code.String(), "detail", perr.Msg)
+	c.srv.log.Info("refusing CONNECT", "remote", c.nc.RemoteAddr(), "level", level, "reason", perr.Code.String(), "detail", perr.Msg)
 	switch {
 	case perr.Code == packet.UnsupportedProtocolVersion:
 		c.version = packet.V311

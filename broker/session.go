@@ -63,7 +63,6 @@ func newSession(srv *Server, id string) *session {
 	return &session{
 		id:          id,
 		srv:         srv,
-		subs:        make(map[string]packet.Subscription),
 		maxInflight: srv.opts.MaxInflight,
 	}
 }

@@ -23,17 +23,9 @@ type Decoder struct {
 	// move it to the heap: one allocation per packet.
 	r reader
 
-	// Per-type packets recycled when Reuse is set.
-	publish     Publish
-	puback      Puback
-	pubrec      Pubrec
-	pubrel      Pubrel
-	pubcomp     Pubcomp
-	subscribe   Subscribe
-	unsubscribe Unsubscribe
-	pingreq     Pingreq
-	pingresp    Pingresp
-	disconnect  Disconnect
+	// Per-type packets recycled when Reuse is set, allocated on first
+	// use so that an idle connection's decoder stays small.
+	recycled *recycled
 }
 
 // Header reads the fixed header at the front of buf. It returns the packet's
@@ -89,7 +81,7 @@ func (d *Decoder) Decode(buf []byte) (p Packet, n int, err error) {
 	}
 	body := buf[header:total:total]
 	if d.Reuse {
-		p = d.recycled(t)
+		p = d.reuse(t)
 	} else {
 		p = newPacket(t)
 		body = append([]byte(nil), body...)
@@ -106,28 +98,55 @@ func (d *Decoder) Decode(buf []byte) (p Packet, n int, err error) {
 	return p, total, nil
 }
 
-func (d *Decoder) recycled(t Type) Packet {
+type recycled struct {
+	publish     Publish
+	puback      Puback
+	pubrec      Pubrec
+	pubrel      Pubrel
+	pubcomp     Pubcomp
+	subscribe   Subscribe
+	unsubscribe Unsubscribe
+	pingreq     Pingreq
+	pingresp    Pingresp
+	disconnect  Disconnect
+}
+
+func (d *Decoder) reuse(t Type) Packet {
+	switch t {
+	case PINGREQ:
+		return &pingreq
+	case PINGRESP:
+		return &pingresp
+	case CONNECT, CONNACK, SUBACK, UNSUBACK, AUTH:
+		return newPacket(t)
+	}
+	if d.recycled == nil {
+		d.recycled = new(recycled)
+	}
+	rc := d.recycled
 	switch t {
 	case PUBLISH:
-		return &d.publish
+		return &rc.publish
 	case PUBACK:
-		return &d.puback
+		return &rc.puback
 	case PUBREC:
-		return &d.pubrec
+		return &rc.pubrec
 	case PUBREL:
-		return &d.pubrel
+		return &rc.pubrel
 	case PUBCOMP:
-		return &d.pubcomp
+		return &rc.pubcomp
 	case SUBSCRIBE:
-		return &d.subscribe
+		return &rc.subscribe
 	case UNSUBSCRIBE:
-		return &d.unsubscribe
-	case PINGREQ:
-		return &d.pingreq
-	case PINGRESP:
-		return &d.pingresp
+		return &rc.unsubscribe
 	case DISCONNECT:
-		return &d.disconnect
+		return &rc.disconnect
 	}
 	return newPacket(t)
 }
+
+// Pingreq and Pingresp have no fields: one value serves every decoder.
+var (
+	pingreq  Pingreq
+	pingresp Pingresp
+)
