@@ -1,0 +1,38 @@
+package broker
+
+import "time"
+
+// Stats is a snapshot of the broker's counters.
+type Stats struct {
+	Uptime          time.Duration
+	Connections     int64  // clients connected now
+	Accepted        uint64 // connections accepted since start
+	Sessions        int    // sessions held, connected or not
+	Subscriptions   int    // subscriptions in the trie
+	Retained        int    // retained messages
+	Received        uint64 // PUBLISH packets received from clients
+	Sent            uint64 // PUBLISH packets sent to clients
+	DroppedQueue    uint64 // QoS 1/2 messages dropped: a session queue was full
+	DroppedSlow     uint64 // QoS 0 messages dropped: a client was not reading
+	DroppedTooLarge uint64 // messages dropped: over a client's Maximum Packet Size
+}
+
+// Stats returns the broker's counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	sessions := len(s.sessions)
+	s.mu.Unlock()
+	return Stats{
+		Uptime:          time.Since(s.started),
+		Connections:     s.stats.connections.Load(),
+		Accepted:        s.stats.accepted.Load(),
+		Sessions:        sessions,
+		Subscriptions:   s.subs.Count(),
+		Retained:        s.retained.Len(),
+		Received:        s.stats.received.Load(),
+		Sent:            s.stats.sent.Load(),
+		DroppedQueue:    s.stats.dropped.Load(),
+		DroppedSlow:     s.stats.slowDropped.Load(),
+		DroppedTooLarge: s.stats.tooLarge.Load(),
+	}
+}
