@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/gannet-mqtt/gannet/packet"
+	"github.com/gannet-mqtt/gannet/store"
 	"github.com/gannet-mqtt/gannet/topic"
 )
 
@@ -237,9 +238,9 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		s.mu.Lock()
 		_, existed := s.subs[filter]
 		if s.subs == nil {
-			s.subs = make(map[string]packet.Subscription)
+			s.subs = make(map[string]store.Subscription)
 		}
-		s.subs[filter] = sub
+		s.subs[filter] = store.Subscription{Subscription: sub, ID: subID}
 		s.mu.Unlock()
 		c.srv.subs.Add(ts)                    // replaces an identical filter [MQTT-3.8.4-3]
 		codes[i] = packet.ReasonCode(granted) // [MQTT-3.8.4-5]
@@ -257,6 +258,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		}
 		sendRetained = append(sendRetained, retainedFor{filter, sub, subID})
 	}
+	s.save()                                                               // before SUBACK: an acknowledged subscription is kept
 	c.sendPacket(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes}) // [MQTT-3.8.4-1] [MQTT-3.8.4-2]
 	for _, r := range sendRetained {
 		var ids []uint32
@@ -289,6 +291,7 @@ func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
 			codes[i] = packet.NoSubscriptionExisted
 		}
 	}
+	s.save()
 	c.sendPacket(&packet.Unsuback{PacketID: p.PacketID, ReasonCodes: codes}) // [MQTT-3.10.4-4] [MQTT-3.10.4-5]
 	return nil
 }

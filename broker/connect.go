@@ -178,6 +178,13 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		sess.maxInflight = min(int(p.Properties.ReceiveMaximum), o.MaxInflight) // [MQTT-3.3.4-9]
 	}
 	c.sess = sess
+	sess.disconnected = time.Time{}
+	if persistent {
+		sess.saveLocked() // before CONNACK: an acknowledged session is kept
+	} else if sess.stored {
+		s.storeErr("delete session", id, s.store.DeleteSession(id))
+		sess.stored = false
+	}
 	c.sendPacket(ack) // CONNACK first [MQTT-3.2.0-1] [MQTT-3.1.4-4] [MQTT-3.1.4-5]
 	sess.conn.Store(c)
 	sess.mu.Unlock()
@@ -211,6 +218,8 @@ func (s *Server) discardLocked(sess *session) {
 		filters = append(filters, f)
 	}
 	sess.subs = nil
+	stored := sess.stored
+	sess.stored = false
 	orphans := sess.sharedInflightLocked()
 	sess.clearLocked()
 	sess.stopTimersLocked()
@@ -221,6 +230,9 @@ func (s *Server) discardLocked(sess *session) {
 	}
 	if s.sessions[sess.id] == sess {
 		delete(s.sessions, sess.id)
+	}
+	if stored {
+		s.storeErr("delete session", sess.id, s.store.DeleteSession(sess.id))
 	}
 	if len(orphans) > 0 {
 		go s.redeliverShared(orphans)
@@ -246,6 +258,8 @@ func (s *Server) disconnected(c *conn) {
 			s.discardLocked(sess) // [MQTT-3.1.2-6] [MQTT-4.1.0-2]
 		} else {
 			sess.mu.Lock()
+			sess.disconnected = time.Now()
+			sess.saveLocked()
 			if will != nil && c.willDelay > 0 && c.willDelay < sess.expiry {
 				// Held until the delay passes or the session ends [MQTT-3.1.2-8].
 				sess.pendingWill = will

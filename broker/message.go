@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/gannet-mqtt/gannet/packet"
+	"github.com/gannet-mqtt/gannet/store"
 )
 
 // message is an application message the broker owns: immutable once routed,
@@ -22,6 +23,9 @@ type message struct {
 	// one for QoS 1/2 (whose packet identifier and flags are patched per
 	// copy), so a publish is encoded once for all such subscribers.
 	enc [2]atomic.Pointer[[]byte]
+
+	// stored is the store's record of the message, made on first need.
+	stored atomic.Pointer[store.Message]
 }
 
 // newMessage copies an inbound PUBLISH (which aliases the read buffer) into

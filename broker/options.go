@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/gannet-mqtt/gannet/store"
 	"github.com/gannet-mqtt/gannet/topic"
 )
 
@@ -40,6 +41,9 @@ type Options struct {
 	// WriteBufferLimit is how many bytes may wait to be written to a
 	// client before QoS 0 messages for it are dropped.
 	WriteBufferLimit int
+	// Store keeps sessions, queues and retained messages across restarts;
+	// nil means an in-memory store (store/memory).
+	Store store.Store
 	// Logger receives the broker's logs; nil means slog.Default().
 	Logger *slog.Logger
 

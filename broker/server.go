@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gannet-mqtt/gannet/packet"
+	"github.com/gannet-mqtt/gannet/store"
+	"github.com/gannet-mqtt/gannet/store/memory"
 	"github.com/gannet-mqtt/gannet/topic"
 )
 
@@ -22,6 +24,8 @@ type Server struct {
 	retained *topic.Retained[*message]
 	stats    stats
 	started  time.Time
+	store    store.Store
+	msgSeq   atomic.Uint64 // last message ID given to the store
 
 	mu        sync.Mutex // guards the fields below
 	sessions  map[string]*session
@@ -56,7 +60,12 @@ func New(opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Server{
+	st := opts.Store
+	if st == nil {
+		st = memory.New()
+	}
+	s := &Server{
+		store:     st,
 		opts:      opts,
 		log:       log,
 		subs:      topic.NewTrie[*session](topic.TrieOptions{ShareStrategy: opts.ShareStrategy}),
@@ -65,7 +74,11 @@ func New(opts Options) (*Server, error) {
 		sessions:  make(map[string]*session),
 		conns:     make(map[*conn]struct{}),
 		listeners: make(map[net.Listener]struct{}),
-	}, nil
+	}
+	if err := s.restore(); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Serve accepts connections on l until Close; it always returns an error,
@@ -180,9 +193,12 @@ func (s *Server) Publish(topicName string, payload []byte, qos byte, retain bool
 func (s *Server) publish(m *message, from *session, matches *topic.Matches[*session]) int {
 	if m.retain {
 		if len(m.payload) == 0 {
-			s.retained.Delete(m.topic) // [MQTT-3.3.1-10] [MQTT-3.3.1-11] [MQTT-3.3.1-6] [MQTT-3.3.1-7]
+			if s.retained.Delete(m.topic) { // [MQTT-3.3.1-10] [MQTT-3.3.1-11] [MQTT-3.3.1-6] [MQTT-3.3.1-7]
+				s.storeErr("delete retained message", m.topic, s.store.DeleteRetained(m.topic))
+			}
 		} else {
 			s.retained.Set(m.topic, m) // [MQTT-3.3.1-5]
+			s.storeErr("store retained message", m.topic, s.store.SetRetained(s.storeMessage(m)))
 		}
 	}
 	matches.Reset()

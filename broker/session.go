@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gannet-mqtt/gannet/packet"
+	"github.com/gannet-mqtt/gannet/store"
 )
 
 // outState is where an outbound QoS 1/2 message stands.
@@ -26,6 +27,7 @@ type outbound struct {
 	state  outState
 	subIDs []uint32
 	share  string // the shared subscription group it was chosen for
+	seq    uint64 // position in the stored queue; 0 when not stored
 }
 
 // session is the state the broker keeps for one client identifier
@@ -43,20 +45,24 @@ type session struct {
 
 	mu          sync.Mutex
 	version     byte
-	persistent  bool                           // clean session 0: kept after disconnect
-	expiry      time.Duration                  // 5.0 session expiry interval
-	subs        map[string]packet.Subscription // by filter string, as sent
-	inflight    []*outbound                    // sent, in send order
-	queue       fifo                           // waiting, in arrival order
-	nextID      uint16                         // last packet identifier used
-	inbound2    map[uint16]struct{}            // QoS 2 identifiers awaiting PUBREL [MQTT-4.3.3-2]
-	dropped     uint64                         // messages dropped because the queue was full
-	maxInflight int                            // client's Receive Maximum capped by the broker's
+	persistent  bool                          // clean session 0: kept after disconnect
+	expiry      time.Duration                 // 5.0 session expiry interval
+	subs        map[string]store.Subscription // by filter string, as sent
+	inflight    []*outbound                   // sent, in send order
+	queue       fifo                          // waiting, in arrival order
+	nextID      uint16                        // last packet identifier used
+	inbound2    map[uint16]struct{}           // QoS 2 identifiers awaiting PUBREL [MQTT-4.3.3-2]
+	dropped     uint64                        // messages dropped because the queue was full
+	maxInflight int                           // client's Receive Maximum capped by the broker's
 
 	pendingWill *message    // will waiting for its delay or the session's end
 	willTimer   *time.Timer // fires the delayed will
 	expiryTimer *time.Timer // ends the session while offline
 	ended       atomic.Bool // discarded: deliveries to it go nowhere
+
+	stored       bool      // the store holds a record of this session
+	seq          uint64    // last stored queue position
+	disconnected time.Time // when the last connection ended
 }
 
 func newSession(srv *Server, id string) *session {
@@ -97,23 +103,29 @@ func (s *session) deliver(m *message, qos byte, retain bool, subIDs []uint32, sh
 	case c != nil && qos == 0: // came online meanwhile
 		c.sendPublish(m, 0, 0, retain, false, subIDs)
 	case c != nil && s.queue.len() == 0 && len(s.inflight) < s.maxInflight:
-		s.sendLocked(c, o)
+		if s.sendLocked(c, o) {
+			s.appendLocked(o)
+		}
 	case s.queue.len() >= s.srv.opts.MaxQueued:
 		s.dropped++
 		s.srv.stats.dropped.Add(1)
 	default:
 		s.queue.push(o) // [MQTT-3.1.2-5]
+		s.appendLocked(o)
 	}
 	s.mu.Unlock()
 }
 
 // sendLocked assigns o a packet identifier and sends it. s.mu held.
-func (s *session) sendLocked(c *conn, o *outbound) {
+// It reports false when the message was dropped as too large for the client.
+func (s *session) sendLocked(c *conn, o *outbound) bool {
 	o.id = s.allocIDLocked()
 	o.state = outSent
-	if c.sendPublish(o.msg, o.qos, o.id, o.retain, false, o.subIDs) {
-		s.inflight = append(s.inflight, o)
+	if !c.sendPublish(o.msg, o.qos, o.id, o.retain, false, o.subIDs) {
+		return false
 	}
+	s.inflight = append(s.inflight, o)
+	return true
 }
 
 // allocIDLocked returns a packet identifier not in use [MQTT-2.3.1-4]. s.mu held.
@@ -160,13 +172,19 @@ func (s *session) fillLocked() {
 	for s.queue.len() > 0 && len(s.inflight) < s.maxInflight {
 		o := s.queue.pop()
 		if o.msg.expired(now) { // [MQTT-3.3.2-5]
+			s.removeLocked(o)
 			continue
 		}
 		if o.qos == 0 {
 			c.sendPublish(o.msg, 0, 0, o.retain, false, o.subIDs)
+			s.removeLocked(o)
 			continue
 		}
-		s.sendLocked(c, o)
+		if s.sendLocked(c, o) {
+			s.updateLocked(o)
+		} else {
+			s.removeLocked(o)
+		}
 	}
 }
 
@@ -179,6 +197,7 @@ func (s *session) acked(id uint16, want outState) bool {
 	if i < 0 || s.inflight[i].state != want {
 		return false
 	}
+	s.removeLocked(s.inflight[i])
 	copy(s.inflight[i:], s.inflight[i+1:])
 	s.inflight[len(s.inflight)-1] = nil
 	s.inflight = s.inflight[:len(s.inflight)-1]
@@ -198,12 +217,14 @@ func (s *session) received(c *conn, id uint16, rc packet.ReasonCode) bool {
 	}
 	o := s.inflight[i]
 	if rc.IsError() {
+		s.removeLocked(o)
 		copy(s.inflight[i:], s.inflight[i+1:])
 		s.inflight = s.inflight[:len(s.inflight)-1]
 		s.fillLocked()
 		return true
 	}
 	o.state = outReleased
+	s.updateLocked(o)
 	o.msg = nil // the payload is no longer needed
 	c.sendPacket(&packet.Pubrel{PacketID: id})
 	return true
@@ -231,6 +252,7 @@ func (s *session) resume(c *conn) {
 			// The client's new Receive Maximum is smaller: the message
 			// waits again and goes out later under a fresh identifier.
 			o.id, o.state = 0, outQueued
+			s.updateLocked(o)
 			requeue = append(requeue, o)
 		}
 	}

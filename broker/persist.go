@@ -1,0 +1,219 @@
+package broker
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/gannet-mqtt/gannet/store"
+	"github.com/gannet-mqtt/gannet/topic"
+)
+
+// The broker writes through to its store.Store as state changes: a
+// persistent session when it connects, subscribes, unsubscribes and
+// disconnects; each QoS 1/2 delivery queued for a persistent session, its
+// packet identifier and state, and its completion; retained messages.
+// restore reads it all back when a Server starts.
+
+// storeErr logs a store failure: the broker keeps serving from memory, but
+// what failed is not durable.
+func (s *Server) storeErr(op, key string, err error) {
+	if err != nil {
+		s.log.Error("store: "+op+" failed; the state is kept in memory only, check the store", "key", key, "error", err)
+	}
+}
+
+// storeMessage returns the store's record of m, made once and shared by
+// every queue entry that refers to m.
+func (s *Server) storeMessage(m *message) *store.Message {
+	if p := m.stored.Load(); p != nil {
+		return p
+	}
+	p := &store.Message{
+		ID:         s.msgSeq.Add(1),
+		Topic:      m.topic,
+		Payload:    m.payload,
+		QoS:        m.qos,
+		Retain:     m.retain,
+		Properties: m.props,
+		Created:    m.created,
+		Expiry:     m.expiry,
+	}
+	if !m.stored.CompareAndSwap(nil, p) {
+		return m.stored.Load()
+	}
+	return p
+}
+
+// fromStore makes a broker message from a stored one.
+func fromStore(p *store.Message) *message {
+	m := &message{
+		topic:   p.Topic,
+		payload: p.Payload,
+		qos:     p.QoS,
+		retain:  p.Retain,
+		props:   p.Properties,
+		created: p.Created,
+		expiry:  p.Expiry,
+	}
+	m.stored.Store(p)
+	return m
+}
+
+// save stores the session if it is persistent.
+func (sess *session) save() {
+	sess.mu.Lock()
+	sess.saveLocked()
+	sess.mu.Unlock()
+}
+
+// saveLocked stores the session record if it is persistent. sess.mu held.
+func (sess *session) saveLocked() {
+	if !sess.persistent || sess.ended.Load() {
+		return
+	}
+	rec := &store.Session{
+		ClientID:     sess.id,
+		Version:      sess.version,
+		Expiry:       sess.expiry,
+		Disconnected: sess.disconnected,
+	}
+	for _, sub := range sess.subs {
+		rec.Subscriptions = append(rec.Subscriptions, sub)
+	}
+	sess.srv.storeErr("save session", sess.id, sess.srv.store.SaveSession(rec))
+	sess.stored = true
+}
+
+func (sess *session) entry(o *outbound) *store.Entry {
+	e := &store.Entry{
+		Seq:      o.seq,
+		QoS:      o.qos,
+		Retain:   o.retain,
+		PacketID: o.id,
+		State:    store.EntryState(o.state),
+		SubIDs:   o.subIDs,
+	}
+	if o.msg != nil {
+		e.Message = sess.srv.storeMessage(o.msg)
+	}
+	return e
+}
+
+// appendLocked stores a new delivery of a persistent session. sess.mu held.
+func (sess *session) appendLocked(o *outbound) {
+	if !sess.stored {
+		return
+	}
+	sess.seq++
+	o.seq = sess.seq
+	sess.srv.storeErr("queue message", sess.id, sess.srv.store.Append(sess.id, sess.entry(o)))
+}
+
+// updateLocked stores a delivery's new identifier or state. sess.mu held.
+func (sess *session) updateLocked(o *outbound) {
+	if o.seq == 0 || !sess.stored {
+		return
+	}
+	sess.srv.storeErr("update queued message", sess.id, sess.srv.store.Update(sess.id, sess.entry(o)))
+}
+
+// removeLocked forgets a completed delivery. sess.mu held.
+func (sess *session) removeLocked(o *outbound) {
+	if o.seq == 0 || !sess.stored {
+		return
+	}
+	sess.srv.storeErr("remove queued message", sess.id, sess.srv.store.Remove(sess.id, o.seq))
+	o.seq = 0
+}
+
+// restore loads retained messages and persistent sessions, with their
+// subscriptions and queues, from the store.
+func (s *Server) restore() error {
+	now := time.Now()
+	var maxID uint64
+	msgs := make(map[uint64]*message)
+	load := func(p *store.Message) *message {
+		if m, ok := msgs[p.ID]; ok {
+			return m
+		}
+		m := fromStore(p)
+		msgs[p.ID] = m
+		maxID = max(maxID, p.ID)
+		return m
+	}
+	err := s.store.LoadRetained(func(p *store.Message) error {
+		if p.Expiry.IsZero() || now.Before(p.Expiry) {
+			s.retained.Set(p.Topic, load(p))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("broker: loading retained messages: %w", err)
+	}
+	var sessions []*session
+	err = s.store.LoadSessions(func(rec *store.Session) error {
+		sess := newSession(s, rec.ClientID)
+		sess.version = rec.Version
+		sess.persistent = true
+		sess.stored = true
+		sess.expiry = rec.Expiry
+		sess.disconnected = rec.Disconnected
+		if sess.disconnected.IsZero() {
+			sess.disconnected = now // the broker stopped while it was connected
+		}
+		if sess.expiry != neverExpires && !now.Before(sess.disconnected.Add(sess.expiry)) {
+			s.storeErr("delete expired session", rec.ClientID, s.store.DeleteSession(rec.ClientID))
+			return nil
+		}
+		for _, sub := range rec.Subscriptions {
+			if sess.subs == nil {
+				sess.subs = make(map[string]store.Subscription)
+			}
+			sess.subs[sub.Filter] = sub
+			share, _, _ := topic.ParseShare(sub.Filter)
+			s.subs.Add(topic.Subscription[*session]{
+				Subscriber: sess, Filter: sub.Filter, Share: share, QoS: sub.QoS,
+				NoLocal: sub.NoLocal, RetainAsPublished: sub.RetainAsPublished,
+				RetainHandling: sub.RetainHandling, ID: sub.ID,
+			})
+		}
+		s.sessions[rec.ClientID] = sess
+		sessions = append(sessions, sess)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("broker: loading sessions: %w", err)
+	}
+	for _, sess := range sessions {
+		err := s.store.LoadQueue(sess.id, func(e *store.Entry) error {
+			o := &outbound{qos: e.QoS, retain: e.Retain, id: e.PacketID, state: outState(e.State), subIDs: e.SubIDs, seq: e.Seq}
+			if e.Message != nil {
+				o.msg = load(e.Message)
+			}
+			sess.seq = max(sess.seq, e.Seq)
+			switch {
+			case o.state == outQueued:
+				sess.queue.push(o)
+			case o.state == outSent && o.msg == nil:
+				// Nothing to resend: drop the entry.
+				s.storeErr("remove queued message", sess.id, s.store.Remove(sess.id, e.Seq))
+			default:
+				sess.inflight = append(sess.inflight, o)
+				sess.nextID = max(sess.nextID, o.id)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("broker: loading the queue of session %q: %w", sess.id, err)
+		}
+		if sess.expiry != neverExpires {
+			left := time.Until(sess.disconnected.Add(sess.expiry))
+			sess.expiryTimer = time.AfterFunc(left, func() { s.expire(sess) })
+		}
+	}
+	s.msgSeq.Store(maxID)
+	if len(sessions) > 0 || s.retained.Len() > 0 {
+		s.log.Info("restored state from the store", "sessions", len(sessions), "retained", s.retained.Len())
+	}
+	return nil
+}
