@@ -149,16 +149,22 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	return nil
 }
 
-// ack answers a QoS 1 or 2 PUBLISH.
+// ack answers a QoS 1 or 2 PUBLISH. With a store that syncs, the answer
+// waits until the end of the read so that one sync covers many messages:
+// what the broker acknowledged is on disk [MQTT-4.3.2-4] [MQTT-4.3.3-8].
 func (c *conn) ack(p *packet.Publish, rc packet.ReasonCode) {
-	if p.QoS == 1 {
-		c.sendPacket(&packet.Puback{PacketID: p.PacketID, ReasonCode: rc})
-		return
-	}
-	if rc.IsError() { // the identifier is free again [MQTT-4.3.3-9]
+	if p.QoS == 2 && rc.IsError() { // the identifier is free again [MQTT-4.3.3-9]
 		c.sess.mu.Lock()
 		delete(c.sess.inbound2, p.PacketID)
 		c.sess.mu.Unlock()
+	}
+	if c.srv.syncer != nil {
+		c.acks = append(c.acks, ackLater{id: p.PacketID, qos: p.QoS, rc: rc})
+		return
+	}
+	if p.QoS == 1 {
+		c.sendPacket(&packet.Puback{PacketID: p.PacketID, ReasonCode: rc})
+		return
 	}
 	c.sendPacket(&packet.Pubrec{PacketID: p.PacketID, ReasonCode: rc})
 }

@@ -38,7 +38,8 @@ type conn struct {
 	matches   *topic.Matches[*session] // routing scratch, allocated on first PUBLISH
 	will      *message                 // nil when there is none or DISCONNECT removed it
 	aliasIn   map[uint16]string
-	clean     bool // ended by DISCONNECT, will discarded
+	clean     bool       // ended by DISCONNECT, will discarded
+	acks      []ackLater // acknowledgements waiting for the store to sync
 	connected bool
 
 	// Write side, guarded by wmu.
@@ -133,8 +134,33 @@ func (c *conn) process(buf []byte) ([]byte, error) {
 		}
 		off += n
 	}
+	c.flushAcks()
 	rest := copy(buf, buf[off:])
 	return buf[:rest], nil
+}
+
+// ackLater holds a PUBACK or PUBREC until the store has made what it
+// acknowledges durable: acknowledgements for a whole read share one sync.
+type ackLater struct {
+	id  uint16
+	qos byte
+	rc  packet.ReasonCode
+}
+
+// flushAcks syncs the store if acknowledgements wait for it, then sends them.
+func (c *conn) flushAcks() {
+	if len(c.acks) == 0 {
+		return
+	}
+	c.srv.syncStore()
+	for _, a := range c.acks {
+		if a.qos == 1 {
+			c.sendPacket(&packet.Puback{PacketID: a.id, ReasonCode: a.rc})
+		} else {
+			c.sendPacket(&packet.Pubrec{PacketID: a.id, ReasonCode: a.rc})
+		}
+	}
+	c.acks = c.acks[:0]
 }
 
 // ended runs when the read loop stops: it reports why, and hands the

@@ -181,6 +181,7 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	sess.disconnected = time.Time{}
 	if persistent {
 		sess.saveLocked() // before CONNACK: an acknowledged session is kept
+		s.syncStore()
 	} else if sess.stored {
 		s.storeErr("delete session", id, s.store.DeleteSession(id))
 		sess.stored = false

@@ -17,8 +17,34 @@ import (
 // storeErr logs a store failure: the broker keeps serving from memory, but
 // what failed is not durable.
 func (s *Server) storeErr(op, key string, err error) {
+	if s.syncer != nil {
+		s.writeSeq.Add(1)
+	}
 	if err != nil {
 		s.log.Error("store: "+op+" failed; the state is kept in memory only, check the store", "key", key, "error", err)
+	}
+}
+
+// syncStore makes every store write made so far durable, if the store
+// syncs. Calls from many connections share one sync: a call returns at once
+// when a sync that started after the last write has completed.
+func (s *Server) syncStore() {
+	if s.syncer == nil {
+		return
+	}
+	target := s.writeSeq.Load()
+	if s.syncedSeq.Load() >= target {
+		return
+	}
+	if err := s.syncer.Sync(); err != nil {
+		s.log.Error("store: sync failed; acknowledged messages may not be durable, check the disk", "error", err)
+		return
+	}
+	for {
+		done := s.syncedSeq.Load()
+		if done >= target || s.syncedSeq.CompareAndSwap(done, target) {
+			return
+		}
 	}
 }
 
@@ -217,3 +243,7 @@ func (s *Server) restore() error {
 	}
 	return nil
 }
+
+// syncer is the optional capability of a store to make its writes durable
+// on demand (store.Syncer, once the durable store defines it).
+type syncer interface{ Sync() error }

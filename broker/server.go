@@ -18,14 +18,17 @@ import (
 // Server is an MQTT broker. Create it with New, hand it listeners with
 // Serve, stop it with Close.
 type Server struct {
-	opts     Options
-	log      *slog.Logger
-	subs     *topic.Trie[*session]
-	retained *topic.Retained[*message]
-	stats    stats
-	started  time.Time
-	store    store.Store
-	msgSeq   atomic.Uint64 // last message ID given to the store
+	opts      Options
+	log       *slog.Logger
+	subs      *topic.Trie[*session]
+	retained  *topic.Retained[*message]
+	stats     stats
+	started   time.Time
+	store     store.Store
+	msgSeq    atomic.Uint64 // last message ID given to the store
+	syncer    syncer        // the store's Sync, nil when it has none
+	writeSeq  atomic.Uint64 // store writes made
+	syncedSeq atomic.Uint64 // store writes known durable
 
 	mu        sync.Mutex // guards the fields below
 	sessions  map[string]*session
@@ -75,6 +78,7 @@ func New(opts Options) (*Server, error) {
 		conns:     make(map[*conn]struct{}),
 		listeners: make(map[net.Listener]struct{}),
 	}
+	s.syncer, _ = st.(syncer)
 	if err := s.restore(); err != nil {
 		return nil, err
 	}
