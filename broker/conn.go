@@ -88,6 +88,7 @@ func (c *conn) readLoop(pending []byte) {
 			c.setReadDeadline()
 			var n int
 			n, err = c.nc.Read(small[:])
+			c.srv.stats.bytesIn.Add(uint64(n))
 			if n > 0 {
 				buf = append(getBuf(), small[:n]...)
 			}
@@ -102,6 +103,7 @@ func (c *conn) readLoop(pending []byte) {
 		c.setReadDeadline()
 		var n int
 		n, err = c.nc.Read(buf[len(buf):cap(buf)])
+		c.srv.stats.bytesIn.Add(uint64(n))
 		buf = buf[:len(buf)+n]
 	}
 	putBuf(buf)
@@ -331,7 +333,8 @@ func (c *conn) flush() {
 		c.wmu.Unlock()
 
 		c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
-		_, err := c.nc.Write(b)
+		n, err := c.nc.Write(b)
+		c.srv.stats.bytesOut.Add(uint64(n))
 
 		c.wmu.Lock()
 		if cap(b) <= maxPooledBuf {

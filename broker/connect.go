@@ -189,7 +189,9 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	c.sendPacket(ack) // CONNACK first [MQTT-3.2.0-1] [MQTT-3.1.4-4] [MQTT-3.1.4-5]
 	sess.conn.Store(c)
 	sess.mu.Unlock()
-	s.stats.connections.Add(1)
+	if n := s.stats.connections.Add(1); n > s.stats.maxConns.Load() {
+		s.stats.maxConns.Store(n) // under s.mu: no lost update
+	}
 	c.connected = true
 	s.mu.Unlock()
 

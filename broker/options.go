@@ -44,6 +44,10 @@ type Options struct {
 	// Store keeps sessions, queues and retained messages across restarts;
 	// nil means an in-memory store (store/memory).
 	Store store.Store
+	// SysInterval is how often the $SYS topics are published (0: never).
+	SysInterval time.Duration
+	// Version is the broker version reported in $SYS/broker/version.
+	Version string
 	// Logger receives the broker's logs; nil means slog.Default().
 	Logger *slog.Logger
 
@@ -94,6 +98,8 @@ func DefaultOptions() Options {
 		MaxTopicLength:    65535,
 		MaxClientIDLength: 65535,
 		WriteBufferLimit:  4 << 20,
+		SysInterval:       10 * time.Second,
+		Version:           "dev",
 
 		MaximumQoS:              2,
 		RetainAvailable:         true,

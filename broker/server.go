@@ -35,6 +35,7 @@ type Server struct {
 	conns     map[*conn]struct{}
 	listeners map[net.Listener]struct{}
 	closed    bool
+	stop      chan struct{} // closed by Close: ends background loops
 
 	wg sync.WaitGroup // connection goroutines
 
@@ -52,6 +53,9 @@ type stats struct {
 	dropped     atomic.Uint64 // QoS 1/2 messages dropped: session queue full
 	slowDropped atomic.Uint64 // QoS 0 messages dropped: client not reading
 	tooLarge    atomic.Uint64 // messages dropped: over the client's maximum packet size
+	bytesIn     atomic.Uint64 // bytes read from clients
+	bytesOut    atomic.Uint64 // bytes written to clients
+	maxConns    atomic.Int64  // most clients connected at once
 }
 
 // New returns a server with the given options.
@@ -81,6 +85,10 @@ func New(opts Options) (*Server, error) {
 	s.syncer, _ = st.(syncer)
 	if err := s.restore(); err != nil {
 		return nil, err
+	}
+	s.stop = make(chan struct{})
+	if opts.SysInterval > 0 {
+		go s.sysLoop(opts.Version, s.stop)
 	}
 	return s, nil
 }
@@ -150,6 +158,7 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
+	close(s.stop)
 	for l := range s.listeners {
 		l.Close()
 	}

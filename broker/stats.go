@@ -15,6 +15,9 @@ type Stats struct {
 	DroppedQueue    uint64 // QoS 1/2 messages dropped: a session queue was full
 	DroppedSlow     uint64 // QoS 0 messages dropped: a client was not reading
 	DroppedTooLarge uint64 // messages dropped: over a client's Maximum Packet Size
+	BytesReceived   uint64 // bytes read from clients
+	BytesSent       uint64 // bytes written to clients
+	MaxConnections  int64  // most clients connected at once since start
 }
 
 // Stats returns the broker's counters.
@@ -34,5 +37,8 @@ func (s *Server) Stats() Stats {
 		DroppedQueue:    s.stats.dropped.Load(),
 		DroppedSlow:     s.stats.slowDropped.Load(),
 		DroppedTooLarge: s.stats.tooLarge.Load(),
+		BytesReceived:   s.stats.bytesIn.Load(),
+		BytesSent:       s.stats.bytesOut.Load(),
+		MaxConnections:  s.stats.maxConns.Load(),
 	}
 }
