@@ -5,6 +5,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/gannet-mqtt/gannet/auth"
 	"github.com/gannet-mqtt/gannet/packet"
 	"github.com/gannet-mqtt/gannet/store"
 	"github.com/gannet-mqtt/gannet/topic"
@@ -115,6 +116,16 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		}
 	}
 	c.srv.stats.received.Add(1)
+	if !c.srv.allowed(c.authc, auth.Write, p.Topic) {
+		c.srv.log.Debug("PUBLISH refused: not authorized", "client", c.clientID, "topic", p.Topic)
+		switch {
+		case p.QoS > 0 && v5:
+			c.ack(p, packet.NotAuthorized)
+		case p.QoS > 0:
+			c.ack(p, packet.Success) // acknowledged and dropped [MQTT-3.3.5-2]
+		}
+		return nil
+	}
 	if p.QoS == 2 {
 		s := c.sess
 		s.mu.Lock()
@@ -219,6 +230,9 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		case !c.checkTopic(sub.Filter):
 			codes[i] = packet.TopicFilterInvalid // 0x80 for 3.1.1 [MQTT-3.9.3-2]
 			continue
+		case !c.srv.allowed(c.authc, auth.Read, inner):
+			codes[i] = packet.NotAuthorized // 0x80 for 3.1.1
+			continue
 		case shared && !o.SharedSubscriptions:
 			codes[i] = packet.SharedSubscriptionsNotSupported
 			continue
@@ -273,7 +287,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		}
 		now := time.Now()
 		c.srv.retained.Match(r.filter, func(_ string, m *message) bool {
-			if m.expired(now) {
+			if m.expired(now) || !c.srv.allowed(c.authc, auth.Read, m.topic) {
 				return true
 			}
 			s.deliver(m, min(m.qos, r.sub.QoS), true, ids, "") // [MQTT-3.3.1-6] [MQTT-3.3.1-8]

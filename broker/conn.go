@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gannet-mqtt/gannet/auth"
 	"github.com/gannet-mqtt/gannet/packet"
 	"github.com/gannet-mqtt/gannet/topic"
 )
@@ -19,6 +20,9 @@ import (
 type conn struct {
 	srv *Server
 	nc  net.Conn
+	lo  *ListenerOptions
+
+	authc *auth.Client // who the client is, for authorisation
 
 	// Fixed once CONNECT is accepted.
 	sess      *session
@@ -330,9 +334,13 @@ func (c *conn) flush() {
 		}
 		c.out = c.spare
 		c.spare = nil
+		timeout := writeTimeout
+		if c.closing {
+			timeout = closeTimeout
+		}
+		c.nc.SetWriteDeadline(time.Now().Add(timeout)) // under wmu: ordered with closeWith's
 		c.wmu.Unlock()
 
-		c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
 		n, err := c.nc.Write(b)
 		c.srv.stats.bytesOut.Add(uint64(n))
 
@@ -353,6 +361,11 @@ func (c *conn) flush() {
 
 const writeTimeout = 30 * time.Second
 
+// closeTimeout bounds the final flush of a connection being closed, so that
+// a client that stopped reading does not keep its socket and flusher for the
+// whole write timeout after a takeover or Server.Close.
+const closeTimeout = time.Second
+
 // closeWith sends p (if not nil), then closes the connection once the
 // write buffer is out. Packets sent later are dropped.
 func (c *conn) closeWith(p packet.Packet) {
@@ -371,7 +384,9 @@ func (c *conn) closeWith(p packet.Packet) {
 		c.nc.Close()
 		return
 	}
+	// The flusher closes the socket when done, within closeTimeout even if
+	// the client does not read; the read side stops now.
+	c.nc.SetWriteDeadline(time.Now().Add(closeTimeout))
 	c.wmu.Unlock()
-	// The flusher closes the socket when done; the read side stops now.
 	c.nc.SetReadDeadline(time.Now())
 }

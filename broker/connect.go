@@ -65,6 +65,10 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		}
 	}
 
+	if rc, why := s.authenticate(c, p, id); rc != packet.Success {
+		return refuse(rc, why) // [MQTT-3.1.4-2]
+	}
+
 	keepAlive := p.KeepAlive
 	serverKeepAlive := false
 	if max := o.MaxKeepAlive; max > 0 && (keepAlive == 0 || keepAlive > max) && v5 {
@@ -178,6 +182,7 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		sess.maxInflight = min(int(p.Properties.ReceiveMaximum), o.MaxInflight) // [MQTT-3.3.4-9]
 	}
 	c.sess = sess
+	sess.authc.Store(c.authc)
 	sess.disconnected = time.Time{}
 	if persistent {
 		sess.saveLocked() // before CONNACK: an acknowledged session is kept

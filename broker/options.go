@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
+	"github.com/gannet-mqtt/gannet/auth"
 	"github.com/gannet-mqtt/gannet/store"
 	"github.com/gannet-mqtt/gannet/topic"
 )
@@ -48,6 +50,15 @@ type Options struct {
 	SysInterval time.Duration
 	// Version is the broker version reported in $SYS/broker/version.
 	Version string
+	// Authenticator checks the credentials of clients that give a user
+	// name (nil: everyone gets in; see ListenerOptions.Anonymous).
+	Authenticator auth.Authenticator
+	// Authorizer decides who may publish and subscribe to what (nil:
+	// everything is allowed). Deliveries re-check read access.
+	Authorizer auth.Authorizer
+	// PeerIdentity returns the verified TLS client certificate identity of
+	// a connection (listener.PeerIdentity fits), for auth.
+	PeerIdentity func(net.Conn) (string, bool)
 	// Logger receives the broker's logs; nil means slog.Default().
 	Logger *slog.Logger
 

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gannet-mqtt/gannet/auth"
 	"github.com/gannet-mqtt/gannet/packet"
 	"github.com/gannet-mqtt/gannet/store"
 	"github.com/gannet-mqtt/gannet/store/memory"
@@ -95,7 +96,13 @@ func New(opts Options) (*Server, error) {
 
 // Serve accepts connections on l until Close; it always returns an error,
 // ErrServerClosed after Close.
-func (s *Server) Serve(l net.Listener) error {
+func (s *Server) Serve(l net.Listener) error { return s.ServeListener(l, ListenerOptions{}) }
+
+// ServeListener is Serve with per-listener settings.
+func (s *Server) ServeListener(l net.Listener, lo ListenerOptions) error {
+	if lo.Name == "" {
+		lo.Name = l.Addr().String()
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -124,7 +131,7 @@ func (s *Server) Serve(l net.Listener) error {
 		}
 		delay = 0
 		s.wg.Add(1)
-		go s.handshake(nc)
+		go s.handshake(nc, &lo)
 	}
 }
 
@@ -218,6 +225,9 @@ func (s *Server) publish(m *message, from *session, matches *topic.Matches[*sess
 	s.subs.Match(m.topic, from, online, matches)
 	for i := range matches.Deliveries {
 		d := &matches.Deliveries[i]
+		if s.opts.Authorizer != nil && !s.allowed(d.Subscriber.authc.Load(), auth.Read, m.topic) {
+			continue // delivery re-checks read access
+		}
 		// RETAIN is 0 on established subscriptions [MQTT-3.3.1-9] unless
 		// Retain As Published [MQTT-3.3.1-12] [MQTT-3.3.1-13].
 		d.Subscriber.deliver(m, min(m.qos, d.QoS), m.retain && d.RetainAsPublished, d.IDs, d.Share) // [MQTT-3.8.4-6] [MQTT-4.8.2-3]
@@ -251,8 +261,8 @@ func live(s *session) bool { return s.conn.Load() != nil && !s.ended.Load() }
 
 // handshake reads CONNECT within the connect timeout, then hands the
 // connection to its read loop.
-func (s *Server) handshake(nc net.Conn) {
-	c := &conn{srv: s, nc: nc}
+func (s *Server) handshake(nc net.Conn, lo *ListenerOptions) {
+	c := &conn{srv: s, nc: nc, lo: lo}
 	c.dec.MaxSize = s.opts.MaxPacketSize
 	c.dec.Reuse = true
 	s.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gannet-mqtt/gannet/auth"
 	"github.com/gannet-mqtt/gannet/packet"
 	"github.com/gannet-mqtt/gannet/store"
 )
@@ -60,9 +61,10 @@ type session struct {
 	expiryTimer *time.Timer // ends the session while offline
 	ended       atomic.Bool // discarded: deliveries to it go nowhere
 
-	stored       bool      // the store holds a record of this session
-	seq          uint64    // last stored queue position
-	disconnected time.Time // when the last connection ended
+	authc        atomic.Pointer[auth.Client] // who the client is, for delivery checks
+	stored       bool                        // the store holds a record of this session
+	seq          uint64                      // last stored queue position
+	disconnected time.Time                   // when the last connection ended
 }
 
 func newSession(srv *Server, id string) *session {

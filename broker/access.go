@@ -1,0 +1,103 @@
+package broker
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/gannet-mqtt/gannet/auth"
+	"github.com/gannet-mqtt/gannet/packet"
+)
+
+// Anonymous says whether a listener admits clients without a user name.
+type Anonymous uint8
+
+const (
+	// AnonymousDefault admits anonymous clients only while no
+	// Options.Authenticator is configured.
+	AnonymousDefault Anonymous = iota
+	// AnonymousAllow admits anonymous clients, whatever else is configured.
+	AnonymousAllow
+	// AnonymousDeny refuses anonymous clients.
+	AnonymousDeny
+)
+
+// ListenerOptions are the settings of one listener, given to ServeListener.
+type ListenerOptions struct {
+	// Name identifies the listener in logs and to auth (auth.Client.Listener).
+	Name string
+	// Anonymous decides whether clients without a user name get in.
+	Anonymous Anonymous
+	// IdentityAsUsername makes the verified TLS client certificate's
+	// identity (see Options.PeerIdentity) the client's user name.
+	IdentityAsUsername bool
+}
+
+// authTimeout bounds one authentication or authorisation decision.
+const authTimeout = 10 * time.Second
+
+// authenticate decides whether the CONNECT's credentials get in. It returns
+// Success or the CONNACK reason code to refuse with.
+func (s *Server) authenticate(c *conn, p *packet.Connect, id string) (packet.ReasonCode, string) {
+	ac := &auth.Client{
+		ClientID:    id,
+		Username:    p.Username,
+		Password:    p.Password,
+		HasPassword: p.PasswordFlag,
+		Remote:      c.nc.RemoteAddr(),
+		Listener:    c.lo.Name,
+		Version:     p.Version,
+	}
+	if s.opts.PeerIdentity != nil {
+		if cn, ok := s.opts.PeerIdentity(c.nc); ok {
+			ac.CertCommonName = cn
+			if c.lo.IdentityAsUsername {
+				ac.Username = cn
+			}
+		}
+	}
+	defer func() { ac.Password = nil; c.authc = ac }()
+	anonymousOK := c.lo.Anonymous == AnonymousAllow ||
+		(c.lo.Anonymous == AnonymousDefault && s.opts.Authenticator == nil)
+	if ac.Username == "" {
+		if !anonymousOK {
+			return packet.NotAuthorized, "anonymous clients are not allowed on this listener"
+		}
+	} else if s.opts.Authenticator != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), authTimeout)
+		res, err := s.opts.Authenticator.Authenticate(ctx, ac)
+		cancel()
+		switch {
+		case err != nil:
+			s.log.Error("authentication failed to decide; refusing the client", "client", id, "user", ac.Username, "error", err)
+			return packet.ServerUnavailable, "authentication backend failed"
+		case res == auth.DenyNotAuthorized:
+			return packet.NotAuthorized, "user " + ac.Username + " is not authorized"
+		case res != auth.Allow:
+			return packet.BadUserNameOrPassword, "bad user name or password for user " + ac.Username
+		}
+	}
+	if p.WillFlag && !s.allowed(ac, auth.Write, p.Will.Topic) {
+		return packet.NotAuthorized, "will topic " + p.Will.Topic + " not writable by this client"
+	}
+	return packet.Success, ""
+}
+
+// allowed asks the authoriser, if there is one. Clients never publish to
+// $SYS topics, which are the broker's own.
+func (s *Server) allowed(ac *auth.Client, a auth.Access, topic string) bool {
+	if a == auth.Write && strings.HasPrefix(topic, "$SYS") {
+		return false
+	}
+	if s.opts.Authorizer == nil || ac == nil {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), authTimeout)
+	ok, err := s.opts.Authorizer.Authorize(ctx, ac, a, topic)
+	cancel()
+	if err != nil {
+		s.log.Error("authorisation failed to decide; refusing", "client", ac.ClientID, "user", ac.Username, "access", a.String(), "topic", topic, "error", err)
+		return false
+	}
+	return ok
+}
