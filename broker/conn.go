@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/gannet-mqtt/gannet/auth"
 	"github.com/gannet-mqtt/gannet/packet"
 	"github.com/gannet-mqtt/gannet/topic"
@@ -20,9 +22,12 @@ import (
 type conn struct {
 	srv *Server
 	nc  net.Conn
-	lo  *ListenerOptions
+	lo  *listenerState
 
 	authc *auth.Client // who the client is, for authorisation
+
+	pubRate  *rate.Limiter // PUBLISH packets per second, nil: no cap
+	byteRate *rate.Limiter // PUBLISH bytes per second, nil: no cap
 
 	// Fixed once CONNECT is accepted.
 	sess      *session
@@ -228,8 +233,25 @@ func (c *conn) sendPacket(p packet.Packet) {
 		c.out = getBuf()
 	}
 	c.out, _ = p.Append(c.out, c.version)
+	c.checkHardLimitLocked()
 	c.kickLocked()
 	c.wmu.Unlock()
+}
+
+// checkHardLimitLocked cuts off a client whose unwritten bytes pass the
+// hard bound: it is not reading, and holding more for it would let one
+// client exhaust the broker. wmu held.
+func (c *conn) checkHardLimitLocked() {
+	if len(c.out) <= c.srv.hardLimit {
+		return
+	}
+	c.srv.limits.slowClosed.Add(1)
+	c.srv.log.Warn("disconnecting a client that does not read: its unwritten data passed the hard limit",
+		"client", c.clientID, "remote", c.nc.RemoteAddr(), "pending_bytes", len(c.out), "limit", c.srv.hardLimit)
+	c.closing = true
+	c.closed.Store(true)
+	c.out = c.out[:0]
+	go c.nc.Close()
 }
 
 // sendPublish writes one PUBLISH of m with the given QoS, identifier and
@@ -302,6 +324,7 @@ func (c *conn) sendPublish(m *message, qos byte, id uint16, retain, dup bool, su
 		c.out, _ = p.Append(c.out, packet.V5)
 	}
 	c.srv.stats.sent.Add(1)
+	c.checkHardLimitLocked()
 	c.kickLocked()
 	return true
 }

@@ -1,0 +1,54 @@
+package broker
+
+// Hooks into the server's internals for the end-to-end tests in package
+// broker_test, for state that Server.Stats does not show: per-session drop
+// counts, connections still in the handshake, whether a session is online,
+// and how many bytes wait in write buffers.
+
+// SessionDropped is the per-session count of messages dropped because the
+// session queue was full; ok is false when there is no such session.
+func (s *Server) SessionDropped(id string) (n uint64, ok bool) {
+	s.mu.Lock()
+	sess := s.sessions[id]
+	s.mu.Unlock()
+	if sess == nil {
+		return 0, false
+	}
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	return sess.dropped, true
+}
+
+// ConnCount is the number of connections the server holds, those still in
+// the CONNECT handshake included.
+func (s *Server) ConnCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// SessionState reports whether a session exists for id and whether it has
+// a live connection.
+func (s *Server) SessionState(id string) (exists, online bool) {
+	s.mu.Lock()
+	sess := s.sessions[id]
+	s.mu.Unlock()
+	if sess == nil {
+		return false, false
+	}
+	return true, sess.conn.Load() != nil
+}
+
+// MaxPendingWrite is the largest number of bytes waiting in any
+// connection's write buffer (not counting the batch being written).
+func (s *Server) MaxPendingWrite() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	most := 0
+	for c := range s.conns {
+		c.wmu.Lock()
+		most = max(most, len(c.out))
+		c.wmu.Unlock()
+	}
+	return most
+}
