@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gannet-mqtt/gannet/auth"
@@ -31,6 +32,15 @@ type ListenerOptions struct {
 	// IdentityAsUsername makes the verified TLS client certificate's
 	// identity (see Options.PeerIdentity) the client's user name.
 	IdentityAsUsername bool
+	// MaxConnections caps this listener's connections (0: no cap besides
+	// Options.MaxConnections).
+	MaxConnections int
+}
+
+// listenerState is a served listener: its options and live count.
+type listenerState struct {
+	ListenerOptions
+	conns atomic.Int64
 }
 
 // authTimeout bounds one authentication or authorisation decision.

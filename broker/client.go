@@ -116,6 +116,9 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		}
 	}
 	c.srv.stats.received.Add(1)
+	if (c.pubRate != nil || c.byteRate != nil) && !c.throttle(len(p.Payload)+len(p.Topic)) {
+		return &closeError{packet.MessageRateTooHigh, "publishing far above the configured rate"}
+	}
 	if !c.srv.allowed(c.authc, auth.Write, p.Topic) {
 		c.srv.log.Debug("PUBLISH refused: not authorized", "client", c.clientID, "topic", p.Topic)
 		switch {
@@ -257,6 +260,11 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		}
 		s.mu.Lock()
 		_, existed := s.subs[filter]
+		if !existed && o.MaxSubscriptions > 0 && len(s.subs) >= o.MaxSubscriptions {
+			s.mu.Unlock()
+			codes[i] = packet.QuotaExceeded // 0x80 for 3.1.1
+			continue
+		}
 		if s.subs == nil {
 			s.subs = make(map[string]store.Subscription)
 		}

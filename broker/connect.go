@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/gannet-mqtt/gannet/packet"
 )
 
@@ -65,6 +67,13 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		}
 	}
 
+	if s.limits.overMem.Load() {
+		s.limits.refusedMemory.Add(1)
+		return refuse(packet.QuotaExceeded, "memory above the configured ceiling")
+	}
+	if !s.allowConnection(c.nc.RemoteAddr()) {
+		return refuse(packet.ConnectionRateExceeded, "too many connections from this address")
+	}
 	if rc, why := s.authenticate(c, p, id); rc != packet.Success {
 		return refuse(rc, why) // [MQTT-3.1.4-2]
 	}
@@ -81,6 +90,12 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	}
 	c.clientID = id
 	c.problemInfo = true
+	if o.PublishRate > 0 {
+		c.pubRate = rate.NewLimiter(rate.Limit(o.PublishRate), max(1, o.PublishBurst))
+	}
+	if o.PublishByteRate > 0 {
+		c.byteRate = rate.NewLimiter(rate.Limit(o.PublishByteRate), max(o.PublishByteRate, o.MaxPacketSize))
+	}
 	if p.WillFlag {
 		c.will = newMessage(&packet.Publish{Topic: p.Will.Topic, Payload: p.Will.Payload, QoS: p.Will.QoS, Retain: p.Will.Retain, Properties: p.Will.Properties}, time.Now()) // [MQTT-3.1.2-8] [MQTT-3.1.2-7]
 		c.will.props.Present.Remove(packet.PropWillDelay)
@@ -255,6 +270,7 @@ func (s *Server) disconnected(c *conn) {
 	// (Disconnect with Will Message) [MQTT-3.1.2-10] [MQTT-3.14.4-3].
 	will := c.will
 	c.will = nil
+	c.lo.conns.Add(-1)
 	s.mu.Lock()
 	delete(s.conns, c)
 	sess := c.sess

@@ -50,6 +50,29 @@ type Options struct {
 	SysInterval time.Duration
 	// Version is the broker version reported in $SYS/broker/version.
 	Version string
+	// ConnectionRate caps new connections per second from one source
+	// address, with ConnectionBurst allowed at once (0: no cap).
+	ConnectionRate  float64
+	ConnectionBurst int
+	// PublishRate caps each client's PUBLISH packets per second, with
+	// PublishBurst at once; PublishByteRate caps their bytes per second.
+	// A client over its rate is slowed down: the broker stops reading
+	// from it until its bucket refills (0: no cap).
+	PublishRate     float64
+	PublishBurst    int
+	PublishByteRate int
+	// PublishRateDisconnect disconnects a client over its publish rate
+	// (5.0: DISCONNECT 0x96) instead of slowing it down.
+	PublishRateDisconnect bool
+	// MaxSubscriptions caps the subscriptions of one session (0: no cap).
+	MaxSubscriptions int
+	// WriteBufferHardLimit disconnects a client whose unwritten bytes
+	// exceed it (0: 16 x WriteBufferLimit).
+	WriteBufferHardLimit int
+	// MemoryLimit refuses new connections (0x97, or 3 for 3.1.1) while the
+	// process uses more memory than this many bytes (0: no ceiling).
+	MemoryLimit int64
+
 	// Authenticator checks the credentials of clients that give a user
 	// name (nil: everyone gets in; see ListenerOptions.Anonymous).
 	Authenticator auth.Authenticator

@@ -91,11 +91,13 @@ func TestOverloadPublishRateThrottles(t *testing.T) {
 	}
 }
 
-// A publisher far over its rate is disconnected with 0x96 (5.0).
+// With PublishRateDisconnect, a publisher over its rate is disconnected
+// with 0x96 (5.0).
 func TestOverloadPublishRateDisconnects(t *testing.T) {
 	opts := testOptions()
 	opts.PublishRate = 1
 	opts.PublishBurst = 1
+	opts.PublishRateDisconnect = true
 	b := runBroker(t, opts)
 	c, _ := v5ConnectOK(t, b.Addr, v5Connect("flood"))
 	var batch []packet.Packet
@@ -112,6 +114,7 @@ func TestOverloadSlowConsumerDisconnected(t *testing.T) {
 	opts := testOptions()
 	opts.WriteBufferLimit = 64 << 10
 	opts.WriteBufferHardLimit = 256 << 10
+	opts.MaxInflight = 20000 // QoS 1 copies are never dropped: only the hard limit stops them
 	b := runBroker(t, opts)
 	stuck := dialRaw(t, b.Addr)
 	if tc, ok := stuck.nc.(*net.TCPConn); ok {
@@ -124,14 +127,14 @@ func TestOverloadSlowConsumerDisconnected(t *testing.T) {
 	pub := client(t, b, "flooder")
 	payload := strings.Repeat("x", 1000)
 	var batch []packet.Packet
-	for i := range 2000 {
-		batch = append(batch, &packet.Publish{Topic: "flood/a", QoS: 0, Payload: []byte(payload)})
+	for i := range 16000 {
+		batch = append(batch, &packet.Publish{Topic: "flood/a", QoS: 1, PacketID: uint16(i%60000 + 1), Payload: []byte(payload)})
 		if i%100 == 99 {
 			pub.send(batch...)
 			batch = batch[:0]
 		}
 	}
-	pub.sync()
+
 	eventually(t, "the stuck client to be disconnected", func() bool { return b.Stats().SlowClosed > 0 })
 }
 

@@ -37,6 +37,8 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	closed    bool
 	stop      chan struct{} // closed by Close: ends background loops
+	limits    limits
+	hardLimit int // Options.WriteBufferHardLimit with its default applied
 
 	wg sync.WaitGroup // connection goroutines
 
@@ -91,6 +93,11 @@ func New(opts Options) (*Server, error) {
 	if opts.SysInterval > 0 {
 		go s.sysLoop(opts.Version, s.stop)
 	}
+	s.hardLimit = opts.WriteBufferHardLimit
+	if s.hardLimit == 0 {
+		s.hardLimit = 16 * opts.WriteBufferLimit
+	}
+	go s.limitsLoop(s.stop)
 	return s, nil
 }
 
@@ -103,6 +110,7 @@ func (s *Server) ServeListener(l net.Listener, lo ListenerOptions) error {
 	if lo.Name == "" {
 		lo.Name = l.Addr().String()
 	}
+	ls := &listenerState{ListenerOptions: lo}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -131,7 +139,7 @@ func (s *Server) ServeListener(l net.Listener, lo ListenerOptions) error {
 		}
 		delay = 0
 		s.wg.Add(1)
-		go s.handshake(nc, &lo)
+		go s.handshake(nc, ls)
 	}
 }
 
@@ -261,7 +269,7 @@ func live(s *session) bool { return s.conn.Load() != nil && !s.ended.Load() }
 
 // handshake reads CONNECT within the connect timeout, then hands the
 // connection to its read loop.
-func (s *Server) handshake(nc net.Conn, lo *ListenerOptions) {
+func (s *Server) handshake(nc net.Conn, lo *listenerState) {
 	c := &conn{srv: s, nc: nc, lo: lo}
 	c.dec.MaxSize = s.opts.MaxPacketSize
 	c.dec.Reuse = true
@@ -276,6 +284,14 @@ func (s *Server) handshake(nc net.Conn, lo *ListenerOptions) {
 		s.wg.Done()
 		return
 	}
+	if lo.MaxConnections > 0 && lo.conns.Load() >= int64(lo.MaxConnections) {
+		s.mu.Unlock()
+		s.log.Warn("refusing connection: the listener's max connections reached", "listener", lo.Name, "remote", c.nc.RemoteAddr(), "max", lo.MaxConnections)
+		nc.Close()
+		s.wg.Done()
+		return
+	}
+	lo.conns.Add(1)
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
 	s.stats.accepted.Add(1)
@@ -289,6 +305,7 @@ func (s *Server) handshake(nc net.Conn, lo *ListenerOptions) {
 		s.mu.Lock()
 		delete(s.conns, c)
 		s.mu.Unlock()
+		lo.conns.Add(-1)
 		s.wg.Done()
 		return
 	}

@@ -18,6 +18,10 @@ type Stats struct {
 	BytesReceived   uint64 // bytes read from clients
 	BytesSent       uint64 // bytes written to clients
 	MaxConnections  int64  // most clients connected at once since start
+	RefusedRate     uint64 // connections refused: too many from one address
+	RefusedMemory   uint64 // connections refused: memory above the ceiling
+	Throttled       uint64 // publishes held back by the publish rate
+	SlowClosed      uint64 // clients disconnected for not reading
 }
 
 // Stats returns the broker's counters.
@@ -40,5 +44,9 @@ func (s *Server) Stats() Stats {
 		BytesReceived:   s.stats.bytesIn.Load(),
 		BytesSent:       s.stats.bytesOut.Load(),
 		MaxConnections:  s.stats.maxConns.Load(),
+		RefusedRate:     s.limits.refusedRate.Load(),
+		RefusedMemory:   s.limits.refusedMemory.Load(),
+		Throttled:       s.limits.throttled.Load(),
+		SlowClosed:      s.limits.slowClosed.Load(),
 	}
 }
