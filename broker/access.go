@@ -58,8 +58,8 @@ func (s *Server) authenticate(c *conn, p *packet.Connect, id string) (packet.Rea
 		Listener:    c.lo.Name,
 		Version:     p.Version,
 	}
-	if s.opts.PeerIdentity != nil {
-		if cn, ok := s.opts.PeerIdentity(c.nc); ok {
+	if s.opt().PeerIdentity != nil {
+		if cn, ok := s.opt().PeerIdentity(c.nc); ok {
 			ac.CertCommonName = cn
 			if c.lo.IdentityAsUsername {
 				ac.Username = cn
@@ -68,14 +68,14 @@ func (s *Server) authenticate(c *conn, p *packet.Connect, id string) (packet.Rea
 	}
 	defer func() { ac.Password = nil; c.authc = ac }()
 	anonymousOK := c.lo.Anonymous == AnonymousAllow ||
-		(c.lo.Anonymous == AnonymousDefault && s.opts.Authenticator == nil)
+		(c.lo.Anonymous == AnonymousDefault && s.opt().Authenticator == nil)
 	if ac.Username == "" {
 		if !anonymousOK {
 			return packet.NotAuthorized, "anonymous clients are not allowed on this listener"
 		}
-	} else if s.opts.Authenticator != nil {
+	} else if s.opt().Authenticator != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), authTimeout)
-		res, err := s.opts.Authenticator.Authenticate(ctx, ac)
+		res, err := s.opt().Authenticator.Authenticate(ctx, ac)
 		cancel()
 		switch {
 		case err != nil:
@@ -99,11 +99,11 @@ func (s *Server) allowed(ac *auth.Client, a auth.Access, topic string) bool {
 	if a == auth.Write && strings.HasPrefix(topic, "$SYS") {
 		return false
 	}
-	if s.opts.Authorizer == nil || ac == nil {
+	if s.opt().Authorizer == nil || ac == nil {
 		return true
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), authTimeout)
-	ok, err := s.opts.Authorizer.Authorize(ctx, ac, a, topic)
+	ok, err := s.opt().Authorizer.Authorize(ctx, ac, a, topic)
 	cancel()
 	if err != nil {
 		s.log.Error("authorisation failed to decide; refusing", "client", ac.ClientID, "user", ac.Username, "access", a.String(), "topic", topic, "error", err)

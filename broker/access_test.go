@@ -163,3 +163,40 @@ func TestAuthenticationPaho(t *testing.T) {
 	pc := pahoClient(t, b.Addr, "paho-good", 4, func(o *mqtt.ClientOptions) { o.SetUsername("alice").SetPassword("wonder") })
 	pc.Disconnect(0)
 }
+
+// Reload swaps the ACL without dropping connections: the new rule holds
+// for the connected client at once.
+func TestReloadACLKeepsConnections(t *testing.T) {
+	opts := testOptions()
+	strict, err := auth.ParseACL("v1.acl", strings.NewReader("topic read nothing/here\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Authorizer = strict
+	b := runBroker(t, opts)
+	c, _ := connectOK(t, b.Addr, connectPacket("reloader"))
+	if codes := c.subscribe(packet.Subscription{Filter: "news/#"}); codes[0] != packet.UnspecifiedError {
+		t.Fatalf("before reload SUBACK %v, want 0x80", codes[0])
+	}
+	open, err := auth.ParseACL("v2.acl", strings.NewReader("topic readwrite news/#\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := testOptions()
+	next.Authorizer = open
+	if err := b.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	if codes := c.subscribe(packet.Subscription{Filter: "news/#"}); codes[0] != packet.GrantedQoS0 {
+		t.Fatalf("after reload SUBACK %v, want granted", codes[0])
+	}
+	c.publish("news/today", "fresh", 0, false)
+	c.expectPublish("news/today", "fresh")
+
+	bad := testOptions()
+	bad.MaxInflight = 0
+	if err := b.Reload(bad); err == nil {
+		t.Error("Reload accepted invalid options")
+	}
+	c.sync() // still connected
+}

@@ -55,7 +55,7 @@ func (c *conn) handleDisconnect(p *packet.Disconnect) error {
 		if c.expiryZero && secs != 0 {
 			return protocolError("DISCONNECT sets a session expiry interval after CONNECT set 0") // 5.0 3.14.2.2.2
 		}
-		if max := c.srv.opts.MaxSessionExpiry; max > 0 && secs > max {
+		if max := c.srv.opt().MaxSessionExpiry; max > 0 && secs > max {
 			secs = max
 		}
 		s := c.sess
@@ -76,7 +76,7 @@ func (c *conn) handleDisconnect(p *packet.Disconnect) error {
 }
 
 func (c *conn) checkTopic(name string) bool {
-	o := &c.srv.opts
+	o := c.srv.opt()
 	if o.MaxTopicLength > 0 && len(name) > o.MaxTopicLength {
 		return false
 	}
@@ -87,7 +87,7 @@ func (c *conn) checkTopic(name string) bool {
 }
 
 func (c *conn) handlePublish(p *packet.Publish) error {
-	o := &c.srv.opts
+	o := c.srv.opt()
 	v5 := c.version >= packet.V5
 	if v5 {
 		if len(p.Properties.SubscriptionIDs) > 0 {
@@ -189,7 +189,7 @@ func (c *conn) resolveAlias(p *packet.Publish) error {
 		return nil
 	}
 	alias := p.Properties.TopicAlias
-	if alias > c.srv.opts.TopicAliasMaximum { // [MQTT-3.3.2-12]
+	if alias > c.srv.opt().TopicAliasMaximum { // [MQTT-3.3.2-12]
 		return &closeError{packet.TopicAliasInvalid, "topic alias above the maximum"}
 	}
 	if p.Topic == "" {
@@ -216,7 +216,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		id     uint32
 	}
 	var sendRetained []retainedFor
-	o := &c.srv.opts
+	o := c.srv.opt()
 	var subID uint32
 	if len(p.Properties.SubscriptionIDs) > 0 {
 		if !o.SubscriptionIdentifiers {

@@ -242,12 +242,17 @@ func (c *conn) sendPacket(p packet.Packet) {
 // hard bound: it is not reading, and holding more for it would let one
 // client exhaust the broker. wmu held.
 func (c *conn) checkHardLimitLocked() {
-	if len(c.out) <= c.srv.hardLimit {
+	o := c.srv.opt()
+	hard := o.WriteBufferHardLimit
+	if hard == 0 {
+		hard = 16 * o.WriteBufferLimit
+	}
+	if len(c.out) <= hard {
 		return
 	}
 	c.srv.limits.slowClosed.Add(1)
 	c.srv.log.Warn("disconnecting a client that does not read: its unwritten data passed the hard limit",
-		"client", c.clientID, "remote", c.nc.RemoteAddr(), "pending_bytes", len(c.out), "limit", c.srv.hardLimit)
+		"client", c.clientID, "remote", c.nc.RemoteAddr(), "pending_bytes", len(c.out), "limit", hard)
 	c.closing = true
 	c.closed.Store(true)
 	c.out = c.out[:0]
@@ -267,7 +272,7 @@ func (c *conn) sendPublish(m *message, qos byte, id uint16, retain, dup bool, su
 	if c.closing {
 		return true
 	}
-	if qos == 0 && len(c.out) > c.srv.opts.WriteBufferLimit {
+	if qos == 0 && len(c.out) > c.srv.opt().WriteBufferLimit {
 		c.srv.stats.slowDropped.Add(1)
 		return true
 	}

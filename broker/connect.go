@@ -20,7 +20,7 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	c.version = p.Version
 	c.dec.Version = p.Version
 	v5 := p.Version >= packet.V5
-	o := &s.opts
+	o := s.opt()
 	refuse := func(rc packet.ReasonCode, why string) error {
 		s.log.Info("refusing CONNECT: "+why, "client", p.ClientID, "remote", c.nc.RemoteAddr(), "reason", rc.String())
 		ack := &packet.Connack{ReasonCode: rc} // Session Present 0 [MQTT-3.2.2-4] [MQTT-3.2.2-6]

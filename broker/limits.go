@@ -34,7 +34,7 @@ type ipLimit struct {
 
 // allowConnection reports whether addr may open another connection now.
 func (s *Server) allowConnection(addr net.Addr) bool {
-	if s.opts.ConnectionRate <= 0 {
+	if s.opt().ConnectionRate <= 0 {
 		return true
 	}
 	ap, err := netip.ParseAddrPort(addr.String())
@@ -50,7 +50,7 @@ func (s *Server) allowConnection(addr net.Addr) bool {
 	}
 	l := s.limits.perIP[ip]
 	if l == nil {
-		l = &ipLimit{lim: rate.NewLimiter(rate.Limit(s.opts.ConnectionRate), max(1, s.opts.ConnectionBurst))}
+		l = &ipLimit{lim: rate.NewLimiter(rate.Limit(s.opt().ConnectionRate), max(1, s.opt().ConnectionBurst))}
 		s.limits.perIP[ip] = l
 	}
 	l.seen = now
@@ -72,12 +72,12 @@ func (s *Server) limitsLoop(stop <-chan struct{}) {
 			return
 		case <-t.C:
 		}
-		if s.opts.MemoryLimit > 0 {
+		if s.opt().MemoryLimit > 0 {
 			metrics.Read(sample)
-			over := sample[0].Value.Uint64() > uint64(s.opts.MemoryLimit)
+			over := sample[0].Value.Uint64() > uint64(s.opt().MemoryLimit)
 			if over != s.limits.overMem.Swap(over) {
 				if over {
-					s.log.Warn("memory above the ceiling: refusing new connections until it falls", "limit_bytes", s.opts.MemoryLimit, "in_use_bytes", sample[0].Value.Uint64())
+					s.log.Warn("memory above the ceiling: refusing new connections until it falls", "limit_bytes", s.opt().MemoryLimit, "in_use_bytes", sample[0].Value.Uint64())
 				} else {
 					s.log.Info("memory back under the ceiling: accepting new connections")
 				}
@@ -116,7 +116,7 @@ func (c *conn) throttle(size int) bool {
 	if d <= 0 {
 		return true
 	}
-	if d > maxThrottle || c.srv.opts.PublishRateDisconnect {
+	if d > maxThrottle || c.srv.opt().PublishRateDisconnect {
 		return false
 	}
 	c.srv.limits.throttled.Add(1)

@@ -19,7 +19,7 @@ import (
 // Server is an MQTT broker. Create it with New, hand it listeners with
 // Serve, stop it with Close.
 type Server struct {
-	opts      Options
+	cfg       atomic.Pointer[Options] // replaced whole by Reload
 	log       *slog.Logger
 	subs      *topic.Trie[*session]
 	retained  *topic.Retained[*message]
@@ -38,7 +38,6 @@ type Server struct {
 	closed    bool
 	stop      chan struct{} // closed by Close: ends background loops
 	limits    limits
-	hardLimit int // Options.WriteBufferHardLimit with its default applied
 
 	wg sync.WaitGroup // connection goroutines
 
@@ -76,7 +75,6 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		store:     st,
-		opts:      opts,
 		log:       log,
 		subs:      topic.NewTrie[*session](topic.TrieOptions{ShareStrategy: opts.ShareStrategy}),
 		retained:  topic.NewRetained[*message](),
@@ -85,6 +83,7 @@ func New(opts Options) (*Server, error) {
 		conns:     make(map[*conn]struct{}),
 		listeners: make(map[net.Listener]struct{}),
 	}
+	s.cfg.Store(&opts)
 	s.syncer, _ = st.(syncer)
 	if err := s.restore(); err != nil {
 		return nil, err
@@ -92,10 +91,6 @@ func New(opts Options) (*Server, error) {
 	s.stop = make(chan struct{})
 	if opts.SysInterval > 0 {
 		go s.sysLoop(opts.Version, s.stop)
-	}
-	s.hardLimit = opts.WriteBufferHardLimit
-	if s.hardLimit == 0 {
-		s.hardLimit = 16 * opts.WriteBufferLimit
 	}
 	go s.limitsLoop(s.stop)
 	return s, nil
@@ -233,7 +228,7 @@ func (s *Server) publish(m *message, from *session, matches *topic.Matches[*sess
 	s.subs.Match(m.topic, from, online, matches)
 	for i := range matches.Deliveries {
 		d := &matches.Deliveries[i]
-		if s.opts.Authorizer != nil && !s.allowed(d.Subscriber.authc.Load(), auth.Read, m.topic) {
+		if s.opt().Authorizer != nil && !s.allowed(d.Subscriber.authc.Load(), auth.Read, m.topic) {
 			continue // delivery re-checks read access
 		}
 		// RETAIN is 0 on established subscriptions [MQTT-3.3.1-9] unless
@@ -271,14 +266,14 @@ func live(s *session) bool { return s.conn.Load() != nil && !s.ended.Load() }
 // connection to its read loop.
 func (s *Server) handshake(nc net.Conn, lo *listenerState) {
 	c := &conn{srv: s, nc: nc, lo: lo}
-	c.dec.MaxSize = s.opts.MaxPacketSize
+	c.dec.MaxSize = s.opt().MaxPacketSize
 	c.dec.Reuse = true
 	s.mu.Lock()
-	if s.closed || (s.opts.MaxConnections > 0 && len(s.conns) >= s.opts.MaxConnections) {
+	if s.closed || (s.opt().MaxConnections > 0 && len(s.conns) >= s.opt().MaxConnections) {
 		closed := s.closed
 		s.mu.Unlock()
 		if !closed {
-			s.log.Warn("refusing connection: max connections reached", "remote", c.nc.RemoteAddr(), "max", s.opts.MaxConnections)
+			s.log.Warn("refusing connection: max connections reached", "remote", c.nc.RemoteAddr(), "max", s.opt().MaxConnections)
 		}
 		nc.Close()
 		s.wg.Done()
@@ -315,9 +310,9 @@ func (s *Server) handshake(nc net.Conn, lo *listenerState) {
 // readConnect reads the first packet, which must be CONNECT [MQTT-3.1.0-1],
 // and returns it with any bytes read beyond it.
 func (c *conn) readConnect() (*packet.Connect, []byte, error) {
-	c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.ConnectTimeout))
+	c.nc.SetReadDeadline(time.Now().Add(c.srv.opt().ConnectTimeout))
 	buf := make([]byte, 0, 512)
-	dec := packet.Decoder{MaxSize: c.srv.opts.MaxPacketSize}
+	dec := packet.Decoder{MaxSize: c.srv.opt().MaxPacketSize}
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
@@ -339,7 +334,7 @@ func (c *conn) readConnect() (*packet.Connect, []byte, error) {
 		}
 		if err != nil {
 			if isTimeout(err) {
-				c.srv.log.Info("closing connection: no CONNECT within the connect timeout", "remote", c.nc.RemoteAddr(), "timeout", c.srv.opts.ConnectTimeout)
+				c.srv.log.Info("closing connection: no CONNECT within the connect timeout", "remote", c.nc.RemoteAddr(), "timeout", c.srv.opt().ConnectTimeout)
 			}
 			return nil, nil, err
 		}

@@ -71,7 +71,7 @@ func newSession(srv *Server, id string) *session {
 	return &session{
 		id:          id,
 		srv:         srv,
-		maxInflight: srv.opts.MaxInflight,
+		maxInflight: srv.opt().MaxInflight,
 	}
 }
 
@@ -84,7 +84,7 @@ func (s *session) deliver(m *message, qos byte, retain bool, subIDs []uint32, sh
 			c.sendPublish(m, 0, 0, retain, false, subIDs)
 			return
 		}
-		if !s.srv.opts.QueueQoS0 {
+		if !s.srv.opt().QueueQoS0 {
 			return
 		}
 	}
@@ -108,7 +108,7 @@ func (s *session) deliver(m *message, qos byte, retain bool, subIDs []uint32, sh
 		if s.sendLocked(c, o) {
 			s.appendLocked(o)
 		}
-	case s.queue.len() >= s.srv.opts.MaxQueued:
+	case s.queue.len() >= s.srv.opt().MaxQueued:
 		s.dropped++
 		s.srv.stats.dropped.Add(1)
 	default:

@@ -30,7 +30,7 @@ func (l *load) update(total uint64, interval time.Duration) {
 
 // sysLoop publishes $SYS topics until stop is closed.
 func (s *Server) sysLoop(version string, stop <-chan struct{}) {
-	interval := s.opts.SysInterval
+	interval := s.opt().SysInterval
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	var recv, sent, bin, bout, conns load

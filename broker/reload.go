@@ -1,0 +1,36 @@
+package broker
+
+// opt returns the options in force. Reload replaces them as a whole, so a
+// caller that reads several fields should keep the pointer it got.
+func (s *Server) opt() *Options { return s.cfg.Load() }
+
+// Reload applies new options to the running broker without dropping
+// connections: authentication and authorisation, connection, rate,
+// subscription, queue, buffer and memory limits, topic limits and the
+// keep-alive cap. Other fields (store, logger, capabilities advertised in
+// CONNACK) keep their values from New. Rates apply to new connections.
+// Invalid options are refused whole and the old ones stay.
+func (s *Server) Reload(next Options) error {
+	if err := next.Validate(); err != nil {
+		return err
+	}
+	o := *s.opt()
+	o.Authenticator = next.Authenticator
+	o.Authorizer = next.Authorizer
+	o.MaxConnections = next.MaxConnections
+	o.ConnectionRate, o.ConnectionBurst = next.ConnectionRate, next.ConnectionBurst
+	o.PublishRate, o.PublishBurst = next.PublishRate, next.PublishBurst
+	o.PublishByteRate, o.PublishRateDisconnect = next.PublishByteRate, next.PublishRateDisconnect
+	o.MaxSubscriptions = next.MaxSubscriptions
+	o.MaxQueued, o.QueueQoS0 = next.MaxQueued, next.QueueQoS0
+	o.WriteBufferLimit, o.WriteBufferHardLimit = next.WriteBufferLimit, next.WriteBufferHardLimit
+	o.MemoryLimit = next.MemoryLimit
+	o.MaxTopicLength, o.MaxTopicLevels = next.MaxTopicLength, next.MaxTopicLevels
+	o.MaxKeepAlive = next.MaxKeepAlive
+	s.cfg.Store(&o)
+	s.limits.mu.Lock()
+	s.limits.perIP = nil // new rates start afresh
+	s.limits.mu.Unlock()
+	s.log.Info("configuration reloaded")
+	return nil
+}
