@@ -10,6 +10,7 @@ type ReasonCode byte
 // Reason codes of MQTT 5.0, section 2.4.
 const (
 	Success                             ReasonCode = 0x00 // also Normal disconnection, Granted QoS 0
+	GrantedQoS0                         ReasonCode = 0x00 // SUBACK
 	GrantedQoS1                         ReasonCode = 0x01
 	GrantedQoS2                         ReasonCode = 0x02
 	DisconnectWithWill                  ReasonCode = 0x04
