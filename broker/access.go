@@ -48,7 +48,10 @@ const authTimeout = 10 * time.Second
 
 // authenticate decides whether the CONNECT's credentials get in. It returns
 // Success or the CONNACK reason code to refuse with.
-func (s *Server) authenticate(c *conn, p *packet.Connect, id string) (packet.ReasonCode, string) {
+//
+// enhancedUser is the user name an enhanced authentication exchange
+// established, which replaces the password check.
+func (s *Server) authenticate(c *conn, p *packet.Connect, id, enhancedUser string) (packet.ReasonCode, string) {
 	ac := &auth.Client{
 		ClientID:    id,
 		Username:    p.Username,
@@ -69,7 +72,9 @@ func (s *Server) authenticate(c *conn, p *packet.Connect, id string) (packet.Rea
 	defer func() { ac.Password = nil; c.authc = ac }()
 	anonymousOK := c.lo.Anonymous == AnonymousAllow ||
 		(c.lo.Anonymous == AnonymousDefault && s.opt().Authenticator == nil)
-	if ac.Username == "" {
+	if enhancedUser != "" {
+		ac.Username = enhancedUser
+	} else if ac.Username == "" {
 		if !anonymousOK {
 			return packet.NotAuthorized, "anonymous clients are not allowed on this listener"
 		}

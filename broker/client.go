@@ -41,6 +41,8 @@ func (c *conn) handle(p packet.Packet) error {
 		c.sendPacket(&packet.Pingresp{}) // [MQTT-3.12.4-1]
 	case *packet.Disconnect:
 		return c.handleDisconnect(p)
+	case *packet.Auth:
+		return c.handleAuth(p)
 	case *packet.Connect:
 		return protocolError("second CONNECT on one connection") // [MQTT-3.1.0-2]
 	default:

@@ -24,7 +24,10 @@ type conn struct {
 	nc  net.Conn
 	lo  *listenerState
 
-	authc *auth.Client // who the client is, for authorisation
+	authc      *auth.Client  // who the client is, for authorisation
+	authMethod string        // 5.0 enhanced authentication method, "" when none
+	reauth     auth.Exchange // re-authentication under way
+	hsRest     []byte        // bytes read beyond CONNECT during the handshake
 
 	pubRate  *rate.Limiter // PUBLISH packets per second, nil: no cap
 	byteRate *rate.Limiter // PUBLISH bytes per second, nil: no cap

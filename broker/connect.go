@@ -48,8 +48,19 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	if len(id) > o.MaxClientIDLength || (p.Version == packet.V31 && len(id) > 23) {
 		return refuse(packet.ClientIdentifierNotValid, "client identifier too long") // [MQTT-3.1.3-9] [MQTT-3.1.3-8]
 	}
+	var authReply []byte
+	enhancedUser := ""
 	if v5 && p.Properties.Has(packet.PropAuthMethod) {
-		return refuse(packet.BadAuthenticationMethod, "authentication method "+p.Properties.AuthMethod+" is not supported") // [MQTT-4.12.0-1]
+		m := s.enhancedMethod(p.Properties.AuthMethod)
+		if m == nil {
+			return refuse(packet.BadAuthenticationMethod, "authentication method "+p.Properties.AuthMethod+" is not supported") // [MQTT-4.12.0-1]
+		}
+		reply, user, err := c.authExchange(m, p)
+		if err != nil {
+			return refuse(packet.NotAuthorized, "enhanced authentication ("+p.Properties.AuthMethod+") failed: "+err.Error()) // [MQTT-4.12.0-4]
+		}
+		c.authMethod = p.Properties.AuthMethod
+		authReply, enhancedUser = reply, user
 	}
 	if p.WillFlag {
 		if !c.checkTopic(p.Will.Topic) {
@@ -74,7 +85,7 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	if !s.allowConnection(c.nc.RemoteAddr()) {
 		return refuse(packet.ConnectionRateExceeded, "too many connections from this address")
 	}
-	if rc, why := s.authenticate(c, p, id); rc != packet.Success {
+	if rc, why := s.authenticate(c, p, id, enhancedUser); rc != packet.Success {
 		return refuse(rc, why) // [MQTT-3.1.4-2]
 	}
 
@@ -128,6 +139,12 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		c.expiryZero = secs == 0
 		if assigned {
 			ack.Properties.SetString(packet.PropAssignedClientID, id)
+		}
+		if c.authMethod != "" { // [MQTT-4.12.0-5]; none without it [MQTT-4.12.0-6]
+			ack.Properties.SetString(packet.PropAuthMethod, c.authMethod)
+			if authReply != nil {
+				ack.Properties.SetBinary(packet.PropAuthData, authReply)
+			}
 		}
 		if serverKeepAlive {
 			ack.Properties.SetUint(packet.PropServerKeepAlive, uint32(keepAlive))

@@ -79,6 +79,10 @@ type Options struct {
 	// Authorizer decides who may publish and subscribe to what (nil:
 	// everything is allowed). Deliveries re-check read access.
 	Authorizer auth.Authorizer
+	// EnhancedAuth lists the MQTT 5.0 enhanced authentication methods
+	// offered (auth.NewSCRAM for SCRAM-SHA-256); a CONNECT naming another
+	// method is refused with 0x8C.
+	EnhancedAuth []auth.EnhancedAuth
 	// PeerIdentity returns the verified TLS client certificate identity of
 	// a connection (listener.PeerIdentity fits), for auth.
 	PeerIdentity func(net.Conn) (string, bool)

@@ -27,6 +27,7 @@ func (s *Server) Reload(next Options) error {
 	o.MemoryLimit = next.MemoryLimit
 	o.MaxTopicLength, o.MaxTopicLevels = next.MaxTopicLength, next.MaxTopicLevels
 	o.MaxKeepAlive = next.MaxKeepAlive
+	o.EnhancedAuth = next.EnhancedAuth
 	s.cfg.Store(&o)
 	s.limits.mu.Lock()
 	s.limits.perIP = nil // new rates start afresh

@@ -293,7 +293,9 @@ func (s *Server) handshake(nc net.Conn, lo *listenerState) {
 
 	connect, rest, err := c.readConnect()
 	if err == nil {
+		c.hsRest = rest
 		err = s.connect(c, connect)
+		rest, c.hsRest = c.hsRest, nil
 	}
 	if err != nil {
 		c.closeWith(nil)
