@@ -107,3 +107,17 @@ func TestEnhancedAuthRefusals(t *testing.T) {
 	plain.send(stray)
 	plain.v5ExpectDisconnect(packet.ProtocolError)
 }
+
+// With a Server Reference configured, shutdown sends 5.0 clients to the
+// other server with 0x9C.
+func TestServerReferenceOnShutdown(t *testing.T) {
+	opts := testOptions()
+	opts.ServerReference = "other.example:1883"
+	b := runBroker(t, opts)
+	c, _ := v5ConnectOK(t, b.Addr, v5Connect("moving"))
+	go b.Close()
+	d := c.v5ExpectDisconnect(packet.UseAnotherServer)
+	if d.Properties.ServerReference != "other.example:1883" {
+		t.Errorf("server reference %q", d.Properties.ServerReference)
+	}
+}

@@ -177,9 +177,15 @@ func (s *Server) Close() error {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
+	ref := s.opt().ServerReference
 	for _, c := range conns {
 		if c.version >= packet.V5 {
-			c.closeWith(&packet.Disconnect{ReasonCode: packet.ServerShuttingDown})
+			d := &packet.Disconnect{ReasonCode: packet.ServerShuttingDown}
+			if ref != "" { // send clients to the other server (5.0 section 4.11)
+				d.ReasonCode = packet.UseAnotherServer
+				d.Properties.SetString(packet.PropServerReference, ref)
+			}
+			c.closeWith(d)
 		} else {
 			c.closeWith(nil)
 		}
