@@ -118,6 +118,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		}
 	}
 	c.srv.stats.received.Add(1)
+	c.srv.stats.receivedQoS[p.QoS].Add(1)
 	if (c.pubRate != nil || c.byteRate != nil) && !c.throttle(len(p.Payload)+len(p.Topic)) {
 		return &closeError{packet.MessageRateTooHigh, "publishing far above the configured rate"}
 	}

@@ -332,6 +332,7 @@ func (c *conn) sendPublish(m *message, qos byte, id uint16, retain, dup bool, su
 		c.out, _ = p.Append(c.out, packet.V5)
 	}
 	c.srv.stats.sent.Add(1)
+	c.srv.stats.sentQoS[qos].Add(1)
 	c.checkHardLimitLocked()
 	c.kickLocked()
 	return true

@@ -48,16 +48,18 @@ type Server struct {
 
 // stats are the broker's counters.
 type stats struct {
-	connections atomic.Int64  // currently connected clients
-	accepted    atomic.Uint64 // connections accepted since start
-	received    atomic.Uint64 // PUBLISH packets received
-	sent        atomic.Uint64 // PUBLISH packets sent
-	dropped     atomic.Uint64 // QoS 1/2 messages dropped: session queue full
-	slowDropped atomic.Uint64 // QoS 0 messages dropped: client not reading
-	tooLarge    atomic.Uint64 // messages dropped: over the client's maximum packet size
-	bytesIn     atomic.Uint64 // bytes read from clients
-	bytesOut    atomic.Uint64 // bytes written to clients
-	maxConns    atomic.Int64  // most clients connected at once
+	connections atomic.Int64     // currently connected clients
+	accepted    atomic.Uint64    // connections accepted since start
+	received    atomic.Uint64    // PUBLISH packets received
+	sent        atomic.Uint64    // PUBLISH packets sent
+	dropped     atomic.Uint64    // QoS 1/2 messages dropped: session queue full
+	slowDropped atomic.Uint64    // QoS 0 messages dropped: client not reading
+	tooLarge    atomic.Uint64    // messages dropped: over the client's maximum packet size
+	receivedQoS [3]atomic.Uint64 // PUBLISH packets received, by QoS
+	sentQoS     [3]atomic.Uint64 // PUBLISH packets sent, by QoS
+	bytesIn     atomic.Uint64    // bytes read from clients
+	bytesOut    atomic.Uint64    // bytes written to clients
+	maxConns    atomic.Int64     // most clients connected at once
 }
 
 // New returns a server with the given options.
