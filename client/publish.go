@@ -1,0 +1,308 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/gannet-mqtt/gannet/packet"
+	"github.com/gannet-mqtt/gannet/topic"
+)
+
+// PublishOptions are the delivery options of one message.
+type PublishOptions struct {
+	QoS    byte // 0, 1 or 2
+	Retain bool
+	// Properties are the 5.0 PUBLISH properties (Message Expiry, Content
+	// Type, Response Topic, Correlation Data, User Properties...). A Topic
+	// Alias here is ignored: see Options.TopicAliases. Subscription
+	// Identifiers are not allowed [MQTT-3.3.4-6].
+	Properties packet.Properties
+}
+
+// pubState is where an outbound QoS 1/2 message stands.
+type pubState uint8
+
+const (
+	pubWaiting  pubState = iota // not sent: no connection, or the server's quota is used up
+	pubSent                     // PUBLISH sent, awaiting PUBACK or PUBREC
+	pubReleased                 // PUBREL sent, awaiting PUBCOMP
+)
+
+// pubOp is one outbound QoS 1/2 message until it is complete. Its fields
+// are guarded by Client.mu.
+type pubOp struct {
+	p        *packet.Publish // owned copy; PacketID set at the first send and kept
+	state    pubState
+	sent     bool // sent at least once: DUP on any resend [MQTT-3.3.1-1]
+	finished bool
+	err      error
+	done     chan struct{} // closed when finished
+}
+
+func (op *pubOp) finish(err error) {
+	if op.finished {
+		return
+	}
+	op.finished, op.err = true, err
+	close(op.done)
+}
+
+// Publish sends a message and waits for it to complete: for QoS 0 until it
+// is queued on the live connection, for QoS 1 until PUBACK, for QoS 2 until
+// PUBCOMP. A failure reason code from the server is a *ReasonError.
+//
+// While the client is offline and reconnecting, Publish waits for the
+// connection; QoS 1 and 2 messages are queued in order and sent on
+// reconnect, and so are those the server had not acknowledged when the
+// connection was lost (again, with DUP set). At most as many QoS 1 and 2
+// messages are unacknowledged as the server's Receive Maximum allows; the
+// others wait their turn.
+//
+// When ctx ends first, a message not yet sent is withdrawn. One already
+// sent stays with the client, which keeps trying to complete it, and
+// Publish returns ctx's error.
+func (c *Client) Publish(ctx context.Context, topicName string, payload []byte, o PublishOptions) error {
+	where := fmt.Sprintf("client: publish to %q", topicName)
+	if !topic.ValidName(topicName) {
+		return fmt.Errorf("%s: %w: a topic name has 1 to 65535 bytes and no wildcard or U+0000", where, ErrInvalidTopic)
+	}
+	if o.QoS > 2 {
+		return fmt.Errorf("%s: QoS %d is above 2", where, o.QoS)
+	}
+	if !o.Properties.Empty() && c.version < packet.V5 {
+		return fmt.Errorf("%s: PUBLISH properties need MQTT 5.0", where)
+	}
+	if len(o.Properties.SubscriptionIDs) > 0 {
+		return fmt.Errorf("%s: a client must not send subscription identifiers [MQTT-3.3.4-6]", where)
+	}
+	if o.QoS == 0 {
+		cn, err := c.waitOnline(ctx)
+		if err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
+		op := pubOp{p: &packet.Publish{Retain: o.Retain, Topic: topicName, Payload: payload, Properties: o.Properties}}
+		err = c.writePublishLocked(cn, &op)
+		c.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
+		return nil
+	}
+
+	p := &packet.Publish{QoS: o.QoS, Retain: o.Retain, Topic: topicName, Properties: o.Properties.Clone()}
+	if payload != nil {
+		p.Payload = append(make([]byte, 0, len(payload)), payload...) // kept for resending
+	}
+	op := &pubOp{p: p, done: make(chan struct{})}
+	c.mu.Lock()
+	if c.closed {
+		err := c.endErrLocked()
+		c.mu.Unlock()
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	if !c.started {
+		c.mu.Unlock()
+		return fmt.Errorf("%s: not connected: call Connect first", where)
+	}
+	if cn := c.cn; cn != nil {
+		if err := checkPublish(cn, p); err != nil {
+			c.mu.Unlock()
+			return fmt.Errorf("%s: %w", where, err)
+		}
+	}
+	c.waiting = append(c.waiting, op)
+	c.fillLocked()
+	c.mu.Unlock()
+
+	select {
+	case <-op.done:
+	case <-ctx.Done():
+		c.mu.Lock()
+		if !op.finished && op.state == pubWaiting && !op.sent {
+			c.withdrawLocked(op)
+			op.finish(ctx.Err())
+		}
+		finished := op.finished
+		c.mu.Unlock()
+		if !finished {
+			return fmt.Errorf("%s: %w", where, ctx.Err())
+		}
+	}
+	if op.err == nil {
+		return nil
+	}
+	var re *ReasonError
+	if errors.As(op.err, &re) {
+		return op.err
+	}
+	return fmt.Errorf("%s: %w", where, op.err)
+}
+
+// checkPublish checks p against the server's limits from CONNACK.
+func checkPublish(cn *conn, p *packet.Publish) error {
+	if p.QoS > cn.maxQoS {
+		return fmt.Errorf("%w (QoS %d, maximum %d)", ErrQoSNotSupported, p.QoS, cn.maxQoS) // [MQTT-3.2.2-11]
+	}
+	if p.Retain && !cn.retainOK {
+		return ErrRetainNotSupported // [MQTT-3.2.2-14]
+	}
+	if cn.maxPacket > 0 && p.Size(cn.version) > cn.maxPacket {
+		return fmt.Errorf("%w (%d bytes, maximum %d)", ErrPacketTooLarge, p.Size(cn.version), cn.maxPacket) // [MQTT-3.1.2-24]
+	}
+	return nil
+}
+
+// writePublishLocked encodes op's PUBLISH for cn, with DUP when it is a
+// resend and a topic alias when enabled. c.mu held.
+func (c *Client) writePublishLocked(cn *conn, op *pubOp) error {
+	p := *op.p // shallow copy: the alias and DUP are per send
+	p.Dup = op.sent && p.QoS > 0
+	p.Properties.Present.Remove(packet.PropTopicAlias)
+	if err := checkPublish(cn, &p); err != nil {
+		return err
+	}
+	var newAlias uint16
+	if cn.aliasMax > 0 {
+		if a, ok := cn.aliasOut[p.Topic]; ok {
+			p.Properties.SetUint(packet.PropTopicAlias, uint32(a))
+			p.Topic = "" // the alias stands for it [MQTT-3.3.2-12]
+		} else if len(cn.aliasOut) < int(cn.aliasMax) { // [MQTT-3.3.2-10]
+			newAlias = uint16(len(cn.aliasOut) + 1)
+			p.Properties.SetUint(packet.PropTopicAlias, uint32(newAlias))
+			if cn.maxPacket > 0 && p.Size(cn.version) > cn.maxPacket {
+				return ErrPacketTooLarge
+			}
+		}
+	}
+	if err := cn.send(&p); err != nil {
+		return err
+	}
+	if newAlias != 0 {
+		if cn.aliasOut == nil {
+			cn.aliasOut = make(map[string]uint16)
+		}
+		cn.aliasOut[op.p.Topic] = newAlias
+	}
+	if p.QoS > 0 {
+		op.sent = true
+	}
+	return nil
+}
+
+// fillLocked sends waiting messages while the server's quota allows
+// [MQTT-4.9.0-2]. c.mu held.
+func (c *Client) fillLocked() {
+	cn := c.cn
+	if cn == nil {
+		return
+	}
+	for len(c.waiting) > 0 && len(c.inflight) < cn.sendQuota {
+		op := c.waiting[0]
+		if op.p.PacketID == 0 {
+			id := c.allocIDLocked(op)
+			if id == 0 {
+				return // all identifiers in use: wait for an acknowledgement
+			}
+			op.p.PacketID = id
+		}
+		c.waiting[0] = nil
+		c.waiting = c.waiting[1:]
+		op.state = pubSent
+		if err := c.writePublishLocked(cn, op); err != nil {
+			c.finishLocked(op, err)
+			continue
+		}
+		c.inflight = append(c.inflight, op)
+	}
+	if len(c.waiting) == 0 {
+		c.waiting = nil // let the backing array go
+	}
+}
+
+// finishLocked releases op's packet identifier and wakes its caller; the
+// caller of finishLocked takes op out of the lists. c.mu held.
+func (c *Client) finishLocked(op *pubOp, err error) {
+	if id := op.p.PacketID; id != 0 && c.ids[id] == op {
+		delete(c.ids, id) // [MQTT-2.3.1-4]
+	}
+	op.finish(err)
+}
+
+// completeLocked ends an inflight op and lets a waiting one take its place.
+// c.mu held.
+func (c *Client) completeLocked(op *pubOp, err error) {
+	for i, o := range c.inflight {
+		if o == op {
+			copy(c.inflight[i:], c.inflight[i+1:])
+			c.inflight[len(c.inflight)-1] = nil
+			c.inflight = c.inflight[:len(c.inflight)-1]
+			break
+		}
+	}
+	c.finishLocked(op, err)
+	c.fillLocked()
+}
+
+// withdrawLocked takes a waiting op out of the queue. c.mu held.
+func (c *Client) withdrawLocked(op *pubOp) {
+	for i, o := range c.waiting {
+		if o == op {
+			c.waiting = append(c.waiting[:i], c.waiting[i+1:]...)
+			break
+		}
+	}
+	if id := op.p.PacketID; id != 0 && c.ids[id] == op {
+		delete(c.ids, id)
+	}
+}
+
+// handlePuback completes a QoS 1 message [MQTT-4.3.2-1]. c.mu held.
+func (c *Client) handlePuback(p *packet.Puback) {
+	op, ok := c.ids[p.PacketID].(*pubOp)
+	if !ok || op.p.QoS != 1 || op.state != pubSent {
+		c.log.Debug("PUBACK for no QoS 1 message in flight", "packet_id", p.PacketID)
+		return
+	}
+	c.completeLocked(op, reasonErr("publish to "+quote(op.p.Topic), p.ReasonCode, &p.Properties))
+}
+
+// handlePubrec answers PUBREC with PUBREL [MQTT-4.3.3-4], or completes the
+// message on a failure code, which ends the exchange [MQTT-4.3.3-4] (5.0).
+// c.mu held.
+func (c *Client) handlePubrec(cn *conn, p *packet.Pubrec) {
+	op, ok := c.ids[p.PacketID].(*pubOp)
+	if !ok || op.p.QoS != 2 || op.state == pubWaiting {
+		if !p.ReasonCode.IsError() {
+			cn.send(&packet.Pubrel{PacketID: p.PacketID, ReasonCode: packet.PacketIdentifierNotFound})
+		}
+		return
+	}
+	if p.ReasonCode.IsError() {
+		c.completeLocked(op, reasonErr("publish to "+quote(op.p.Topic), p.ReasonCode, &p.Properties))
+		return
+	}
+	op.state = pubReleased
+	cn.send(&packet.Pubrel{PacketID: p.PacketID})
+}
+
+// handlePubcomp completes a QoS 2 message. c.mu held.
+func (c *Client) handlePubcomp(p *packet.Pubcomp) {
+	op, ok := c.ids[p.PacketID].(*pubOp)
+	if !ok || op.state != pubReleased {
+		c.log.Debug("PUBCOMP for no QoS 2 message released", "packet_id", p.PacketID)
+		return
+	}
+	c.completeLocked(op, reasonErr("publish to "+quote(op.p.Topic), p.ReasonCode, &p.Properties))
+}
+
+// reasonErr returns a *ReasonError for a failure code, nil otherwise.
+func reasonErr(op string, rc packet.ReasonCode, props *packet.Properties) error {
+	if !rc.IsError() {
+		return nil
+	}
+	return &ReasonError{Op: op, Code: rc, ReasonString: strings.Clone(props.ReasonString)}
+}
+
+func quote(s string) string { return fmt.Sprintf("%q", s) }
