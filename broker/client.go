@@ -28,6 +28,7 @@ func (c *conn) handle(p packet.Packet) error {
 		c.sess.mu.Lock()
 		if _, ok := c.sess.inbound2[p.PacketID]; ok {
 			delete(c.sess.inbound2, p.PacketID)
+			c.sess.inboundLocked(p.PacketID, false)
 		} else {
 			rc = packet.PacketIdentifierNotFound
 		}
@@ -145,6 +146,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 				s.inbound2 = make(map[uint16]struct{})
 			}
 			s.inbound2[p.PacketID] = struct{}{}
+			s.inboundLocked(p.PacketID, true) // durable before PUBREC
 		}
 		s.mu.Unlock()
 		if dup { // a resent PUBLISH before PUBREL is not delivered again [MQTT-4.3.3-10] [MQTT-4.3.3-2]
@@ -173,6 +175,7 @@ func (c *conn) ack(p *packet.Publish, rc packet.ReasonCode) {
 	if p.QoS == 2 && rc.IsError() { // the identifier is free again [MQTT-4.3.3-9]
 		c.sess.mu.Lock()
 		delete(c.sess.inbound2, p.PacketID)
+		c.sess.inboundLocked(p.PacketID, false)
 		c.sess.mu.Unlock()
 	}
 	if c.srv.syncer != nil {

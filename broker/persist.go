@@ -143,6 +143,20 @@ func (sess *session) updateLocked(o *outbound) {
 	sess.srv.storeErr("update queued message", sess.id, sess.srv.store.Update(sess.id, sess.entry(o)))
 }
 
+// inboundLocked records (add) or forgets an inbound QoS 2 identifier
+// awaiting PUBREL, when the store keeps them. sess.mu held.
+func (sess *session) inboundLocked(id uint16, add bool) {
+	is, ok := sess.srv.store.(store.InboundStore)
+	if !ok || !sess.stored {
+		return
+	}
+	if add {
+		sess.srv.storeErr("record inbound QoS 2 identifier", sess.id, is.AddInbound(sess.id, id))
+	} else {
+		sess.srv.storeErr("forget inbound QoS 2 identifier", sess.id, is.RemoveInbound(sess.id, id))
+	}
+}
+
 // removeLocked forgets a completed delivery. sess.mu held.
 func (sess *session) removeLocked(o *outbound) {
 	if o.seq == 0 || !sess.stored {
@@ -202,6 +216,12 @@ func (s *Server) restore() error {
 				NoLocal: sub.NoLocal, RetainAsPublished: sub.RetainAsPublished,
 				RetainHandling: sub.RetainHandling, ID: sub.ID,
 			})
+		}
+		for _, id := range rec.Inbound {
+			if sess.inbound2 == nil {
+				sess.inbound2 = make(map[uint16]struct{})
+			}
+			sess.inbound2[id] = struct{}{}
 		}
 		s.sessions[rec.ClientID] = sess
 		sessions = append(sessions, sess)

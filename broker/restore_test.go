@@ -52,3 +52,31 @@ func TestRestartOnSameStoreKeepsSessionsQueuesRetained(t *testing.T) {
 		t.Errorf("retained message after restart has RETAIN 0 [MQTT-3.3.1-8]")
 	}
 }
+
+// An inbound QoS 2 message acknowledged with PUBREC is not delivered again
+// when the client resends it to a restarted broker before PUBREL
+// [MQTT-4.3.3-10]: the identifier awaiting PUBREL is stored.
+func TestRestartKeepsInboundQoS2Identifiers(t *testing.T) {
+	opts := testOptions()
+	opts.Store = memory.New()
+	b1 := runBroker(t, opts)
+	sub, _ := connectOK(t, b1.Addr, persistentConnect("q2-sub"))
+	sub.sub("q2/#", 2)
+	pub, _ := connectOK(t, b1.Addr, persistentConnect("q2-pub"))
+	pub.send(&packet.Publish{Topic: "q2/x", QoS: 2, PacketID: 7, Payload: []byte("once")})
+	expectPacket[*packet.Pubrec](pub)
+	b1.Close()
+
+	b2 := runBroker(t, opts)
+	pub2, _ := connectOK(t, b2.Addr, persistentConnect("q2-pub"))
+	pub2.send(&packet.Publish{Topic: "q2/x", QoS: 2, PacketID: 7, Dup: true, Payload: []byte("once")})
+	expectPacket[*packet.Pubrec](pub2)
+	pub2.send(&packet.Pubrel{PacketID: 7})
+	if comp := expectPacket[*packet.Pubcomp](pub2); comp.ReasonCode != packet.Success {
+		t.Errorf("PUBCOMP %v, want success: the identifier was not kept", comp.ReasonCode)
+	}
+	sub2, _ := connectOK(t, b2.Addr, persistentConnect("q2-sub"))
+	p := sub2.expectPublish("q2/x", "once")
+	sub2.ack(p)
+	sub2.sync() // and no second copy
+}

@@ -26,6 +26,16 @@ type Store interface {
 	Close() error
 }
 
+// Syncer is implemented by a Store whose writes are buffered when they
+// return. The broker calls Sync before it acknowledges what it stored
+// (PUBACK, PUBREC, SUBACK), so that an acknowledged message survives a
+// crash.
+type Syncer interface {
+	// Sync makes every write that returned before the call durable;
+	// concurrent calls share one fsync.
+	Sync() error
+}
+
 // Session is a persistent session as stored.
 type Session struct {
 	ClientID      string
@@ -33,6 +43,18 @@ type Session struct {
 	Expiry        time.Duration // 5.0 Session Expiry Interval; 0 with a 3.1.1 persistent session means never
 	Disconnected  time.Time     // when the last connection ended; zero while connected
 	Subscriptions []Subscription
+	// Inbound lists the QoS 2 packet identifiers received from the client
+	// and awaiting PUBREL, for stores that implement InboundStore.
+	Inbound []uint16
+}
+
+// InboundStore is implemented by stores that keep the identifiers of
+// inbound QoS 2 messages awaiting PUBREL, so that a broker restarted
+// between PUBREC and PUBREL does not deliver a resent PUBLISH twice.
+// LoadSessions then fills Session.Inbound.
+type InboundStore interface {
+	AddInbound(clientID string, id uint16) error
+	RemoveInbound(clientID string, id uint16) error
 }
 
 // Subscription is one subscription of a session.

@@ -16,9 +16,13 @@ type Store struct {
 	sessions map[string]*store.Session
 	queues   map[string]map[uint64]*store.Entry
 	retained map[string]*store.Message
+	inbound  map[string]map[uint16]struct{}
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store        = (*Store)(nil)
+	_ store.InboundStore = (*Store)(nil)
+)
 
 // New returns an empty store.
 func New() *Store {
@@ -26,6 +30,7 @@ func New() *Store {
 		sessions: make(map[string]*store.Session),
 		queues:   make(map[string]map[uint64]*store.Entry),
 		retained: make(map[string]*store.Message),
+		inbound:  make(map[string]map[uint16]struct{}),
 	}
 }
 
@@ -53,6 +58,24 @@ func (m *Store) DeleteSession(clientID string) error {
 	defer m.mu.Unlock()
 	delete(m.sessions, clientID)
 	delete(m.queues, clientID)
+	delete(m.inbound, clientID)
+	return nil
+}
+
+func (m *Store) AddInbound(clientID string, id uint16) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.inbound[clientID] == nil {
+		m.inbound[clientID] = make(map[uint16]struct{})
+	}
+	m.inbound[clientID][id] = struct{}{}
+	return nil
+}
+
+func (m *Store) RemoveInbound(clientID string, id uint16) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.inbound[clientID], id)
 	return nil
 }
 
@@ -60,7 +83,13 @@ func (m *Store) LoadSessions(fn func(*store.Session) error) error {
 	m.mu.Lock()
 	list := make([]*store.Session, 0, len(m.sessions))
 	for _, s := range m.sessions {
-		list = append(list, copySession(s))
+		c := copySession(s)
+		c.Inbound = nil
+		for id := range m.inbound[s.ClientID] {
+			c.Inbound = append(c.Inbound, id)
+		}
+		sort.Slice(c.Inbound, func(i, j int) bool { return c.Inbound[i] < c.Inbound[j] })
+		list = append(list, c)
 	}
 	m.mu.Unlock()
 	sort.Slice(list, func(i, j int) bool { return list[i].ClientID < list[j].ClientID })
