@@ -23,7 +23,8 @@ type ClientInfo struct {
 	Persistent    bool          `json:"persistent"`
 	Subscriptions int           `json:"subscriptions"`
 	Inflight      int           `json:"inflight"`
-	Queued        int           `json:"queued"`
+	Queued        int           `json:"queued"`         // waiting, in memory and on disk
+	QueuedOnDisk  int           `json:"queued_on_disk"` // of which only in the store
 	Dropped       uint64        `json:"dropped"`
 	Disconnected  time.Time     `json:"disconnected_at,omitzero"`
 }
@@ -56,7 +57,8 @@ func (sess *session) info() ClientInfo {
 		Persistent:    sess.persistent,
 		Subscriptions: len(sess.subs),
 		Inflight:      len(sess.inflight),
-		Queued:        sess.queue.len(),
+		Queued:        sess.queue.len() + sess.spilled,
+		QueuedOnDisk:  sess.spilled,
 		Dropped:       sess.dropped,
 		Disconnected:  sess.disconnected,
 	}

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -143,6 +144,56 @@ func (sess *session) updateLocked(o *outbound) {
 	sess.srv.storeErr("update queued message", sess.id, sess.srv.store.Update(sess.id, sess.entry(o)))
 }
 
+// queueMemory is how many queued deliveries a session holds in memory when
+// its store is durable; the rest stay on disk until the window drains, so
+// memory does not grow with offline queues.
+const queueMemory = 1000
+
+// spillLocked reports whether a new queued delivery should stay on disk
+// only. sess.mu held.
+func (sess *session) spillLocked() bool {
+	return sess.stored && sess.srv.syncer != nil &&
+		(sess.spilled > 0 || sess.queue.len() >= queueMemory)
+}
+
+var errPageFull = errors.New("page full")
+
+// unspillLocked reads the next stored deliveries back into memory, in
+// order. sess.mu held.
+func (sess *session) unspillLocked() {
+	want := queueMemory - sess.queue.len()
+	msgs := make(map[uint64]*message)
+	loaded := 0
+	err := sess.srv.store.LoadQueue(sess.id, func(e *store.Entry) error {
+		if e.Seq <= sess.loadedSeq || e.State != store.EntryQueued {
+			return nil
+		}
+		if loaded == want {
+			return errPageFull
+		}
+		o := &outbound{qos: e.QoS, retain: e.Retain, subIDs: e.SubIDs, seq: e.Seq}
+		if e.Message != nil {
+			if m, ok := msgs[e.Message.ID]; ok {
+				o.msg = m
+			} else {
+				o.msg = fromStore(e.Message)
+				msgs[e.Message.ID] = o.msg
+			}
+		}
+		sess.queue.push(o)
+		sess.loadedSeq = e.Seq
+		loaded++
+		return nil
+	})
+	if err != nil && !errors.Is(err, errPageFull) {
+		sess.srv.storeErr("read queued messages back", sess.id, err)
+	}
+	sess.spilled -= loaded
+	if loaded == 0 {
+		sess.spilled = 0 // nothing left on disk after all
+	}
+}
+
 // inboundLocked records (add) or forgets an inbound QoS 2 identifier
 // awaiting PUBREL, when the store keeps them. sess.mu held.
 func (sess *session) inboundLocked(id uint16, add bool) {
@@ -238,8 +289,11 @@ func (s *Server) restore() error {
 			}
 			sess.seq = max(sess.seq, e.Seq)
 			switch {
+			case o.state == outQueued && sess.queue.len() >= queueMemory && s.syncer != nil:
+				sess.spilled++ // read back as the window drains
 			case o.state == outQueued:
 				sess.queue.push(o)
+				sess.loadedSeq = e.Seq
 			case o.state == outSent && o.msg == nil:
 				// Nothing to resend: drop the entry.
 				s.storeErr("remove queued message", sess.id, s.store.Remove(sess.id, e.Seq))

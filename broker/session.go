@@ -65,6 +65,8 @@ type session struct {
 	stored       bool                        // the store holds a record of this session
 	seq          uint64                      // last stored queue position
 	disconnected time.Time                   // when the last connection ended
+	spilled      int                         // queued deliveries kept only in the store
+	loadedSeq    uint64                      // last stored position also held in memory
 }
 
 func newSession(srv *Server, id string) *session {
@@ -104,16 +106,22 @@ func (s *session) deliver(m *message, qos byte, retain bool, subIDs []uint32, sh
 	switch {
 	case c != nil && qos == 0: // came online meanwhile
 		c.sendPublish(m, 0, 0, retain, false, subIDs)
-	case c != nil && s.queue.len() == 0 && len(s.inflight) < s.maxInflight:
+	case c != nil && s.queue.len() == 0 && s.spilled == 0 && len(s.inflight) < s.maxInflight:
 		if s.sendLocked(c, o) {
 			s.appendLocked(o)
 		}
-	case s.queue.len() >= s.srv.opt().MaxQueued:
+	case s.queue.len()+s.spilled >= s.srv.opt().MaxQueued:
 		s.dropped++
 		s.srv.stats.dropped.Add(1)
+	case s.spillLocked():
+		// Beyond what a session keeps in memory: the queue continues on
+		// disk and is read back as the window drains.
+		s.appendLocked(o)
+		s.spilled++
 	default:
 		s.queue.push(o) // [MQTT-3.1.2-5]
 		s.appendLocked(o)
+		s.loadedSeq = o.seq
 	}
 	s.mu.Unlock()
 }
@@ -171,6 +179,9 @@ func (s *session) fillLocked() {
 		return
 	}
 	now := time.Now()
+	if s.spilled > 0 && s.queue.len() < queueMemory/2 {
+		s.unspillLocked()
+	}
 	for s.queue.len() > 0 && len(s.inflight) < s.maxInflight {
 		o := s.queue.pop()
 		if o.msg.expired(now) { // [MQTT-3.3.2-5]
