@@ -315,6 +315,10 @@ func (s *Server) disconnected(c *conn) {
 			}
 			sess.mu.Unlock()
 		}
+	} else if c.takenOver.Load() && c.willDelay > 0 {
+		// A new connection for the ClientID came within the Will Delay
+		// Interval: the will is cancelled [MQTT-3.1.3-9] [MQTT-3.1.2-8].
+		will = nil
 	}
 	s.mu.Unlock()
 	if will != nil {

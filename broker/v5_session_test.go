@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/url"
 	"sync"
@@ -306,30 +307,34 @@ func TestV5ServerKeepAlive_MQTT_3_1_2_21(t *testing.T) {
 		asked uint16
 		cap   bool
 	}{{60, true}, {0, true}, {1, false}} {
-		p := v5Connect(v5ID("ka"))
-		p.KeepAlive = tc.asked
-		c, ack := v5ConnectOK(t, b.Addr, p)
-		has := ack.Properties.Has(packet.PropServerKeepAlive)
-		switch {
-		case tc.cap && (!has || ack.Properties.ServerKeepAlive != 1):
-			t.Errorf("keep alive %d over the cap 1: Server Keep Alive present %v value %d, want 1", tc.asked, has, ack.Properties.ServerKeepAlive)
-		case !tc.cap && has:
-			t.Errorf("keep alive %d within the cap: Server Keep Alive %d sent", tc.asked, ack.Properties.ServerKeepAlive)
-		}
-		// The broker enforces 1.5 x the Server Keep Alive: silence ends the
-		// connection with 0x8D after 1.5 s.
-		start := time.Now()
-		c.v5ExpectDisconnect(packet.KeepAliveTimeout)
-		if d := time.Since(start); d < time.Second {
-			t.Errorf("keep alive %d (server 1): closed after %v, want about 1.5 s", tc.asked, d)
-		}
+		t.Run(fmt.Sprint("keep alive ", tc.asked), func(t *testing.T) {
+			t.Parallel()
+			p := v5Connect(v5ID("ka"))
+			p.KeepAlive = tc.asked
+			c, ack := v5ConnectOK(t, b.Addr, p)
+			has := ack.Properties.Has(packet.PropServerKeepAlive)
+			switch {
+			case tc.cap && (!has || ack.Properties.ServerKeepAlive != 1):
+				t.Errorf("over the cap 1: Server Keep Alive present %v value %d, want 1", has, ack.Properties.ServerKeepAlive)
+			case !tc.cap && has:
+				t.Errorf("within the cap: Server Keep Alive %d sent", ack.Properties.ServerKeepAlive)
+			}
+			// The broker enforces 1.5 x the Server Keep Alive: silence
+			// ends the connection with 0x8D after 1.5 s.
+			start := time.Now()
+			c.v5ExpectDisconnect(packet.KeepAliveTimeout)
+			if d := time.Since(start); d < time.Second {
+				t.Errorf("closed after %v, want about 1.5 s", d)
+			}
+		})
 	}
-
-	// paho reads it too.
-	_, ack := v5Paho(t, b.Addr, v5PahoConnect("paho-ka"), nil)
-	if ack.Properties == nil || ack.Properties.ServerKeepAlive == nil || *ack.Properties.ServerKeepAlive != 1 {
-		t.Errorf("paho: CONNACK Server Keep Alive %v, want 1", ack.Properties)
-	}
+	t.Run("paho", func(t *testing.T) {
+		t.Parallel()
+		_, ack := v5Paho(t, b.Addr, v5PahoConnect("paho-ka"), nil)
+		if ack.Properties == nil || ack.Properties.ServerKeepAlive == nil || *ack.Properties.ServerKeepAlive != 1 {
+			t.Errorf("paho: CONNACK Server Keep Alive %v, want 1", ack.Properties)
+		}
+	})
 }
 
 // [MQTT-3.2.2-3] [MQTT-3.1.2-5] [MQTT-4.4.0-1] with autopaho: after its

@@ -69,6 +69,41 @@ func TestV5WillDelayCancelledByReconnect_MQTT_3_1_3_9(t *testing.T) {
 	watch.v5ExpectNothing()
 }
 
+// [MQTT-3.1.3-9] [MQTT-3.1.4-3]: a takeover is a new connection for the
+// ClientID: within the Will Delay Interval of the old connection it cancels
+// that will, whether it resumes the session (Clean Start 0) or not. With no
+// delay the old connection's will is published at once.
+func TestV5WillDelayCancelledByTakeover_MQTT_3_1_3_9(t *testing.T) {
+	t.Parallel()
+	b := runBroker(t, testOptions())
+	for _, tc := range []struct {
+		name    string
+		delay   uint32
+		clean   bool
+		publish bool
+	}{
+		{"delay 1 s, Clean Start 0", 1, false, false},
+		{"delay 1 s, Clean Start 1", 1, true, false},
+		{"no delay", 0, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			id := v5ID("taken")
+			watch := v5Watch(t, b, "wt/"+id)
+			old, _ := v5ConnectOK(t, b.Addr, v5WithWill(id, 60, "wt/"+id, "old will", tc.delay))
+			fresh, _ := v5ConnectOK(t, b.Addr, v5Persistent(id, tc.clean, 60))
+			old.v5ExpectDisconnect(packet.SessionTakenOver)
+			if tc.publish {
+				watch.ack(watch.expectPublish("wt/"+id, "old will"))
+			} else {
+				watch.v5Quiet(1500 * time.Millisecond) // past the delay
+			}
+			fresh.v5Leave(b, id, nil)
+			watch.v5ExpectNothing()
+		})
+	}
+}
+
 // [MQTT-3.1.2-8] 5.0 3.1.3.2.2: the will goes out when the session ends,
 // if that comes before the Will Delay Interval: after a Session Expiry
 // Interval shorter than the delay, or at once for expiry 0 (from CONNECT,
