@@ -223,6 +223,8 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 	}
 	var sendRetained []retainedFor
 	o := c.srv.opt()
+	c.srv.retainMu.Lock() // see Server.publish
+	defer c.srv.retainMu.Unlock()
 	var subID uint32
 	if len(p.Properties.SubscriptionIDs) > 0 {
 		if !o.SubscriptionIdentifiers {

@@ -230,6 +230,12 @@ func (c *conn) sendPacket(p packet.Packet) {
 	}
 	if c.maxOut > 0 && p.Size(c.version) > c.maxOut {
 		c.wmu.Unlock()
+		if p.Type() == packet.CONNACK {
+			// Nothing smaller can be said: the client cannot proceed.
+			c.srv.log.Info("closing connection: CONNACK exceeds the client's maximum packet size",
+				"client", c.clientID, "remote", c.nc.RemoteAddr(), "max", c.maxOut)
+			c.nc.Close()
+		}
 		return // [MQTT-3.1.2-24]
 	}
 	if c.out == nil {

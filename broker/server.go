@@ -41,6 +41,9 @@ type Server struct {
 
 	wg sync.WaitGroup // connection goroutines
 
+	// retainMu orders retained publishes against subscriptions.
+	retainMu sync.Mutex
+
 	// pubMatches is the scratch for Publish calls made outside a connection.
 	pubMu      sync.Mutex
 	pubMatches topic.Matches[*session]
@@ -223,6 +226,11 @@ func (s *Server) Publish(topicName string, payload []byte, qos byte, retain bool
 // scratch space. from is the publishing session (nil for the broker).
 func (s *Server) publish(m *message, from *session, matches *topic.Matches[*session]) int {
 	if m.retain {
+		// A subscription being made scans the retained messages under the
+		// same lock, so it gets this message either live or retained,
+		// never both.
+		s.retainMu.Lock()
+		defer s.retainMu.Unlock()
 		if len(m.payload) == 0 {
 			if s.retained.Delete(m.topic) { // [MQTT-3.3.1-10] [MQTT-3.3.1-11] [MQTT-3.3.1-6] [MQTT-3.3.1-7]
 				s.storeErr("delete retained message", m.topic, s.store.DeleteRetained(m.topic))
