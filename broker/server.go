@@ -336,6 +336,7 @@ func (c *conn) readConnect() (*packet.Connect, []byte, error) {
 			buf = append(buf, 0)[:len(buf)]
 		}
 		n, err := c.nc.Read(buf[len(buf):cap(buf)])
+		c.srv.stats.bytesIn.Add(uint64(n))
 		buf = buf[:len(buf)+n]
 		if len(buf) > 0 && buf[0]>>4 != byte(packet.CONNECT) {
 			c.srv.log.Info("closing connection: first packet is not CONNECT", "remote", c.nc.RemoteAddr()) // [MQTT-3.1.0-1]
