@@ -154,8 +154,15 @@ func errTemporary(err error) error {
 
 var errNever = errors.New("never")
 
-// Addr-less helper for tests and embedding: ListenAndServe listens on a TCP
-// address and serves it.
+// Serving reports whether the broker accepts connections: it serves at
+// least one listener and has not been closed.
+func (s *Server) Serving() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.closed && len(s.listeners) > 0
+}
+
+// ListenAndServe listens on a TCP address and serves it.
 func (s *Server) ListenAndServe(addr string) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
