@@ -1,0 +1,252 @@
+package config
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/goccy/go-yaml"
+
+	"github.com/gannet-mqtt/gannet/auth"
+	"github.com/gannet-mqtt/gannet/broker"
+	"github.com/gannet-mqtt/gannet/listener"
+)
+
+// File is a configuration as written in gannet.yaml: each field is one key,
+// named by its yaml tag. Start from Default; Load reads a file over it.
+//
+// Values are kept as written (enumerations as strings, sizes in bytes,
+// durations) so that a File can be written back out; Validate checks them
+// and Build turns them into the options of the broker and its listeners.
+type File struct {
+	Listeners []Listener `yaml:"listeners"`
+	Store     Store      `yaml:"store"`
+	Limits    Limits     `yaml:"limits"`
+	MQTT      MQTT       `yaml:"mqtt"`
+	Auth      Auth       `yaml:"auth"`
+	Logging   Logging    `yaml:"logging"`
+	Admin     Admin      `yaml:"admin"`
+	Sys       Sys        `yaml:"sys"`
+
+	// src says where each value came from, for error messages; nil for a
+	// File built in code.
+	src *sources
+}
+
+// Listener is one entry of listeners: a socket the broker serves MQTT on.
+type Listener struct {
+	// Name identifies the listener in logs and to auth; default
+	// "<type>://<address>".
+	Name string `yaml:"name,omitempty"`
+	// Type is tcp, tls, ws, wss or unix; default tcp.
+	Type string `yaml:"type"`
+	// Address is host:port, or a socket path for unix.
+	Address string `yaml:"address"`
+	// Anonymous is default (anonymous clients get in while no
+	// authentication is configured), allow or deny.
+	Anonymous string `yaml:"anonymous"`
+	// MaxConnections caps this listener's connections (0: no cap).
+	MaxConnections int `yaml:"max_connections,omitempty"`
+	// IdentityAsUsername makes the verified client certificate's common
+	// name the user name (tls and wss listeners with client_auth).
+	IdentityAsUsername bool `yaml:"identity_as_username,omitempty"`
+	// TLS is the certificate of a tls or wss listener.
+	TLS TLS `yaml:"tls,omitempty"`
+	// Path is the HTTP path of a ws or wss listener; default /mqtt.
+	Path string `yaml:"path,omitempty"`
+	// OriginPatterns are the browser origins a ws or wss listener accepts
+	// besides its own host.
+	OriginPatterns []string `yaml:"origin_patterns,omitempty"`
+	// ProxyProtocol requires a PROXY protocol header from the sources in
+	// ProxyFrom.
+	ProxyProtocol bool `yaml:"proxy_protocol,omitempty"`
+	// ProxyFrom lists the trusted proxies as CIDR prefixes (or addresses).
+	ProxyFrom []string `yaml:"proxy_from,omitempty"`
+	// SocketMode is the permission of a unix socket file; default 0660.
+	SocketMode Mode `yaml:"socket_mode,omitempty"`
+	// HandshakeTimeout bounds the PROXY header and TLS handshake, and the
+	// WebSocket upgrade; default 10s.
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout,omitempty"`
+}
+
+// TLS is the tls section of a listener.
+type TLS struct {
+	CertFile   string `yaml:"cert_file,omitempty"`
+	KeyFile    string `yaml:"key_file,omitempty"`
+	CAFile     string `yaml:"ca_file,omitempty"`
+	ClientAuth string `yaml:"client_auth,omitempty"` // none, optional or required
+	MinVersion string `yaml:"min_version,omitempty"` // "1.2" or "1.3"
+}
+
+// Store says where sessions, queues and retained messages are kept. Build
+// passes it through: the caller opens the store.
+type Store struct {
+	// Type is pebble (on disk, in DataDir) or memory (lost on restart).
+	Type string `yaml:"type"`
+	// DataDir is the pebble store's directory.
+	DataDir string `yaml:"data_dir"`
+	// Fsync is always, interval or never (see store/pebble.Fsync).
+	Fsync string `yaml:"fsync"`
+	// FsyncInterval is the time between syncs with fsync interval.
+	FsyncInterval time.Duration `yaml:"fsync_interval"`
+}
+
+// Limits are the limits of broker.Options, one key each.
+type Limits struct {
+	ConnectTimeout        time.Duration `yaml:"connect_timeout"`
+	MaxPacketSize         Size          `yaml:"max_packet_size"`
+	MaxInflight           int           `yaml:"max_inflight"`
+	MaxQueued             int           `yaml:"max_queued"`
+	QueueQoS0             bool          `yaml:"queue_qos0"`
+	MaxConnections        int           `yaml:"max_connections"`
+	MaxTopicLength        int           `yaml:"max_topic_length"`
+	MaxTopicLevels        int           `yaml:"max_topic_levels"`
+	MaxKeepAlive          time.Duration `yaml:"max_keep_alive"` // whole seconds, up to 65535s
+	MaxClientIDLength     int           `yaml:"max_client_id_length"`
+	WriteBufferLimit      Size          `yaml:"write_buffer_limit"`
+	WriteBufferHardLimit  Size          `yaml:"write_buffer_hard_limit"`
+	ConnectionRate        float64       `yaml:"connection_rate"`
+	ConnectionBurst       int           `yaml:"connection_burst"`
+	PublishRate           float64       `yaml:"publish_rate"`
+	PublishBurst          int           `yaml:"publish_burst"`
+	PublishByteRate       Size          `yaml:"publish_byte_rate"` // bytes per second
+	PublishRateDisconnect bool          `yaml:"publish_rate_disconnect"`
+	MaxSubscriptions      int           `yaml:"max_subscriptions"`
+	MemoryLimit           Size          `yaml:"memory_limit"`
+	MaxSessionExpiry      time.Duration `yaml:"max_session_expiry"` // whole seconds
+}
+
+// MQTT are the MQTT 5.0 capabilities of broker.Options.
+type MQTT struct {
+	MaximumQoS              int    `yaml:"maximum_qos"`
+	RetainAvailable         bool   `yaml:"retain_available"`
+	WildcardSubscriptions   bool   `yaml:"wildcard_subscriptions"`
+	SharedSubscriptions     bool   `yaml:"shared_subscriptions"`
+	SubscriptionIdentifiers bool   `yaml:"subscription_identifiers"`
+	TopicAliasMaximum       int    `yaml:"topic_alias_maximum"`
+	ReceiveMaximum          int    `yaml:"receive_maximum"`
+	ResponseInformation     string `yaml:"response_information"`
+	ServerReference         string `yaml:"server_reference"`
+	ShareStrategy           string `yaml:"share_strategy"` // round_robin or random
+	ValidatePayloadFormat   bool   `yaml:"validate_payload_format"`
+}
+
+// Auth names the files and services that authenticate and authorise
+// clients. Empty: everyone gets in (see Listener.Anonymous) and may do
+// everything.
+type Auth struct {
+	PasswordFile string    `yaml:"password_file"`
+	ACLFile      string    `yaml:"acl_file"`
+	HTTP         HTTPAuth  `yaml:"http"`
+	SCRAM        SCRAMAuth `yaml:"scram"`
+}
+
+// HTTPAuth is the HTTP hook (auth.HTTPHook).
+type HTTPAuth struct {
+	AuthURL   string        `yaml:"auth_url"`
+	ACLURL    string        `yaml:"acl_url"`
+	Timeout   time.Duration `yaml:"timeout"`
+	CacheSize int           `yaml:"cache_size"`
+	CacheTTL  time.Duration `yaml:"cache_ttl"`
+}
+
+// SCRAMAuth offers MQTT 5.0 SCRAM-SHA-256 enhanced authentication.
+type SCRAMAuth struct {
+	// UsersFile holds "user:password" lines, turned into SCRAM
+	// credentials when the configuration is built.
+	UsersFile string `yaml:"users_file"`
+}
+
+// Logging configures the logger.
+type Logging struct {
+	Level  string `yaml:"level"`  // debug, info, warn or error
+	Format string `yaml:"format"` // text or json
+}
+
+// Admin is the admin HTTP listener. Build passes it through.
+type Admin struct {
+	// Address is host:port; empty turns the admin listener off.
+	Address string `yaml:"address"`
+	// Token, when set, is required as "Authorization: Bearer TOKEN".
+	Token string `yaml:"token"`
+}
+
+// Sys configures the $SYS topics.
+type Sys struct {
+	// Interval is how often $SYS topics are published (0: never).
+	Interval time.Duration `yaml:"interval"`
+}
+
+// The defaults that are not broker.DefaultOptions'.
+const (
+	DefaultAddress = "127.0.0.1:1883"
+	DefaultDataDir = "./data"
+)
+
+// Default returns the configuration Gannet runs with when nothing is
+// configured: broker.DefaultOptions, one tcp listener on 127.0.0.1:1883
+// that admits anonymous clients while no authentication is configured, and
+// a pebble store in ./data.
+func Default() *File {
+	o := broker.DefaultOptions()
+	h := auth.DefaultHTTPHookOptions()
+	return &File{
+		Listeners: []Listener{{Type: string(listener.TypeTCP), Address: DefaultAddress, Anonymous: "default"}},
+		Store:     Store{Type: "pebble", DataDir: DefaultDataDir, Fsync: "always", FsyncInterval: time.Second},
+		Limits: Limits{
+			ConnectTimeout:        o.ConnectTimeout,
+			MaxPacketSize:         Size(o.MaxPacketSize),
+			MaxInflight:           o.MaxInflight,
+			MaxQueued:             o.MaxQueued,
+			QueueQoS0:             o.QueueQoS0,
+			MaxConnections:        o.MaxConnections,
+			MaxTopicLength:        o.MaxTopicLength,
+			MaxTopicLevels:        o.MaxTopicLevels,
+			MaxKeepAlive:          time.Duration(o.MaxKeepAlive) * time.Second,
+			MaxClientIDLength:     o.MaxClientIDLength,
+			WriteBufferLimit:      Size(o.WriteBufferLimit),
+			WriteBufferHardLimit:  Size(o.WriteBufferHardLimit),
+			ConnectionRate:        o.ConnectionRate,
+			ConnectionBurst:       o.ConnectionBurst,
+			PublishRate:           o.PublishRate,
+			PublishBurst:          o.PublishBurst,
+			PublishByteRate:       Size(o.PublishByteRate),
+			PublishRateDisconnect: o.PublishRateDisconnect,
+			MaxSubscriptions:      o.MaxSubscriptions,
+			MemoryLimit:           Size(o.MemoryLimit),
+			MaxSessionExpiry:      time.Duration(o.MaxSessionExpiry) * time.Second,
+		},
+		MQTT: MQTT{
+			MaximumQoS:              int(o.MaximumQoS),
+			RetainAvailable:         o.RetainAvailable,
+			WildcardSubscriptions:   o.WildcardSubscriptions,
+			SharedSubscriptions:     o.SharedSubscriptions,
+			SubscriptionIdentifiers: o.SubscriptionIdentifiers,
+			TopicAliasMaximum:       int(o.TopicAliasMaximum),
+			ReceiveMaximum:          int(o.ReceiveMaximum),
+			ResponseInformation:     o.ResponseInformation,
+			ServerReference:         o.ServerReference,
+			ShareStrategy:           shareStrategyName(o.ShareStrategy),
+			ValidatePayloadFormat:   o.ValidatePayloadFormat,
+		},
+		Auth: Auth{
+			HTTP: HTTPAuth{Timeout: h.Timeout, CacheSize: h.CacheSize, CacheTTL: h.CacheTTL},
+		},
+		Logging: Logging{Level: "info", Format: "text"},
+		Sys:     Sys{Interval: o.SysInterval},
+	}
+}
+
+// defaultListener is what a new entry of listeners starts from.
+func defaultListener() Listener {
+	return Listener{Type: string(listener.TypeTCP), Anonymous: "default"}
+}
+
+// YAML writes f as a YAML configuration file (without comments): for a
+// translated mosquitto.conf, the Gannet configuration it became.
+func (f *File) YAML() ([]byte, error) {
+	b, err := yaml.MarshalWithOptions(f, yaml.IndentSequence(true))
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return b, nil
+}

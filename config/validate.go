@@ -1,0 +1,347 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gannet-mqtt/gannet/listener"
+	"github.com/gannet-mqtt/gannet/topic"
+)
+
+// Validate reports every invalid value at once, as an Errors; each names
+// the key (limits.max_inflight) and, for a File from Load, ApplyEnv or
+// Flags.Apply, where the value came from (gannet.yaml:12,
+// $GANNET_LIMITS_MAX_INFLIGHT, --max-inflight). It reads no files: Build
+// does.
+func (f *File) Validate() error {
+	c := &collector{f: f}
+	f.validate(c)
+	return c.errs.err()
+}
+
+func (f *File) validate(c *collector) {
+	n := len(c.errs)
+	f.validateListeners(c)
+	f.validateStore(c)
+	f.validateLimits(c)
+	f.validateMQTT(c)
+	f.validateAuth(c)
+	f.validateRest(c)
+	if len(c.errs) == n {
+		// The broker's own checks, in case they know of something the
+		// ones above do not.
+		o := f.brokerOptions()
+		for _, e := range leafErrors(o.Validate()) {
+			c.errs = append(c.errs, &Error{Pos: Pos{File: f.pos("").File}, Msg: e.Error()})
+		}
+	}
+}
+
+// between reports an int outside [lo, hi].
+func (c *collector) between(path string, v, lo, hi int64) {
+	if v < lo || v > hi {
+		c.at(path, "must be between %d and %d", lo, hi)
+	}
+}
+
+// nonNegative reports a negative number.
+func (c *collector) nonNegative(path string, v float64) {
+	if v < 0 || math.IsNaN(v) {
+		c.at(path, "must not be negative")
+	}
+}
+
+// oneOf reports a value not among choices.
+func (c *collector) oneOf(path, v string, choices ...string) {
+	for _, ch := range choices {
+		if v == ch {
+			return
+		}
+	}
+	c.at(path, "%q is not %s", v, orList(choices))
+}
+
+func orList(choices []string) string {
+	if len(choices) == 1 {
+		return choices[0]
+	}
+	return strings.Join(choices[:len(choices)-1], ", ") + " or " + choices[len(choices)-1]
+}
+
+// seconds reports a duration that is not whole seconds between 0 and max.
+func (c *collector) seconds(path string, d time.Duration, maxSec int64) {
+	switch {
+	case d < 0 || d > time.Duration(maxSec)*time.Second:
+		c.at(path, "must be between 0s and %ds", maxSec)
+	case d%time.Second != 0:
+		c.at(path, "%v is not a whole number of seconds", d)
+	}
+}
+
+// listenerFields maps the Go field paths of listener.FieldError to keys.
+var listenerFields = map[string]string{
+	"Name": "name", "Type": "type", "Address": "address", "TLS": "tls",
+	"TLS.CertFile": "tls.cert_file", "TLS.KeyFile": "tls.key_file", "TLS.CAFile": "tls.ca_file",
+	"TLS.ClientAuth": "tls.client_auth", "TLS.MinVersion": "tls.min_version",
+	"Path": "path", "OriginPatterns": "origin_patterns", "ProxyProtocol": "proxy_protocol",
+	"ProxyFrom": "proxy_from", "SocketMode": "socket_mode", "HandshakeTimeout": "handshake_timeout",
+}
+
+// listenerKey turns a FieldError field ("ProxyFrom[2]") into a key.
+func listenerKey(field string) (string, bool) {
+	base, idx, _ := strings.Cut(field, "[")
+	k, ok := listenerFields[base]
+	if !ok {
+		return "", false
+	}
+	if idx != "" {
+		k += "[" + idx
+	}
+	return k, true
+}
+
+func (f *File) validateListeners(c *collector) {
+	if len(f.Listeners) == 0 {
+		c.at("listeners", "no listeners: add at least one")
+	}
+	names := make(map[string]int)
+	addrs := make(map[string]int)
+	for i := range f.Listeners {
+		l := &f.Listeners[i]
+		p := fmt.Sprintf("listeners[%d]", i)
+		if l.Anonymous != "" {
+			c.oneOf(p+".anonymous", l.Anonymous, "default", "allow", "deny")
+		}
+		if l.MaxConnections < 0 {
+			c.at(p+".max_connections", "must not be negative")
+		}
+		cfg, prefixErrs := l.listenerConfig()
+		for j, msg := range prefixErrs {
+			if msg != "" {
+				c.at(fmt.Sprintf("%s.proxy_from[%d]", p, j), "%s", msg)
+			}
+		}
+		typeOK := slices.Contains([]listener.Type{listener.TypeTCP, listener.TypeTLS, listener.TypeWS, listener.TypeWSS, listener.TypeUnix}, cfg.Type)
+		for _, e := range leafErrors(cfg.Validate()) {
+			var fe *listener.FieldError
+			if errors.As(e, &fe) {
+				if !typeOK && fe.Field != "Type" && fe.Field != "Address" {
+					continue // whether the other fields fit depends on the type
+				}
+				if strings.HasPrefix(fe.Field, "ProxyFrom[") && len(prefixErrs) > 0 {
+					continue // reported above, with the text as written
+				}
+				if k, ok := listenerKey(fe.Field); ok {
+					c.at(p+"."+k, "%s", fe.Msg)
+					continue
+				}
+			}
+			c.at(p, "%v", e)
+		}
+		tlsClientAuth := (cfg.Type == listener.TypeTLS || cfg.Type == listener.TypeWSS) &&
+			(cfg.TLS.ClientAuth == listener.ClientAuthOptional || cfg.TLS.ClientAuth == listener.ClientAuthRequired)
+		if l.IdentityAsUsername && !tlsClientAuth && !l.ProxyProtocol {
+			c.at(p+".identity_as_username", "needs client certificates: a tls or wss listener with tls.client_auth optional or required (or proxy_protocol, for a proxy that verifies them)")
+		}
+		name := listenerName(l)
+		if j, dup := names[name]; dup {
+			c.at(p+".name", "%q is also the name of listeners[%d]", name, j)
+		} else {
+			names[name] = i
+		}
+		if l.Address != "" && !strings.HasSuffix(l.Address, ":0") {
+			key := l.Address
+			if l.Type == "unix" {
+				key = "unix:" + key
+			}
+			if j, dup := addrs[key]; dup {
+				c.at(p+".address", "%s is also the address of listeners[%d]", l.Address, j)
+			} else {
+				addrs[key] = i
+			}
+		}
+	}
+}
+
+// listenerName is the name a listener goes by: its name, or
+// "<type>://<address>".
+func listenerName(l *Listener) string {
+	if l.Name != "" {
+		return l.Name
+	}
+	return l.Type + "://" + l.Address
+}
+
+// listenerConfig converts l. prefixErrs has one entry per proxy_from
+// entry, "" for those that parse; nil when all do.
+func (l *Listener) listenerConfig() (cfg listener.Config, prefixErrs []string) {
+	cfg = listener.Config{
+		Name:    listenerName(l),
+		Type:    listener.Type(l.Type),
+		Address: l.Address,
+		TLS: listener.TLSConfig{
+			CertFile:   l.TLS.CertFile,
+			KeyFile:    l.TLS.KeyFile,
+			CAFile:     l.TLS.CAFile,
+			ClientAuth: listener.ClientAuth(l.TLS.ClientAuth),
+			MinVersion: l.TLS.MinVersion,
+		},
+		Path:             l.Path,
+		OriginPatterns:   l.OriginPatterns,
+		ProxyProtocol:    l.ProxyProtocol,
+		SocketMode:       fsMode(l.SocketMode),
+		HandshakeTimeout: l.HandshakeTimeout,
+	}
+	bad := false
+	msgs := make([]string, len(l.ProxyFrom))
+	for j, s := range l.ProxyFrom {
+		p, err := parsePrefix(s)
+		if err != nil {
+			msgs[j], bad = err.Error(), true
+			continue
+		}
+		cfg.ProxyFrom = append(cfg.ProxyFrom, p)
+	}
+	if bad {
+		return cfg, msgs
+	}
+	return cfg, nil
+}
+
+// parsePrefix parses a CIDR prefix, or an address as a prefix of one.
+func parsePrefix(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if p, err := netip.ParsePrefix(s); err == nil {
+		if p != p.Masked() {
+			return netip.Prefix{}, fmt.Errorf("%q has bits set past the prefix length; did you mean %s?", s, p.Masked())
+		}
+		return p, nil
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	return netip.Prefix{}, fmt.Errorf("%q is not a CIDR prefix (10.0.0.0/8) or an address", s)
+}
+
+func (f *File) validateStore(c *collector) {
+	s := &f.Store
+	c.oneOf("store.type", s.Type, "pebble", "memory")
+	if s.Type == "pebble" && s.DataDir == "" {
+		c.at("store.data_dir", "empty; the pebble store needs a directory")
+	}
+	c.oneOf("store.fsync", s.Fsync, "always", "interval", "never")
+	switch {
+	case s.FsyncInterval < 0:
+		c.at("store.fsync_interval", "must not be negative")
+	case s.Fsync == "interval" && s.FsyncInterval == 0:
+		c.at("store.fsync_interval", "must be above zero with fsync interval")
+	}
+}
+
+func (f *File) validateLimits(c *collector) {
+	l := &f.Limits
+	if l.ConnectTimeout <= 0 {
+		c.at("limits.connect_timeout", "must be above zero")
+	}
+	c.between("limits.max_packet_size", int64(l.MaxPacketSize), 64, 268435460)
+	c.between("limits.max_inflight", int64(l.MaxInflight), 1, 65535)
+	c.nonNegative("limits.max_queued", float64(l.MaxQueued))
+	c.nonNegative("limits.max_connections", float64(l.MaxConnections))
+	c.between("limits.max_topic_length", int64(l.MaxTopicLength), 0, 65535)
+	c.nonNegative("limits.max_topic_levels", float64(l.MaxTopicLevels))
+	c.seconds("limits.max_keep_alive", l.MaxKeepAlive, math.MaxUint16)
+	if l.MaxClientIDLength < 23 {
+		c.at("limits.max_client_id_length", "must be at least 23 [MQTT-3.1.3-5]")
+	}
+	if l.WriteBufferLimit < 1024 {
+		c.at("limits.write_buffer_limit", "must be at least 1KiB")
+	}
+	if l.WriteBufferHardLimit != 0 && l.WriteBufferHardLimit < l.WriteBufferLimit {
+		c.at("limits.write_buffer_hard_limit", "must be 0 (16 x write_buffer_limit) or at least write_buffer_limit (%v)", l.WriteBufferLimit)
+	}
+	c.nonNegative("limits.connection_rate", l.ConnectionRate)
+	c.nonNegative("limits.connection_burst", float64(l.ConnectionBurst))
+	c.nonNegative("limits.publish_rate", l.PublishRate)
+	c.nonNegative("limits.publish_burst", float64(l.PublishBurst))
+	c.nonNegative("limits.max_subscriptions", float64(l.MaxSubscriptions))
+	c.seconds("limits.max_session_expiry", l.MaxSessionExpiry, math.MaxUint32)
+}
+
+func (f *File) validateMQTT(c *collector) {
+	m := &f.MQTT
+	c.between("mqtt.maximum_qos", int64(m.MaximumQoS), 0, 2)
+	c.between("mqtt.topic_alias_maximum", int64(m.TopicAliasMaximum), 0, 65535)
+	c.between("mqtt.receive_maximum", int64(m.ReceiveMaximum), 1, 65535)
+	if _, ok := parseShareStrategy(m.ShareStrategy); !ok {
+		c.at("mqtt.share_strategy", "%q is not round_robin or random", m.ShareStrategy)
+	}
+}
+
+// parseShareStrategy accepts round_robin (round-robin, as topic spells it)
+// and random.
+func parseShareStrategy(s string) (topic.ShareStrategy, bool) {
+	switch s {
+	case "round_robin", "round-robin":
+		return topic.RoundRobin, true
+	case "random":
+		return topic.Random, true
+	}
+	return 0, false
+}
+
+func shareStrategyName(s topic.ShareStrategy) string {
+	if s == topic.Random {
+		return "random"
+	}
+	return "round_robin"
+}
+
+func (f *File) validateAuth(c *collector) {
+	a := &f.Auth
+	if a.PasswordFile != "" && a.HTTP.AuthURL != "" {
+		c.at("auth.http.auth_url", "set together with auth.password_file; use one of them")
+	}
+	if a.ACLFile != "" && a.HTTP.ACLURL != "" {
+		c.at("auth.http.acl_url", "set together with auth.acl_file; use one of them")
+	}
+	for _, u := range []struct{ path, v string }{{"auth.http.auth_url", a.HTTP.AuthURL}, {"auth.http.acl_url", a.HTTP.ACLURL}} {
+		if u.v == "" {
+			continue
+		}
+		p, err := url.Parse(u.v)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			c.at(u.path, "%q is not an absolute http or https URL", u.v)
+		}
+	}
+	if a.HTTP.Timeout <= 0 {
+		c.at("auth.http.timeout", "must be above zero")
+	}
+	c.nonNegative("auth.http.cache_size", float64(a.HTTP.CacheSize))
+	c.nonNegative("auth.http.cache_ttl", float64(a.HTTP.CacheTTL))
+}
+
+func (f *File) validateRest(c *collector) {
+	if _, ok := parseLevel(f.Logging.Level); !ok {
+		c.at("logging.level", "%q is not debug, info, warn or error", f.Logging.Level)
+	}
+	c.oneOf("logging.format", f.Logging.Format, "text", "json")
+	if a := f.Admin.Address; a != "" {
+		if _, port, err := net.SplitHostPort(a); err != nil {
+			c.at("admin.address", "%q is not host:port", a)
+		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			c.at("admin.address", "port %q is not a number from 0 to 65535", port)
+		}
+	}
+	if strings.ContainsAny(f.Admin.Token, " \t\r\n") {
+		c.at("admin.token", "has white space, which an Authorization header cannot carry")
+	}
+	c.nonNegative("sys.interval", float64(f.Sys.Interval))
+}
