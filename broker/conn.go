@@ -62,7 +62,10 @@ type conn struct {
 	closing   bool // close once out is written
 	closed    atomic.Bool
 	takenOver atomic.Bool
-	aliasOut  map[string]uint16 // outbound topic aliases, guarded by wmu
+	// syncWrites makes the flusher sync the store before each write: the
+	// session is persistent and the store durable.
+	syncWrites atomic.Bool
+	aliasOut   map[string]uint16 // outbound topic aliases, guarded by wmu
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
@@ -379,6 +382,11 @@ func (c *conn) flush() {
 		c.nc.SetWriteDeadline(time.Now().Add(timeout)) // under wmu: ordered with closeWith's
 		c.wmu.Unlock()
 
+		if c.syncWrites.Load() {
+			// What goes out (packet identifiers, PUBRELs) must match what
+			// a restarted broker will find on disk.
+			c.srv.syncStore()
+		}
 		n, err := c.nc.Write(b)
 		c.srv.stats.bytesOut.Add(uint64(n))
 

@@ -219,6 +219,7 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	if persistent {
 		sess.saveLocked() // before CONNACK: an acknowledged session is kept
 		s.syncStore()
+		c.syncWrites.Store(s.syncer != nil)
 	} else if sess.stored {
 		s.storeErr("delete session", id, s.store.DeleteSession(id))
 		sess.stored = false

@@ -16,7 +16,10 @@ var version = "0.1.0-dev"
 
 func main() {
 	root := newServeCmd()
-	root.AddCommand(newVersionCmd())
+	root.AddCommand(newVersionCmd(), newBenchCmd())
+	root.AddCommand(newPubCmd(), newSubCmd())
+	root.AddCommand(newPasswdCmd())
+	root.AddCommand(newCheckConfigCmd())
 	if err := root.Execute(); err != nil {
 		os.Exit(1)
 	}

@@ -8,84 +8,204 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/gannet-mqtt/gannet/admin"
 	"github.com/gannet-mqtt/gannet/broker"
+	"github.com/gannet-mqtt/gannet/config"
+	"github.com/gannet-mqtt/gannet/listener"
+	"github.com/gannet-mqtt/gannet/store"
+	"github.com/gannet-mqtt/gannet/store/memory"
+	"github.com/gannet-mqtt/gannet/store/pebble"
 )
 
 func newServeCmd() *cobra.Command {
-	opts := broker.DefaultOptions()
-	var listen []string
-	var logLevel string
 	cmd := &cobra.Command{
-		Use:           "gannet",
-		Short:         "Gannet, an MQTT 3.1, 3.1.1 and 5.0 broker",
-		Long:          "Gannet is an MQTT broker. Run without arguments it listens on 127.0.0.1:1883 and allows anonymous clients.",
+		Use:   "gannet",
+		Short: "Gannet, an MQTT 3.1, 3.1.1 and 5.0 broker",
+		Long: `Gannet is an MQTT broker. Run without arguments it listens on 127.0.0.1:1883,
+allows anonymous clients and keeps its state in ./data.
+
+Configuration comes from, in order of precedence: the flags below, GANNET_*
+environment variables (GANNET_LIMITS_MAX_INFLIGHT=100, GANNET_ADMIN_TOKEN=...),
+the file given with --config (YAML, see gannet.example.yaml, or a
+mosquitto.conf), and the defaults. SIGHUP reloads passwords, ACL, TLS
+certificates and limits without dropping connections.`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: false,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var level slog.Level
-			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
-				return fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)
-			}
-			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-			opts.Logger = log
-			return serve(cmd.Context(), opts, listen, log)
-		},
 	}
-	f := cmd.Flags()
-	f.StringArrayVar(&listen, "listen", []string{"127.0.0.1:1883"}, "TCP address to listen on (repeat for several listeners)")
-	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	f.DurationVar(&opts.ConnectTimeout, "connect-timeout", opts.ConnectTimeout, "time a new connection has to send CONNECT")
-	f.IntVar(&opts.MaxPacketSize, "max-packet-size", opts.MaxPacketSize, "largest packet accepted, in bytes")
-	f.IntVar(&opts.MaxInflight, "max-inflight", opts.MaxInflight, "unacknowledged QoS 1/2 messages per client")
-	f.IntVar(&opts.MaxQueued, "max-queued", opts.MaxQueued, "QoS 1/2 messages queued per session beyond the inflight window")
-	f.IntVar(&opts.MaxConnections, "max-connections", opts.MaxConnections, "concurrent connections (0: no limit)")
-	f.IntVar(&opts.MaxTopicLength, "max-topic-length", opts.MaxTopicLength, "longest topic name or filter, in bytes")
-	f.IntVar(&opts.MaxTopicLevels, "max-topic-levels", opts.MaxTopicLevels, "most levels in a topic name or filter (0: no limit)")
+	flags := config.AddFlags(cmd.Flags())
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return serve(cmd.Context(), flags)
+	}
 	return cmd
 }
 
-func serve(ctx context.Context, opts broker.Options, listen []string, log *slog.Logger) error {
-	srv, err := broker.New(opts)
+// resolve reads the configuration and prints its warnings.
+func resolve(flags *config.Flags) (*config.File, *config.Runtime, error) {
+	f, err := config.Resolve(flags.Config, os.Environ(), flags)
+	if f != nil {
+		for _, w := range f.Warnings() {
+			fmt.Fprintln(os.Stderr, "warning:", w)
+		}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	rt, err := f.Build()
+	if err != nil {
+		return nil, nil, err
+	}
+	rt.BrokerOptions.Version = version
+	return f, rt, nil
+}
+
+// openStore opens the store the configuration names.
+func openStore(rt *config.Runtime, log *slog.Logger) (store.Store, error) {
+	if rt.Store.Type == "memory" {
+		return memory.New(), nil
+	}
+	opts := pebble.DefaultOptions()
+	fs, err := pebble.ParseFsync(rt.Store.Fsync)
+	if err != nil {
+		return nil, err
+	}
+	opts.Fsync, opts.Logger = fs, log
+	if rt.Store.FsyncInterval > 0 {
+		opts.Interval = rt.Store.FsyncInterval
+	}
+	st, err := pebble.Open(rt.Store.DataDir, opts)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open the data directory %s: %w (use --data-dir for another directory, or --store memory to keep nothing on disk)", rt.Store.DataDir, err)
+	}
+	return st, nil
+}
+
+func serve(ctx context.Context, flags *config.Flags) error {
+	_, rt, err := resolve(flags)
 	if err != nil {
 		return err
 	}
-	var ls []net.Listener
-	for _, addr := range listen {
-		l, err := net.Listen("tcp", addr)
+	log := rt.Logger
+	st, err := openStore(rt, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("closing the store failed", "error", err)
+		}
+	}()
+	rt.BrokerOptions.Store = st
+	if rt.Admin.Address != "" {
+		rt.BrokerOptions.Store = admin.MeteredStore(st)
+	}
+	srv, err := broker.New(rt.BrokerOptions)
+	if err != nil {
+		return err
+	}
+
+	var ls []*listener.Listener
+	closeAll := func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}
+	for _, rl := range rt.Listeners {
+		l, err := listener.Listen(rl.Config)
 		if err != nil {
-			for _, l := range ls {
-				l.Close()
-			}
-			return fmt.Errorf("cannot listen on %s: %w (is another broker running there? choose another address with --listen)", addr, err)
+			closeAll()
+			srv.Close()
+			return fmt.Errorf("cannot listen on %s (%s): %w (is another broker running there? choose another address with --listen)", rl.Config.Address, rl.Config.Type, err)
 		}
 		ls = append(ls, l)
 	}
-	log.Info("gannet "+version+" started", "listeners", listen)
+	log.Info("gannet "+version+" started", "listeners", listenerNames(ls), "store", rt.Store.Type, "data_dir", rt.Store.DataDir)
 	for _, l := range ls {
 		if tcp, ok := l.Addr().(*net.TCPAddr); ok && tcp.IP.IsLoopback() {
-			log.Info("listening on loopback only; to accept clients from other machines, start with --listen 0.0.0.0:" + fmt.Sprint(tcp.Port))
+			log.Info(fmt.Sprintf("listening on loopback only; to accept clients from other machines, start with --listen 0.0.0.0:%d", tcp.Port))
 		}
 	}
-	errc := make(chan error, len(ls))
-	for _, l := range ls {
-		go func() { errc <- srv.Serve(l) }()
+	errc := make(chan error, len(ls)+1)
+	for i, l := range ls {
+		go func() { errc <- srv.ServeListener(l, rt.Listeners[i].ListenerOptions) }()
 	}
+	adminCtx, stopAdmin := context.WithCancel(context.Background())
+	defer stopAdmin()
+	if rt.Admin.Address != "" {
+		a, err := admin.New(srv, admin.Options{Token: rt.Admin.Token, Logger: log, Ready: func() error {
+			if !srv.Serving() {
+				return errors.New("not serving")
+			}
+			return nil
+		}})
+		if err != nil {
+			srv.Close()
+			closeAll()
+			return err
+		}
+		if rt.Admin.Token == "" {
+			log.Warn("admin listener has no token: anyone who reaches " + rt.Admin.Address + " can administer the broker; set admin.token")
+		}
+		go func() {
+			if err := a.ListenAndServe(adminCtx, rt.Admin.Address); err != nil && !errors.Is(err, context.Canceled) {
+				errc <- fmt.Errorf("admin listener %s: %w", rt.Admin.Address, err)
+			}
+		}()
+		log.Info("admin listener started", "address", rt.Admin.Address)
+	}
+
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down: signal received")
-	case err := <-errc:
-		if !errors.Is(err, broker.ErrServerClosed) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("shutting down: signal received")
+			return srv.Close()
+		case <-hup:
+			reload(flags, srv, ls, log)
+		case err := <-errc:
+			if errors.Is(err, broker.ErrServerClosed) {
+				continue
+			}
 			log.Error("listener failed, shutting down", "error", err)
 			srv.Close()
 			return err
 		}
 	}
-	return srv.Close()
+}
+
+// reload re-reads the configuration on SIGHUP and applies what can change
+// while running; an invalid configuration keeps the old one.
+func reload(flags *config.Flags, srv *broker.Server, ls []*listener.Listener, log *slog.Logger) {
+	_, rt, err := resolve(flags)
+	if err != nil {
+		log.Error("reload refused: the new configuration is invalid; keeping the old one", "error", err)
+		return
+	}
+	rt.BrokerOptions.Logger = log
+	if err := srv.Reload(rt.BrokerOptions); err != nil {
+		log.Error("reload refused; keeping the old configuration", "error", err)
+		return
+	}
+	for _, l := range ls {
+		if err := l.Reload(); err != nil {
+			log.Error("TLS certificates not reloaded; keeping the old ones", "listener", l.Name(), "error", err)
+		}
+	}
+}
+
+func listenerNames(ls []*listener.Listener) string {
+	var names []string
+	for _, l := range ls {
+		names = append(names, string(l.Type())+"://"+l.Addr().String())
+	}
+	return strings.Join(names, ",")
 }
