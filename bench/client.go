@@ -126,7 +126,10 @@ func (e handshakeError) Error() string { return string(e) }
 
 func (c *client) connect() error {
 	cfg := &c.e.cfg
-	p := &packet.Connect{Version: cfg.Version, CleanStart: true, KeepAlive: cfg.KeepAlive, ClientID: c.id}
+	p := &packet.Connect{Version: cfg.Version, CleanStart: !cfg.Persistent, KeepAlive: cfg.KeepAlive, ClientID: c.id}
+	if cfg.Persistent && cfg.Version >= packet.V5 {
+		p.Properties.SetUint(packet.PropSessionExpiry, 3600)
+	}
 	if cfg.Username != "" {
 		p.UsernameFlag, p.Username = true, cfg.Username
 		p.PasswordFlag, p.Password = cfg.Password != "", []byte(cfg.Password)

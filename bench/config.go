@@ -104,6 +104,10 @@ type Config struct {
 	ConnConcurrency int
 	// ConnectTimeout bounds each dial, CONNECT/CONNACK and SUBSCRIBE/SUBACK.
 	ConnectTimeout time.Duration
+	// Persistent connects with Clean Session 0 (5.0: Clean Start 0 and a
+	// one-hour Session Expiry Interval), so a durable broker stores each
+	// QoS 1/2 delivery.
+	Persistent bool
 	// KeepAlive is the keep-alive asked for in CONNECT, in seconds; the
 	// bench pings at two thirds of it. 0: none.
 	KeepAlive uint16

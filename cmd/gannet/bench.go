@@ -129,6 +129,7 @@ goes to stdout, as JSON with --json.`,
 	f.IntVar(&cfg.ConnConcurrency, "conn-concurrency", cfg.ConnConcurrency, "handshakes in progress at once")
 	f.DurationVar(&cfg.ConnectTimeout, "connect-timeout", cfg.ConnectTimeout, "limit on each dial, CONNECT and SUBSCRIBE")
 	f.IntVarP(&keepAlive, "keepalive", "k", int(cfg.KeepAlive), "keep-alive in seconds (0: none)")
+	f.BoolVar(&cfg.Persistent, "persistent", false, "persistent sessions (clean session 0): a durable broker stores each QoS 1/2 delivery")
 	f.StringVarP(&idPrefix, "id-prefix", "i", "", "client identifier prefix, followed by the role (c, p, s) and index (default gannet-bench-PID-)")
 	f.StringVarP(&cfg.Username, "username", "u", "", "user name")
 	f.StringVarP(&cfg.Password, "pw", "P", "", "password")
