@@ -20,7 +20,11 @@ func (c *conn) handle(p packet.Packet) error {
 	case *packet.Puback:
 		c.sess.acked(p.PacketID, outSent)
 	case *packet.Pubrec:
-		c.sess.received(c, p.PacketID, p.ReasonCode)
+		if !c.sess.received(c, p.PacketID, p.ReasonCode) && !p.ReasonCode.IsError() {
+			// Unknown identifier (say, after a restart lost it): release
+			// it so the client's state does not hang on it.
+			c.sendPacket(&packet.Pubrel{PacketID: p.PacketID, ReasonCode: packet.PacketIdentifierNotFound})
+		}
 	case *packet.Pubcomp:
 		c.sess.acked(p.PacketID, outReleased)
 	case *packet.Pubrel:
@@ -63,6 +67,10 @@ func (c *conn) handleDisconnect(p *packet.Disconnect) error {
 		}
 		s := c.sess
 		s.mu.Lock()
+		if s.conn.Load() != c { // taken over meanwhile: not ours to change
+			s.mu.Unlock()
+			return errDisconnect
+		}
 		s.persistent = secs > 0
 		s.expiry = neverExpires
 		if secs != 0xFFFFFFFF {
@@ -277,8 +285,10 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			s.subs = make(map[string]store.Subscription)
 		}
 		s.subs[filter] = store.Subscription{Subscription: sub, ID: subID}
+		if !s.ended.Load() { // a taken-over session's trie entries are gone for good
+			c.srv.subs.Add(ts) // replaces an identical filter [MQTT-3.8.4-3]
+		}
 		s.mu.Unlock()
-		c.srv.subs.Add(ts)                    // replaces an identical filter [MQTT-3.8.4-3]
 		codes[i] = packet.ReasonCode(granted) // [MQTT-3.8.4-5]
 		if shared {
 			continue // no retained messages on a shared subscription

@@ -146,6 +146,11 @@ func (c *conn) process(buf []byte) ([]byte, error) {
 			// header must not cost MaxPacketSize of memory).
 			break
 		}
+		if c.closed.Load() {
+			// Taken over or closed by the broker: what the client sent
+			// after that is not handled [MQTT-3.1.4-3].
+			return buf, errClosedByBroker
+		}
 		if err := c.handle(p); err != nil {
 			return buf, err
 		}
@@ -415,13 +420,19 @@ const closeTimeout = time.Second
 // closeWith sends p (if not nil), then closes the connection once the
 // write buffer is out. Packets sent later are dropped.
 func (c *conn) closeWith(p packet.Packet) {
-	if p != nil {
-		c.sendPacket(p)
-	}
 	c.wmu.Lock()
 	if c.closing {
 		c.wmu.Unlock()
 		return
+	}
+	if p != nil && (c.maxOut == 0 || p.Size(c.version) <= c.maxOut) {
+		// Appended and closed under one lock: nothing follows it
+		// [MQTT-3.14.4-1].
+		if c.out == nil {
+			c.out = getBuf()
+		}
+		c.out, _ = p.Append(c.out, c.version)
+		c.kickLocked()
 	}
 	c.closing = true
 	c.closed.Store(true)
@@ -430,9 +441,8 @@ func (c *conn) closeWith(p packet.Packet) {
 		c.nc.Close()
 		return
 	}
-	// The flusher closes the socket when done, within closeTimeout even if
-	// the client does not read; the read side stops now.
-	c.nc.SetWriteDeadline(time.Now().Add(closeTimeout))
+	c.nc.SetWriteDeadline(time.Now().Add(closeTimeout)) // under wmu: ordered with flush's
 	c.wmu.Unlock()
+	// The flusher closes the socket when done; the read side stops now.
 	c.nc.SetReadDeadline(time.Now())
 }

@@ -221,11 +221,19 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		s.syncStore()
 		c.syncWrites.Store(s.syncer != nil)
 	} else if sess.stored {
+		if sess.spilled > 0 {
+			sess.unspillLocked(sess.spilled) // the session now lives in memory only
+		}
 		s.storeErr("delete session", id, s.store.DeleteSession(id))
 		sess.stored = false
 	}
 	c.sendPacket(ack) // CONNACK first [MQTT-3.2.0-1] [MQTT-3.1.4-4] [MQTT-3.1.4-5]
 	sess.conn.Store(c)
+	if ack.SessionPresent {
+		// Under the same lock as the attach: no new delivery overtakes
+		// the re-sent ones [MQTT-4.4.0-1] [MQTT-4.6.0-6].
+		sess.resumeLocked(c)
+	}
 	sess.mu.Unlock()
 	if n := s.stats.connections.Add(1); n > s.stats.maxConns.Load() {
 		s.stats.maxConns.Store(n) // under s.mu: no lost update
@@ -245,9 +253,6 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		s.log.Debug("delayed will cancelled by reconnection", "client", id, "topic", cancelledWill.topic)
 	}
 	s.log.Debug("client connected", "client", id, "remote", c.nc.RemoteAddr(), "version", p.Version, "clean", p.CleanStart, "keepalive", keepAlive, "session_present", ack.SessionPresent)
-	if ack.SessionPresent {
-		sess.resume(c) // [MQTT-4.4.0-1]
-	}
 	return nil
 }
 
@@ -305,14 +310,16 @@ func (s *Server) disconnected(c *conn) {
 			if will != nil && c.willDelay > 0 && c.willDelay < sess.expiry {
 				// Held until the delay passes or the session ends [MQTT-3.1.2-8].
 				sess.pendingWill = will
-				sess.willTimer = time.AfterFunc(c.willDelay, func() { s.delayedWill(sess) })
+				gen := sess.timerGen
+				sess.willTimer = time.AfterFunc(c.willDelay, func() { s.delayedWill(sess, gen) })
 				will = nil
 			} else if will != nil && c.willDelay > 0 {
 				sess.pendingWill = will // goes out when the session expires
 				will = nil
 			}
 			if sess.expiry != neverExpires {
-				sess.expiryTimer = time.AfterFunc(sess.expiry, func() { s.expire(sess) })
+				gen := sess.timerGen
+				sess.expiryTimer = time.AfterFunc(sess.expiry, func() { s.expire(sess, gen) })
 			}
 			sess.mu.Unlock()
 		}
@@ -340,8 +347,12 @@ func (s *Server) publishWill(clientID string, will *message) {
 
 // delayedWill publishes a will whose delay has passed while its session is
 // still offline.
-func (s *Server) delayedWill(sess *session) {
+func (s *Server) delayedWill(sess *session, gen uint64) {
 	sess.mu.Lock()
+	if sess.timerGen != gen { // stopped, or rescheduled, after it fired
+		sess.mu.Unlock()
+		return
+	}
 	will := sess.pendingWill
 	sess.pendingWill = nil
 	sess.mu.Unlock()
@@ -352,13 +363,18 @@ func (s *Server) delayedWill(sess *session) {
 
 // expire ends a session whose expiry interval has passed offline
 // [MQTT-4.1.0-2], publishing a will still waiting for its delay.
-func (s *Server) expire(sess *session) {
+func (s *Server) expire(sess *session, gen uint64) {
 	s.mu.Lock()
 	if s.sessions[sess.id] != sess || sess.conn.Load() != nil {
 		s.mu.Unlock()
 		return
 	}
 	sess.mu.Lock()
+	if sess.timerGen != gen { // stopped, or rescheduled, after it fired
+		sess.mu.Unlock()
+		s.mu.Unlock()
+		return
+	}
 	will := sess.pendingWill
 	sess.pendingWill = nil
 	sess.mu.Unlock()

@@ -10,7 +10,8 @@ var (
 	// ErrServerClosed is returned by Serve after Close.
 	ErrServerClosed = errors.New("broker: server closed")
 
-	errDisconnect = errors.New("broker: client disconnected")
+	errDisconnect     = errors.New("broker: client disconnected")
+	errClosedByBroker = errors.New("broker: connection closed by the broker")
 )
 
 // closeError ends a connection with a reason code (sent in DISCONNECT to

@@ -77,7 +77,8 @@ type Options struct {
 	// name (nil: everyone gets in; see ListenerOptions.Anonymous).
 	Authenticator auth.Authenticator
 	// Authorizer decides who may publish and subscribe to what (nil:
-	// everything is allowed). Deliveries re-check read access.
+	// everything is allowed). Deliveries re-check read access. It is called
+	// with broker locks held: it must not call back into the Server.
 	Authorizer auth.Authorizer
 	// EnhancedAuth lists the MQTT 5.0 enhanced authentication methods
 	// offered (auth.NewSCRAM for SCRAM-SHA-256); a CONNECT naming another
@@ -144,7 +145,7 @@ func DefaultOptions() Options {
 		WildcardSubscriptions:   true,
 		SharedSubscriptions:     true,
 		SubscriptionIdentifiers: true,
-		TopicAliasMaximum:       65535,
+		TopicAliasMaximum:       10, // as Mosquitto: each alias pins a topic of up to MaxPacketSize
 		ReceiveMaximum:          65535,
 		ValidatePayloadFormat:   true,
 	}

@@ -160,8 +160,9 @@ var errPageFull = errors.New("page full")
 
 // unspillLocked reads the next stored deliveries back into memory, in
 // order. sess.mu held.
-func (sess *session) unspillLocked() {
-	want := queueMemory - sess.queue.len()
+//
+// want is how many to read back at most.
+func (sess *session) unspillLocked(want int) {
 	msgs := make(map[uint64]*message)
 	loaded := 0
 	err := sess.srv.store.LoadQueue(sess.id, func(e *store.Entry) error {
@@ -189,7 +190,7 @@ func (sess *session) unspillLocked() {
 		sess.srv.storeErr("read queued messages back", sess.id, err)
 	}
 	sess.spilled -= loaded
-	if loaded == 0 {
+	if loaded == 0 && want > 0 {
 		sess.spilled = 0 // nothing left on disk after all
 	}
 }
@@ -308,7 +309,8 @@ func (s *Server) restore() error {
 		}
 		if sess.expiry != neverExpires {
 			left := time.Until(sess.disconnected.Add(sess.expiry))
-			sess.expiryTimer = time.AfterFunc(left, func() { s.expire(sess) })
+			gen := sess.timerGen
+			sess.expiryTimer = time.AfterFunc(left, func() { s.expire(sess, gen) })
 		}
 	}
 	s.msgSeq.Store(maxID)

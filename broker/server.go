@@ -185,13 +185,15 @@ func (s *Server) Close() error {
 		l.Close()
 	}
 	conns := make([]*conn, 0, len(s.conns))
+	connected := make(map[*conn]bool, len(s.conns))
 	for c := range s.conns {
 		conns = append(conns, c)
+		connected[c] = c.connected // written under s.mu, with c.version before it
 	}
 	s.mu.Unlock()
 	ref := s.opt().ServerReference
 	for _, c := range conns {
-		if c.version >= packet.V5 {
+		if connected[c] && c.version >= packet.V5 { // no DISCONNECT before CONNACK [MQTT-3.14.0-1]
 			d := &packet.Disconnect{ReasonCode: packet.ServerShuttingDown}
 			if ref != "" { // send clients to the other server (5.0 section 4.11)
 				d.ReasonCode = packet.UseAnotherServer

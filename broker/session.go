@@ -29,6 +29,7 @@ type outbound struct {
 	subIDs []uint32
 	share  string // the shared subscription group it was chosen for
 	seq    uint64 // position in the stored queue; 0 when not stored
+	resend bool   // inflight, to be re-sent (DUP, same identifier) when the window allows
 }
 
 // session is the state the broker keeps for one client identifier
@@ -55,6 +56,8 @@ type session struct {
 	inbound2    map[uint16]struct{}           // QoS 2 identifiers awaiting PUBREL [MQTT-4.3.3-2]
 	dropped     uint64                        // messages dropped because the queue was full
 	maxInflight int                           // client's Receive Maximum capped by the broker's
+	resends     int                           // inflight entries waiting to be re-sent
+	timerGen    uint64                        // bumped when timers stop; callbacks check it
 
 	pendingWill *message    // will waiting for its delay or the session's end
 	willTimer   *time.Timer // fires the delayed will
@@ -106,10 +109,8 @@ func (s *session) deliver(m *message, qos byte, retain bool, subIDs []uint32, sh
 	switch {
 	case c != nil && qos == 0: // came online meanwhile
 		c.sendPublish(m, 0, 0, retain, false, subIDs)
-	case c != nil && s.queue.len() == 0 && s.spilled == 0 && len(s.inflight) < s.maxInflight:
-		if s.sendLocked(c, o) {
-			s.appendLocked(o)
-		}
+	case c != nil && s.queue.len() == 0 && s.spilled == 0 && s.resends == 0 && len(s.inflight) < s.maxInflight:
+		s.sendLocked(c, o, false)
 	case s.queue.len()+s.spilled >= s.srv.opt().MaxQueued:
 		s.dropped++
 		s.srv.stats.dropped.Add(1)
@@ -126,16 +127,23 @@ func (s *session) deliver(m *message, qos byte, retain bool, subIDs []uint32, sh
 	s.mu.Unlock()
 }
 
-// sendLocked assigns o a packet identifier and sends it. s.mu held.
-// It reports false when the message was dropped as too large for the client.
-func (s *session) sendLocked(c *conn, o *outbound) bool {
+// sendLocked assigns o a packet identifier, records it in the store (so
+// that what the client sees is what a restarted broker finds), and sends
+// it. queued tells whether o is already stored as a queued entry. s.mu held.
+func (s *session) sendLocked(c *conn, o *outbound, queued bool) {
 	o.id = s.allocIDLocked()
 	o.state = outSent
-	if !c.sendPublish(o.msg, o.qos, o.id, o.retain, false, o.subIDs) {
-		return false
-	}
 	s.inflight = append(s.inflight, o)
-	return true
+	if queued {
+		s.updateLocked(o)
+	} else {
+		s.appendLocked(o)
+	}
+	if !c.sendPublish(o.msg, o.qos, o.id, o.retain, false, o.subIDs) {
+		// Too large for the client: dropped as if delivered [MQTT-3.1.2-25].
+		s.inflight = s.inflight[:len(s.inflight)-1]
+		s.removeLocked(o)
+	}
 }
 
 // allocIDLocked returns a packet identifier not in use [MQTT-2.3.1-4]. s.mu held.
@@ -179,13 +187,26 @@ func (s *session) fillLocked() {
 		return
 	}
 	now := time.Now()
-	if s.spilled > 0 && s.queue.len() < queueMemory/2 {
-		s.unspillLocked()
+	// Unacknowledged messages of an earlier connection go first, with
+	// their identifiers, as the window allows [MQTT-4.4.0-1].
+	for i := 0; s.resends > 0 && i < len(s.inflight) && len(s.inflight)-s.resends < s.maxInflight; i++ {
+		if o := s.inflight[i]; o.resend {
+			o.resend = false
+			s.resends--
+			c.sendPublish(o.msg, o.qos, o.id, o.retain, true, o.subIDs) // [MQTT-3.3.1-1]
+		}
 	}
-	for s.queue.len() > 0 && len(s.inflight) < s.maxInflight {
+	if s.spilled > 0 && s.queue.len() < queueMemory/2 {
+		s.unspillLocked(queueMemory - s.queue.len())
+	}
+	for s.resends == 0 && s.queue.len() > 0 && len(s.inflight) < s.maxInflight {
 		o := s.queue.pop()
 		if o.msg.expired(now) { // [MQTT-3.3.2-5]
 			s.removeLocked(o)
+			continue
+		}
+		if !s.srv.allowed(s.authc.Load(), auth.Read, o.msg.topic) {
+			s.removeLocked(o) // queued before the client was known (restored session)
 			continue
 		}
 		if o.qos == 0 {
@@ -193,11 +214,7 @@ func (s *session) fillLocked() {
 			s.removeLocked(o)
 			continue
 		}
-		if s.sendLocked(c, o) {
-			s.updateLocked(o)
-		} else {
-			s.removeLocked(o)
-		}
+		s.sendLocked(c, o, true)
 	}
 }
 
@@ -209,6 +226,9 @@ func (s *session) acked(id uint16, want outState) bool {
 	i := s.findLocked(id)
 	if i < 0 || s.inflight[i].state != want {
 		return false
+	}
+	if s.inflight[i].resend {
+		s.resends--
 	}
 	s.removeLocked(s.inflight[i])
 	copy(s.inflight[i:], s.inflight[i+1:])
@@ -229,6 +249,10 @@ func (s *session) received(c *conn, id uint16, rc packet.ReasonCode) bool {
 		return false
 	}
 	o := s.inflight[i]
+	if o.resend {
+		o.resend = false
+		s.resends--
+	}
 	if rc.IsError() {
 		s.removeLocked(o)
 		copy(s.inflight[i:], s.inflight[i+1:])
@@ -243,34 +267,27 @@ func (s *session) received(c *conn, id uint16, rc packet.ReasonCode) bool {
 	return true
 }
 
-// resume re-sends, in their original order, the unacknowledged PUBLISH
-// (with DUP) and PUBREL packets of a resumed session, then fills the window
-// from the queue [MQTT-4.4.0-1] [MQTT-4.6.0-1].
-func (s *session) resume(c *conn) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	inflight := s.inflight
-	s.inflight = make([]*outbound, 0, len(inflight))
-	var requeue []*outbound
-	for _, o := range inflight {
+// resumeLocked re-sends, in their original order, the unacknowledged
+// PUBLISH (with DUP) and PUBREL packets of a resumed session, then fills the
+// window from the queue [MQTT-4.4.0-1] [MQTT-4.6.0-1]. Messages beyond a
+// Receive Maximum smaller than before wait, keeping their identifiers.
+// s.mu held.
+func (s *session) resumeLocked(c *conn) {
+	s.resends = 0
+	onWire := 0
+	for _, o := range s.inflight {
+		o.resend = false
 		switch {
 		case o.state == outReleased:
-			s.inflight = append(s.inflight, o)
 			c.sendPacket(&packet.Pubrel{PacketID: o.id})
-		case len(s.inflight) < s.maxInflight:
-			if c.sendPublish(o.msg, o.qos, o.id, o.retain, true, o.subIDs) { // [MQTT-3.3.1-1]
-				s.inflight = append(s.inflight, o)
-			}
+			onWire++
+		case onWire < s.maxInflight:
+			c.sendPublish(o.msg, o.qos, o.id, o.retain, true, o.subIDs) // [MQTT-3.3.1-1]
+			onWire++
 		default:
-			// The client's new Receive Maximum is smaller: the message
-			// waits again and goes out later under a fresh identifier.
-			o.id, o.state = 0, outQueued
-			s.updateLocked(o)
-			requeue = append(requeue, o)
+			o.resend = true
+			s.resends++
 		}
-	}
-	if len(requeue) > 0 {
-		s.queue.pushFront(requeue)
 	}
 	s.fillLocked()
 }
@@ -278,12 +295,14 @@ func (s *session) resume(c *conn) {
 // clearLocked drops all delivery state (clean session). s.mu held.
 func (s *session) clearLocked() {
 	s.inflight = nil
+	s.resends = 0
 	s.queue.reset()
 	s.inbound2 = nil
 }
 
 // stopTimersLocked stops the session's expiry and will-delay timers. s.mu held.
 func (s *session) stopTimersLocked() {
+	s.timerGen++ // a callback already running finds it changed
 	if s.expiryTimer != nil {
 		s.expiryTimer.Stop()
 		s.expiryTimer = nil

@@ -41,7 +41,7 @@ func TestV5ConnackCapabilities_MQTT_3_2_2_9(t *testing.T) {
 		want []v5Prop
 	}{
 		{"defaults", testOptions(), []v5Prop{
-			{packet.PropTopicAliasMaximum, true, 65535},
+			{packet.PropTopicAliasMaximum, true, 10},
 			{packet.PropMaximumPacketSize, true, 1 << 20},
 			{packet.PropReceiveMaximum, false, 0},
 			{packet.PropMaximumQoS, false, 0},

@@ -147,7 +147,7 @@ mqtt:
   wildcard_subscriptions: false
   shared_subscriptions: false
   subscription_identifiers: false
-  topic_alias_maximum: 10
+  topic_alias_maximum: 20
   receive_maximum: 20
   response_information: responses/
   server_reference: other.example.com:1883
@@ -262,7 +262,7 @@ func TestEveryOption(t *testing.T) {
 		WriteBufferHardLimit:    32 << 20,
 		MemoryLimit:             512 << 20,
 		MaximumQoS:              1,
-		TopicAliasMaximum:       10,
+		TopicAliasMaximum:       20,
 		ReceiveMaximum:          20,
 		MaxSessionExpiry:        86400,
 		ResponseInformation:     "responses/",
