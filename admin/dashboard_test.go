@@ -103,6 +103,14 @@ func waitJS(t *testing.T, ctx context.Context, what, expr string, d time.Duratio
 	}
 }
 
+// clickJS clicks the element matching sel from inside the page, retrying
+// until it exists: the clients table is re-rendered every second, so a node
+// found by one protocol call may be gone by the next.
+func clickJS(t *testing.T, ctx context.Context, what, sel string) {
+	t.Helper()
+	waitJS(t, ctx, "a click on "+what, `(() => { const e = document.querySelector(`+"`"+sel+"`"+`); if (!e) return false; e.click(); return true; })()`, 5*time.Second)
+}
+
 func TestDashboardInBrowser(t *testing.T) {
 	ctx := newBrowser(t)
 	b := runBroker(t, nil)
@@ -169,9 +177,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	waitJS(t, ctx, "search results", `[...document.querySelectorAll("#clients-body tr[data-client]")].map(r => r.dataset.client).join() === "sensor-garden,sensor-kitchen"`, 5*time.Second)
 
 	// Disconnect a client from its row.
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`button[data-action="disconnect"][data-client="sensor-kitchen"]`))); err != nil {
-		t.Fatalf("click disconnect: %v", err)
-	}
+	clickJS(t, ctx, "disconnect sensor-kitchen", `button[data-action="disconnect"][data-client="sensor-kitchen"]`)
 	conns["sensor-kitchen"].waitClosed()
 	eventually(t, "sensor-kitchen disconnected", func() bool {
 		for _, ci := range b.Clients() {
@@ -233,24 +239,18 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 
 	// A client's details list its subscriptions.
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`tr[data-client="thermostat-hall"] button.link`))); err != nil {
-		t.Fatalf("click client id: %v", err)
-	}
+	clickJS(t, ctx, "thermostat-hall's id", `tr[data-client="thermostat-hall"] button.link`)
 	waitJS(t, ctx, "the client's details", `!document.getElementById("client-detail").hidden &&
 		document.getElementById("detail-subs").textContent.includes("home/+/setpoint")`, 5*time.Second)
 
 	// Ending a session takes a second click.
-	endSession := chromedp.Click(chromedp.CSS(`button[data-action="discard"][data-client="grafana-bridge"]`))
-	if err := chromedp.Do(ctx, endSession); err != nil {
-		t.Fatalf("click end session: %v", err)
-	}
+	const endSession = `button[data-action="discard"][data-client="grafana-bridge"]`
+	clickJS(t, ctx, "end session", endSession)
 	waitJS(t, ctx, "the confirmation", `document.querySelector('button[data-action="discard"][data-client="grafana-bridge"]').textContent === "Confirm?"`, 5*time.Second)
 	if _, _, ok := b.Client("grafana-bridge"); !ok {
 		t.Fatal("one click on End session ended the session")
 	}
-	if err := chromedp.Do(ctx, endSession); err != nil {
-		t.Fatalf("confirm end session: %v", err)
-	}
+	clickJS(t, ctx, "confirm end session", endSession)
 	conns["grafana-bridge"].waitClosed()
 	eventually(t, "grafana-bridge's session to end", func() bool { _, _, ok := b.Client("grafana-bridge"); return !ok })
 	waitJS(t, ctx, "grafana-bridge gone from the table", `!document.querySelector('tr[data-client="grafana-bridge"]')`, 5*time.Second)
