@@ -89,6 +89,10 @@ func MeteredStore(st store.Store) store.Store {
 	return m
 }
 
+// Unwrap returns the store it times, so the broker finds the inner store's
+// optional capabilities (store.InboundStore, store.QueueSeeker).
+func (m *meteredStore) Unwrap() store.Store { return m.inner }
+
 // meteredStore times the calls of a store without Sync.
 type meteredStore struct {
 	inner store.Store

@@ -167,3 +167,15 @@ func BenchmarkMeteredStoreAppend(b *testing.B) {
 		})
 	}
 }
+
+// The broker finds the wrapped store's optional capabilities through
+// MeteredStore: inbound QoS 2 identifiers and queue seeking.
+func TestMeteredStoreUnwraps(t *testing.T) {
+	wrapped := admin.MeteredStore(memory.New())
+	if _, ok := store.Find[store.InboundStore](wrapped); !ok {
+		t.Error("store.InboundStore not found through MeteredStore")
+	}
+	if _, ok := store.Find[store.QueueSeeker](wrapped); ok {
+		t.Error("store.QueueSeeker found, but the memory store has none")
+	}
+}

@@ -165,7 +165,12 @@ var errPageFull = errors.New("page full")
 func (sess *session) unspillLocked(want int) {
 	msgs := make(map[uint64]*message)
 	loaded := 0
-	err := sess.srv.store.LoadQueue(sess.id, func(e *store.Entry) error {
+	load := func(fn func(*store.Entry) error) error { return sess.srv.store.LoadQueue(sess.id, fn) }
+	if qs, ok := store.Find[store.QueueSeeker](sess.srv.store); ok {
+		after := sess.loadedSeq
+		load = func(fn func(*store.Entry) error) error { return qs.LoadQueueAfter(sess.id, after, fn) }
+	}
+	err := load(func(e *store.Entry) error {
 		if e.Seq <= sess.loadedSeq || e.State != store.EntryQueued {
 			return nil
 		}
@@ -198,7 +203,7 @@ func (sess *session) unspillLocked(want int) {
 // inboundLocked records (add) or forgets an inbound QoS 2 identifier
 // awaiting PUBREL, when the store keeps them. sess.mu held.
 func (sess *session) inboundLocked(id uint16, add bool) {
-	is, ok := sess.srv.store.(store.InboundStore)
+	is, ok := store.Find[store.InboundStore](sess.srv.store)
 	if !ok || !sess.stored {
 		return
 	}

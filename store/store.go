@@ -48,6 +48,37 @@ type Session struct {
 	Inbound []uint16
 }
 
+// Unwrapper is implemented by decorators of a Store (one that times its
+// calls, say) to expose the store they wrap, so that the optional
+// capabilities of the inner store stay reachable through Find.
+type Unwrapper interface {
+	Unwrap() Store
+}
+
+// Find returns the first store along st's Unwrap chain that implements T.
+func Find[T any](st Store) (T, bool) {
+	for st != nil {
+		if t, ok := st.(T); ok {
+			return t, true
+		}
+		u, ok := st.(Unwrapper)
+		if !ok {
+			break
+		}
+		st = u.Unwrap()
+	}
+	var zero T
+	return zero, false
+}
+
+// QueueSeeker is implemented by stores that can read a queue from a
+// position on without scanning what comes before it.
+type QueueSeeker interface {
+	// LoadQueueAfter calls fn, in order, for the client's entries whose
+	// Seq is greater than after.
+	LoadQueueAfter(clientID string, after uint64, fn func(*Entry) error) error
+}
+
 // InboundStore is implemented by stores that keep the identifiers of
 // inbound QoS 2 messages awaiting PUBREL, so that a broker restarted
 // between PUBREC and PUBREL does not deliver a resent PUBLISH twice.
