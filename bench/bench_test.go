@@ -229,6 +229,12 @@ func TestAgainstBrokerCounters(t *testing.T) {
 			if m.Received != wire {
 				t.Errorf("bench received %d, broker wrote %d PUBLISH packets", m.Received, wire)
 			}
+			// And the broker's own counters (broker.Stats) agree.
+			st := b.srv.Stats()
+			if st.Sent != m.Received || st.Received != m.Sent || st.SentByQoS[qos] != m.Received {
+				t.Errorf("broker Stats: received %d, sent %d (QoS %d: %d); bench sent %d, received %d",
+					st.Received, st.Sent, qos, st.SentByQoS[qos], m.Sent, m.Received)
+			}
 			if want := uint64(cfg.Publishers*cfg.Count) * uint64(cfg.Clients); m.Received != want || m.Sent*6 != want {
 				t.Errorf("sent %d, received %d; want received = %d published x 6 subscribers = %d",
 					m.Sent, m.Received, cfg.Publishers*cfg.Count, want)
