@@ -69,7 +69,14 @@ func (s *Server) authenticate(c *conn, p *packet.Connect, id, enhancedUser strin
 			}
 		}
 	}
-	defer func() { ac.Password = nil; c.authc = ac }()
+	defer func() {
+		ac.Password = nil
+		// Kept for authorisation and introspection; an anonymous client
+		// without an authoriser needs none (memory per idle connection).
+		if s.opt().Authorizer != nil || ac.Username != "" || ac.CertCommonName != "" {
+			c.authc = ac
+		}
+	}()
 	anonymousOK := c.lo.Anonymous == AnonymousAllow ||
 		(c.lo.Anonymous == AnonymousDefault && s.opt().Authenticator == nil)
 	if enhancedUser != "" {
