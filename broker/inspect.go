@@ -139,15 +139,22 @@ func (s *Server) Disconnect(id string, discard bool) bool {
 		s.mu.Unlock()
 		return false
 	}
+	var will *message
 	if discard {
 		sess.mu.Lock()
 		sess.persistent = false // the connection's end discards it
+		if sess.conn.Load() == nil {
+			will, sess.pendingWill = sess.pendingWill, nil
+		}
 		sess.mu.Unlock()
 		if sess.conn.Load() == nil {
 			s.discardLocked(sess)
 		}
 	}
 	s.mu.Unlock()
+	if will != nil {
+		s.publishWill(id, will) // the session ended before the will's delay [MQTT-3.1.2-8]
+	}
 	if c := sess.conn.Load(); c != nil {
 		s.log.Info("disconnecting client: administrative action", "client", id)
 		if c.version >= packet.V5 {
