@@ -3,7 +3,6 @@ package broker
 import (
 	"strings"
 	"time"
-	"unsafe"
 
 	"github.com/gannet-mqtt/gannet/auth"
 	"github.com/gannet-mqtt/gannet/packet"
@@ -118,7 +117,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		return &closeError{packet.TopicNameInvalid, "topic name exceeds the configured length or level limit"}
 	}
 	if v5 && o.ValidatePayloadFormat && p.Properties.Has(packet.PropPayloadFormat) && p.Properties.PayloadFormat == 1 {
-		if err := packet.ValidString(aliasBytes(p.Payload)); err != nil {
+		if err := packet.ValidUTF8(p.Payload); err != nil {
 			if p.QoS == 0 {
 				return &closeError{packet.PayloadFormatInvalid, "payload declared UTF-8 is not"}
 			}
@@ -340,12 +339,4 @@ func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
 	s.save()
 	c.sendPacket(&packet.Unsuback{PacketID: p.PacketID, ReasonCodes: codes}) // [MQTT-3.10.4-4] [MQTT-3.10.4-5]
 	return nil
-}
-
-// aliasBytes views b as a string without copying, for validation only.
-func aliasBytes(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	return unsafe.String(&b[0], len(b))
 }

@@ -73,7 +73,7 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 			return refuse(packet.RetainNotSupported, "retained will while retain is not available") // [MQTT-3.2.2-13]
 		}
 		if v5 && o.ValidatePayloadFormat && p.Will.Properties.Has(packet.PropPayloadFormat) &&
-			p.Will.Properties.PayloadFormat == 1 && packet.ValidString(string(p.Will.Payload)) != nil {
+			p.Will.Properties.PayloadFormat == 1 && packet.ValidUTF8(p.Will.Payload) != nil {
 			return refuse(packet.PayloadFormatInvalid, "will payload declared UTF-8 is not")
 		}
 	}

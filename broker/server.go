@@ -128,8 +128,7 @@ func (s *Server) ServeListener(l net.Listener, lo ListenerOptions) error {
 			if closed {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTemporary(err)) {
+			if temporary(err) {
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 				s.log.Warn("accept failed, retrying", "listener", l.Addr().String(), "error", err, "retry_in", delay)
 				time.Sleep(delay)
@@ -143,16 +142,16 @@ func (s *Server) ServeListener(l net.Listener, lo ListenerOptions) error {
 	}
 }
 
-// errTemporary treats "too many open files" and the like as passing.
-func errTemporary(err error) error {
-	var se interface{ Temporary() bool }
-	if errors.As(err, &se) && se.Temporary() {
-		return err
+// temporary reports whether an accept error passes by itself: a time-out,
+// or "too many open files" and the like.
+func temporary(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
 	}
-	return errNever
+	var te interface{ Temporary() bool }
+	return errors.As(err, &te) && te.Temporary()
 }
-
-var errNever = errors.New("never")
 
 // Serving reports whether the broker accepts connections: it serves at
 // least one listener and has not been closed.
@@ -251,9 +250,10 @@ func (s *Server) publish(m *message, from *session, matches *topic.Matches[*sess
 	}
 	matches.Reset()
 	s.subs.Match(m.topic, from, online, matches)
+	checkRead := s.opt().Authorizer != nil
 	for i := range matches.Deliveries {
 		d := &matches.Deliveries[i]
-		if s.opt().Authorizer != nil && !s.allowed(d.Subscriber.authc.Load(), auth.Read, m.topic) {
+		if checkRead && !s.allowed(d.Subscriber.authc.Load(), auth.Read, m.topic) {
 			continue // delivery re-checks read access
 		}
 		// RETAIN is 0 on established subscriptions [MQTT-3.3.1-9] unless

@@ -168,6 +168,11 @@ func validUTF8(b []byte) error {
 	return nil
 }
 
+// ValidUTF8 checks bytes against the rules of a UTF-8 Encoded String
+// (well formed, no surrogates, no U+0000), for payloads that declare
+// themselves UTF-8 (Payload Format Indicator 1).
+func ValidUTF8(b []byte) error { return validUTF8(b) }
+
 // ValidString reports whether s is a valid UTF-8 Encoded String.
 func ValidString(s string) error {
 	if len(s) > 65535 {

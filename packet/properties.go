@@ -260,6 +260,15 @@ var propTable = [64]propInfo{
 	PropSharedSubAvailable:   {kindByte, in(tConnack)},
 }
 
+// singleMask is the set of single-valued properties: bits of Present for
+// anything else (a stray Add of PropUser, say) are never encoded.
+var singleMask = func() (m PropSet) {
+	for _, id := range singleProps {
+		m.Add(id)
+	}
+	return m
+}()
+
 // singleProps lists the single-valued properties in the order they are encoded.
 var singleProps = []PropID{
 	PropPayloadFormat, PropMessageExpiry, PropContentType, PropResponseTopic,
@@ -339,24 +348,19 @@ func (p *Properties) binaryValue(id PropID) []byte {
 // size returns the length of the encoded properties, without the length prefix.
 func (p *Properties) size() int {
 	n := 0
-	for set := p.Present; set != 0; set &= set - 1 {
+	for set := p.Present & singleMask; set != 0; set &= set - 1 {
 		id := PropID(bits.TrailingZeros64(uint64(set)))
-		{
-			if propTable[id].allowed == 0 || id == PropSubscriptionID || id == PropUser {
-				continue // not a single-valued property
-			}
-			switch propTable[id].kind {
-			case kindByte:
-				n += 2
-			case kindUint16:
-				n += 3
-			case kindUint32:
-				n += 5
-			case kindString:
-				n += 3 + len(p.stringValue(id))
-			case kindBinary:
-				n += 3 + len(p.binaryValue(id))
-			}
+		switch propTable[id].kind {
+		case kindByte:
+			n += 2
+		case kindUint16:
+			n += 3
+		case kindUint32:
+			n += 5
+		case kindString:
+			n += 3 + len(p.stringValue(id))
+		case kindBinary:
+			n += 3 + len(p.binaryValue(id))
 		}
 	}
 	for _, id := range p.SubscriptionIDs {
@@ -378,33 +382,28 @@ func (p *Properties) wireSize() int {
 func (p *Properties) appendProps(dst []byte) ([]byte, error) {
 	dst = appendVarint(dst, p.size())
 	// Set bits in ascending order: the identifiers' numeric order.
-	for set := p.Present; set != 0; set &= set - 1 {
+	for set := p.Present & singleMask; set != 0; set &= set - 1 {
 		id := PropID(bits.TrailingZeros64(uint64(set)))
-		{
-			if propTable[id].allowed == 0 || id == PropSubscriptionID || id == PropUser {
-				continue // not a single-valued property
+		dst = append(dst, byte(id))
+		switch propTable[id].kind {
+		case kindByte:
+			dst = append(dst, byte(p.uintValue(id)))
+		case kindUint16:
+			dst = appendUint16(dst, uint16(p.uintValue(id)))
+		case kindUint32:
+			dst = appendUint32(dst, p.uintValue(id))
+		case kindString:
+			s := p.stringValue(id)
+			if len(s) > 65535 {
+				return dst, ErrStringTooLong
 			}
-			dst = append(dst, byte(id))
-			switch propTable[id].kind {
-			case kindByte:
-				dst = append(dst, byte(p.uintValue(id)))
-			case kindUint16:
-				dst = appendUint16(dst, uint16(p.uintValue(id)))
-			case kindUint32:
-				dst = appendUint32(dst, p.uintValue(id))
-			case kindString:
-				s := p.stringValue(id)
-				if len(s) > 65535 {
-					return dst, ErrStringTooLong
-				}
-				dst = appendString(dst, s)
-			case kindBinary:
-				b := p.binaryValue(id)
-				if len(b) > 65535 {
-					return dst, ErrStringTooLong
-				}
-				dst = appendBinary(dst, b)
+			dst = appendString(dst, s)
+		case kindBinary:
+			b := p.binaryValue(id)
+			if len(b) > 65535 {
+				return dst, ErrStringTooLong
 			}
+			dst = appendBinary(dst, b)
 		}
 	}
 	for _, id := range p.SubscriptionIDs {
