@@ -124,7 +124,7 @@ func (w *wsServer) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	// Binary messages only [MQTT-6.0.0-1], read as one stream
 	// [MQTT-6.0.0-2]. The context bounds the conn's life: it ends with the
 	// conn, not with the request or the listener.
-	c := newWSConn(websocket.NetConn(context.Background(), ws, websocket.MessageBinary), raw, remote)
+	c := newWSConn(ws, raw, remote)
 	select {
 	case w.ready <- c:
 	case <-w.done:

@@ -1,10 +1,13 @@
 package listener
 
 import (
+	"context"
 	"net"
 	"os"
 	"sync"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // wsCloseTimeout bounds the WebSocket close handshake that Close starts;
@@ -37,7 +40,8 @@ const wsReadBuf = 4096
 //     returns at once and runs the handshake in the background, closing
 //     the transport after wsCloseTimeout at the latest.
 type wsConn struct {
-	nc     net.Conn // websocket.NetConn(MessageBinary)
+	ws     *websocket.Conn
+	nc     net.Conn // websocket.NetConn(ws, MessageBinary)
 	raw    net.Conn // the HTTP connection below the WebSocket
 	remote net.Addr
 
@@ -59,9 +63,10 @@ type readResult struct {
 	err error
 }
 
-func newWSConn(nc, raw net.Conn, remote net.Addr) *wsConn {
+func newWSConn(ws *websocket.Conn, raw net.Conn, remote net.Addr) *wsConn {
 	c := &wsConn{
-		nc:      nc,
+		ws:      ws,
+		nc:      websocket.NetConn(context.Background(), ws, websocket.MessageBinary),
 		raw:     raw,
 		remote:  remote,
 		buf:     make([]byte, wsReadBuf),
@@ -136,7 +141,12 @@ func (c *wsConn) Close() error {
 		c.rdl.set(time.Time{})
 		go func() {
 			t := time.AfterFunc(wsCloseTimeout, func() { c.raw.Close() })
-			c.nc.Close() // status 1000, then waits for the peer's close frame
+			// ws.Close, not nc.Close: the NetConn's Close cancels the
+			// pump's read first, which drops the transport before the
+			// close frame is written. ws.Close writes status 1000, then
+			// waits for the peer's close frame, which ends the pump.
+			c.ws.Close(websocket.StatusNormalClosure, "")
+			c.nc.Close()
 			t.Stop()
 			c.raw.Close()
 		}()
