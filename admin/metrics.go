@@ -127,6 +127,7 @@ func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.accepted, st.Accepted)
 	counter(c.refused, st.RefusedRate, "rate")
 	counter(c.refused, st.RefusedMemory, "memory")
+	counter(c.refused, st.RefusedOwner, "session_owner")
 	for q, l := range qosLabels {
 		counter(c.received, st.ReceivedByQoS[q], l)
 		counter(c.sent, st.SentByQoS[q], l)

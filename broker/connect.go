@@ -184,6 +184,13 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		return refuse(packet.ServerUnavailable, "server is shutting down")
 	}
 	old := s.sessions[id]
+	ident := identityOf(c.authc)
+	if old != nil && !s.mayUseLocked(old, ident) {
+		owner := old.owner
+		s.mu.Unlock()
+		s.limits.refusedOwner.Add(1)
+		return refuse(packet.NotAuthorized, "client identifier in use by a session of "+owner+", not "+ident+" (session_ownership)")
+	}
 	if old != nil {
 		if oc := old.conn.Swap(nil); oc != nil { // take over [MQTT-3.1.4-2] [MQTT-3.1.4-3]
 			oc.takenOver.Store(true)
@@ -203,11 +210,13 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 			oldEnded = true
 		}
 		sess = newSession(s, id)
+		sess.owner = ident
 		s.sessions[id] = sess
 	} else {
 		ack.SessionPresent = true // [MQTT-3.2.2-2] [MQTT-3.2.2-3]
 	}
 	sess.mu.Lock()
+	sess.owner = ident // claims a session restored without an owner
 	sess.version = p.Version
 	sess.persistent = persistent
 	sess.expiry = expiry

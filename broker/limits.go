@@ -23,6 +23,7 @@ type limits struct {
 
 	refusedRate   atomic.Uint64 // connections refused: rate per source address
 	refusedMemory atomic.Uint64 // connections refused: memory ceiling
+	refusedOwner  atomic.Uint64 // connections refused: session of another identity
 	throttled     atomic.Uint64 // publishes delayed by the publish rate
 	slowClosed    atomic.Uint64 // clients disconnected for not reading
 }

@@ -84,6 +84,10 @@ type Options struct {
 	// offered (auth.NewSCRAM for SCRAM-SHA-256); a CONNECT naming another
 	// method is refused with 0x8C.
 	EnhancedAuth []auth.EnhancedAuth
+	// SessionOwnership decides whether a client may use the identifier of
+	// a session another identity (user name or certificate) created; the
+	// default refuses it (0x87).
+	SessionOwnership SessionOwnership
 	// PeerIdentity returns the verified TLS client certificate identity of
 	// a connection (listener.PeerIdentity fits), for auth.
 	PeerIdentity func(net.Conn) (string, bool)

@@ -103,6 +103,7 @@ func (sess *session) saveLocked() {
 		Version:      sess.version,
 		Expiry:       sess.expiry,
 		Disconnected: sess.disconnected,
+		Owner:        sess.owner,
 	}
 	for _, sub := range sess.subs {
 		rec.Subscriptions = append(rec.Subscriptions, sub)
@@ -254,6 +255,7 @@ func (s *Server) restore() error {
 		sess.persistent = true
 		sess.stored = true
 		sess.expiry = rec.Expiry
+		sess.owner = rec.Owner
 		sess.disconnected = rec.Disconnected
 		if sess.disconnected.IsZero() {
 			sess.disconnected = now // the broker stopped while it was connected

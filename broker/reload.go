@@ -6,7 +6,7 @@ func (s *Server) opt() *Options { return s.cfg.Load() }
 
 // Reload applies new options to the running broker without dropping
 // connections: authentication and authorisation, connection, rate,
-// subscription, queue, buffer and memory limits, topic limits and the
+// subscription, queue, buffer and memory limits, session ownership, topic limits and the
 // keep-alive cap. Other fields (store, logger, capabilities advertised in
 // CONNACK) keep their values from New. Rates apply to new connections.
 // Invalid options are refused whole and the old ones stay.
@@ -28,6 +28,7 @@ func (s *Server) Reload(next Options) error {
 	o.MaxTopicLength, o.MaxTopicLevels = next.MaxTopicLength, next.MaxTopicLevels
 	o.MaxKeepAlive = next.MaxKeepAlive
 	o.EnhancedAuth = next.EnhancedAuth
+	o.SessionOwnership = next.SessionOwnership
 	s.cfg.Store(&o)
 	s.limits.mu.Lock()
 	s.limits.perIP = nil // new rates start afresh

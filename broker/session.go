@@ -65,6 +65,7 @@ type session struct {
 	ended       atomic.Bool // discarded: deliveries to it go nowhere
 
 	authc        atomic.Pointer[auth.Client] // who the client is, for delivery checks
+	owner        string                      // identity that created it (identityOf); set with Server.mu and mu held
 	stored       bool                        // the store holds a record of this session
 	seq          uint64                      // last stored queue position
 	disconnected time.Time                   // when the last connection ended

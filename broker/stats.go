@@ -22,6 +22,7 @@ type Stats struct {
 	MaxConnections  int64     // most clients connected at once since start
 	RefusedRate     uint64    // connections refused: too many from one address
 	RefusedMemory   uint64    // connections refused: memory above the ceiling
+	RefusedOwner    uint64    // connections refused: the session belongs to another identity
 	Throttled       uint64    // publishes held back by the publish rate
 	SlowClosed      uint64    // clients disconnected for not reading
 }
@@ -48,6 +49,7 @@ func (s *Server) Stats() Stats {
 		MaxConnections:  s.stats.maxConns.Load(),
 		RefusedRate:     s.limits.refusedRate.Load(),
 		RefusedMemory:   s.limits.refusedMemory.Load(),
+		RefusedOwner:    s.limits.refusedOwner.Load(),
 		Throttled:       s.limits.throttled.Load(),
 		SlowClosed:      s.limits.slowClosed.Load(),
 	}

@@ -165,6 +165,9 @@ func (f *File) brokerOptions() broker.Options {
 // buildAuth loads the auth files and makes the HTTP hook.
 func (f *File) buildAuth(c *collector, o *broker.Options) {
 	a := &f.Auth
+	if a.SessionOwnership == "any" {
+		o.SessionOwnership = broker.SessionOwnerAny
+	}
 	if a.PasswordFile != "" {
 		pf, err := auth.LoadPasswordFile(a.PasswordFile)
 		if err != nil {

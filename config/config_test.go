@@ -162,6 +162,7 @@ auth:
     cache_ttl: 1m
   scram:
     users_file: %[1]s/scram
+  session_ownership: any
 logging:
   level: debug
   format: json
@@ -273,6 +274,7 @@ func TestEveryOption(t *testing.T) {
 		SharedSubscriptions:     false,
 		SubscriptionIdentifiers: false,
 		ValidatePayloadFormat:   false,
+		SessionOwnership:        broker.SessionOwnerAny,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("broker options\n got %+v\nwant %+v", got, want)

@@ -138,6 +138,9 @@ type Auth struct {
 	ACLFile      string    `yaml:"acl_file"`
 	HTTP         HTTPAuth  `yaml:"http"`
 	SCRAM        SCRAMAuth `yaml:"scram"`
+	// SessionOwnership is owner (a session is used only by the identity
+	// that created it) or any (the client identifier alone decides).
+	SessionOwnership string `yaml:"session_ownership"`
 }
 
 // HTTPAuth is the HTTP hook (auth.HTTPHook).
@@ -229,7 +232,8 @@ func Default() *File {
 			ValidatePayloadFormat:   o.ValidatePayloadFormat,
 		},
 		Auth: Auth{
-			HTTP: HTTPAuth{Timeout: h.Timeout, CacheSize: h.CacheSize, CacheTTL: h.CacheTTL},
+			HTTP:             HTTPAuth{Timeout: h.Timeout, CacheSize: h.CacheSize, CacheTTL: h.CacheTTL},
+			SessionOwnership: o.SessionOwnership.String(),
 		},
 		Logging: Logging{Level: "info", Format: "text"},
 		Sys:     Sys{Interval: o.SysInterval},

@@ -326,6 +326,7 @@ func (f *File) validateAuth(c *collector) {
 	}
 	c.nonNegative("auth.http.cache_size", float64(a.HTTP.CacheSize))
 	c.nonNegative("auth.http.cache_ttl", float64(a.HTTP.CacheTTL))
+	c.oneOf("auth.session_ownership", a.SessionOwnership, "owner", "any")
 }
 
 func (f *File) validateRest(c *collector) {

@@ -43,6 +43,9 @@ type Session struct {
 	Expiry        time.Duration // 5.0 Session Expiry Interval; 0 with a 3.1.1 persistent session means never
 	Disconnected  time.Time     // when the last connection ended; zero while connected
 	Subscriptions []Subscription
+	// Owner is the identity that created the session ("user:NAME",
+	// "cert:IDENTITY" or "anonymous"); empty when not recorded.
+	Owner string
 	// Inbound lists the QoS 2 packet identifiers received from the client
 	// and awaiting PUBREL, for stores that implement InboundStore.
 	Inbound []uint16
