@@ -88,6 +88,7 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	if rc, why := s.authenticate(c, p, id, enhancedUser); rc != packet.Success {
 		return refuse(rc, why) // [MQTT-3.1.4-2]
 	}
+	ident := identityOf(c.authc)
 
 	keepAlive := p.KeepAlive
 	serverKeepAlive := false
@@ -117,6 +118,15 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 
 	expiry := neverExpires
 	persistent := !p.CleanStart // [MQTT-3.1.2-4] (3.1.1)
+	anonCap := o.MaxAnonymousSessionExpiry
+	if ident != ownerAnonymous {
+		anonCap = 0
+	}
+	if !v5 && anonCap > 0 {
+		// An anonymous 3.1.1 session is discarded after this long offline,
+		// as 3.1.1 3.1.2.4 allows administratively.
+		expiry = time.Duration(anonCap) * time.Second
+	}
 	ack := &packet.Connack{}
 	if v5 {
 		props := &p.Properties
@@ -130,6 +140,10 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		secs := props.SessionExpiry
 		if o.MaxSessionExpiry > 0 && secs > o.MaxSessionExpiry {
 			secs = o.MaxSessionExpiry
+			ack.Properties.SetUint(packet.PropSessionExpiry, secs)
+		}
+		if anonCap > 0 && secs > anonCap {
+			secs = anonCap // told in CONNACK (5.0 3.2.2.3.2)
 			ack.Properties.SetUint(packet.PropSessionExpiry, secs)
 		}
 		persistent = secs > 0 // [MQTT-3.1.2-23]
@@ -184,7 +198,6 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		return refuse(packet.ServerUnavailable, "server is shutting down")
 	}
 	old := s.sessions[id]
-	ident := identityOf(c.authc)
 	if old != nil && !s.mayUseLocked(old, ident) {
 		owner := old.owner
 		s.mu.Unlock()

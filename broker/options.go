@@ -117,6 +117,11 @@ type Options struct {
 	// MaxSessionExpiry caps the Session Expiry Interval a 5.0 client asks
 	// for, in seconds (0: no cap).
 	MaxSessionExpiry uint32
+	// MaxAnonymousSessionExpiry caps, in seconds, how long the session of
+	// a client without a user name or certificate is kept offline: the 5.0
+	// Session Expiry Interval is lowered to it (and the client told), and
+	// a 3.1.1 persistent session is discarded after it (0: no cap).
+	MaxAnonymousSessionExpiry uint32
 	// ResponseInformation is returned to 5.0 clients that ask for it.
 	ResponseInformation string
 	// ServerReference, when set, is sent with every refusal and
@@ -152,6 +157,8 @@ func DefaultOptions() Options {
 		TopicAliasMaximum:       10, // as Mosquitto: each alias pins a topic of up to MaxPacketSize
 		ReceiveMaximum:          65535,
 		ValidatePayloadFormat:   true,
+
+		MaxAnonymousSessionExpiry: 3600,
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 
 // ownerBroker runs a broker with users alice/wonder and bob/builder, each
 // allowed only home/<user>/#, and the given session ownership.
-func ownerBroker(t *testing.T, mode broker.SessionOwnership) *testBroker {
+func ownerBroker(t *testing.T, mode broker.SessionOwnership, configure ...func(*broker.Options)) *testBroker {
 	t.Helper()
 	pw := auth.NewPasswordFile()
 	pw.Params = auth.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
@@ -29,6 +29,9 @@ func ownerBroker(t *testing.T, mode broker.SessionOwnership) *testBroker {
 	opts := testOptions()
 	opts.Authenticator, opts.Authorizer = pw, acl
 	opts.SessionOwnership = mode
+	for _, f := range configure {
+		f(&opts)
+	}
 	l := listen(t)
 	srv, err := broker.New(opts)
 	if err != nil {

@@ -146,6 +146,7 @@ func (f *File) brokerOptions() broker.Options {
 	o.MaxSubscriptions = l.MaxSubscriptions
 	o.MemoryLimit = int64(l.MemoryLimit)
 	o.MaxSessionExpiry = uint32(min(max(l.MaxSessionExpiry/time.Second, 0), 1<<32-1))
+	o.MaxAnonymousSessionExpiry = uint32(min(max(l.MaxAnonymousSessionExpiry/time.Second, 0), 1<<32-1))
 	o.SysInterval = f.Sys.Interval
 
 	o.MaximumQoS = byte(min(max(m.MaximumQoS, 0), 255))

@@ -141,6 +141,7 @@ limits:
   max_subscriptions: 50
   memory_limit: 512MiB
   max_session_expiry: 24h
+  max_anonymous_session_expiry: 10m
 mqtt:
   maximum_qos: 1
   retain_available: false
@@ -275,6 +276,8 @@ func TestEveryOption(t *testing.T) {
 		SubscriptionIdentifiers: false,
 		ValidatePayloadFormat:   false,
 		SessionOwnership:        broker.SessionOwnerAny,
+
+		MaxAnonymousSessionExpiry: 600,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("broker options\n got %+v\nwant %+v", got, want)

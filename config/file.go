@@ -113,6 +113,9 @@ type Limits struct {
 	MaxSubscriptions      int           `yaml:"max_subscriptions"`
 	MemoryLimit           Size          `yaml:"memory_limit"`
 	MaxSessionExpiry      time.Duration `yaml:"max_session_expiry"` // whole seconds
+	// MaxAnonymousSessionExpiry: how long an anonymous client's session is
+	// kept offline, 3.1.1 persistent sessions included (whole seconds).
+	MaxAnonymousSessionExpiry time.Duration `yaml:"max_anonymous_session_expiry"`
 }
 
 // MQTT are the MQTT 5.0 capabilities of broker.Options.
@@ -217,6 +220,8 @@ func Default() *File {
 			MaxSubscriptions:      o.MaxSubscriptions,
 			MemoryLimit:           Size(o.MemoryLimit),
 			MaxSessionExpiry:      time.Duration(o.MaxSessionExpiry) * time.Second,
+
+			MaxAnonymousSessionExpiry: time.Duration(o.MaxAnonymousSessionExpiry) * time.Second,
 		},
 		MQTT: MQTT{
 			MaximumQoS:              int(o.MaximumQoS),

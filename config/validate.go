@@ -273,6 +273,7 @@ func (f *File) validateLimits(c *collector) {
 	c.nonNegative("limits.publish_burst", float64(l.PublishBurst))
 	c.nonNegative("limits.max_subscriptions", float64(l.MaxSubscriptions))
 	c.seconds("limits.max_session_expiry", l.MaxSessionExpiry, math.MaxUint32)
+	c.seconds("limits.max_anonymous_session_expiry", l.MaxAnonymousSessionExpiry, math.MaxUint32)
 }
 
 func (f *File) validateMQTT(c *collector) {

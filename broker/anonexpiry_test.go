@@ -1,0 +1,54 @@
+package broker_test
+
+import (
+	"testing"
+
+	"github.com/gannet-mqtt/gannet/broker"
+	"github.com/gannet-mqtt/gannet/packet"
+)
+
+// Anonymous clients cannot create sessions that never expire (issue 16,
+// point 10): by default a 5.0 Session Expiry Interval is cut to
+// MaxAnonymousSessionExpiry and the client told in CONNACK; users keep
+// theirs.
+func TestAnonymousSessionExpiryDefault(t *testing.T) {
+	b := ownerBroker(t, broker.SessionOwnerOnly)
+	want := broker.DefaultOptions().MaxAnonymousSessionExpiry
+	if want == 0 {
+		t.Fatal("no default cap on anonymous session expiry")
+	}
+	p := v5Persistent("anon-forever", false, 0xFFFFFFFF)
+	_, ack := v5ConnectOK(t, b.Addr, p)
+	if !ack.Properties.Has(packet.PropSessionExpiry) || ack.Properties.SessionExpiry != want {
+		t.Fatalf("anonymous CONNACK Session Expiry %d (present %v), want %d",
+			ack.Properties.SessionExpiry, ack.Properties.Has(packet.PropSessionExpiry), want)
+	}
+
+	user := persistentLogin("alice-forever", "alice", "wonder", packet.V5)
+	user.Properties.SetUint(packet.PropSessionExpiry, 0xFFFFFFFF)
+	_, ack = v5ConnectOK(t, b.Addr, user)
+	if ack.Properties.Has(packet.PropSessionExpiry) {
+		t.Fatalf("alice's Session Expiry cut to %d", ack.Properties.SessionExpiry)
+	}
+}
+
+// An anonymous 3.1.1 persistent session is discarded once it has been
+// offline for MaxAnonymousSessionExpiry; a user's is kept.
+func TestAnonymousSessionExpiry311(t *testing.T) {
+	b := ownerBroker(t, broker.SessionOwnerOnly, func(o *broker.Options) { o.MaxAnonymousSessionExpiry = 1 })
+	anon, _ := connectOK(t, b.Addr, persistentLogin("anon-311", "", "", packet.V311))
+	alice, _ := connectOK(t, b.Addr, persistentLogin("alice-311", "alice", "wonder", packet.V311))
+	anon.nc.Close()
+	alice.nc.Close()
+	eventually(t, "the anonymous session to expire", func() bool {
+		exists, _ := b.SessionState("anon-311")
+		return !exists
+	})
+	if exists, _ := b.SessionState("alice-311"); !exists {
+		t.Fatal("alice's 3.1.1 session was discarded")
+	}
+	_, ack := connectOK(t, b.Addr, persistentLogin("anon-311", "", "", packet.V311))
+	if ack.SessionPresent {
+		t.Fatal("expired anonymous session resumed")
+	}
+}
