@@ -230,8 +230,6 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 	}
 	var sendRetained []retainedFor
 	o := c.srv.opt()
-	c.srv.retainMu.Lock() // see Server.publish
-	defer c.srv.retainMu.Unlock()
 	var subID uint32
 	if len(p.Properties.SubscriptionIDs) > 0 {
 		if !o.SubscriptionIdentifiers {
@@ -239,6 +237,8 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		}
 		subID = p.Properties.SubscriptionIDs[0]
 	}
+	// Checks first, without the retained lock: an authoriser may be slow
+	// (an HTTP hook), and retained publishes wait for that lock.
 	for i, sub := range p.Subscriptions {
 		_, inner, shared := topic.ParseShare(sub.Filter)
 		if !shared {
@@ -247,17 +247,21 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		switch {
 		case !c.checkTopic(sub.Filter):
 			codes[i] = packet.TopicFilterInvalid // 0x80 for 3.1.1 [MQTT-3.9.3-2]
-			continue
 		case !c.srv.allowed(c.authc, auth.Read, inner):
 			codes[i] = packet.NotAuthorized // 0x80 for 3.1.1
-			continue
 		case shared && !o.SharedSubscriptions:
 			codes[i] = packet.SharedSubscriptionsNotSupported
-			continue
 		case !o.WildcardSubscriptions && strings.ContainsAny(inner, "+#"):
 			codes[i] = packet.WildcardSubscriptionsNotSupported // [MQTT-3.8.3-2] (3.1.1)
+		}
+	}
+	c.srv.retainMu.Lock() // see Server.publish
+	defer c.srv.retainMu.Unlock()
+	for i, sub := range p.Subscriptions {
+		if codes[i] != packet.Success {
 			continue
 		}
+		_, _, shared := topic.ParseShare(sub.Filter)
 		granted := min(sub.QoS, o.MaximumQoS) // [MQTT-3.2.2-10]
 		sub.QoS = granted
 		filter := strings.Clone(sub.Filter)

@@ -32,8 +32,10 @@ type Options struct {
 	// MaxTopicLength caps the length in bytes of topic names and filters
 	// (0: the protocol's 65535).
 	MaxTopicLength int
-	// MaxTopicLevels caps the number of levels of topic names and filters
-	// (0: no limit).
+	// MaxTopicLevels caps the number of levels of topic names, filters
+	// and will topics (0: no limit). Each level costs a trie node, so the
+	// default (200, Mosquitto's limit) bounds what one byte of filter or
+	// retained topic can cost.
 	MaxTopicLevels int
 	// MaxKeepAlive caps the keep-alive a client may ask for, in seconds
 	// (0: no cap). 5.0 clients are told with Server Keep Alive.
@@ -144,6 +146,7 @@ func DefaultOptions() Options {
 		MaxInflight:       64,
 		MaxQueued:         10000,
 		MaxTopicLength:    65535,
+		MaxTopicLevels:    200,
 		MaxClientIDLength: 65535,
 		WriteBufferLimit:  4 << 20,
 		SysInterval:       10 * time.Second,
