@@ -18,6 +18,10 @@ type Options struct {
 	ConnectTimeout time.Duration
 	// MaxPacketSize is the largest packet accepted from a client, in bytes.
 	MaxPacketSize int
+	// MaxUserProperties caps the 5.0 User Properties of one packet (0: no
+	// cap); more close the connection with 0x97. Each empty one is 5 bytes
+	// on the wire and 32 in memory.
+	MaxUserProperties int
 	// MaxInflight is how many QoS 1 and 2 messages may await
 	// acknowledgement from one client; the rest wait in the session queue.
 	MaxInflight int
@@ -143,6 +147,7 @@ func DefaultOptions() Options {
 	return Options{
 		ConnectTimeout:    10 * time.Second,
 		MaxPacketSize:     1 << 20,
+		MaxUserProperties: 1024,
 		MaxInflight:       64,
 		MaxQueued:         10000,
 		MaxTopicLength:    65535,
@@ -174,6 +179,9 @@ func (o *Options) Validate() error {
 	}
 	if o.MaxPacketSize < 64 || o.MaxPacketSize > 268435460 {
 		bad("max packet size %d must be between 64 and 268435460 bytes", o.MaxPacketSize)
+	}
+	if o.MaxUserProperties < 0 {
+		bad("max user properties %d must not be negative", o.MaxUserProperties)
 	}
 	if o.MaxInflight < 1 || o.MaxInflight > 65535 {
 		bad("max inflight %d must be between 1 and 65535", o.MaxInflight)

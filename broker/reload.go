@@ -27,6 +27,7 @@ func (s *Server) Reload(next Options) error {
 	o.MemoryLimit = next.MemoryLimit
 	o.MaxTopicLength, o.MaxTopicLevels = next.MaxTopicLength, next.MaxTopicLevels
 	o.MaxKeepAlive = next.MaxKeepAlive
+	o.MaxUserProperties = next.MaxUserProperties
 	o.EnhancedAuth = next.EnhancedAuth
 	o.SessionOwnership = next.SessionOwnership
 	s.cfg.Store(&o)

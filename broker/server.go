@@ -292,6 +292,7 @@ func live(s *session) bool { return s.conn.Load() != nil && !s.ended.Load() }
 func (s *Server) handshake(nc net.Conn, lo *listenerState) {
 	c := &conn{srv: s, nc: nc, lo: lo}
 	c.dec.MaxSize = s.opt().MaxPacketSize
+	c.dec.MaxUserProperties = s.opt().MaxUserProperties
 	c.dec.Reuse = true
 	s.mu.Lock()
 	if s.closed || (s.opt().MaxConnections > 0 && len(s.conns) >= s.opt().MaxConnections) {

@@ -127,6 +127,7 @@ func (f *File) brokerOptions() broker.Options {
 	l, m := &f.Limits, &f.MQTT
 	o.ConnectTimeout = l.ConnectTimeout
 	o.MaxPacketSize = int(l.MaxPacketSize)
+	o.MaxUserProperties = l.MaxUserProperties
 	o.MaxInflight = l.MaxInflight
 	o.MaxQueued = l.MaxQueued
 	o.QueueQoS0 = l.QueueQoS0

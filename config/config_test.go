@@ -122,6 +122,7 @@ store:
 limits:
   connect_timeout: 3s
   max_packet_size: 256KiB
+  max_user_properties: 64
   max_inflight: 100
   max_queued: 500
   queue_qos0: true
@@ -243,6 +244,7 @@ func TestEveryOption(t *testing.T) {
 	want := broker.Options{
 		ConnectTimeout:          3 * time.Second,
 		MaxPacketSize:           256 << 10,
+		MaxUserProperties:       64,
 		MaxInflight:             100,
 		MaxQueued:               500,
 		QueueQoS0:               true,

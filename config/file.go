@@ -94,6 +94,7 @@ type Store struct {
 type Limits struct {
 	ConnectTimeout        time.Duration `yaml:"connect_timeout"`
 	MaxPacketSize         Size          `yaml:"max_packet_size"`
+	MaxUserProperties     int           `yaml:"max_user_properties"`
 	MaxInflight           int           `yaml:"max_inflight"`
 	MaxQueued             int           `yaml:"max_queued"`
 	QueueQoS0             bool          `yaml:"queue_qos0"`
@@ -201,6 +202,7 @@ func Default() *File {
 		Limits: Limits{
 			ConnectTimeout:        o.ConnectTimeout,
 			MaxPacketSize:         Size(o.MaxPacketSize),
+			MaxUserProperties:     o.MaxUserProperties,
 			MaxInflight:           o.MaxInflight,
 			MaxQueued:             o.MaxQueued,
 			QueueQoS0:             o.QueueQoS0,

@@ -252,6 +252,7 @@ func (f *File) validateLimits(c *collector) {
 		c.at("limits.connect_timeout", "must be above zero")
 	}
 	c.between("limits.max_packet_size", int64(l.MaxPacketSize), 64, 268435460)
+	c.nonNegative("limits.max_user_properties", float64(l.MaxUserProperties))
 	c.between("limits.max_inflight", int64(l.MaxInflight), 1, 65535)
 	c.nonNegative("limits.max_queued", float64(l.MaxQueued))
 	c.nonNegative("limits.max_connections", float64(l.MaxConnections))
