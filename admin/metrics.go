@@ -137,6 +137,7 @@ func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.dropped, st.DroppedQueue, "queue_full")
 	counter(c.dropped, st.DroppedSlow, "slow_consumer")
 	counter(c.dropped, st.DroppedTooLarge, "too_large")
+	counter(c.dropped, st.DroppedRetained, "retained_quota")
 	counter(c.throttled, st.Throttled)
 	counter(c.slowClosed, st.SlowClosed)
 	gauge(c.sessions, float64(st.Sessions))

@@ -140,6 +140,16 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		}
 		return nil
 	}
+	if len(p.Payload) > 0 && c.overMemory(!v5) { // an empty payload frees memory: let it through
+		if !v5 {
+			// 3.1.1 cannot refuse a PUBLISH: closing is how it says no.
+			return &closeError{packet.QuotaExceeded, "memory above the configured ceiling for longer than a PUBLISH may wait"}
+		}
+		if p.QoS > 0 {
+			c.ack(p, packet.QuotaExceeded) // 5.0 3.4.2.1
+		}
+		return nil
+	}
 	if p.QoS == 2 {
 		s := c.sess
 		s.mu.Lock()
@@ -164,7 +174,17 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	if c.matches == nil {
 		c.matches = new(topic.Matches[*session])
 	}
-	n := c.srv.publish(newMessage(p, time.Now()), c.sess, c.matches)
+	m := newMessage(p, time.Now())
+	if p.Retain {
+		m.owner = identityOf(c.authc)
+		m.refuseOverQuota = v5 && p.QoS > 0
+	}
+	n := c.srv.publish(m, c.sess, c.matches)
+	if n == quotaRefused {
+		c.srv.log.Info("retained PUBLISH refused: over the retained message quota", "client", c.clientID, "topic", p.Topic, "owner", m.owner)
+		c.ack(p, packet.QuotaExceeded) // 5.0 3.4.2.1
+		return nil
+	}
 	if p.QoS > 0 {
 		rc := packet.Success
 		if n == 0 && v5 {
@@ -239,6 +259,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 	}
 	// Checks first, without the retained lock: an authoriser may be slow
 	// (an HTTP hook), and retained publishes wait for that lock.
+	overMem := c.overMemory(false)
 	for i, sub := range p.Subscriptions {
 		_, inner, shared := topic.ParseShare(sub.Filter)
 		if !shared {
@@ -247,6 +268,8 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		switch {
 		case !c.checkTopic(sub.Filter):
 			codes[i] = packet.TopicFilterInvalid // 0x80 for 3.1.1 [MQTT-3.9.3-2]
+		case overMem:
+			codes[i] = packet.QuotaExceeded // 0x80 for 3.1.1
 		case !c.srv.allowed(c.authc, auth.Read, inner):
 			codes[i] = packet.NotAuthorized // 0x80 for 3.1.1
 		case shared && !o.SharedSubscriptions:

@@ -111,6 +111,7 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	if p.WillFlag {
 		c.will = newMessage(&packet.Publish{Topic: p.Will.Topic, Payload: p.Will.Payload, QoS: p.Will.QoS, Retain: p.Will.Retain, Properties: p.Will.Properties}, time.Now()) // [MQTT-3.1.2-8] [MQTT-3.1.2-7]
 		c.will.props.Present.Remove(packet.PropWillDelay)
+		c.will.owner = ident // charged if it is retained
 		if v5 {
 			c.willDelay = time.Duration(p.Will.Properties.WillDelay) * time.Second
 		}

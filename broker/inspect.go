@@ -187,9 +187,10 @@ func (s *Server) Retained(filter string) ([]RetainedInfo, error) {
 // DeleteRetained removes the retained message of a topic; it reports
 // whether there was one.
 func (s *Server) DeleteRetained(topicName string) bool {
-	if !s.retained.Delete(topicName) {
+	s.retainMu.Lock()
+	defer s.retainMu.Unlock()
+	if _, ok := s.retained.Get(topicName); !ok {
 		return false
 	}
-	s.storeErr("delete retained message", topicName, s.store.DeleteRetained(topicName))
-	return true
+	return s.retainLocked(&message{topic: topicName})
 }

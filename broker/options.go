@@ -29,6 +29,18 @@ type Options struct {
 	// the inflight window (while offline, or while the window is full).
 	// Further messages are dropped and counted.
 	MaxQueued int
+	// MaxRetained and MaxRetainedBytes cap the retained messages of the
+	// broker, in count and in bytes (topic, payload, properties and about
+	// 256 bytes of overhead each); MaxRetainedPerUser and
+	// MaxRetainedBytesPerUser cap those stored by one identity (a user
+	// name, a certificate identity, or all anonymous clients together).
+	// A retained PUBLISH over a cap is not stored: a 5.0 QoS 1/2 publisher
+	// gets 0x97 and the message goes nowhere; otherwise it is delivered to
+	// current subscribers only. 0: no cap.
+	MaxRetained             int
+	MaxRetainedBytes        int64
+	MaxRetainedPerUser      int
+	MaxRetainedBytesPerUser int64
 	// QueueQoS0 keeps QoS 0 messages for offline persistent sessions too.
 	QueueQoS0 bool
 	// MaxConnections caps concurrent connections (0: no limit).
@@ -150,6 +162,12 @@ func DefaultOptions() Options {
 		MaxUserProperties: 1024,
 		MaxInflight:       64,
 		MaxQueued:         10000,
+
+		MaxRetained:             1_000_000,
+		MaxRetainedBytes:        1 << 30,
+		MaxRetainedPerUser:      100_000,
+		MaxRetainedBytesPerUser: 256 << 20,
+
 		MaxTopicLength:    65535,
 		MaxTopicLevels:    200,
 		MaxClientIDLength: 65535,
@@ -188,6 +206,9 @@ func (o *Options) Validate() error {
 	}
 	if o.MaxQueued < 0 {
 		bad("max queued %d must not be negative", o.MaxQueued)
+	}
+	if o.MaxRetained < 0 || o.MaxRetainedBytes < 0 || o.MaxRetainedPerUser < 0 || o.MaxRetainedBytesPerUser < 0 {
+		bad("retained message caps must not be negative")
 	}
 	if o.MaxConnections < 0 {
 		bad("max connections %d must not be negative", o.MaxConnections)

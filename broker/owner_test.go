@@ -22,7 +22,7 @@ func ownerBroker(t *testing.T, mode broker.SessionOwnership, configure ...func(*
 			t.Fatal(err)
 		}
 	}
-	acl, err := auth.ParseACL("owner.acl", strings.NewReader("pattern readwrite home/%u/#\n"))
+	acl, err := auth.ParseACL("owner.acl", strings.NewReader("topic read home/#\npattern readwrite home/%u/#\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

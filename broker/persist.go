@@ -241,7 +241,9 @@ func (s *Server) restore() error {
 	}
 	err := s.store.LoadRetained(func(p *store.Message) error {
 		if p.Expiry.IsZero() || now.Before(p.Expiry) {
-			s.retained.Set(p.Topic, load(p))
+			m := load(p)
+			s.retained.Set(p.Topic, m)
+			s.retainQuota.add(m) // charged to no one: owners are not stored
 		}
 		return nil
 	})

@@ -25,6 +25,8 @@ func (s *Server) Reload(next Options) error {
 	o.MaxQueued, o.QueueQoS0 = next.MaxQueued, next.QueueQoS0
 	o.WriteBufferLimit, o.WriteBufferHardLimit = next.WriteBufferLimit, next.WriteBufferHardLimit
 	o.MemoryLimit = next.MemoryLimit
+	o.MaxRetained, o.MaxRetainedBytes = next.MaxRetained, next.MaxRetainedBytes
+	o.MaxRetainedPerUser, o.MaxRetainedBytesPerUser = next.MaxRetainedPerUser, next.MaxRetainedBytesPerUser
 	o.MaxTopicLength, o.MaxTopicLevels = next.MaxTopicLength, next.MaxTopicLevels
 	o.MaxKeepAlive = next.MaxKeepAlive
 	o.MaxUserProperties = next.MaxUserProperties

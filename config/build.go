@@ -130,6 +130,8 @@ func (f *File) brokerOptions() broker.Options {
 	o.MaxUserProperties = l.MaxUserProperties
 	o.MaxInflight = l.MaxInflight
 	o.MaxQueued = l.MaxQueued
+	o.MaxRetained, o.MaxRetainedBytes = l.MaxRetained, int64(l.MaxRetainedBytes)
+	o.MaxRetainedPerUser, o.MaxRetainedBytesPerUser = l.MaxRetainedPerUser, int64(l.MaxRetainedBytesPerUser)
 	o.QueueQoS0 = l.QueueQoS0
 	o.MaxConnections = l.MaxConnections
 	o.MaxTopicLength = l.MaxTopicLength

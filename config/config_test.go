@@ -125,6 +125,10 @@ limits:
   max_user_properties: 64
   max_inflight: 100
   max_queued: 500
+  max_retained: 10
+  max_retained_bytes: 1MiB
+  max_retained_per_user: 5
+  max_retained_bytes_per_user: 64KiB
   queue_qos0: true
   max_connections: 1000
   max_topic_length: 1024
@@ -247,6 +251,10 @@ func TestEveryOption(t *testing.T) {
 		MaxUserProperties:       64,
 		MaxInflight:             100,
 		MaxQueued:               500,
+		MaxRetained:             10,
+		MaxRetainedBytes:        1 << 20,
+		MaxRetainedPerUser:      5,
+		MaxRetainedBytesPerUser: 64 << 10,
 		QueueQoS0:               true,
 		MaxConnections:          1000,
 		MaxTopicLength:          1024,

@@ -255,6 +255,8 @@ func (f *File) validateLimits(c *collector) {
 	c.nonNegative("limits.max_user_properties", float64(l.MaxUserProperties))
 	c.between("limits.max_inflight", int64(l.MaxInflight), 1, 65535)
 	c.nonNegative("limits.max_queued", float64(l.MaxQueued))
+	c.nonNegative("limits.max_retained", float64(l.MaxRetained))
+	c.nonNegative("limits.max_retained_per_user", float64(l.MaxRetainedPerUser))
 	c.nonNegative("limits.max_connections", float64(l.MaxConnections))
 	c.between("limits.max_topic_length", int64(l.MaxTopicLength), 0, 65535)
 	c.nonNegative("limits.max_topic_levels", float64(l.MaxTopicLevels))
