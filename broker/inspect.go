@@ -25,6 +25,8 @@ type ClientInfo struct {
 	Inflight      int           `json:"inflight"`
 	Queued        int           `json:"queued"`         // waiting, in memory and on disk
 	QueuedOnDisk  int           `json:"queued_on_disk"` // of which only in the store
+	QueuedBytes   int64         `json:"queued_bytes"`   // bytes of the queued messages, in memory and on disk
+	QueuedMemory  int64         `json:"queued_memory"`  // of which in memory
 	Dropped       uint64        `json:"dropped"`
 	Disconnected  time.Time     `json:"disconnected_at,omitzero"`
 }
@@ -59,6 +61,8 @@ func (sess *session) info() ClientInfo {
 		Inflight:      len(sess.inflight),
 		Queued:        sess.queue.len() + sess.spilled,
 		QueuedOnDisk:  sess.spilled,
+		QueuedBytes:   sess.queue.bytes + sess.spilledBytes,
+		QueuedMemory:  sess.queue.bytes,
 		Dropped:       sess.dropped,
 		Disconnected:  sess.disconnected,
 	}

@@ -29,6 +29,13 @@ type Options struct {
 	// the inflight window (while offline, or while the window is full).
 	// Further messages are dropped and counted.
 	MaxQueued int
+	// MaxQueuedBytes caps the bytes of the messages a session holds
+	// beyond the inflight window, in memory and on disk together (each
+	// counted whole, with about 128 bytes of overhead): further messages
+	// are dropped and counted, as beyond MaxQueued (0: no cap). With a
+	// durable store, a queue keeps at most 1,000 deliveries or 4 MiB in
+	// memory and the rest on disk.
+	MaxQueuedBytes int64
 	// MaxRetained and MaxRetainedBytes cap the retained messages of the
 	// broker, in count and in bytes (topic, payload, properties and about
 	// 256 bytes of overhead each); MaxRetainedPerUser and
@@ -162,6 +169,7 @@ func DefaultOptions() Options {
 		MaxUserProperties: 1024,
 		MaxInflight:       64,
 		MaxQueued:         10000,
+		MaxQueuedBytes:    64 << 20,
 
 		MaxRetained:             1_000_000,
 		MaxRetainedBytes:        1 << 30,
@@ -209,6 +217,9 @@ func (o *Options) Validate() error {
 	}
 	if o.MaxRetained < 0 || o.MaxRetainedBytes < 0 || o.MaxRetainedPerUser < 0 || o.MaxRetainedBytesPerUser < 0 {
 		bad("retained message caps must not be negative")
+	}
+	if o.MaxQueuedBytes < 0 {
+		bad("max queued bytes %d must not be negative", o.MaxQueuedBytes)
 	}
 	if o.MaxConnections < 0 {
 		bad("max connections %d must not be negative", o.MaxConnections)

@@ -150,11 +150,23 @@ func (sess *session) updateLocked(o *outbound) {
 // memory does not grow with offline queues.
 const queueMemory = 1000
 
+// queueMemoryBytes is how many bytes of queued deliveries a session holds
+// in memory when its store is durable: large messages go to disk sooner.
+const queueMemoryBytes = 4 << 20
+
 // spillLocked reports whether a new queued delivery should stay on disk
 // only. sess.mu held.
 func (sess *session) spillLocked() bool {
 	return sess.stored && sess.srv.syncer != nil &&
-		(sess.spilled > 0 || sess.queue.len() >= queueMemory)
+		(sess.spilled > 0 || sess.queue.len() >= queueMemory || sess.queue.bytes >= queueMemoryBytes)
+}
+
+// overQueuedBytesLocked reports whether queuing o would take the session
+// over Options.MaxQueuedBytes, counting what waits in memory and on disk.
+// sess.mu held.
+func (sess *session) overQueuedBytesLocked(o *outbound) bool {
+	max := sess.srv.opt().MaxQueuedBytes
+	return max > 0 && sess.queue.bytes+sess.spilledBytes+outCost(o) > max
 }
 
 var errPageFull = errors.New("page full")
@@ -163,7 +175,11 @@ var errPageFull = errors.New("page full")
 // order. sess.mu held.
 //
 // want is how many to read back at most.
-func (sess *session) unspillLocked(want int) {
+func (sess *session) unspillLocked(want int) { sess.unspillBytesLocked(want, 0) }
+
+// unspillBytesLocked is unspillLocked that also stops once the queue in
+// memory holds maxBytes (0: no byte limit). sess.mu held.
+func (sess *session) unspillBytesLocked(want int, maxBytes int64) {
 	msgs := make(map[uint64]*message)
 	loaded := 0
 	load := func(fn func(*store.Entry) error) error { return sess.srv.store.LoadQueue(sess.id, fn) }
@@ -175,7 +191,7 @@ func (sess *session) unspillLocked(want int) {
 		if e.Seq <= sess.loadedSeq || e.State != store.EntryQueued {
 			return nil
 		}
-		if loaded == want {
+		if loaded == want || (maxBytes > 0 && loaded > 0 && sess.queue.bytes >= maxBytes) {
 			return errPageFull
 		}
 		o := &outbound{qos: e.QoS, retain: e.Retain, subIDs: e.SubIDs, seq: e.Seq}
@@ -188,6 +204,7 @@ func (sess *session) unspillLocked(want int) {
 			}
 		}
 		sess.queue.push(o)
+		sess.spilledBytes -= outCost(o)
 		sess.loadedSeq = e.Seq
 		loaded++
 		return nil
@@ -196,8 +213,8 @@ func (sess *session) unspillLocked(want int) {
 		sess.srv.storeErr("read queued messages back", sess.id, err)
 	}
 	sess.spilled -= loaded
-	if loaded == 0 && want > 0 {
-		sess.spilled = 0 // nothing left on disk after all
+	if (loaded == 0 && want > 0) || sess.spilled <= 0 {
+		sess.spilled, sess.spilledBytes = 0, 0 // nothing left on disk after all
 	}
 }
 
@@ -299,8 +316,9 @@ func (s *Server) restore() error {
 			}
 			sess.seq = max(sess.seq, e.Seq)
 			switch {
-			case o.state == outQueued && sess.queue.len() >= queueMemory && s.syncer != nil:
+			case o.state == outQueued && (sess.queue.len() >= queueMemory || sess.queue.bytes >= queueMemoryBytes) && s.syncer != nil:
 				sess.spilled++ // read back as the window drains
+				sess.spilledBytes += outCost(o)
 			case o.state == outQueued:
 				sess.queue.push(o)
 				sess.loadedSeq = e.Seq

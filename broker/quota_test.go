@@ -10,6 +10,7 @@ import (
 
 	"github.com/gannet-mqtt/gannet/broker"
 	"github.com/gannet-mqtt/gannet/packet"
+	"github.com/gannet-mqtt/gannet/store/memory"
 )
 
 // A 5.0 packet with more User Properties than MaxUserProperties closes the
@@ -199,5 +200,67 @@ func TestMemoryInUseFalls(t *testing.T) {
 	}
 	if after > held-100<<20 {
 		t.Fatalf("128 MiB freed: in use still %d MiB (was %d MiB)", after>>20, held>>20)
+	}
+}
+
+// An offline queue is bounded by bytes, not only by count (issue 16,
+// point 3): beyond MaxQueuedBytes further messages are dropped and
+// counted.
+func TestQueuedBytesCap(t *testing.T) {
+	t.Parallel()
+	opts := testOptions()
+	opts.MaxQueuedBytes = 100_000
+	b := runBroker(t, opts)
+	sub, _ := connectOK(t, b.Addr, persistentConnect("qbytes"))
+	sub.sub("q/#", 1)
+	sub.send(&packet.Disconnect{})
+	b.waitOffline(t, "qbytes")
+
+	pub := client(t, b, "qbytes-pub")
+	payload := strings.Repeat("x", 10_000)
+	for range 20 {
+		pub.publish("q/t", payload, 1, false)
+	}
+	ci, _, _ := b.Client("qbytes")
+	if ci.QueuedBytes > opts.MaxQueuedBytes || ci.Dropped == 0 {
+		t.Fatalf("queued %d messages, %d bytes, %d dropped; want at most %d bytes", ci.Queued, ci.QueuedBytes, ci.Dropped, opts.MaxQueuedBytes)
+	}
+	sub, _ = connectOK(t, b.Addr, persistentConnect("qbytes"))
+	for range ci.Queued {
+		sub.ack(sub.expectPublish("q/t", payload))
+	}
+	sub.sync()
+	t.Logf("20 x 10 kB offline with a 100 kB cap: %d queued, %d dropped", ci.Queued, ci.Dropped)
+}
+
+// With a durable store, an offline queue keeps about 4 MiB in memory and
+// the rest on disk, however few its messages: 1,000 messages of 1 MB
+// stayed in memory before (issue 16, point 3). They come back in order.
+func TestOfflineQueueSpillsByBytes(t *testing.T) {
+	t.Parallel()
+	opts := testOptions()
+	opts.Store = syncingStore{memory.New()}
+	b := runBroker(t, opts)
+	sub, _ := connectOK(t, b.Addr, persistentConnect("spillbytes"))
+	sub.sub("big/#", 1)
+	sub.send(&packet.Disconnect{})
+	b.waitOffline(t, "spillbytes")
+
+	const n, size = 24, 500_000
+	pub := client(t, b, "spillbytes-pub")
+	for i := range n {
+		pub.publish("big/t", fmt.Sprintf("%03d", i)+strings.Repeat("x", size), 1, false)
+	}
+	ci, _, _ := b.Client("spillbytes")
+	if ci.Queued != n || ci.QueuedMemory > 4<<20+size+1000 || ci.QueuedOnDisk == 0 {
+		t.Fatalf("queued %d, %d bytes in memory, %d on disk only; want %d with at most 4 MiB in memory", ci.Queued, ci.QueuedMemory, ci.QueuedOnDisk, n)
+	}
+	sub, _ = connectOK(t, b.Addr, persistentConnect("spillbytes"))
+	for i := range n {
+		sub.ack(sub.expectPublish("big/t", fmt.Sprintf("%03d", i)+strings.Repeat("x", size)))
+	}
+	sub.sync()
+	if ci, _, _ := b.Client("spillbytes"); ci.Queued != 0 || ci.QueuedBytes != 0 {
+		t.Errorf("after draining: queued %d, %d bytes", ci.Queued, ci.QueuedBytes)
 	}
 }

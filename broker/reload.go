@@ -23,6 +23,7 @@ func (s *Server) Reload(next Options) error {
 	o.PublishByteRate, o.PublishRateDisconnect = next.PublishByteRate, next.PublishRateDisconnect
 	o.MaxSubscriptions = next.MaxSubscriptions
 	o.MaxQueued, o.QueueQoS0 = next.MaxQueued, next.QueueQoS0
+	o.MaxQueuedBytes = next.MaxQueuedBytes
 	o.WriteBufferLimit, o.WriteBufferHardLimit = next.WriteBufferLimit, next.WriteBufferHardLimit
 	o.MemoryLimit = next.MemoryLimit
 	o.MaxRetained, o.MaxRetainedBytes = next.MaxRetained, next.MaxRetainedBytes

@@ -130,6 +130,7 @@ func (f *File) brokerOptions() broker.Options {
 	o.MaxUserProperties = l.MaxUserProperties
 	o.MaxInflight = l.MaxInflight
 	o.MaxQueued = l.MaxQueued
+	o.MaxQueuedBytes = int64(l.MaxQueuedBytes)
 	o.MaxRetained, o.MaxRetainedBytes = l.MaxRetained, int64(l.MaxRetainedBytes)
 	o.MaxRetainedPerUser, o.MaxRetainedBytesPerUser = l.MaxRetainedPerUser, int64(l.MaxRetainedBytesPerUser)
 	o.QueueQoS0 = l.QueueQoS0

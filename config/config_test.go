@@ -125,6 +125,7 @@ limits:
   max_user_properties: 64
   max_inflight: 100
   max_queued: 500
+  max_queued_bytes: 8MiB
   max_retained: 10
   max_retained_bytes: 1MiB
   max_retained_per_user: 5
@@ -251,6 +252,7 @@ func TestEveryOption(t *testing.T) {
 		MaxUserProperties:       64,
 		MaxInflight:             100,
 		MaxQueued:               500,
+		MaxQueuedBytes:          8 << 20,
 		MaxRetained:             10,
 		MaxRetainedBytes:        1 << 20,
 		MaxRetainedPerUser:      5,

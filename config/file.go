@@ -97,6 +97,7 @@ type Limits struct {
 	MaxUserProperties int           `yaml:"max_user_properties"`
 	MaxInflight       int           `yaml:"max_inflight"`
 	MaxQueued         int           `yaml:"max_queued"`
+	MaxQueuedBytes    Size          `yaml:"max_queued_bytes"`
 	// Retained message caps, for the broker and per identity.
 	MaxRetained             int           `yaml:"max_retained"`
 	MaxRetainedBytes        Size          `yaml:"max_retained_bytes"`
@@ -210,6 +211,7 @@ func Default() *File {
 			MaxUserProperties: o.MaxUserProperties,
 			MaxInflight:       o.MaxInflight,
 			MaxQueued:         o.MaxQueued,
+			MaxQueuedBytes:    Size(o.MaxQueuedBytes),
 
 			MaxRetained:             o.MaxRetained,
 			MaxRetainedBytes:        Size(o.MaxRetainedBytes),
