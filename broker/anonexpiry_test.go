@@ -52,3 +52,17 @@ func TestAnonymousSessionExpiry311(t *testing.T) {
 		t.Fatal("expired anonymous session resumed")
 	}
 }
+
+// Nor can an anonymous 5.0 client lengthen its session with the Session
+// Expiry Interval of DISCONNECT.
+func TestAnonymousSessionExpiryDisconnect(t *testing.T) {
+	b := ownerBroker(t, broker.SessionOwnerOnly, func(o *broker.Options) { o.MaxAnonymousSessionExpiry = 1 })
+	c, _ := v5ConnectOK(t, b.Addr, v5Persistent("anon-disc", false, 1))
+	d := &packet.Disconnect{}
+	d.Properties.SetUint(packet.PropSessionExpiry, 0xFFFFFFFF)
+	c.send(d)
+	eventually(t, "the anonymous session to expire", func() bool {
+		exists, _ := b.SessionState("anon-disc")
+		return !exists
+	})
+}

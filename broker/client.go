@@ -64,6 +64,9 @@ func (c *conn) handleDisconnect(p *packet.Disconnect) error {
 		if max := c.srv.opt().MaxSessionExpiry; max > 0 && secs > max {
 			secs = max
 		}
+		if max := c.srv.opt().MaxAnonymousSessionExpiry; max > 0 && secs > max && identityOf(c.authc) == ownerAnonymous {
+			secs = max // nor can DISCONNECT make an anonymous session last longer
+		}
 		s := c.sess
 		s.mu.Lock()
 		if s.conn.Load() != c { // taken over meanwhile: not ours to change
