@@ -9,6 +9,7 @@ import (
 	"github.com/gannet-mqtt/gannet/auth"
 	"github.com/gannet-mqtt/gannet/broker"
 	"github.com/gannet-mqtt/gannet/packet"
+	"github.com/gannet-mqtt/gannet/store/pebble"
 )
 
 // ownerBroker runs a broker with users alice/wonder and bob/builder, each
@@ -159,4 +160,36 @@ func TestSessionOwnerAnonymous(t *testing.T) {
 
 	alice, _ := connectOK(t, b.Addr, persistentLogin(fmt.Sprint("alice-", time.Now().UnixNano()), "alice", "wonder", packet.V311))
 	alice.sync()
+}
+
+// A session's owner is stored with it: after a restart bob is still
+// refused and alice still resumes.
+func TestSessionOwnerSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	st, err := pebble.Open(dir, pebble.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := ownerBroker(t, broker.SessionOwnerOnly, func(o *broker.Options) { o.Store = st })
+	alice, _ := connectOK(t, b.Addr, persistentLogin("kept-id", "alice", "wonder", packet.V311))
+	alice.sub("home/alice/#", 1)
+	alice.send(&packet.Disconnect{})
+	b.waitOffline(t, "kept-id")
+	b.Close()
+	st.Close()
+
+	st, err = pebble.Open(dir, pebble.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	b = ownerBroker(t, broker.SessionOwnerOnly, func(o *broker.Options) { o.Store = st })
+	c, ack := connectRaw(t, b.Addr, persistentLogin("kept-id", "bob", "builder", packet.V311))
+	if ack.ReasonCode != packet.NotAuthorized {
+		t.Fatalf("bob after a restart: CONNACK %v", ack.ReasonCode)
+	}
+	c.expectClosed(waitFor)
+	if _, ack = connectOK(t, b.Addr, persistentLogin("kept-id", "alice", "wonder", packet.V311)); !ack.SessionPresent {
+		t.Fatal("alice's session lost across the restart")
+	}
 }
