@@ -266,7 +266,7 @@ var badCases = []badCase{
 	{"SUBACK 5.0 reason code 0x03 [MQTT-3.9.3-2]", V5, 0, hx("90 04 00 01 00 03"), ErrReasonCode, MalformedPacket},
 	{"SUBACK 5.0 reason code 0x11 (an UNSUBACK code) [MQTT-3.9.3-2]", V5, 0, hx("90 04 00 01 00 11"), ErrReasonCode, MalformedPacket},
 	{"SUBACK packet id 0", V311, 0, hx("90 03 00 00 00"), ErrPacketIDZero, MalformedPacket},
-	{"SUBACK without return codes [MQTT-3.8.4-6]", V311, 0, hx("90 02 00 01"), ErrShort, MalformedPacket},
+	{"SUBACK without return codes [MQTT-3.8.4-5]", V311, 0, hx("90 02 00 01"), ErrShort, MalformedPacket},
 	{"SUBACK 5.0 session expiry not allowed", V5, 0, pkt(0x90, hx("00 01"), props(prop(PropSessionExpiry, u32(1))), hx("00")), ErrPropertyNotAllowed, MalformedPacket},
 
 	// UNSUBSCRIBE.
