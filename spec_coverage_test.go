@@ -272,10 +272,25 @@ func scanSpecCitations(t *testing.T, root string) []specCitation {
 			return err
 		}
 		fileCtx := specContext(filepath.Base(path))
+		lines := strings.Split(string(data), "\n")
 		funcCtx := specVersion("")
-		for i, line := range strings.Split(string(data), "\n") {
-			if m := specFuncRE.FindStringSubmatch(line); m != nil {
-				funcCtx = specContext(m[1])
+		for i, line := range lines {
+			switch {
+			case specFuncRE.MatchString(line):
+				funcCtx = specContext(specFuncRE.FindStringSubmatch(line)[1])
+			case strings.HasPrefix(line, "}"):
+				funcCtx = ""
+			case strings.HasPrefix(line, "//"):
+				// A doc comment belongs to the declaration it precedes.
+				funcCtx = ""
+				for _, next := range lines[i+1:] {
+					if !strings.HasPrefix(next, "//") {
+						if m := specFuncRE.FindStringSubmatch(next); m != nil {
+							funcCtx = specContext(m[1])
+						}
+						break
+					}
+				}
 			}
 			ctx := lineContext(line)
 			if ctx == "" {

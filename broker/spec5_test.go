@@ -502,7 +502,7 @@ func TestSpec5QoS2Sender_MQTT_4_3_3_1(t *testing.T) {
 	}
 	s.send(&packet.Pubrec{PacketID: m1.PacketID})
 	if rel := expectPacket[*packet.Pubrel](s); rel.PacketID != m1.PacketID {
-		t.Fatalf("PUBREL id %d, want %d", rel.PacketID, m1.PacketID)
+		t.Fatalf("PUBREL id %d, want %d [MQTT-4.3.3-4]", rel.PacketID, m1.PacketID)
 	}
 	s = spec5Reconnect(t, b, s, id)
 	// m1: only its PUBREL again [MQTT-4.3.3-5] [MQTT-4.3.3-6]; m2: its PUBLISH.
@@ -534,7 +534,9 @@ func TestSpec5QoS2Sender_MQTT_4_3_3_1(t *testing.T) {
 }
 
 // The server as QoS 2 receiver: PUBREC with the identifier [MQTT-4.3.3-8]
-// [MQTT-3.3.4-1], and after its PUBCOMP a PUBLISH with that identifier is
+// [MQTT-3.3.4-1]; until PUBREL a repeated PUBLISH gets another PUBREC and
+// is not delivered again [MQTT-4.3.3-10]; PUBCOMP answers PUBREL
+// [MQTT-4.3.3-11]; and after its PUBCOMP a PUBLISH with that identifier is
 // a new message [MQTT-4.3.3-12].
 func TestSpec5QoS2Receiver_MQTT_4_3_3_8(t *testing.T) {
 	b := runBroker(t, testOptions())
@@ -546,11 +548,17 @@ func TestSpec5QoS2Receiver_MQTT_4_3_3_8(t *testing.T) {
 		if a := expectPacket[*packet.Pubrec](p); a.PacketID != 5 || a.ReasonCode.IsError() {
 			t.Fatalf("PUBREC id %d %v, want 5 success [MQTT-4.3.3-8]", a.PacketID, a.ReasonCode)
 		}
+		p.send(&packet.Publish{Topic: "q2r5/t", Payload: []byte(fmt.Sprint(i)), QoS: 2, PacketID: 5, Dup: true})
+		if a := expectPacket[*packet.Pubrec](p); a.PacketID != 5 {
+			t.Fatalf("repeated PUBLISH: PUBREC id %d, want 5 [MQTT-4.3.3-10]", a.PacketID)
+		}
 		p.send(&packet.Pubrel{PacketID: 5})
-		expectPacket[*packet.Pubcomp](p)
-		s.expectPublish("q2r5/t", fmt.Sprint(i)) // [MQTT-4.3.3-12]
+		if c := expectPacket[*packet.Pubcomp](p); c.PacketID != 5 {
+			t.Fatalf("PUBCOMP id %d, want 5 [MQTT-4.3.3-11]", c.PacketID)
+		}
+		s.expectPublish("q2r5/t", fmt.Sprint(i)) // once, and again after PUBCOMP [MQTT-4.3.3-12]
+		s.sync()                                 // not twice [MQTT-4.3.3-10]
 	}
-	s.sync()
 }
 
 // Message expiry and QoS 2: once the server has sent a QoS 2 PUBLISH it no
