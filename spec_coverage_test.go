@@ -436,3 +436,59 @@ func specNums(id string) []int {
 	}
 	return out
 }
+
+// TestSpecCitationVersions pins the rules that assign a citation to a
+// version (docs/spec-coverage.md).
+func TestSpecCitationVersions(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"a_test.go": `package a
+// [MQTT-3.1.2-24] unmarked
+// 5.0 [MQTT-3.1.2-24] marked before
+// [MQTT-3.3.1-6] (v5) marked after
+// {"CONNECT 5.0 row [MQTT-3.1.2-16]", V5},
+// {"CONNECT in 3.1.1 and 5.0 alike [MQTT-3.1.2-16]"},
+
+// Doc comment of a 5.0 test [MQTT-3.1.2-7].
+func TestThingV5_MQTT_3_1_2_8(t *testing.T) {
+	// inside [MQTT-3.1.2-9]
+}
+// after it [MQTT-3.1.2-10]
+// irregular [MQTT-3.1.2.7] [MQTT-3-8.3-4] [MQTT-4.2-1]
+`,
+		"v5_b_test.go": "package a\n// [MQTT-3.1.2-11]\n",
+		"client/c_test.go": "package c\n// [MQTT-3.1.2-12]\n",
+	}
+	for name, body := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for _, c := range scanSpecCitations(t, dir) {
+		got = append(got, fmt.Sprintf("%s %s:%d %q", filepath.Base(c.file), c.id, c.line, c.version))
+	}
+	sort.Strings(got)
+	want := []string{
+		`a_test.go MQTT-3.1.2-10:12 ""`,
+		`a_test.go MQTT-3.1.2-16:5 "5.0"`,
+		`a_test.go MQTT-3.1.2-16:6 ""`,
+		`a_test.go MQTT-3.1.2-24:2 ""`,
+		`a_test.go MQTT-3.1.2-24:3 "5.0"`,
+		`a_test.go MQTT-3.1.2-7:13 ""`,
+		`a_test.go MQTT-3.1.2-7:8 "5.0"`,
+		`a_test.go MQTT-3.1.2-8:9 "5.0"`,
+		`a_test.go MQTT-3.1.2-9:10 "5.0"`,
+		`a_test.go MQTT-3.3.1-6:4 "5.0"`,
+		`a_test.go MQTT-3.8.3-4:13 ""`,
+		`a_test.go MQTT-4.2.0-1:13 "5.0"`,
+		`v5_b_test.go MQTT-3.1.2-11:2 "5.0"`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("citations:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
