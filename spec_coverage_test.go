@@ -456,7 +456,7 @@ func TestThingV5_MQTT_3_1_2_8(t *testing.T) {
 // after it [MQTT-3.1.2-10]
 // irregular [MQTT-3.1.2.7] [MQTT-3-8.3-4] [MQTT-4.2-1]
 `,
-		"v5_b_test.go": "package a\n// [MQTT-3.1.2-11]\n",
+		"v5_b_test.go":     "package a\n// [MQTT-3.1.2-11]\n",
 		"client/c_test.go": "package c\n// [MQTT-3.1.2-12]\n",
 	}
 	for name, body := range files {
