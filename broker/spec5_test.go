@@ -798,7 +798,9 @@ func TestSpec5OrderedTopics_MQTT_4_6_0_6(t *testing.T) {
 // [MQTT-4.7.3-2], well-formed UTF-8 [MQTT-3.3.2-1] [MQTT-3.8.3-1]
 // [MQTT-3.10.3-1]; up to 65,535 bytes accepted [MQTT-4.7.3-3].
 func TestSpec5TopicsOnInput(t *testing.T) {
-	b := runBroker(t, testOptions())
+	o := testOptions()
+	o.MaxTopicLength = 65535 // the longest a topic can be, whatever the default
+	b := runBroker(t, o)
 	c := v5Client(t, b, "spec5-filters")
 	for _, f := range []string{"a/#/b", "a#", "#/", "a/b+", "+a/b", "a/++", ""} {
 		c.send(&packet.Subscribe{PacketID: c.id(), Subscriptions: []packet.Subscription{{Filter: f}}})
