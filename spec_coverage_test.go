@@ -276,8 +276,10 @@ func scanSpecCitations(t *testing.T, root string) []specCitation {
 		funcCtx := specVersion("")
 		for i, line := range lines {
 			switch {
-			case specFuncRE.MatchString(line):
-				funcCtx = specContext(specFuncRE.FindStringSubmatch(line)[1])
+			case strings.HasPrefix(line, "func "):
+				if m := specFuncRE.FindStringSubmatch(line); m != nil {
+					funcCtx = specContext(m[1])
+				}
 			case strings.HasPrefix(line, "}"):
 				funcCtx = ""
 			case strings.HasPrefix(line, "//"):
@@ -285,12 +287,15 @@ func scanSpecCitations(t *testing.T, root string) []specCitation {
 				funcCtx = ""
 				for _, next := range lines[i+1:] {
 					if !strings.HasPrefix(next, "//") {
-						if m := specFuncRE.FindStringSubmatch(next); m != nil {
+						if m := specFuncRE.FindStringSubmatch(next); strings.HasPrefix(next, "func ") && m != nil {
 							funcCtx = specContext(m[1])
 						}
 						break
 					}
 				}
+			}
+			if !strings.Contains(line, "MQTT") {
+				continue
 			}
 			ctx := lineContext(line)
 			if ctx == "" {
