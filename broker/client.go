@@ -165,6 +165,9 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		c.matches = new(topic.Matches[*session])
 	}
 	n := c.srv.publish(newMessage(p, time.Now()), c.sess, c.matches)
+	if p.Retain && c.srv.syncer != nil {
+		c.syncRead = true // the retained message is stored: no crash of the process loses it
+	}
 	if p.QoS > 0 {
 		rc := packet.Success
 		if n == 0 && v5 {

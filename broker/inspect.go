@@ -155,6 +155,9 @@ func (s *Server) Disconnect(id string, discard bool) bool {
 	if will != nil {
 		s.publishWill(id, will) // the session ended before the will's delay [MQTT-3.1.2-8]
 	}
+	if discard {
+		s.syncStore()
+	}
 	if c := sess.conn.Load(); c != nil {
 		s.log.Info("disconnecting client: administrative action", "client", id)
 		if c.version >= packet.V5 {
@@ -191,5 +194,6 @@ func (s *Server) DeleteRetained(topicName string) bool {
 		return false
 	}
 	s.storeErr("delete retained message", topicName, s.store.DeleteRetained(topicName))
+	s.syncStore()
 	return true
 }
