@@ -322,13 +322,21 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			ids = []uint32{r.id}
 		}
 		now := time.Now()
+		var expired []*message
 		c.srv.retained.Match(r.filter, func(_ string, m *message) bool {
-			if m.expired(now) || !c.srv.allowed(c.authc, auth.Read, m.topic) {
+			if m.expired(now) {
+				expired = append(expired, m) // deleted below [MQTT-3.3.2-5]
+				return true
+			}
+			if !c.srv.allowed(c.authc, auth.Read, m.topic) {
 				return true
 			}
 			s.deliver(m, min(m.qos, r.sub.QoS), true, ids, "") // [MQTT-3.3.1-6] [MQTT-3.3.1-8]
 			return true
 		})
+		for _, m := range expired {
+			c.srv.expireRetainedLocked(m) // retainMu held
+		}
 	}
 	return nil
 }

@@ -178,11 +178,25 @@ func (s *Server) Retained(filter string) ([]RetainedInfo, error) {
 	if _, _, shared := topic.ParseShare(filter); shared {
 		return nil, packet.ErrShareInvalid
 	}
-	var out []RetainedInfo
+	var (
+		out     []RetainedInfo
+		expired []*message
+		now     = time.Now()
+	)
 	s.retained.Match(filter, func(_ string, m *message) bool {
+		if m.expired(now) {
+			expired = append(expired, m)
+			return true
+		}
 		out = append(out, RetainedInfo{Topic: m.topic, Payload: m.payload, QoS: m.qos, Created: m.created})
 		return true
 	})
+	for _, m := range expired {
+		s.expireRetained(m) // [MQTT-3.3.2-5]
+	}
+	if len(expired) > 0 {
+		s.syncStore()
+	}
 	sort.Slice(out, func(i, j int) bool { return strings.Compare(out[i].Topic, out[j].Topic) < 0 })
 	return out, nil
 }
