@@ -43,6 +43,7 @@ type Server struct {
 
 	// retainMu orders retained publishes against subscriptions.
 	retainMu sync.Mutex
+	sweep    retainedSweep // deletes expired retained messages
 
 	// pubMatches is the scratch for Publish calls made outside a connection.
 	pubMu      sync.Mutex
@@ -90,10 +91,11 @@ func New(opts Options) (*Server, error) {
 	}
 	s.cfg.Store(&opts)
 	s.syncer, _ = st.(syncer)
+	s.stop = make(chan struct{})
 	if err := s.restore(); err != nil {
+		s.stopSweep()
 		return nil, err
 	}
-	s.stop = make(chan struct{})
 	if opts.SysInterval > 0 {
 		go s.sysLoop(opts.Version, s.stop)
 	}
@@ -180,6 +182,7 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	close(s.stop)
+	s.stopSweep()
 	for l := range s.listeners {
 		l.Close()
 	}
@@ -246,6 +249,7 @@ func (s *Server) publish(m *message, from *session, matches *topic.Matches[*sess
 		} else {
 			s.retained.Set(m.topic, m) // [MQTT-3.3.1-5]
 			s.storeErr("store retained message", m.topic, s.store.SetRetained(s.storeMessage(m)))
+			s.retainedExpiresAt(m.expiry) // deleted when it expires [MQTT-3.3.2-5]
 		}
 	}
 	matches.Reset()
