@@ -90,7 +90,7 @@ func New(opts Options) (*Server, error) {
 		listeners: make(map[net.Listener]struct{}),
 	}
 	s.cfg.Store(&opts)
-	s.syncer, _ = st.(syncer)
+	s.syncer, _ = store.Find[syncer](st)
 	s.stop = make(chan struct{})
 	if err := s.restore(); err != nil {
 		s.stopSweep()
