@@ -166,7 +166,6 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 				s.inbound2 = make(map[uint16]struct{})
 			}
 			s.inbound2[p.PacketID] = struct{}{}
-			s.inboundLocked(p.PacketID, true) // durable before PUBREC
 		}
 		s.mu.Unlock()
 		if dup { // a resent PUBLISH before PUBREL is not delivered again [MQTT-4.3.3-10] [MQTT-4.3.3-2]
@@ -185,8 +184,20 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	n := c.srv.publish(m, c.sess, c.matches)
 	if n == quotaRefused {
 		c.srv.log.Info("retained PUBLISH refused: over the retained message quota", "client", c.clientID, "topic", p.Topic, "owner", m.owner)
-		c.ack(p, packet.QuotaExceeded) // 5.0 3.4.2.1
+		c.ack(p, packet.QuotaExceeded) // 5.0 3.4.2.1; frees a QoS 2 identifier [MQTT-4.3.3-9]
 		return nil
+	}
+	if p.QoS == 2 {
+		// Stored after the deliveries it guards, as the log is replayed in
+		// order: a crash that keeps the identifier keeps them too, and a
+		// resent PUBLISH is not taken for one already delivered when it
+		// was not [MQTT-4.3.3-10]. Durable before PUBREC.
+		c.sess.mu.Lock()
+		c.sess.inboundLocked(p.PacketID, true)
+		c.sess.mu.Unlock()
+	}
+	if p.Retain && c.srv.syncer != nil {
+		c.syncRead = true // the retained message is stored: no crash of the process loses it
 	}
 	if p.QoS > 0 {
 		rc := packet.Success
@@ -341,13 +352,21 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			ids = []uint32{r.id}
 		}
 		now := time.Now()
+		var expired []*message
 		c.srv.retained.Match(r.filter, func(_ string, m *message) bool {
-			if m.expired(now) || !c.srv.allowed(c.authc, auth.Read, m.topic) {
+			if m.expired(now) {
+				expired = append(expired, m) // deleted below [MQTT-3.3.2-5]
+				return true
+			}
+			if !c.srv.allowed(c.authc, auth.Read, m.topic) {
 				return true
 			}
 			s.deliver(m, min(m.qos, r.sub.QoS), true, ids, "") // [MQTT-3.3.1-6] [MQTT-3.3.1-8]
 			return true
 		})
+		for _, m := range expired {
+			c.srv.expireRetainedLocked(m) // retainMu held
+		}
 	}
 	return nil
 }

@@ -62,6 +62,7 @@ func (s *Server) retainLocked(m *message) bool {
 	s.retainQuota.add(m)
 	s.retained.Set(m.topic, m) // [MQTT-3.3.1-5]
 	s.storeErr("store retained message", m.topic, s.store.SetRetained(s.storeMessage(m)))
+	s.retainedExpiresAt(m.expiry) // deleted when it expires [MQTT-3.3.2-5]
 	return true
 }
 

@@ -43,7 +43,8 @@ type Server struct {
 
 	// retainMu orders retained publishes against subscriptions.
 	retainMu    sync.Mutex
-	retainQuota retainQuota // guarded by retainMu
+	retainQuota retainQuota   // guarded by retainMu
+	sweep       retainedSweep // deletes expired retained messages
 
 	// pubMatches is the scratch for Publish calls made outside a connection.
 	pubMu      sync.Mutex
@@ -91,11 +92,12 @@ func New(opts Options) (*Server, error) {
 		listeners: make(map[net.Listener]struct{}),
 	}
 	s.cfg.Store(&opts)
-	s.syncer, _ = st.(syncer)
+	s.syncer, _ = store.Find[syncer](st)
+	s.stop = make(chan struct{})
 	if err := s.restore(); err != nil {
+		s.stopSweep()
 		return nil, err
 	}
-	s.stop = make(chan struct{})
 	if opts.SysInterval > 0 {
 		go s.sysLoop(opts.Version, s.stop)
 	}
@@ -182,6 +184,7 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	close(s.stop)
+	s.stopSweep()
 	for l := range s.listeners {
 		l.Close()
 	}
