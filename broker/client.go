@@ -17,15 +17,24 @@ func (c *conn) handle(p packet.Packet) error {
 	case *packet.Publish:
 		return c.handlePublish(p)
 	case *packet.Puback:
-		c.sess.acked(p.PacketID, outSent)
+		if c.sess.acked(p.PacketID, outSent) == ackWrongType {
+			return protocolError("PUBACK for a QoS 2 delivery") // [MQTT-4.3.3-3]
+		}
 	case *packet.Pubrec:
-		if !c.sess.received(c, p.PacketID, p.ReasonCode) && !p.ReasonCode.IsError() {
-			// Unknown identifier (say, after a restart lost it): release
-			// it so the client's state does not hang on it.
-			c.sendPacket(&packet.Pubrel{PacketID: p.PacketID, ReasonCode: packet.PacketIdentifierNotFound})
+		switch c.sess.received(c, p.PacketID, p.ReasonCode) {
+		case ackWrongType:
+			return protocolError("PUBREC for a QoS 1 delivery") // [MQTT-4.3.2-3]
+		case ackUnknown:
+			if !p.ReasonCode.IsError() {
+				// Unknown identifier (say, after a restart lost it): release
+				// it so the client's state does not hang on it.
+				c.sendPacket(&packet.Pubrel{PacketID: p.PacketID, ReasonCode: packet.PacketIdentifierNotFound})
+			}
 		}
 	case *packet.Pubcomp:
-		c.sess.acked(p.PacketID, outReleased)
+		if c.sess.acked(p.PacketID, outReleased) == ackWrongType {
+			return protocolError("PUBCOMP for a delivery not released") // [MQTT-4.3.2-3] [MQTT-4.3.3-5]
+		}
 	case *packet.Pubrel:
 		rc := packet.Success
 		c.sess.mu.Lock()
