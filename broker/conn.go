@@ -316,12 +316,8 @@ func (c *conn) sendPublish(m *message, qos byte, id uint16, retain, dup bool, su
 		p := packet.Publish{Dup: dup && qos > 0, QoS: qos, Retain: retain, Topic: m.topic, PacketID: id, Payload: m.payload}
 		p.Properties = m.props
 		p.Properties.SubscriptionIDs = subIDs
-		if !m.expiry.IsZero() { // [MQTT-3.3.2-6]
-			left := time.Until(m.expiry)
-			if left < time.Second {
-				left = time.Second
-			}
-			p.Properties.MessageExpiry = uint32(left / time.Second)
+		if !m.expiry.IsZero() {
+			p.Properties.MessageExpiry = expiryLeft(m.expiry, time.Now()) // [MQTT-3.3.2-6]
 		}
 		newAlias := false
 		if c.aliasOutMax > 0 { // [MQTT-3.1.2-26] [MQTT-3.3.2-11]
@@ -350,6 +346,17 @@ func (c *conn) sendPublish(m *message, qos byte, id uint16, retain, dup bool, su
 	c.checkHardLimitLocked()
 	c.kickLocked()
 	return true
+}
+
+// expiryLeft is the Message Expiry Interval a forwarded copy carries: the
+// received one less the time waited, in whole seconds rounded up, so that a
+// message forwarded at once keeps its interval [MQTT-3.3.2-6]; never below 1.
+func expiryLeft(expiry, now time.Time) uint32 {
+	left := expiry.Sub(now)
+	if left < time.Second {
+		return 1
+	}
+	return uint32((left + time.Second - 1) / time.Second)
 }
 
 // kickLocked starts the flusher if it is not running. wmu held.
