@@ -53,3 +53,40 @@ func TestDefect17_5_ForwardedExpiryRoundedUp_MQTT_3_3_2_6(t *testing.T) {
 	check("will", got, 60)
 	sub.ack(got)
 }
+
+// Issue 17.6: a payload with Payload Format Indicator 1 only has to be
+// well-formed UTF-8 (5.0 section 3.3.2.3.2): U+0000 is banned in UTF-8
+// Encoded Strings [MQTT-1.5.4-2], not in payloads. PUBLISH at each QoS and
+// a will carrying "line1\0line2" are accepted and delivered as sent.
+func TestDefect17_6_NullCharInUTF8Payload(t *testing.T) {
+	b := runBroker(t, testOptions())
+	const payload = "line1\x00line2"
+	sub := v5Client(t, b, "nul-sub")
+	sub.v5Sub(0, packet.Subscription{Filter: "nul/#", QoS: 2})
+	pub := v5Client(t, b, "nul-pub")
+	for qos := byte(0); qos <= 2; qos++ {
+		m := &packet.Publish{Topic: "nul/pub", Payload: []byte(payload), QoS: qos}
+		m.Properties.SetUint(packet.PropPayloadFormat, 1)
+		if rc := pub.v5Publish(m); rc.IsError() {
+			t.Fatalf("QoS %d PUBLISH with U+0000 in a UTF-8 payload: %s (%#x), want it accepted", qos, rc, byte(rc))
+		}
+		got := sub.expectPublish("nul/pub", payload)
+		sub.ack(got)
+	}
+	pub.sync() // still connected (QoS 0 was refused with DISCONNECT 0x99)
+
+	w := v5Connect("nul-will")
+	w.WillFlag = true
+	w.Will = packet.Will{Topic: "nul/will", Payload: []byte(payload), QoS: 1}
+	w.Will.Properties.SetUint(packet.PropPayloadFormat, 1)
+	wc, _ := v5ConnectOK(t, b.Addr, w) // was CONNACK 0x99
+	wc.nc.Close()
+	sub.ack(sub.expectPublish("nul/will", payload))
+
+	// Ill-formed UTF-8 is still refused.
+	bad := &packet.Publish{Topic: "nul/pub", Payload: []byte{'a', 0xc0, 0x80}, QoS: 1}
+	bad.Properties.SetUint(packet.PropPayloadFormat, 1)
+	if rc := pub.v5Publish(bad); rc != packet.PayloadFormatInvalid {
+		t.Fatalf("overlong U+0000: %s, want PayloadFormatInvalid", rc)
+	}
+}
