@@ -65,6 +65,10 @@ func (c *conn) handle(p packet.Packet) error {
 }
 
 func (c *conn) handleDisconnect(p *packet.Disconnect) error {
+	if c.version >= packet.V5 && !packet.ClientDisconnectCode(p.ReasonCode) {
+		// A code only a server sends: the will stays [MQTT-3.14.2-1].
+		return protocolError("DISCONNECT from a client with " + p.ReasonCode.String() + ", a reason code only a server may send")
+	}
 	if c.version >= packet.V5 && p.Properties.Has(packet.PropSessionExpiry) {
 		secs := p.Properties.SessionExpiry
 		if c.expiryZero && secs != 0 {

@@ -90,3 +90,33 @@ func TestDefect17_6_NullCharInUTF8Payload(t *testing.T) {
 		t.Fatalf("overlong U+0000: %s, want PayloadFormatInvalid", rc)
 	}
 }
+
+// Issue 17 "Also" (c): a client's DISCONNECT may carry only the reason
+// codes the table gives to a client [MQTT-3.14.2-1]. 0x8E, 0x9C and the
+// other server-only codes are a protocol error: DISCONNECT 0x82, and the
+// will is published as after any error.
+func TestDefect17_ClientDisconnectServerOnlyCode_MQTT_3_14_2_1(t *testing.T) {
+	b := runBroker(t, testOptions())
+	watcher := v5Client(t, b, "dc-watch")
+	watcher.v5Sub(0, packet.Subscription{Filter: "dc/#", QoS: 1})
+	serverOnly := []packet.ReasonCode{0x87, 0x89, 0x8B, 0x8D, 0x8E, 0x8F, 0x9A, 0x9B, 0x9C, 0x9D, 0x9E, 0x9F, 0xA0, 0xA1, 0xA2}
+	for _, rc := range serverOnly {
+		w := v5Connect("dc-client")
+		w.WillFlag = true
+		w.Will = packet.Will{Topic: "dc/will", Payload: []byte{byte(rc)}, QoS: 1}
+		c, _ := v5ConnectOK(t, b.Addr, w)
+		c.send(&packet.Disconnect{ReasonCode: rc})
+		c.v5ExpectDisconnect(packet.ProtocolError)
+		got := watcher.expectPublish("dc/will", string([]byte{byte(rc)}))
+		watcher.ack(got)
+	}
+	// A code a client may send still ends the connection normally.
+	for _, rc := range []packet.ReasonCode{0x00, 0x80, 0x93, 0x98} {
+		c := v5Client(t, b, "dc-ok")
+		c.send(&packet.Disconnect{ReasonCode: rc})
+		if got := c.expectClosed(waitFor); len(got) > 0 {
+			t.Fatalf("DISCONNECT %#x: broker answered %s, want a silent close", byte(rc), got[0].Type())
+		}
+	}
+	watcher.v5ExpectNothing()
+}
