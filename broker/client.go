@@ -37,6 +37,7 @@ func (c *conn) handle(p packet.Packet) error {
 		}
 	case *packet.Pubrel:
 		rc := packet.Success
+		delete(c.quota2, p.PacketID)
 		c.sess.mu.Lock()
 		if _, ok := c.sess.inbound2[p.PacketID]; ok {
 			delete(c.sess.inbound2, p.PacketID)
@@ -158,10 +159,17 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		s.mu.Lock()
 		_, dup := s.inbound2[p.PacketID]
 		if !dup {
-			if len(s.inbound2) >= int(o.ReceiveMaximum) && v5 {
+			// The quota counts what this connection received: it starts
+			// afresh on each connection (5.0 section 4.9), so identifiers
+			// an earlier connection left awaiting PUBREL do not count.
+			if len(c.quota2) >= int(o.ReceiveMaximum) && v5 {
 				s.mu.Unlock()
 				return &closeError{packet.ReceiveMaximumExceeded, "more unacknowledged QoS 2 publishes than the receive maximum"} // 5.0 3.3.4
 			}
+			if c.quota2 == nil {
+				c.quota2 = make(map[uint16]struct{})
+			}
+			c.quota2[p.PacketID] = struct{}{}
 			if s.inbound2 == nil {
 				s.inbound2 = make(map[uint16]struct{})
 			}
@@ -193,6 +201,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 // what the broker acknowledged is on disk [MQTT-4.3.2-4] [MQTT-4.3.3-8].
 func (c *conn) ack(p *packet.Publish, rc packet.ReasonCode) {
 	if p.QoS == 2 && rc.IsError() { // the identifier is free again [MQTT-4.3.3-9]
+		delete(c.quota2, p.PacketID)
 		c.sess.mu.Lock()
 		delete(c.sess.inbound2, p.PacketID)
 		c.sess.inboundLocked(p.PacketID, false)

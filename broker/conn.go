@@ -50,8 +50,9 @@ type conn struct {
 	matches   *topic.Matches[*session] // routing scratch, allocated on first PUBLISH
 	will      *message                 // nil when there is none or DISCONNECT removed it
 	aliasIn   map[uint16]string
-	clean     bool       // ended by DISCONNECT, will discarded
-	acks      []ackLater // acknowledgements waiting for the store to sync
+	quota2    map[uint16]struct{} // QoS 2 identifiers received on this connection awaiting PUBREL (5.0 4.9)
+	clean     bool                // ended by DISCONNECT, will discarded
+	acks      []ackLater          // acknowledgements waiting for the store to sync
 	connected bool
 
 	// Write side, guarded by wmu.

@@ -120,3 +120,35 @@ func TestDefect17_ClientDisconnectServerOnlyCode_MQTT_3_14_2_1(t *testing.T) {
 	}
 	watcher.v5ExpectNothing()
 }
+
+// Issue 17 "Also" (a): the Receive Maximum quota starts afresh on each
+// connection (5.0 section 4.9) [MQTT-4.9.0-1]: with receive_maximum 1, a
+// QoS 2 message still awaiting PUBREL from the previous connection does
+// not count against the new one.
+func TestDefect17_ReceiveMaximumFreshPerConnection_MQTT_4_9_0_1(t *testing.T) {
+	o := testOptions()
+	o.ReceiveMaximum = 1
+	b := runBroker(t, o)
+	c, _ := v5ConnectOK(t, b.Addr, v5Persistent("rm-fresh", true, 300))
+	c.send(&packet.Publish{Topic: "rm/a", Payload: []byte("1"), QoS: 2, PacketID: 1})
+	if rec := expectPacket[*packet.Pubrec](c); rec.ReasonCode.IsError() {
+		t.Fatalf("first QoS 2: PUBREC %s", rec.ReasonCode)
+	}
+	c.nc.Close() // leaves id 1 awaiting PUBREL in the session
+	b.waitOffline(t, "rm-fresh")
+
+	c, ack := v5ConnectOK(t, b.Addr, v5Persistent("rm-fresh", false, 300))
+	if !ack.SessionPresent {
+		t.Fatal("session not present")
+	}
+	c.send(&packet.Publish{Topic: "rm/a", Payload: []byte("2"), QoS: 2, PacketID: 2})
+	p := c.expect()
+	if rec, ok := p.(*packet.Pubrec); !ok || rec.PacketID != 2 || rec.ReasonCode.IsError() {
+		t.Fatalf("QoS 2 on the new connection: got %s %s, want PUBREC for id 2 (the quota is fresh)", p.Type(), describe(p))
+	}
+	// Both flows complete; the quota of 1 is then enforced as before.
+	c.send(&packet.Pubrel{PacketID: 1})
+	expectPacket[*packet.Pubcomp](c)
+	c.send(&packet.Publish{Topic: "rm/a", Payload: []byte("3"), QoS: 2, PacketID: 3})
+	c.v5ExpectDisconnect(packet.ReceiveMaximumExceeded)
+}
