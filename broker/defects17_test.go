@@ -3,6 +3,7 @@ package broker_test
 // Protocol defects of issue 17, each with a test that failed before its fix.
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/gannet-mqtt/gannet/packet"
@@ -151,4 +152,68 @@ func TestDefect17_ReceiveMaximumFreshPerConnection_MQTT_4_9_0_1(t *testing.T) {
 	expectPacket[*packet.Pubcomp](c)
 	c.send(&packet.Publish{Topic: "rm/a", Payload: []byte("3"), QoS: 2, PacketID: 3})
 	c.v5ExpectDisconnect(packet.ReceiveMaximumExceeded)
+}
+
+// tooLargeConnect is a persistent 5.0 CONNECT with the given Receive
+// Maximum and Maximum Packet Size (0: none).
+func tooLargeConnect(id string, clean bool, recvMax, maxPacket uint32) *packet.Connect {
+	p := v5Persistent(id, clean, 300)
+	p.Properties.SetUint(packet.PropReceiveMaximum, recvMax)
+	if maxPacket > 0 {
+		p.Properties.SetUint(packet.PropMaximumPacketSize, maxPacket)
+	}
+	return p
+}
+
+// Issue 17.2: a message in flight that is too large for the Maximum Packet
+// Size the client gives on reconnecting is discarded as if delivered
+// [MQTT-3.1.2-25] when the session resumes, as on its first send: it must
+// not hold the Receive Maximum window, so the messages after it flow.
+func TestDefect17_2_InflightTooLargeAfterResume_MQTT_3_1_2_25(t *testing.T) {
+	b := runBroker(t, testOptions())
+	big := strings.Repeat("B", 500)
+	pub := v5Client(t, b, "tl-pub")
+
+	sub, _ := v5ConnectOK(t, b.Addr, tooLargeConnect("tl-sub", true, 1, 0))
+	sub.v5Sub(0, packet.Subscription{Filter: "tl/#", QoS: 1})
+	pub.v5Pub("tl/a", big, 1, false)
+	sub.expectPublish("tl/a", big) // not acknowledged
+	sub.nc.Close()
+	b.waitOffline(t, "tl-sub")
+	pub.v5Pub("tl/a", "small1", 1, false)
+	pub.v5Pub("tl/a", "small2", 1, false)
+
+	sub, _ = v5ConnectOK(t, b.Addr, tooLargeConnect("tl-sub", false, 1, 100))
+	for _, want := range []string{"small1", "small2"} {
+		sub.ack(sub.expectPublish("tl/a", want))
+	}
+	sub.v5ExpectNothing()
+}
+
+// Issue 17.2, the other resend path: a too-large message that waited
+// beyond a smaller Receive Maximum is discarded when the window reaches it
+// [MQTT-3.1.2-25].
+func TestDefect17_2_DeferredResendTooLarge_MQTT_3_1_2_25(t *testing.T) {
+	b := runBroker(t, testOptions())
+	big := strings.Repeat("B", 500)
+	pub := v5Client(t, b, "tl2-pub")
+
+	sub, _ := v5ConnectOK(t, b.Addr, tooLargeConnect("tl2-sub", true, 2, 0))
+	sub.v5Sub(0, packet.Subscription{Filter: "tl2/#", QoS: 1})
+	pub.v5Pub("tl2/a", "s1", 1, false)
+	pub.v5Pub("tl2/a", big, 1, false)
+	sub.expectPublish("tl2/a", "s1")
+	sub.expectPublish("tl2/a", big)
+	sub.nc.Close() // neither acknowledged
+	b.waitOffline(t, "tl2-sub")
+	pub.v5Pub("tl2/a", "s2", 1, false)
+
+	sub, _ = v5ConnectOK(t, b.Addr, tooLargeConnect("tl2-sub", false, 1, 100))
+	first := sub.expectPublish("tl2/a", "s1")
+	if !first.Dup {
+		t.Errorf("re-sent s1 without DUP")
+	}
+	sub.ack(first)
+	sub.ack(sub.expectPublish("tl2/a", "s2"))
+	sub.v5ExpectNothing()
 }

@@ -193,7 +193,10 @@ func (s *session) fillLocked() {
 		if o := s.inflight[i]; o.resend {
 			o.resend = false
 			s.resends--
-			c.sendPublish(o.msg, o.qos, o.id, o.retain, true, o.subIDs) // [MQTT-3.3.1-1]
+			if !c.sendPublish(o.msg, o.qos, o.id, o.retain, true, o.subIDs) { // [MQTT-3.3.1-1]
+				s.dropInflightLocked(i) // [MQTT-3.1.2-25]
+				i--
+			}
 		}
 	}
 	if s.spilled > 0 && s.queue.len() < queueMemory/2 {
@@ -297,14 +300,23 @@ func (s *session) received(c *conn, id uint16, rc packet.ReasonCode) ackResult {
 func (s *session) resumeLocked(c *conn) {
 	s.resends = 0
 	onWire := 0
-	for _, o := range s.inflight {
+	for i := 0; i < len(s.inflight); i++ {
+		o := s.inflight[i]
 		o.resend = false
 		switch {
 		case o.state == outReleased:
 			c.sendPacket(&packet.Pubrel{PacketID: o.id})
 			onWire++
 		case onWire < s.maxInflight:
-			c.sendPublish(o.msg, o.qos, o.id, o.retain, true, o.subIDs) // [MQTT-3.3.1-1]
+			if !c.sendPublish(o.msg, o.qos, o.id, o.retain, true, o.subIDs) { // [MQTT-3.3.1-1]
+				// Too large for the client's new Maximum Packet Size: as
+				// on the first send, dropped as if delivered, so that it
+				// does not hold its place in the window for ever
+				// [MQTT-3.1.2-25].
+				s.dropInflightLocked(i)
+				i--
+				continue
+			}
 			onWire++
 		default:
 			o.resend = true
@@ -312,6 +324,15 @@ func (s *session) resumeLocked(c *conn) {
 		}
 	}
 	s.fillLocked()
+}
+
+// dropInflightLocked removes inflight entry i, which the client will never
+// see, from the window and the store. s.mu held.
+func (s *session) dropInflightLocked(i int) {
+	s.removeLocked(s.inflight[i])
+	copy(s.inflight[i:], s.inflight[i+1:])
+	s.inflight[len(s.inflight)-1] = nil
+	s.inflight = s.inflight[:len(s.inflight)-1]
 }
 
 // clearLocked drops all delivery state (clean session). s.mu held.
