@@ -196,11 +196,9 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		old.mu.Unlock()
 	}
 	sess := old
-	oldEnded := false
 	if p.CleanStart || old == nil || !old.persistent {
 		if old != nil {
 			s.discardLocked(old) // [MQTT-3.1.2-6] [MQTT-3.1.2-4]
-			oldEnded = true
 		}
 		sess = newSession(s, id)
 		s.sessions[id] = sess
@@ -251,13 +249,11 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 			tookOver.closeWith(nil)
 		}
 	}
-	switch {
-	case cancelledWill != nil && oldEnded:
-		// Clean Start ended the old session before the will's delay ran
-		// out: the will goes now (5.0 3.1.2.5) [MQTT-3.1.2-8].
-		s.publishWill(id, cancelledWill)
-	case cancelledWill != nil:
-		s.log.Debug("delayed will cancelled by reconnection", "client", id, "topic", cancelledWill.topic)
+	if cancelledWill != nil {
+		// Any new connection for the ClientID within the Will Delay
+		// Interval cancels the will, Clean Start 1 too: the session it
+		// ends is ended by that very connection [MQTT-3.1.2-8].
+		s.log.Debug("delayed will cancelled by reconnection", "client", id, "topic", cancelledWill.topic, "clean_start", p.CleanStart)
 	}
 	s.log.Debug("client connected", "client", id, "remote", c.nc.RemoteAddr(), "version", p.Version, "clean", p.CleanStart, "keepalive", keepAlive, "session_present", ack.SessionPresent)
 	return nil

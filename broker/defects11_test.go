@@ -4,6 +4,7 @@ package broker_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/gannet-mqtt/gannet/packet"
 )
@@ -98,4 +99,34 @@ func TestDefect11_1_WrongAckType311(t *testing.T) {
 		again.ack(re)
 		again.sync()
 	}
+}
+
+// Issue 11.3: a new connection for the ClientID opened within the Will
+// Delay Interval cancels the pending will, whatever its Clean Start
+// [MQTT-3.1.2-8]: the will is neither published when the Clean Start
+// connection ends the old session nor later, when the delay has passed.
+// (This replaces TestV5WillPublishedWhenCleanStartEndsSession, which asked
+// for the opposite.)
+func TestDefect11_3_CleanStartCancelsDelayedWill_MQTT_3_1_2_8(t *testing.T) {
+	b := runBroker(t, testOptions())
+	watcher := v5Client(t, b, "wd-watch")
+	watcher.v5Sub(0, packet.Subscription{Filter: "wills/#", QoS: 1})
+
+	for _, live := range []bool{false, true} {
+		p := v5Persistent("wd-leaver", true, 300)
+		p.WillFlag = true
+		p.Will = packet.Will{Topic: "wills/leaver", Payload: []byte("gone"), QoS: 1}
+		p.Will.Properties.SetUint(packet.PropWillDelay, 1)
+		c, _ := v5ConnectOK(t, b.Addr, p)
+		if !live {
+			c.nc.Close() // abnormal end: the will waits for its delay
+			b.waitOffline(t, "wd-leaver")
+		} // else: taken over while connected
+
+		n, _ := v5ConnectOK(t, b.Addr, v5Persistent("wd-leaver", true, 0)) // Clean Start 1
+		watcher.v5Quiet(1500 * time.Millisecond)                           // past the 1 s delay
+		n.send(&packet.Disconnect{})
+		b.waitOffline(t, "wd-leaver")
+	}
+	watcher.v5ExpectNothing()
 }
