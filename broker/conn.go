@@ -237,7 +237,7 @@ func (c *conn) sendPacket(p packet.Packet) {
 		c.wmu.Unlock()
 		return
 	}
-	if c.maxOut > 0 && p.Size(c.version) > c.maxOut {
+	if !c.fits(p) {
 		c.wmu.Unlock()
 		if p.Type() == packet.CONNACK {
 			// Nothing smaller can be said: the client cannot proceed.
@@ -433,7 +433,7 @@ func (c *conn) closeWith(p packet.Packet) {
 		c.wmu.Unlock()
 		return
 	}
-	if p != nil && (c.maxOut == 0 || p.Size(c.version) <= c.maxOut) {
+	if p != nil && c.fits(p) {
 		// Appended and closed under one lock: nothing follows it
 		// [MQTT-3.14.4-1].
 		if c.out == nil {

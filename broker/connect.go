@@ -20,10 +20,18 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	c.version = p.Version
 	c.dec.Version = p.Version
 	v5 := p.Version >= packet.V5
+	if v5 && p.Properties.Has(packet.PropMaximumPacketSize) {
+		c.maxOut = int(p.Properties.MaximumPacketSize) // a refusal too [MQTT-3.1.2-24]
+	}
 	o := s.opt()
 	refuse := func(rc packet.ReasonCode, why string) error {
 		s.log.Info("refusing CONNECT: "+why, "client", p.ClientID, "remote", c.nc.RemoteAddr(), "reason", rc.String())
 		ack := &packet.Connack{ReasonCode: rc} // Session Present 0 [MQTT-3.2.2-4] [MQTT-3.2.2-6]
+		if v5 {
+			// Why, for the client's operator; left out if it would make
+			// the CONNACK too large for the client [MQTT-3.2.2-19].
+			ack.Properties.SetString(packet.PropReasonString, why)
+		}
 		if v5 && o.ServerReference != "" && (rc == packet.ServerUnavailable || rc == packet.ServerBusy) {
 			ack.ReasonCode = packet.UseAnotherServer
 			ack.Properties.SetString(packet.PropServerReference, o.ServerReference)
@@ -120,9 +128,6 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	ack := &packet.Connack{}
 	if v5 {
 		props := &p.Properties
-		if props.Has(packet.PropMaximumPacketSize) {
-			c.maxOut = int(props.MaximumPacketSize) // [MQTT-3.1.2-24]
-		}
 		c.aliasOutMax = props.TopicAliasMaximum // 0: none [MQTT-3.1.2-27]
 		if props.Has(packet.PropRequestProblemInfo) {
 			c.problemInfo = props.RequestProblemInfo == 1 // [MQTT-3.1.2-29]

@@ -217,3 +217,34 @@ func TestDefect17_2_DeferredResendTooLarge_MQTT_3_1_2_25(t *testing.T) {
 	sub.ack(sub.expectPublish("tl2/a", "s2"))
 	sub.v5ExpectNothing()
 }
+
+// Issue 17 "Also" (b): a CONNACK too large for the client's Maximum Packet
+// Size leaves out its Reason String and User Properties before the broker
+// gives up on it [MQTT-3.2.2-19] [MQTT-3.2.2-20]. A refusal CONNACK
+// carries the reason as a Reason String; a client whose Maximum Packet
+// Size cannot hold it still gets the CONNACK with its reason code, not a
+// silent close.
+func TestDefect17_ConnackTrimmedToMaxPacketSize_MQTT_3_2_2_19(t *testing.T) {
+	o := testOptions()
+	o.MaxClientIDLength = 23
+	b := runBroker(t, o)
+
+	_, ack := v5ConnectRaw(t, b.Addr, v5Connect("a-client-identifier-longer-than-23"))
+	if ack.ReasonCode != packet.ClientIdentifierNotValid || !ack.Properties.Has(packet.PropReasonString) || ack.Properties.ReasonString == "" {
+		t.Fatalf("refusal CONNACK %s with reason string %q, want 0x85 with the reason", ack.ReasonCode, ack.Properties.ReasonString)
+	}
+
+	p := v5Connect("a-client-identifier-longer-than-23")
+	p.Properties.SetUint(packet.PropMaximumPacketSize, 8)
+	c, ack := v5ConnectRaw(t, b.Addr, p)
+	if ack.ReasonCode != packet.ClientIdentifierNotValid {
+		t.Fatalf("CONNACK %s, want 0x85", ack.ReasonCode)
+	}
+	if ack.Properties.Has(packet.PropReasonString) || len(ack.Properties.User) > 0 {
+		t.Fatalf("CONNACK keeps its reason string %q beyond the client's Maximum Packet Size 8", ack.Properties.ReasonString)
+	}
+	if size := ack.Size(packet.V5); size > 8 {
+		t.Fatalf("CONNACK of %d bytes, above the client's Maximum Packet Size 8 [MQTT-3.1.2-24]", size)
+	}
+	c.expectClosedSilently(waitFor)
+}
