@@ -37,7 +37,9 @@ type conn struct {
 	clientID  string
 	version   byte
 	keepAlive time.Duration // 1.5 x the negotiated keep alive; 0: none
-	maxOut    int           // client's Maximum Packet Size (5.0); 0: none
+
+	lastPacket time.Time // when the last complete packet arrived (read loop)
+	maxOut     int       // client's Maximum Packet Size (5.0); 0: none
 
 	// 5.0 connection settings, fixed once CONNECT is accepted.
 	aliasOutMax uint16        // client's Topic Alias Maximum
@@ -90,6 +92,7 @@ func (c *conn) readLoop(pending []byte) {
 	defer c.srv.wg.Done()
 	var err error
 	buf := pending
+	c.lastPacket = time.Now() // CONNECT
 	var small [16]byte
 	for err == nil {
 		if len(buf) > 0 {
@@ -126,9 +129,13 @@ func (c *conn) readLoop(pending []byte) {
 	c.ended(err)
 }
 
+// setReadDeadline arms the keep-alive: 1.5 x Keep Alive after the last
+// complete control packet, not after the last byte, so that a client
+// trickling a packet byte by byte is still cut off [MQTT-3.1.2-24]
+// [MQTT-3.1.2-22].
 func (c *conn) setReadDeadline() {
 	if c.keepAlive > 0 {
-		c.nc.SetReadDeadline(time.Now().Add(c.keepAlive)) // [MQTT-3.1.2-24] [MQTT-3.1.2-22]
+		c.nc.SetReadDeadline(c.lastPacket.Add(c.keepAlive))
 	}
 }
 
@@ -156,6 +163,9 @@ func (c *conn) process(buf []byte) ([]byte, error) {
 			return buf, err
 		}
 		off += n
+	}
+	if off > 0 {
+		c.lastPacket = time.Now() // a complete packet resets the keep-alive
 	}
 	c.flushAcks()
 	rest := copy(buf, buf[off:])

@@ -5,6 +5,7 @@ package broker_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gannet-mqtt/gannet/packet"
 )
@@ -247,4 +248,66 @@ func TestDefect17_ConnackTrimmedToMaxPacketSize_MQTT_3_2_2_19(t *testing.T) {
 		t.Fatalf("CONNACK of %d bytes, above the client's Maximum Packet Size 8 [MQTT-3.1.2-24]", size)
 	}
 	c.expectClosedSilently(waitFor)
+}
+
+// Issue 17.3: only a complete control packet resets the keep-alive. With
+// Keep Alive 1 a client that announces a 1,000-byte PUBLISH and then sends
+// one byte every 200 ms is cut off 1.5 s after its last complete packet
+// ([MQTT-3.1.2-22] in 5.0, [MQTT-3.1.2-24] in 3.1.1), not kept open by the
+// trickle. The bound checked is 4.5 s (three times the deadline), so a
+// loaded machine does not fail it; before the fix the trickle kept the
+// connection open for ever.
+func TestDefect17_3_KeepAliveNeedsCompletePackets_MQTT_3_1_2_22(t *testing.T) {
+	b := runBroker(t, testOptions())
+	for _, v5 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "3.1.1 MQTT-3.1.2-24", true: "5.0 MQTT-3.1.2-22"}[v5], func(t *testing.T) {
+			t.Parallel()
+			var c *rawClient
+			if v5 {
+				p := v5Connect("ka-trickle5")
+				p.KeepAlive = 1
+				c, _ = v5ConnectOK(t, b.Addr, p)
+			} else {
+				p := connectPacket("ka-trickle3")
+				p.KeepAlive = 1
+				c, _ = connectOK(t, b.Addr, p)
+			}
+			c.sync() // a complete packet: the deadline runs from here
+			start := time.Now()
+			if err := c.write([]byte{0x30, 0xe8, 0x07}); err != nil { // PUBLISH, 1,000 bytes announced
+				t.Fatal(err)
+			}
+			closed := make(chan []packet.Packet, 1)
+			go func() {
+				var got []packet.Packet
+				for {
+					p, err := c.read(6 * time.Second)
+					if err != nil {
+						closed <- got
+						return
+					}
+					got = append(got, p)
+				}
+			}()
+			tick := time.NewTicker(200 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case got := <-closed:
+					if time.Since(start) > 4500*time.Millisecond {
+						t.Fatalf("closed only after %v", time.Since(start))
+					}
+					if v5 && (len(got) != 1 || got[0].(*packet.Disconnect).ReasonCode != packet.KeepAliveTimeout) {
+						t.Fatalf("got %d packets before the close, want DISCONNECT 0x8D", len(got))
+					}
+					return
+				case <-tick.C:
+					if time.Since(start) > 4500*time.Millisecond {
+						t.Fatalf("still open %v after the last complete packet with Keep Alive 1: a trickle of bytes reset the keep-alive", time.Since(start))
+					}
+					c.write([]byte{'x'}) // one more byte, never a complete packet
+				}
+			}
+		})
+	}
 }
