@@ -65,6 +65,8 @@ type conn struct {
 	closing   bool // close once out is written
 	closed    atomic.Bool
 	takenOver atomic.Bool
+	yield     atomic.Bool   // a new connection waits to take the session over
+	done      chan struct{} // closed when the read loop has handed over session and will
 	// syncWrites makes the flusher sync the store before each write: the
 	// session is persistent and the store durable.
 	syncWrites atomic.Bool
@@ -100,11 +102,13 @@ func (c *conn) readLoop(pending []byte) {
 				break
 			}
 		}
+		if c.setReadDeadline() {
+			break // a new connection takes the session over
+		}
 		if len(buf) == 0 {
 			// Idle: give the buffer back and wait with a few bytes of stack.
 			putBuf(buf)
 			buf = nil
-			c.setReadDeadline()
 			var n int
 			n, err = c.nc.Read(small[:])
 			c.srv.stats.bytesIn.Add(uint64(n))
@@ -119,24 +123,32 @@ func (c *conn) readLoop(pending []byte) {
 			putBuf(buf)
 			buf = grown
 		}
-		c.setReadDeadline()
 		var n int
 		n, err = c.nc.Read(buf[len(buf):cap(buf)])
 		c.srv.stats.bytesIn.Add(uint64(n))
 		buf = buf[:len(buf)+n]
 	}
+	if c.yield.Load() && (err == nil || isTimeout(err)) {
+		// Handle what the client sent before the takeover, its
+		// DISCONNECT above all [MQTT-3.14.4-3] [MQTT-3.1.2-10].
+		buf, err = c.drainForTakeover(buf)
+	}
 	putBuf(buf)
 	c.ended(err)
+	close(c.done)
 }
 
 // setReadDeadline arms the keep-alive: 1.5 x Keep Alive after the last
 // complete control packet, not after the last byte, so that a client
 // trickling a packet byte by byte is still cut off [MQTT-3.1.2-24]
-// [MQTT-3.1.2-22].
-func (c *conn) setReadDeadline() {
+// [MQTT-3.1.2-22]. It reports true when a takeover asks the read loop to
+// stop: the deadline is set before the check, and the takeover sets the
+// flag before its own deadline, so a read never waits past the takeover.
+func (c *conn) setReadDeadline() (yield bool) {
 	if c.keepAlive > 0 {
 		c.nc.SetReadDeadline(c.lastPacket.Add(c.keepAlive))
 	}
+	return c.yield.Load()
 }
 
 // process decodes and handles every complete packet in buf and returns the
@@ -201,6 +213,11 @@ func (c *conn) flushAcks() {
 func (c *conn) ended(err error) {
 	var perr *packet.Error
 	switch {
+	case errors.Is(err, errTakenOver):
+		c.srv.log.Info("session taken over by a new connection", "client", c.clientID, "remote", c.nc.RemoteAddr())
+		if c.version >= packet.V5 {
+			c.closeWith(&packet.Disconnect{ReasonCode: packet.SessionTakenOver}) // [MQTT-3.1.4-3]
+		}
 	case c.takenOver.Load():
 		// The new connection's CONNECT already logged the takeover.
 	case c.closed.Load() && !c.clean:

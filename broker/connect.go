@@ -181,6 +181,7 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		}
 	}
 
+	s.letFinish(id)
 	var tookOver *conn
 	var cancelledWill *message
 	s.mu.Lock()
@@ -301,6 +302,11 @@ func (s *Server) disconnected(c *conn) {
 	// (Disconnect with Will Message) [MQTT-3.1.2-10] [MQTT-3.14.4-3].
 	will := c.will
 	c.will = nil
+	if c.takenOver.Load() && c.willDelay > 0 {
+		// A new connection for the ClientID came within the Will Delay
+		// Interval: the will is cancelled [MQTT-3.1.3-9] [MQTT-3.1.2-8].
+		will = nil
+	}
 	c.lo.conns.Add(-1)
 	s.mu.Lock()
 	delete(s.conns, c)
@@ -331,10 +337,6 @@ func (s *Server) disconnected(c *conn) {
 			}
 			sess.mu.Unlock()
 		}
-	} else if c.takenOver.Load() && c.willDelay > 0 {
-		// A new connection for the ClientID came within the Will Delay
-		// Interval: the will is cancelled [MQTT-3.1.3-9] [MQTT-3.1.2-8].
-		will = nil
 	}
 	s.mu.Unlock()
 	if will != nil {

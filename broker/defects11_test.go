@@ -3,6 +3,10 @@ package broker_test
 // Protocol defects of issue 11, each with a test that failed before its fix.
 
 import (
+	"net"
+	"os"
+	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -129,4 +133,106 @@ func TestDefect11_3_CleanStartCancelsDelayedWill_MQTT_3_1_2_8(t *testing.T) {
 		b.waitOffline(t, "wd-leaver")
 	}
 	watcher.v5ExpectNothing()
+}
+
+// Issue 11.2: a client that sends DISCONNECT, closes its socket and
+// connects again at once with the same client identifier must not have its
+// will published: its DISCONNECT deleted it (3.1.1 [MQTT-3.14.4-3], 5.0
+// [MQTT-3.1.2-10]), even when the new CONNECT is handled before the old
+// connection's read loop has read that DISCONNECT. Thousands of rapid
+// cycles over raw sockets, half of them with goroutines spinning on every
+// core. GANNET_LONG=1 runs ten times as many.
+func TestDefect11_2_NoWillAfterDisconnectOnRapidReconnect_MQTT_3_14_4_3(t *testing.T) {
+	cycles := 1000
+	if os.Getenv("GANNET_LONG") != "" {
+		cycles = 10000
+	}
+	b := runBroker(t, testOptions())
+	watcher := v5Client(t, b, "rr-watch")
+	watcher.v5Sub(0, packet.Subscription{Filter: "rr/#", QoS: 0})
+
+	for _, v5 := range []bool{false, true} {
+		name := map[bool]string{false: "3.1.1 MQTT-3.14.4-3", true: "5.0 MQTT-3.1.2-10"}[v5]
+		t.Run(name, func(t *testing.T) {
+			id := map[bool]string{false: "rr-311", true: "rr-5"}[v5]
+			p := connectPacket(id)
+			if v5 {
+				p = v5Persistent(id, false, 60)
+			} else {
+				p.CleanStart = false
+			}
+			p.WillFlag = true
+			p.Will = packet.Will{Topic: "rr/" + id, Payload: []byte("spurious will")}
+			var wire []byte
+			wire, _ = p.Append(wire, p.Version)
+			var disc []byte
+			disc, _ = (&packet.Disconnect{}).Append(disc, p.Version)
+
+			stop := make(chan struct{})
+			var spinners sync.WaitGroup
+			load := func() {
+				for range max(1, runtime.NumCPU()-1) { // one P left for the network poller
+					spinners.Add(1)
+					go func() {
+						defer spinners.Done()
+						for x := 0; ; x++ {
+							select {
+							case <-stop:
+								return
+							default:
+							}
+							for range 20000 { // some tens of microseconds
+								x ^= x << 1
+							}
+							runtime.Gosched() // busy, yet letting the broker run
+						}
+					}()
+				}
+			}
+			defer func() { close(stop); spinners.Wait() }()
+
+			began := time.Now()
+			for i := range cycles {
+				if i == cycles/2 {
+					t.Logf("%d cycles in %v", i, time.Since(began))
+					load() // the second half under CPU load
+				}
+				nc, err := net.DialTimeout("tcp", b.Addr, waitFor)
+				if err != nil {
+					t.Fatalf("cycle %d: dial: %v", i, err)
+				}
+				nc.SetDeadline(time.Now().Add(waitFor))
+				if _, err := nc.Write(wire); err != nil {
+					t.Fatalf("cycle %d: CONNECT: %v", i, err)
+				}
+				var ack [64]byte
+				if n, err := nc.Read(ack[:]); err != nil || n < 4 || ack[0] != 0x20 || ack[3] != 0 {
+					t.Fatalf("cycle %d: CONNACK % x: %v", i, ack[:n], err)
+				}
+				if _, err := nc.Write(disc); err != nil {
+					t.Fatalf("cycle %d: DISCONNECT: %v", i, err)
+				}
+				nc.Close() // and at once the next CONNECT, same client identifier
+			}
+			t.Logf("%d cycles in %v", cycles, time.Since(began))
+			b.waitOffline(t, id)
+		})
+	}
+	time.Sleep(quiet) // a will goes out after the session is released
+	var spurious int
+	for {
+		p, err := watcher.read(quiet)
+		if err != nil {
+			break
+		}
+		if pub, ok := p.(*packet.Publish); ok {
+			spurious++
+			if spurious == 1 {
+				t.Errorf("will %s published although the client sent DISCONNECT", describe(pub))
+			}
+		}
+	}
+	if spurious > 0 {
+		t.Errorf("%d spurious wills in %d cycles per version [MQTT-3.14.4-3] [MQTT-3.1.2-10]", spurious, cycles)
+	}
 }

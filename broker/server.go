@@ -290,7 +290,7 @@ func live(s *session) bool { return s.conn.Load() != nil && !s.ended.Load() }
 // handshake reads CONNECT within the connect timeout, then hands the
 // connection to its read loop.
 func (s *Server) handshake(nc net.Conn, lo *listenerState) {
-	c := &conn{srv: s, nc: nc, lo: lo}
+	c := &conn{srv: s, nc: nc, lo: lo, done: make(chan struct{})}
 	c.dec.MaxSize = s.opt().MaxPacketSize
 	c.dec.Reuse = true
 	s.mu.Lock()
