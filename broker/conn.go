@@ -28,6 +28,7 @@ type conn struct {
 	authMethod string        // 5.0 enhanced authentication method, "" when none
 	reauth     auth.Exchange // re-authentication under way
 	hsRest     []byte        // bytes read beyond CONNECT during the handshake
+	refused    bool          // a refusing CONNACK was sent
 
 	pubRate  *rate.Limiter // PUBLISH packets per second, nil: no cap
 	byteRate *rate.Limiter // PUBLISH bytes per second, nil: no cap
@@ -71,6 +72,7 @@ type conn struct {
 	// session is persistent and the store durable.
 	syncWrites atomic.Bool
 	aliasOut   map[string]uint16 // outbound topic aliases, guarded by wmu
+	wdone      chan struct{}     // closing gracefully: closed when the last write is done (see linger.go)
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
@@ -134,8 +136,11 @@ func (c *conn) readLoop(pending []byte) {
 		buf, err = c.drainForTakeover(buf)
 	}
 	putBuf(buf)
-	c.ended(err)
-	close(c.done)
+	linger := c.ended(err)
+	close(c.done) // session and will handed over: a takeover need not wait for the linger
+	if linger {
+		c.linger()
+	}
 }
 
 // setReadDeadline arms the keep-alive: 1.5 x Keep Alive after the last
@@ -210,13 +215,13 @@ func (c *conn) flushAcks() {
 
 // ended runs when the read loop stops: it reports why, and hands the
 // session and the will to the server.
-func (c *conn) ended(err error) {
+func (c *conn) ended(err error) (linger bool) {
 	var perr *packet.Error
 	switch {
 	case errors.Is(err, errTakenOver):
 		c.srv.log.Info("session taken over by a new connection", "client", c.clientID, "remote", c.nc.RemoteAddr())
 		if c.version >= packet.V5 {
-			c.closeWith(&packet.Disconnect{ReasonCode: packet.SessionTakenOver}) // [MQTT-3.1.4-3]
+			linger = c.closeLinger(&packet.Disconnect{ReasonCode: packet.SessionTakenOver}) // [MQTT-3.1.4-3]
 		}
 	case c.takenOver.Load():
 		// The new connection's CONNECT already logged the takeover.
@@ -226,13 +231,13 @@ func (c *conn) ended(err error) {
 		c.srv.log.Info("closing connection: client broke the protocol",
 			"client", c.clientID, "remote", c.nc.RemoteAddr(), "reason", perr.Code.String(), "detail", perr.Msg)
 		if c.version >= packet.V5 {
-			c.closeWith(&packet.Disconnect{ReasonCode: perr.Code}) // [MQTT-4.13.1-1]
+			linger = c.closeLinger(&packet.Disconnect{ReasonCode: perr.Code}) // [MQTT-4.13.1-1]
 		}
 	case isTimeout(err):
 		c.srv.log.Info("closing connection: nothing received within 1.5 x keep-alive",
 			"client", c.clientID, "remote", c.nc.RemoteAddr(), "keepalive", c.keepAlive*2/3)
 		if c.version >= packet.V5 {
-			c.closeWith(&packet.Disconnect{ReasonCode: packet.KeepAliveTimeout})
+			linger = c.closeLinger(&packet.Disconnect{ReasonCode: packet.KeepAliveTimeout})
 		}
 	case err == io.EOF || errors.Is(err, net.ErrClosed):
 		c.srv.log.Debug("connection closed", "client", c.clientID, "remote", c.nc.RemoteAddr())
@@ -242,7 +247,7 @@ func (c *conn) ended(err error) {
 		if errors.As(err, &ce) {
 			c.srv.log.Info("closing connection", "client", c.clientID, "remote", c.nc.RemoteAddr(), "reason", ce.code.String(), "detail", ce.msg)
 			if c.version >= packet.V5 {
-				c.closeWith(&packet.Disconnect{ReasonCode: ce.code})
+				linger = c.closeLinger(&packet.Disconnect{ReasonCode: ce.code})
 			}
 		} else {
 			c.srv.log.Info("connection lost", "client", c.clientID, "remote", c.nc.RemoteAddr(), "error", err)
@@ -250,6 +255,7 @@ func (c *conn) ended(err error) {
 	}
 	c.closeWith(nil)
 	c.srv.disconnected(c)
+	return linger
 }
 
 func isTimeout(err error) bool {
@@ -403,12 +409,15 @@ func (c *conn) flush() {
 		b := c.out
 		if len(b) == 0 {
 			c.flushing = false
-			closing := c.closing
+			closing, wdone := c.closing, c.wdone
 			putBuf(c.out)
 			putBuf(c.spare)
 			c.out, c.spare = nil, nil
 			c.wmu.Unlock()
-			if closing {
+			switch {
+			case closing && wdone != nil:
+				close(wdone) // linger closes the socket
+			case closing:
 				c.nc.Close()
 			}
 			return

@@ -37,6 +37,7 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 			ack.Properties.SetString(packet.PropServerReference, o.ServerReference)
 		}
 		c.sendPacket(ack) // then close [MQTT-3.2.2-5] [MQTT-3.2.2-7]
+		c.refused = true
 		return &closeError{rc, why}
 	}
 	id := p.ClientID

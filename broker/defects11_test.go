@@ -3,6 +3,7 @@ package broker_test
 // Protocol defects of issue 11, each with a test that failed before its fix.
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"runtime"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gannet-mqtt/gannet/broker"
 	"github.com/gannet-mqtt/gannet/packet"
 )
 
@@ -234,5 +236,108 @@ func TestDefect11_2_NoWillAfterDisconnectOnRapidReconnect_MQTT_3_14_4_3(t *testi
 	}
 	if spurious > 0 {
 		t.Errorf("%d spurious wills in %d cycles per version [MQTT-3.14.4-3] [MQTT-3.1.2-10]", spurious, cycles)
+	}
+}
+
+// writesAfterError writes n small QoS 0 PUBLISH packets, 10 ms apart, as
+// a client would that has not yet noticed its error, and returns the first
+// write error.
+func writesAfterError(c *rawClient, n int) error {
+	pub := c.encode(&packet.Publish{Topic: "still/sending", Payload: make([]byte, 200)})
+	for i := range n {
+		if err := c.write(pub); err != nil {
+			return fmt.Errorf("write %d after the error: %w", i+1, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
+}
+
+// Issue 11.4: after its final packet (here DISCONNECT 0x93, the client
+// having exceeded the Receive Maximum with QoS 2 publishes) the broker
+// shuts down its write side and reads and discards input for a while, so
+// that a client still sending does not get a reset: its writes succeed and
+// it reads the reason code [MQTT-3.14.4-1] [MQTT-4.13.1-1] (5.0 4.9).
+func TestDefect11_4_ReasonCodeNotLostInReset(t *testing.T) {
+	o := testOptions()
+	o.ReceiveMaximum = 2
+	b := runBroker(t, o)
+	c, _ := v5ConnectOK(t, b.Addr, v5Connect("linger-rm"))
+	var qos2 []packet.Packet
+	for id := uint16(1); id <= 3; id++ { // PUBREL never sent: the 3rd exceeds
+		qos2 = append(qos2, &packet.Publish{Topic: "lg", Payload: []byte("x"), QoS: 2, PacketID: id})
+	}
+	c.send(qos2...)
+	b.waitOffline(t, "linger-rm") // the broker has ended the connection
+	if err := writesAfterError(c, 10); err != nil {
+		t.Fatalf("%v: the broker closed without reading, so a client gets a reset instead of its reason code", err)
+	}
+	got := c.expectClosed(waitFor)
+	if len(got) != 3 || got[2].Type() != packet.DISCONNECT || got[2].(*packet.Disconnect).ReasonCode != packet.ReceiveMaximumExceeded {
+		t.Fatalf("got %d packets, want PUBREC, PUBREC, DISCONNECT 0x93", len(got))
+	}
+}
+
+// Issue 11.4 for a CONNACK refusal: a client that sends on after a refused
+// CONNECT still reads the refusal [MQTT-3.2.2-5].
+func TestDefect11_4_ConnackRefusalNotLostInReset(t *testing.T) {
+	b := runBroker(t, testOptions())
+	base := b.ConnCount()
+	for _, v5 := range []bool{false, true} {
+		var c *rawClient
+		p := connectPacket("")
+		p.CleanStart = false // 3.1.1: refused with 0x02 [MQTT-3.1.3-8]
+		if v5 {
+			c = v5Dial(t, b.Addr)
+			p = v5Connect("linger-auth")
+			p.Properties.SetString(packet.PropAuthMethod, "no-such-method") // 0x8C [MQTT-4.12.0-1]
+		} else {
+			c = dialRaw(t, b.Addr)
+		}
+		c.send(p)
+		eventually(t, "the refused connection to end", func() bool { return b.ConnCount() == base })
+		if err := writesAfterError(c, 10); err != nil {
+			t.Fatalf("v5 %v: %v: a client gets a reset instead of its CONNACK", v5, err)
+		}
+		ack := expectPacket[*packet.Connack](c)
+		if ack.ReasonCode == packet.Success {
+			t.Fatal("CONNECT accepted")
+		}
+		c.expectClosed(waitFor)
+	}
+}
+
+// Issue 11.4, bounded: many connections ending in an error at once each
+// linger at most about a second on the goroutine they already had, never
+// more than MaxLingering of them, and all are gone afterwards.
+func TestDefect11_4_LingerBounded(t *testing.T) {
+	o := testOptions()
+	o.ReceiveMaximum = 1
+	b := runBroker(t, o)
+	before := runtime.NumGoroutine()
+	const n = 200
+	var clients []*rawClient
+	for i := range n {
+		c, _ := v5ConnectOK(t, b.Addr, v5Connect(fmt.Sprintf("lb-%d", i)))
+		c.send(&packet.Publish{Topic: "lb", QoS: 2, PacketID: 1}, &packet.Publish{Topic: "lb", QoS: 2, PacketID: 2})
+		clients = append(clients, c) // kept open and silent: the linger runs its full second
+	}
+	eventually(t, "the connections to end", func() bool { return b.ConnCount() == 0 })
+	if l := b.Lingering(); l > broker.MaxLingering || l == 0 {
+		t.Errorf("%d connections lingering, want between 1 and %d", l, broker.MaxLingering)
+	}
+	deadline := time.Now().Add(3 * time.Second) // 1 s of linger, with room for a loaded machine
+	for b.Lingering() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections still lingering after 3 s", b.Lingering())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	eventually(t, "goroutines back to where they were", func() bool { return runtime.NumGoroutine() <= before+5 })
+	for _, c := range clients {
+		got := c.expectClosed(waitFor)
+		if len(got) == 0 || got[len(got)-1].Type() != packet.DISCONNECT {
+			t.Fatal("a client did not read its DISCONNECT")
+		}
 	}
 }
