@@ -34,7 +34,7 @@ func wrongAckSetup(t *testing.T, b *testBroker, id string, qos byte) (*rawClient
 // Issue 11.1: a PUBACK does not complete an outgoing QoS 2 delivery: it is
 // a protocol error (5.0 DISCONNECT 0x82), and the message stays
 // unacknowledged until PUBREC, so the resumed session sends the PUBLISH
-// again [MQTT-4.3.3-3] [MQTT-4.4.0-1].
+// again 5.0 [MQTT-4.3.3-3] 5.0 [MQTT-4.4.0-1].
 func TestDefect11_1_PubackDoesNotCompleteQoS2(t *testing.T) {
 	b := runBroker(t, testOptions())
 	sub, got := wrongAckSetup(t, b, "wa-q2", 2)
@@ -109,11 +109,11 @@ func TestDefect11_1_WrongAckType311(t *testing.T) {
 
 // Issue 11.3: a new connection for the ClientID opened within the Will
 // Delay Interval cancels the pending will, whatever its Clean Start
-// [MQTT-3.1.2-8]: the will is neither published when the Clean Start
+// 5.0 [MQTT-3.1.2-8]: the will is neither published when the Clean Start
 // connection ends the old session nor later, when the delay has passed.
 // (This replaces TestV5WillPublishedWhenCleanStartEndsSession, which asked
 // for the opposite.)
-func TestDefect11_3_CleanStartCancelsDelayedWill_MQTT_3_1_2_8(t *testing.T) {
+func TestDefect11_3_V5CleanStartCancelsDelayedWill_MQTT_3_1_2_8(t *testing.T) {
 	b := runBroker(t, testOptions())
 	watcher := v5Client(t, b, "wd-watch")
 	watcher.v5Sub(0, packet.Subscription{Filter: "wills/#", QoS: 1})
@@ -139,12 +139,12 @@ func TestDefect11_3_CleanStartCancelsDelayedWill_MQTT_3_1_2_8(t *testing.T) {
 
 // Issue 11.2: a client that sends DISCONNECT, closes its socket and
 // connects again at once with the same client identifier must not have its
-// will published: its DISCONNECT deleted it (3.1.1 [MQTT-3.14.4-3], 5.0
-// [MQTT-3.1.2-10]), even when the new CONNECT is handled before the old
+// will published: its DISCONNECT deleted it (3.1.1 [MQTT-3.14.4-3],
+// 5.0 [MQTT-3.1.2-10]), even when the new CONNECT is handled before the old
 // connection's read loop has read that DISCONNECT. Thousands of rapid
 // cycles over raw sockets, half of them with goroutines spinning on every
 // core. GANNET_LONG=1 runs ten times as many.
-func TestDefect11_2_NoWillAfterDisconnectOnRapidReconnect_MQTT_3_14_4_3(t *testing.T) {
+func TestDefect11_2_NoWillAfterDisconnectOnRapidReconnect(t *testing.T) {
 	cycles := 1000
 	if os.Getenv("GANNET_LONG") != "" {
 		cycles = 10000
@@ -235,7 +235,7 @@ func TestDefect11_2_NoWillAfterDisconnectOnRapidReconnect_MQTT_3_14_4_3(t *testi
 		}
 	}
 	if spurious > 0 {
-		t.Errorf("%d spurious wills in %d cycles per version [MQTT-3.14.4-3] [MQTT-3.1.2-10]", spurious, cycles)
+		t.Errorf("%d spurious wills in %d cycles per version (3.1.1 [MQTT-3.14.4-3], 5.0 [MQTT-3.1.2-10])", spurious, cycles)
 	}
 }
 

@@ -245,7 +245,7 @@ func TestDefect17_ConnackTrimmedToMaxPacketSize_MQTT_3_2_2_19(t *testing.T) {
 		t.Fatalf("CONNACK keeps its reason string %q beyond the client's Maximum Packet Size 8", ack.Properties.ReasonString)
 	}
 	if size := ack.Size(packet.V5); size > 8 {
-		t.Fatalf("CONNACK of %d bytes, above the client's Maximum Packet Size 8 [MQTT-3.1.2-24]", size)
+		t.Fatalf("CONNACK of %d bytes, above the client's Maximum Packet Size 8 5.0 [MQTT-3.1.2-24]", size)
 	}
 	c.expectClosedSilently(waitFor)
 }
@@ -253,11 +253,11 @@ func TestDefect17_ConnackTrimmedToMaxPacketSize_MQTT_3_2_2_19(t *testing.T) {
 // Issue 17.3: only a complete control packet resets the keep-alive. With
 // Keep Alive 1 a client that announces a 1,000-byte PUBLISH and then sends
 // one byte every 200 ms is cut off 1.5 s after its last complete packet
-// ([MQTT-3.1.2-22] in 5.0, [MQTT-3.1.2-24] in 3.1.1), not kept open by the
+// (5.0 [MQTT-3.1.2-22], 3.1.1 [MQTT-3.1.2-24]), not kept open by the
 // trickle. The bound checked is 4.5 s (three times the deadline), so a
 // loaded machine does not fail it; before the fix the trickle kept the
 // connection open for ever.
-func TestDefect17_3_KeepAliveNeedsCompletePackets_MQTT_3_1_2_22(t *testing.T) {
+func TestDefect17_3_KeepAliveNeedsCompletePackets(t *testing.T) {
 	b := runBroker(t, testOptions())
 	for _, v5 := range []bool{false, true} {
 		t.Run(map[bool]string{false: "3.1.1 MQTT-3.1.2-24", true: "5.0 MQTT-3.1.2-22"}[v5], func(t *testing.T) {
