@@ -174,7 +174,6 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 				s.inbound2 = make(map[uint16]struct{})
 			}
 			s.inbound2[p.PacketID] = struct{}{}
-			s.inboundLocked(p.PacketID, true) // durable before PUBREC
 		}
 		s.mu.Unlock()
 		if dup { // a resent PUBLISH before PUBREL is not delivered again [MQTT-4.3.3-10] [MQTT-4.3.3-2]
@@ -186,6 +185,18 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		c.matches = new(topic.Matches[*session])
 	}
 	n := c.srv.publish(newMessage(p, time.Now()), c.sess, c.matches)
+	if p.QoS == 2 {
+		// Stored after the deliveries it guards, as the log is replayed in
+		// order: a crash that keeps the identifier keeps them too, and a
+		// resent PUBLISH is not taken for one already delivered when it
+		// was not [MQTT-4.3.3-10]. Durable before PUBREC.
+		c.sess.mu.Lock()
+		c.sess.inboundLocked(p.PacketID, true)
+		c.sess.mu.Unlock()
+	}
+	if p.Retain && c.srv.syncer != nil {
+		c.syncRead = true // the retained message is stored: no crash of the process loses it
+	}
 	if p.QoS > 0 {
 		rc := packet.Success
 		if n == 0 && v5 {
@@ -333,13 +344,21 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			ids = []uint32{r.id}
 		}
 		now := time.Now()
+		var expired []*message
 		c.srv.retained.Match(r.filter, func(_ string, m *message) bool {
-			if m.expired(now) || !c.srv.allowed(c.authc, auth.Read, m.topic) {
+			if m.expired(now) {
+				expired = append(expired, m) // deleted below [MQTT-3.3.2-5]
+				return true
+			}
+			if !c.srv.allowed(c.authc, auth.Read, m.topic) {
 				return true
 			}
 			s.deliver(m, min(m.qos, r.sub.QoS), true, ids, "") // [MQTT-3.3.1-6] [MQTT-3.3.1-8]
 			return true
 		})
+		for _, m := range expired {
+			c.srv.expireRetainedLocked(m) // retainMu held
+		}
 	}
 	return nil
 }

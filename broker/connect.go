@@ -203,8 +203,12 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		old.mu.Unlock()
 	}
 	sess := old
+	syncAck := persistent // CONNACK waits for the store: what it says is kept or gone survives a crash
 	if p.CleanStart || old == nil || !old.persistent {
 		if old != nil {
+			old.mu.Lock()
+			syncAck = syncAck || old.stored
+			old.mu.Unlock()
 			s.discardLocked(old) // [MQTT-3.1.2-6] [MQTT-3.1.2-4]
 		}
 		sess = newSession(s, id)
@@ -225,7 +229,6 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	sess.disconnected = time.Time{}
 	if persistent {
 		sess.saveLocked() // before CONNACK: an acknowledged session is kept
-		s.syncStore()
 		c.syncWrites.Store(s.syncer != nil)
 	} else if sess.stored {
 		if sess.spilled > 0 {
@@ -233,6 +236,10 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		}
 		s.storeErr("delete session", id, s.store.DeleteSession(id))
 		sess.stored = false
+		syncAck = true
+	}
+	if syncAck {
+		s.syncStore()
 	}
 	c.sendPacket(ack) // CONNACK first [MQTT-3.2.0-1] [MQTT-3.1.4-4] [MQTT-3.1.4-5]
 	sess.conn.Store(c)
@@ -309,6 +316,15 @@ func (s *Server) disconnected(c *conn) {
 		will = nil
 	}
 	c.lo.conns.Add(-1)
+	wrote := s.writeSeq.Load()
+	defer func() {
+		// A session ended or saved at DISCONNECT, a retained will: no
+		// acknowledgement covers them, but no crash of the process loses
+		// them either.
+		if s.writeSeq.Load() != wrote {
+			s.syncStore()
+		}
+	}()
 	s.mu.Lock()
 	delete(s.conns, c)
 	sess := c.sess

@@ -155,6 +155,9 @@ func (s *Server) Disconnect(id string, discard bool) bool {
 	if will != nil {
 		s.publishWill(id, will) // the session ended before the will's delay [MQTT-3.1.2-8]
 	}
+	if discard {
+		s.syncStore()
+	}
 	if c := sess.conn.Load(); c != nil {
 		s.log.Info("disconnecting client: administrative action", "client", id)
 		if c.version >= packet.V5 {
@@ -175,11 +178,25 @@ func (s *Server) Retained(filter string) ([]RetainedInfo, error) {
 	if _, _, shared := topic.ParseShare(filter); shared {
 		return nil, packet.ErrShareInvalid
 	}
-	var out []RetainedInfo
+	var (
+		out     []RetainedInfo
+		expired []*message
+		now     = time.Now()
+	)
 	s.retained.Match(filter, func(_ string, m *message) bool {
+		if m.expired(now) {
+			expired = append(expired, m)
+			return true
+		}
 		out = append(out, RetainedInfo{Topic: m.topic, Payload: m.payload, QoS: m.qos, Created: m.created})
 		return true
 	})
+	for _, m := range expired {
+		s.expireRetained(m) // [MQTT-3.3.2-5]
+	}
+	if len(expired) > 0 {
+		s.syncStore()
+	}
 	sort.Slice(out, func(i, j int) bool { return strings.Compare(out[i].Topic, out[j].Topic) < 0 })
 	return out, nil
 }
@@ -191,5 +208,6 @@ func (s *Server) DeleteRetained(topicName string) bool {
 		return false
 	}
 	s.storeErr("delete retained message", topicName, s.store.DeleteRetained(topicName))
+	s.syncStore()
 	return true
 }

@@ -238,15 +238,32 @@ func (s *Server) restore() error {
 		maxID = max(maxID, p.ID)
 		return m
 	}
+	var (
+		expired  []string
+		earliest time.Time
+	)
 	err := s.store.LoadRetained(func(p *store.Message) error {
-		if p.Expiry.IsZero() || now.Before(p.Expiry) {
-			s.retained.Set(p.Topic, load(p))
+		if !p.Expiry.IsZero() && !now.Before(p.Expiry) {
+			expired = append(expired, p.Topic) // deleted below [MQTT-3.3.2-5]
+			return nil
+		}
+		s.retained.Set(p.Topic, load(p))
+		if !p.Expiry.IsZero() && (earliest.IsZero() || p.Expiry.Before(earliest)) {
+			earliest = p.Expiry
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("broker: loading retained messages: %w", err)
 	}
+	for _, t := range expired {
+		s.storeErr("delete expired retained message", t, s.store.DeleteRetained(t))
+	}
+	if len(expired) > 0 {
+		s.log.Info("deleted expired retained messages from the store", "count", len(expired))
+		s.syncStore()
+	}
+	s.retainedExpiresAt(earliest)
 	var sessions []*session
 	err = s.store.LoadSessions(func(rec *store.Session) error {
 		sess := newSession(s, rec.ClientID)

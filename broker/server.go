@@ -44,6 +44,7 @@ type Server struct {
 
 	// retainMu orders retained publishes against subscriptions.
 	retainMu sync.Mutex
+	sweep    retainedSweep // deletes expired retained messages
 
 	// pubMatches is the scratch for Publish calls made outside a connection.
 	pubMu      sync.Mutex
@@ -90,11 +91,12 @@ func New(opts Options) (*Server, error) {
 		listeners: make(map[net.Listener]struct{}),
 	}
 	s.cfg.Store(&opts)
-	s.syncer, _ = st.(syncer)
+	s.syncer, _ = store.Find[syncer](st)
+	s.stop = make(chan struct{})
 	if err := s.restore(); err != nil {
+		s.stopSweep()
 		return nil, err
 	}
-	s.stop = make(chan struct{})
 	if opts.SysInterval > 0 {
 		go s.sysLoop(opts.Version, s.stop)
 	}
@@ -181,6 +183,7 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	close(s.stop)
+	s.stopSweep()
 	for l := range s.listeners {
 		l.Close()
 	}
@@ -250,6 +253,7 @@ func (s *Server) publish(m *message, from *session, matches *topic.Matches[*sess
 		} else {
 			s.retained.Set(m.topic, m) // [MQTT-3.3.1-5]
 			s.storeErr("store retained message", m.topic, s.store.SetRetained(s.storeMessage(m)))
+			s.retainedExpiresAt(m.expiry) // deleted when it expires [MQTT-3.3.2-5]
 		}
 	}
 	matches.Reset()

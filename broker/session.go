@@ -111,7 +111,7 @@ func (s *session) deliver(m *message, qos byte, retain bool, subIDs []uint32, sh
 		c.sendPublish(m, 0, 0, retain, false, subIDs)
 	case c != nil && s.queue.len() == 0 && s.spilled == 0 && s.resends == 0 && len(s.inflight) < s.maxInflight:
 		s.sendLocked(c, o, false)
-	case s.queue.len()+s.spilled >= s.srv.opt().MaxQueued:
+	case s.queueFullLocked():
 		s.dropped++
 		s.srv.stats.dropped.Add(1)
 	case s.spillLocked():

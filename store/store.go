@@ -28,11 +28,14 @@ type Store interface {
 
 // Syncer is implemented by a Store whose writes are buffered when they
 // return. The broker calls Sync before it acknowledges what it stored
-// (PUBACK, PUBREC, SUBACK), so that an acknowledged message survives a
-// crash.
+// (PUBACK, PUBREC, SUBACK, UNSUBACK, CONNACK), after a retained message and
+// after a session ended at DISCONNECT, so that an acknowledged write
+// survives a crash.
 type Syncer interface {
-	// Sync makes every write that returned before the call durable;
-	// concurrent calls share one fsync.
+	// Sync makes every write that returned before the call survive a
+	// crash of the process (it is in the operating system, not a buffer of
+	// the process) and, if the store is so configured, of the machine
+	// (fsync); concurrent calls share one write and one fsync.
 	Sync() error
 }
 

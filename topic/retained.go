@@ -65,6 +65,13 @@ func (r *Retained[V]) Delete(topic string) bool {
 	if n == nil || !n.set {
 		return false
 	}
+	r.deleteLocked(n)
+	return true
+}
+
+// deleteLocked removes the message of n and prunes the nodes left empty.
+// Write lock held on entry.
+func (r *Retained[V]) deleteLocked(n *rnode[V]) {
 	var zero V
 	n.value, n.set, n.topic = zero, false, ""
 	r.n--
@@ -75,7 +82,29 @@ func (r *Retained[V]) Delete(topic string) bool {
 		r.nodes--
 		n = p
 	}
+}
+
+// DeleteIf removes the retained message of topic if drop reports true for
+// it, all under the write lock, and reports whether it did: the message can
+// be checked and deleted without a newer one set meanwhile going instead.
+func (r *Retained[V]) DeleteIf(topic string, drop func(V) bool) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := r.find(topic)
+	if n == nil || !n.set || !drop(n.value) {
+		return false
+	}
+	r.deleteLocked(n)
 	return true
+}
+
+// Range calls fn for every retained message, $ topics included, in no
+// particular order, and stops early when fn returns false. fn runs under
+// the read lock and must not call into r.
+func (r *Retained[V]) Range(fn func(topic string, v V) bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	rall(&r.root, false, fn)
 }
 
 // Get returns the retained message of topic.
