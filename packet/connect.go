@@ -23,6 +23,9 @@ type Connect struct {
 	PasswordFlag bool
 	Password     []byte
 	Properties   Properties
+	// Bridge sets the high bit of the protocol level when encoding
+	// (Mosquitto's try_private: 0x83, 0x84); decoding never sets it.
+	Bridge bool
 }
 
 func (*Connect) Type() Type { return CONNECT }
@@ -75,7 +78,11 @@ func (c *Connect) Append(dst []byte, _ byte) ([]byte, error) {
 		return dst, err
 	}
 	dst = appendString(dst, c.name())
-	dst = append(dst, c.Version)
+	if c.Bridge {
+		dst = append(dst, c.Version|0x80)
+	} else {
+		dst = append(dst, c.Version)
+	}
 	var flags byte
 	if c.CleanStart {
 		flags |= 0x02
