@@ -416,11 +416,13 @@ func (b *Bridge) connect(reconnect bool) *client.Client {
 		if errors.As(err, &ce) && ce.Code == packet.UnsupportedProtocolVersion && b.tryPrivate.Load() {
 			b.log.Info("the remote refused try_private; connecting as an ordinary client")
 			b.tryPrivate.Store(false)
+			b.retrySame()
 			continue
 		}
 		if errors.As(err, &ce) && ce.Code == packet.NotAuthorized && b.remoteNote.Load() {
 			b.log.Warn("the remote refused the notification topic as will; connecting without remote notifications (set notifications_local_only, or allow the topic on the remote)", "topic", b.cfg.NotificationTopic)
 			b.remoteNote.Store(false)
+			b.retrySame()
 			continue
 		}
 		wait := delay/2 + rand.N(delay/2+1)
@@ -434,6 +436,13 @@ func (b *Bridge) connect(reconnect bool) *client.Client {
 		}
 		delay = min(2*delay, b.cfg.RestartMax)
 	}
+}
+
+// retrySame makes the next dial start at the address just refused.
+func (b *Bridge) retrySame() {
+	b.mu.Lock()
+	b.nextAddr = b.addrIdx
+	b.mu.Unlock()
 }
 
 // remoteOptions builds the remote client's options.
@@ -515,6 +524,7 @@ func (b *Bridge) dial(ctx context.Context) (net.Conn, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", b.cfg.Addresses[i], err))
 			continue
 		}
+		b.log.Debug("dialled the remote", "address", b.cfg.Addresses[i], "local", nc.LocalAddr().String())
 		b.mu.Lock()
 		b.addrIdx, b.conn, b.nextAddr = i, nc, i+1
 		b.mu.Unlock()

@@ -41,6 +41,7 @@ type gannet struct {
 	st   store.Store
 	mgr  *bridge.Manager
 	done chan error
+	l    net.Listener
 }
 
 func startGannet(t testing.TB, durable bool) *gannet {
@@ -59,6 +60,7 @@ func (g *gannet) start() {
 	o := broker.DefaultOptions()
 	o.Logger = testLogger()
 	o.SysInterval = 0
+	o.MaxQueued = 100_000
 	if g.dir != "" {
 		po := pebble.DefaultOptions()
 		po.Logger = o.Logger
@@ -84,7 +86,7 @@ func (g *gannet) start() {
 		g.t.Fatalf("listen on %s: %v", g.Addr, err)
 	}
 	g.Addr = l.Addr().String()
-	g.Srv = srv
+	g.Srv, g.l = srv, l
 	g.done = make(chan error, 1)
 	go func() { g.done <- srv.Serve(l) }()
 }
@@ -110,6 +112,7 @@ func (g *gannet) stop() {
 		g.mgr = nil
 	}
 	g.Srv.Close()
+	g.l.Close() // Serve may not have taken it yet when Close ran
 	select {
 	case err := <-g.done:
 		if !errors.Is(err, broker.ErrServerClosed) {
