@@ -107,6 +107,8 @@ func start(cfg Config, srv *broker.Server, pipe *pipeListener, log *slog.Logger)
 		b.tlsConf = tc
 	}
 	if cfg.Version < packet.V5 && hasIn(cfg) && hasOut(cfg) {
+		// Used while try_private is off or refused: a remote that
+		// accepted it sends none of our messages back.
 		b.guard = newLoopGuard()
 	}
 	b.touch()
@@ -758,7 +760,7 @@ func (b *Bridge) fromLocal(m *client.Message) {
 			b.log.Warn("message too large for the bridge's max_packet_size; dropped", "topic", m.Topic, "bytes", len(m.Payload))
 			return
 		}
-		if b.guard != nil {
+		if b.guard != nil && !b.tryPrivate.Load() {
 			b.guard.sent(rt, m.Payload)
 		}
 		err := rc.Publish(b.ctx, rt, m.Payload, client.PublishOptions{QoS: qos, Retain: retain, Properties: forwardProps(&m.Properties, b.cfg.Version)})
@@ -796,7 +798,7 @@ func (b *Bridge) fromRemote(m *client.Message) {
 		return
 	}
 	b.touch()
-	if b.guard != nil && b.guard.echo(m.Topic, m.Payload) {
+	if b.guard != nil && !b.tryPrivate.Load() && b.guard.echo(m.Topic, m.Payload) {
 		b.looped.Add(1)
 		return
 	}

@@ -323,6 +323,11 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		_, _, shared := topic.ParseShare(sub.Filter)
 		granted := min(sub.QoS, o.MaximumQoS) // [MQTT-3.2.2-10]
 		sub.QoS = granted
+		if c.bridge {
+			// A bridge (try_private) does not get its own messages back
+			// and keeps the retain flag, as with Mosquitto.
+			sub.NoLocal, sub.RetainAsPublished = true, true
+		}
 		filter := strings.Clone(sub.Filter)
 		sub.Filter = filter
 		share, _, _ := topic.ParseShare(filter)

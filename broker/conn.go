@@ -29,6 +29,7 @@ type conn struct {
 	reauth     auth.Exchange // re-authentication under way
 	hsRest     []byte        // bytes read beyond CONNECT during the handshake
 	refused    bool          // a refusing CONNACK was sent
+	bridge     bool          // CONNECT had Mosquitto's bridge bit (try_private)
 
 	pubRate  *rate.Limiter // PUBLISH packets per second, nil: no cap
 	byteRate *rate.Limiter // PUBLISH bytes per second, nil: no cap

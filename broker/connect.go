@@ -19,6 +19,7 @@ const neverExpires = time.Duration(1<<63 - 1)
 func (s *Server) connect(c *conn, p *packet.Connect) error {
 	c.version = p.Version
 	c.dec.Version = p.Version
+	c.bridge = p.Bridge
 	v5 := p.Version >= packet.V5
 	if v5 && p.Properties.Has(packet.PropMaximumPacketSize) {
 		c.maxOut = int(p.Properties.MaximumPacketSize) // a refusal too [MQTT-3.1.2-24]

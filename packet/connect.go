@@ -23,8 +23,8 @@ type Connect struct {
 	PasswordFlag bool
 	Password     []byte
 	Properties   Properties
-	// Bridge sets the high bit of the protocol level when encoding
-	// (Mosquitto's try_private: 0x83, 0x84); decoding never sets it.
+	// Bridge is the high bit of the protocol level (Mosquitto's
+	// try_private: 0x83, 0x84 from a bridge), kept out of Version.
 	Bridge bool
 }
 
@@ -135,6 +135,11 @@ func (c *Connect) decode(r *reader, _ byte, _ byte) error {
 	c.ProtocolName = name
 	if c.Version, err = r.byte(); err != nil {
 		return err
+	}
+	if c.Version == V31|0x80 || c.Version == V311|0x80 {
+		// Mosquitto's try_private: a bridge, at 3.1 or 3.1.1.
+		c.Version &^= 0x80
+		c.Bridge = true
 	}
 	switch {
 	case name == "MQTT" && (c.Version == V311 || c.Version == V5):
