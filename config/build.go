@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gannet-mqtt/gannet/auth"
+	"github.com/gannet-mqtt/gannet/bridge"
 	"github.com/gannet-mqtt/gannet/broker"
 	"github.com/gannet-mqtt/gannet/listener"
 )
@@ -35,6 +36,8 @@ type Runtime struct {
 	Admin Admin
 	// Logger writes to standard error at the configured level and format.
 	Logger *slog.Logger
+	// Bridges are for bridge.Manager.Apply.
+	Bridges []bridge.Config
 }
 
 // RuntimeListener is one listener: how to open it, and how the broker
@@ -75,6 +78,7 @@ func (f *File) build(logOut io.Writer) (*Runtime, error) {
 		Store:         f.Store,
 		Admin:         f.Admin,
 		Logger:        log,
+		Bridges:       f.bridgeConfigs(),
 	}
 	o := &rt.BrokerOptions
 	o.Logger = log

@@ -26,6 +26,8 @@ type File struct {
 	Logging   Logging    `yaml:"logging"`
 	Admin     Admin      `yaml:"admin"`
 	Sys       Sys        `yaml:"sys"`
+	// Bridges connect this broker to others (docs/bridges.md).
+	Bridges []Bridge `yaml:"bridges,omitempty"`
 
 	// src says where each value came from, for error messages; nil for a
 	// File built in code.
