@@ -29,6 +29,8 @@ type Options struct {
 	Ready func() error
 	// Logger receives the admin's logs; nil means slog.Default().
 	Logger *slog.Logger
+	// Bridges, when set, are listed by /api/v1/bridges and /metrics.
+	Bridges Bridges
 }
 
 // Admin serves the administration endpoints of one broker.
@@ -57,6 +59,11 @@ func New(srv *broker.Server, opts Options) (*Admin, error) {
 	reg, err := newRegistry(srv)
 	if err != nil {
 		return nil, err
+	}
+	if opts.Bridges != nil {
+		if err := reg.Register(newBridgeCollector(opts.Bridges)); err != nil {
+			return nil, fmt.Errorf("admin: register bridge metrics: %w", err)
+		}
 	}
 	a.registry = reg
 	a.handler = a.routes()

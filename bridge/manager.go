@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"reflect"
 	"sort"
+	"strconv"
 	"sync"
+	"time"
 
 	"github.com/gannet-mqtt/gannet/broker"
 )
@@ -122,6 +124,41 @@ func (m *Manager) Restart(name string) error {
 	}
 	b.Restart()
 	return nil
+}
+
+// PublishSys publishes each bridge's state and counters, retained, under
+// $SYS/broker/bridges/<name>/: state, address, queued, sent, received,
+// dropped.
+func (m *Manager) PublishSys() {
+	for _, in := range m.Bridges() {
+		p := "$SYS/broker/bridges/" + in.Name + "/"
+		for k, v := range map[string]string{
+			"state": string(in.State), "address": in.Address, "queued": strconv.Itoa(in.Queued),
+			"sent": strconv.FormatUint(in.Sent, 10), "received": strconv.FormatUint(in.Received, 10),
+			"dropped": strconv.FormatUint(in.Dropped, 10),
+		} {
+			m.srv.Publish(p+k, []byte(v), 0, true)
+		}
+	}
+}
+
+// StartSys calls PublishSys every interval until Close (0: never).
+func (m *Manager) StartSys(interval time.Duration) {
+	if interval <= 0 {
+		return
+	}
+	go func() {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-m.pipe.done:
+				return
+			case <-t.C:
+				m.PublishSys()
+			}
+		}
+	}()
 }
 
 // Close stops every bridge. Call it before closing the broker.

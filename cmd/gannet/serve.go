@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gannet-mqtt/gannet/admin"
+	"github.com/gannet-mqtt/gannet/bridge"
 	"github.com/gannet-mqtt/gannet/broker"
 	"github.com/gannet-mqtt/gannet/config"
 	"github.com/gannet-mqtt/gannet/listener"
@@ -33,7 +34,7 @@ Configuration comes from, in order of precedence: the flags below, GANNET_*
 environment variables (GANNET_LIMITS_MAX_INFLIGHT=100, GANNET_ADMIN_TOKEN=...),
 the file given with --config (YAML, see gannet.example.yaml, or a
 mosquitto.conf), and the defaults. SIGHUP reloads passwords, ACL, TLS
-certificates and limits without dropping connections.`,
+certificates, limits and bridges without dropping connections.`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: false,
@@ -134,10 +135,16 @@ func serve(ctx context.Context, flags *config.Flags) error {
 	for i, l := range ls {
 		go func() { errc <- srv.ServeListener(l, rt.Listeners[i].ListenerOptions) }()
 	}
+	bridges := bridge.NewManager(srv, log)
+	bridges.StartSys(rt.BrokerOptions.SysInterval)
+	defer bridges.Close() // before the broker closes: deferred calls run last first
+	if err := bridges.Apply(rt.Bridges); err != nil {
+		log.Error("some bridges did not start", "error", err)
+	}
 	adminCtx, stopAdmin := context.WithCancel(context.Background())
 	defer stopAdmin()
 	if rt.Admin.Address != "" {
-		a, err := admin.New(srv, admin.Options{Token: rt.Admin.Token, Logger: log, Ready: func() error {
+		a, err := admin.New(srv, admin.Options{Token: rt.Admin.Token, Logger: log, Bridges: adminBridges{bridges}, Ready: func() error {
 			if !srv.Serving() {
 				return errors.New("not serving")
 			}
@@ -168,9 +175,10 @@ func serve(ctx context.Context, flags *config.Flags) error {
 		select {
 		case <-ctx.Done():
 			log.Info("shutting down: signal received")
+			bridges.Close()
 			return srv.Close()
 		case <-hup:
-			reload(flags, srv, ls, log)
+			reload(flags, srv, ls, bridges, log)
 		case err := <-errc:
 			if errors.Is(err, broker.ErrServerClosed) {
 				continue
@@ -184,7 +192,7 @@ func serve(ctx context.Context, flags *config.Flags) error {
 
 // reload re-reads the configuration on SIGHUP and applies what can change
 // while running; an invalid configuration keeps the old one.
-func reload(flags *config.Flags, srv *broker.Server, ls []*listener.Listener, log *slog.Logger) {
+func reload(flags *config.Flags, srv *broker.Server, ls []*listener.Listener, bridges *bridge.Manager, log *slog.Logger) {
 	_, rt, err := resolve(flags)
 	if err != nil {
 		log.Error("reload refused: the new configuration is invalid; keeping the old one", "error", err)
@@ -199,6 +207,10 @@ func reload(flags *config.Flags, srv *broker.Server, ls []*listener.Listener, lo
 		if err := l.Reload(); err != nil {
 			log.Error("TLS certificates not reloaded; keeping the old ones", "listener", l.Name(), "error", err)
 		}
+	}
+	// Added, removed and changed bridges; the others keep their connection.
+	if err := bridges.Apply(rt.Bridges); err != nil {
+		log.Error("bridges not all reloaded", "error", err)
 	}
 }
 
