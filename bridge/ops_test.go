@@ -3,6 +3,7 @@ package bridge_test
 import (
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -263,5 +264,62 @@ func TestBridgeRoundRobin(t *testing.T) {
 	})
 	if err := m.Restart("nope"); err == nil {
 		t.Fatal("Restart of an unknown bridge succeeded")
+	}
+}
+
+// TestBridgeOnce: a once bridge does not reconnect after losing its
+// connection; the restart action connects it again.
+func TestBridgeOnce(t *testing.T) {
+	local, remote := startGannet(t, false), startGannet(t, false)
+	cfg := testBridge("once", packet.V5, []bridge.Rule{{Pattern: "x/#", QoS: 1}}, remote.Addr)
+	cfg.StartType = bridge.Once
+	m := local.bridges(cfg)
+	waitState(t, m, "once", bridge.StateConnected)
+	remote.Srv.Disconnect("bridge-once", false)
+	waitState(t, m, "once", bridge.StateStopped)
+	time.Sleep(3 * cfg.RestartMax)
+	if in := bridgeInfo(m, "once"); in.State != bridge.StateStopped || in.Connects != 1 {
+		t.Fatalf("%+v: a once bridge must not reconnect", in)
+	}
+	if err := m.Restart("once"); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, m, "once", bridge.StateConnected)
+}
+
+// TestBridgeMaxPacketSize: a message above the bridge's max_packet_size is
+// dropped and counted; the ones after it still go.
+func TestBridgeMaxPacketSize(t *testing.T) {
+	local, remote := startGannet(t, false), startGannet(t, false)
+	cfg := testBridge("mps", packet.V5, []bridge.Rule{{Pattern: "x/#", QoS: 1}}, remote.Addr)
+	cfg.MaxPacketSize = 200
+	m := local.bridges(cfg)
+	waitState(t, m, "mps", bridge.StateConnected)
+	rsub := subscribe(t, remote.Addr, "x/#", 1)
+	publish(t, local.Addr, "x/big", strings.Repeat("b", 500), 1, false)
+	publish(t, local.Addr, "x/small", "s", 1, false)
+	if got := rsub.next(); got.Topic != "x/small" {
+		t.Fatalf("got %+v, want only x/small", got)
+	}
+	if d := bridgeInfo(m, "mps").Dropped; d != 1 {
+		t.Fatalf("dropped %d, want 1", d)
+	}
+}
+
+// TestBridgeSys: PublishSys puts each bridge's state under $SYS.
+func TestBridgeSys(t *testing.T) {
+	local, remote := startGannet(t, false), startGannet(t, false)
+	m := local.bridges(testBridge("s", packet.V5, []bridge.Rule{{Pattern: "x/#", QoS: 1}}, remote.Addr))
+	waitState(t, m, "s", bridge.StateConnected)
+	m.PublishSys()
+	for topic, want := range map[string]string{
+		"$SYS/broker/bridges/s/state":   "connected",
+		"$SYS/broker/bridges/s/address": remote.Addr,
+		"$SYS/broker/bridges/s/queued":  "0",
+	} {
+		r, _ := local.Srv.Retained(topic)
+		if len(r) != 1 || string(r[0].Payload) != want {
+			t.Errorf("%s: %+v, want %q", topic, r, want)
+		}
 	}
 }
