@@ -82,9 +82,16 @@ type Bridge struct {
 	pending    atomic.Int64 // lazy: QoS 0 messages seen while idle
 	lastActive atomic.Int64 // unix nanos of the last message either way
 	restartReq chan struct{}
+	outq       chan outItem // fromLocal to ackLoop, in order
+	ackDone    chan struct{}
+	syncMode   atomic.Bool // ackLoop is publishing one by one to keep the order
 
 	sent, received, dropped, looped, connects atomic.Uint64
 }
+
+// localReceiveMaximum bounds the messages of the local broker on their way
+// to the remote, unacknowledged locally.
+const localReceiveMaximum = 1000
 
 // start builds and starts a bridge. cfg must be valid (Validate).
 func start(cfg Config, srv *broker.Server, pipe *pipeListener, log *slog.Logger) (*Bridge, error) {
@@ -95,6 +102,8 @@ func start(cfg Config, srv *broker.Server, pipe *pipeListener, log *slog.Logger)
 		ctx: ctx, cancel: cancel, done: make(chan struct{}),
 		changed: make(chan struct{}), state: StateStarting,
 		restartReq: make(chan struct{}, 1),
+		outq:       make(chan outItem, localReceiveMaximum),
+		ackDone:    make(chan struct{}),
 	}
 	b.tryPrivate.Store(cfg.TryPrivate)
 	b.remoteNote.Store(cfg.Notifications && !cfg.NotificationsLocalOnly)
@@ -119,6 +128,7 @@ func start(cfg Config, srv *broker.Server, pipe *pipeListener, log *slog.Logger)
 		cancel()
 		return nil, err
 	}
+	go b.ackLoop()
 	go b.run()
 	return b, nil
 }
@@ -156,7 +166,8 @@ func (b *Bridge) startLocal() error {
 	o.KeepAlive = 0
 	o.AutoReconnect = true
 	o.ReconnectMin, o.ReconnectMax = 10*time.Millisecond, time.Second
-	o.ReceiveMaximum = 1000
+	o.ReceiveMaximum = localReceiveMaximum
+	o.ManualAck = true
 	o.OnMessage = b.fromLocal
 	o.Logger = b.log
 	lc, err := client.New(o)
@@ -216,6 +227,7 @@ func (b *Bridge) stop() {
 	}
 	b.cancel()
 	<-b.done
+	<-b.ackDone
 	if b.cfg.Notifications {
 		b.notifyLocal(false)
 	}
@@ -719,71 +731,176 @@ func forwardProps(p *packet.Properties, to byte) packet.Properties {
 	return out
 }
 
-// fromLocal forwards a message of the local broker to the remote. It
-// returns (and the local client acknowledges it) only once the remote
-// acknowledged it, or it was dropped; when the bridge stops meanwhile the
-// local client is closed first, so the message stays in the local session.
+// outItem is a QoS 1 or 2 message of the local broker on its way to the
+// remote, in the order of arrival.
+type outItem struct {
+	m    *client.Message
+	rt   string                      // the topic on the remote
+	wait func(context.Context) error // the queued publish; nil: not queued, publish in turn
+	drop bool                        // refused before sending: acknowledge locally, count as dropped
+}
+
+// fromLocal forwards a message of the local broker to the remote. A QoS 1
+// or 2 message is queued on the remote client at once (so that many are
+// in flight, up to the remote's Receive Maximum) and handed to ackLoop,
+// which acknowledges it locally, in order, only once the remote
+// acknowledged it. When the bridge stops first the local client is closed
+// before, so the message stays in the local session.
 func (b *Bridge) fromLocal(m *client.Message) {
 	r, ok := b.outRule(m.Topic)
 	if !ok {
+		m.Ack()
 		return
 	}
 	b.touch()
 	rt := r.RemotePrefix + strings.TrimPrefix(m.Topic, r.LocalPrefix)
+	if m.QoS == 0 {
+		rc, _ := b.currentRemote()
+		if rc == nil || !rc.IsConnected() {
+			b.dropped.Add(1) // QoS 0 does not wait for the remote
+			if b.cfg.StartType == Lazy {
+				b.pending.Add(1)
+			}
+			return
+		}
+		qos, opts := b.publishOptions(rc, m)
+		opts.QoS = qos
+		if b.guard != nil && !b.tryPrivate.Load() {
+			b.guard.sent(rt, m.Payload)
+		}
+		if err := rc.Publish(b.ctx, rt, m.Payload, opts); err == nil {
+			b.sent.Add(1)
+		} else {
+			b.dropped.Add(1)
+		}
+		return
+	}
+	it := outItem{m: m, rt: rt}
+	if b.cfg.MaxPacketSize > 0 && uint32(len(rt)+len(m.Payload)+8) > b.cfg.MaxPacketSize {
+		b.log.Warn("message too large for the bridge's max_packet_size; dropped", "topic", m.Topic, "bytes", len(m.Payload))
+		it.drop = true
+	} else if rc, _ := b.currentRemote(); rc != nil && !b.syncMode.Load() {
+		qos, opts := b.publishOptions(rc, m)
+		if qos > 0 {
+			opts.QoS = qos
+			if b.guard != nil && !b.tryPrivate.Load() {
+				b.guard.sent(rt, m.Payload)
+			}
+			wait, err := rc.PublishAsync(rt, m.Payload, opts)
+			switch {
+			case err == nil:
+				it.wait = wait
+			case refused(err):
+				b.log.Warn("the remote cannot take a message; dropped", "topic", rt, "error", err)
+				it.drop = true
+			}
+		}
+	}
+	select {
+	case b.outq <- it:
+	case <-b.ctx.Done():
+	}
+}
+
+// refused reports an error that sending again would not cure.
+func refused(err error) bool {
+	var re *client.ReasonError
+	return errors.As(err, &re) || errors.Is(err, client.ErrPacketTooLarge) || errors.Is(err, client.ErrQoSNotSupported) ||
+		errors.Is(err, client.ErrRetainNotSupported) || errors.Is(err, client.ErrInvalidTopic)
+}
+
+// publishOptions are the QoS (capped by the remote's Maximum QoS), retain
+// flag and properties m goes to the remote with.
+func (b *Bridge) publishOptions(rc *client.Client, m *client.Message) (byte, client.PublishOptions) {
+	qos := m.QoS
+	retain := m.Retain && b.cfg.OutgoingRetain
+	if ack := rc.Connack(); ack != nil {
+		if ack.Properties.Has(packet.PropMaximumQoS) {
+			qos = min(qos, ack.Properties.MaximumQoS)
+		}
+		if retain && ack.Properties.Has(packet.PropRetainAvailable) && ack.Properties.RetainAvailable == 0 {
+			retain = false
+		}
+	}
+	return qos, client.PublishOptions{Retain: retain, Properties: forwardProps(&m.Properties, b.cfg.Version)}
+}
+
+// ackLoop completes the messages of fromLocal in order: it waits for the
+// remote's acknowledgement of each, publishes again in turn one that
+// could not be queued or whose client ended, and then acknowledges it to
+// the local broker.
+func (b *Bridge) ackLoop() {
+	defer close(b.ackDone)
+	for {
+		var it outItem
+		select {
+		case it = <-b.outq:
+		case <-b.ctx.Done():
+			return
+		}
+		if it.drop {
+			b.dropped.Add(1)
+			it.m.Ack()
+			continue
+		}
+		err := errNotQueued
+		if it.wait != nil {
+			err = it.wait(b.ctx)
+		}
+		for err != nil {
+			if b.ctx.Err() != nil {
+				return // not acknowledged: it stays in the local session
+			}
+			if refused(err) {
+				b.dropped.Add(1)
+				b.log.Warn("the remote refused a message; dropped", "topic", it.rt, "error", err)
+				break
+			}
+			// Until the queue is empty again, messages are published one
+			// by one, here, so that they keep their order.
+			b.syncMode.Store(true)
+			err = b.publishNow(it)
+		}
+		if err == nil {
+			b.sent.Add(1)
+			b.touch()
+		}
+		it.m.Ack()
+		if len(b.outq) == 0 {
+			b.syncMode.Store(false)
+		}
+	}
+}
+
+var errNotQueued = errors.New("bridge: not queued on the remote")
+
+// publishNow publishes one message and waits for the remote's
+// acknowledgement, waiting first for a remote client when there is none.
+func (b *Bridge) publishNow(it outItem) error {
 	for {
 		rc, changed := b.currentRemote()
-		if rc == nil || (m.QoS == 0 && !rc.IsConnected()) {
-			if m.QoS == 0 {
-				b.dropped.Add(1) // QoS 0 does not wait for the remote
-				if b.cfg.StartType == Lazy {
-					b.pending.Add(1)
-				}
-				return
-			}
+		if rc == nil {
 			select {
 			case <-changed:
 				continue
 			case <-b.ctx.Done():
-				return
+				return b.ctx.Err()
 			}
 		}
-		qos := m.QoS
-		if ack := rc.Connack(); ack != nil && ack.Properties.Has(packet.PropMaximumQoS) {
-			qos = min(qos, ack.Properties.MaximumQoS)
-		}
-		retain := m.Retain && b.cfg.OutgoingRetain
-		if ack := rc.Connack(); retain && ack != nil && ack.Properties.Has(packet.PropRetainAvailable) && ack.Properties.RetainAvailable == 0 {
-			retain = false
-		}
-		if b.cfg.MaxPacketSize > 0 && uint32(len(rt)+len(m.Payload)+8) > b.cfg.MaxPacketSize {
-			b.dropped.Add(1)
-			b.log.Warn("message too large for the bridge's max_packet_size; dropped", "topic", m.Topic, "bytes", len(m.Payload))
-			return
-		}
+		qos, opts := b.publishOptions(rc, it.m)
+		opts.QoS = qos
 		if b.guard != nil && !b.tryPrivate.Load() {
-			b.guard.sent(rt, m.Payload)
+			b.guard.sent(it.rt, it.m.Payload)
 		}
-		err := rc.Publish(b.ctx, rt, m.Payload, client.PublishOptions{QoS: qos, Retain: retain, Properties: forwardProps(&m.Properties, b.cfg.Version)})
-		if err == nil {
-			b.sent.Add(1)
-			b.touch()
-			return
-		}
-		if b.ctx.Err() != nil {
-			return
-		}
-		var re *client.ReasonError
-		if errors.As(err, &re) || errors.Is(err, client.ErrPacketTooLarge) || errors.Is(err, client.ErrQoSNotSupported) ||
-			errors.Is(err, client.ErrRetainNotSupported) || errors.Is(err, client.ErrInvalidTopic) {
-			b.dropped.Add(1)
-			b.log.Warn("the remote refused a message; dropped", "topic", rt, "error", err)
-			return
+		err := rc.Publish(b.ctx, it.rt, it.m.Payload, opts)
+		if err == nil || refused(err) || b.ctx.Err() != nil {
+			return err
 		}
 		// The remote client ended (once, lazy idle): wait for the next.
 		select {
 		case <-changed:
 		case <-b.ctx.Done():
-			return
+			return b.ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

@@ -105,6 +105,11 @@ type Options struct {
 	// handler or channel of its own (messages of a resumed session, for
 	// instance). nil drops them, acknowledging them all the same.
 	OnMessage func(*Message)
+	// ManualAck leaves the acknowledgement of QoS 1 and 2 messages to the
+	// application (Message.Ack) instead of sending it when the handlers
+	// return: a bridge acknowledges a message once it is safe elsewhere.
+	// Messages not acknowledged count against Options.ReceiveMaximum.
+	ManualAck bool
 	// OnConnect is called after every successful connection, the first
 	// included, once the session is restored (resubscriptions and resent
 	// messages are queued for sending). It runs on the goroutine that
