@@ -331,6 +331,28 @@ func (f *File) validateAuth(c *collector) {
 	c.nonNegative("auth.http.cache_size", float64(a.HTTP.CacheSize))
 	c.nonNegative("auth.http.cache_ttl", float64(a.HTTP.CacheTTL))
 	c.oneOf("auth.session_ownership", a.SessionOwnership, "owner", "any")
+	f.validateJWT(c)
+}
+
+// validateJWT checks auth.jwt without reading the key file or fetching the JWKS.
+func (f *File) validateJWT(c *collector) {
+	j := &f.Auth.JWT
+	if !j.Enabled() {
+		return
+	}
+	if err := j.options().Validate(); err != nil {
+		for _, e := range splitJoined(err) {
+			c.at("auth.jwt", "%s", strings.TrimPrefix(e.Error(), "auth: jwt: "))
+		}
+	}
+}
+
+// splitJoined returns the errors an errors.Join made, or err alone.
+func splitJoined(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 func (f *File) validateRest(c *collector) {
