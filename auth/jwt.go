@@ -167,16 +167,16 @@ type JWT struct {
 
 // JWT outcomes, counted by Stats.
 const (
-	JWTAccepted     = iota // admitted
-	JWTNotToken            // not a JWT: passed to Next
-	JWTMalformed           // not decodable
-	JWTAlgorithm           // alg not configured (none included)
-	JWTSignature           // signature does not verify
-	JWTUnknownKey          // no key for its kid, or the JWKS could not be read
-	JWTExpired             // exp passed
-	JWTNotYetValid         // nbf or iat in the future
-	JWTClaims              // a required claim missing or different
-	JWTBadACL              // ACL claim malformed
+	JWTAccepted    = iota // admitted
+	JWTNotToken           // not a JWT: passed to Next
+	JWTMalformed          // not decodable
+	JWTAlgorithm          // alg not configured (none included)
+	JWTSignature          // signature does not verify
+	JWTUnknownKey         // no key for its kid, or the JWKS could not be read
+	JWTExpired            // exp passed
+	JWTNotYetValid        // nbf or iat in the future
+	JWTClaims             // a required claim missing or different
+	JWTBadACL             // ACL claim malformed
 	jwtReasons
 )
 

@@ -275,7 +275,7 @@ func Default() *File {
 			ValidatePayloadFormat:   o.ValidatePayloadFormat,
 		},
 		Auth: Auth{
-			HTTP:             HTTPAuth{Timeout: h.Timeout, CacheSize: h.CacheSize, CacheTTL: h.CacheTTL},
+			HTTP: HTTPAuth{Timeout: h.Timeout, CacheSize: h.CacheSize, CacheTTL: h.CacheTTL},
 			JWT: JWTAuth{From: j.From, Algorithms: j.Algorithms, JWKSRefresh: j.JWKSRefresh, JWKSMinRefresh: j.JWKSMinRefresh,
 				ACLClaim: j.ACLClaim, DisconnectOnExpiry: true, Leeway: j.Leeway},
 			SessionOwnership: o.SessionOwnership.String(),
