@@ -210,7 +210,10 @@ func NewJWT(o JWTOptions) (*JWT, error) {
 			Client:           o.HTTPClient,
 			HTTPTimeout:      o.JWKSTimeout,
 			RefreshInterval:  o.JWKSRefresh,
-			RateLimitWaitMax: time.Millisecond, // never hold a CONNECT waiting for the limiter
+			// Bounds both the wait for the limiter and the fetch it allows:
+			// with JWKSMinRefresh above it, a rate-limited unknown kid is
+			// refused at once rather than holding its CONNECT.
+			RateLimitWaitMax: o.JWKSTimeout,
 			// One refresh per JWKSMinRefresh when a token names an unknown kid.
 			RefreshUnknownKID: rate.NewLimiter(rate.Every(o.JWKSMinRefresh), 1),
 			RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {

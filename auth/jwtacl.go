@@ -201,7 +201,11 @@ func compileACLTopic(t string) (jwtRule, error) {
 			return jwtRule{}, aclErr("empty eq topic")
 		}
 		l, usesU, usesC := compileTemplate(rest)
-		return jwtRule{exact: &l, usesU: usesU, usesC: usesC}, nil
+		r := jwtRule{exact: &l, usesU: usesU, usesC: usesC}
+		if topic.ValidFilter(rest) {
+			r.levels, _, _ = compileFilter(rest, true) // for deliveries, see check
+		}
+		return r, nil
 	}
 	if !topic.ValidFilter(t) {
 		return jwtRule{}, aclErr("topic %q is not a valid topic filter", t)
@@ -236,7 +240,10 @@ func compileTemplate(s string) (l level, usesU, usesC bool) {
 // check decides from the rules: decided is false when no rule matches and
 // the check goes on to the next authoriser. qos and retain are -1 when not
 // known (a delivery): an allow rule's QoS or retain condition then counts
-// as met, a deny rule's as not met, as the SUBSCRIBE already passed them.
+// as met, a deny rule's as not met, as the SUBSCRIBE already passed them;
+// and an "eq" rule counts for the topic names its filter matches, so that
+// a subscription granted by "eq cmd/#" receives cmd/x. A delivery is thus
+// judged as a subscription to exactly its topic name would be.
 func (a *jwtACL) check(c *Client, acc Access, t string, qos, retain int) (decided, ok bool) {
 	if acc == 0 || acc&^ReadWrite != 0 {
 		return true, false
@@ -275,7 +282,11 @@ func (a *jwtACL) check(c *Client, acc Access, t string, qos, retain int) (decide
 		}
 		var match bool
 		if r.exact != nil {
-			match = r.exact.matchTmpl(t, &v)
+			if qos < 0 && acc == Read && r.levels != nil {
+				match = topic.ValidFilter(t) && covers(r.levels, t, &v)
+			} else {
+				match = r.exact.matchTmpl(t, &v)
+			}
 		} else {
 			match = topic.ValidFilter(t) && covers(r.levels, t, &v)
 		}
