@@ -207,9 +207,9 @@ func NewJWT(o JWTOptions) (*JWT, error) {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		k, err := keyfunc.NewDefaultOverrideCtx(ctx, []string{o.JWKSURL}, keyfunc.Override{
-			Client:           o.HTTPClient,
-			HTTPTimeout:      o.JWKSTimeout,
-			RefreshInterval:  o.JWKSRefresh,
+			Client:          o.HTTPClient,
+			HTTPTimeout:     o.JWKSTimeout,
+			RefreshInterval: o.JWKSRefresh,
 			// Bounds both the wait for the limiter and the fetch it allows:
 			// with JWKSMinRefresh above it, a rate-limited unknown kid is
 			// refused at once rather than holding its CONNECT.
