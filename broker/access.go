@@ -106,6 +106,10 @@ func (s *Server) authenticate(c *conn, p *packet.Connect, id, enhancedUser strin
 	return packet.Success, ""
 }
 
+// Authenticator returns the authenticator in force (nil: none), for
+// metrics: a *auth.JWT reports its counters by reason.
+func (s *Server) Authenticator() auth.Authenticator { return s.opt().Authenticator }
+
 // handlesAnonymous reports whether the authenticator decides about ac,
 // which has no user name, itself (a token in the password).
 func (s *Server) handlesAnonymous(ac *auth.Client) bool {
