@@ -147,6 +147,7 @@ func (c *conn) startExpiry() {
 		}
 		c.srv.log.Info("disconnecting client: its credentials expired", "client", c.clientID, "remote", c.nc.RemoteAddr(), "expired", c.disconnectAt)
 		if c.version >= packet.V5 {
+			// After CONNACK [MQTT-3.14.0-1]; 0xA0 is in the table [MQTT-3.14.2-1].
 			c.closeWith(&packet.Disconnect{ReasonCode: packet.MaximumConnectTime})
 		} else {
 			c.closeWith(nil)

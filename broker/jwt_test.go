@@ -139,8 +139,9 @@ func jwtConnect(t *testing.T, addr, id, user, token string, version byte) (*rawC
 // Tokens over the wire, 3.1.1 and 5.0: valid ones get in; forged, expired,
 // not yet valid, wrong-algorithm (none, HS256 keyed with the RSA public
 // key) tokens get 0x86 (3.1.1: 4); a wrong issuer or a sub that is not the
-// user name gets 0x87 (3.1.1: 5) [MQTT-3.1.4-2]. A password that is not a
-// JWT goes on to the password file.
+// user name gets 0x87 (3.1.1: 5), and the connection is closed
+// [MQTT-3.1.4-2] [MQTT-3.2.2-7] (5.0) [MQTT-3.2.2-5] (3.1.1). A password
+// that is not a JWT goes on to the password file.
 func TestJWTAuthentication(t *testing.T) {
 	o := jwtOptions(t)
 	b, j := jwtBroker(t, o, nil)
@@ -373,7 +374,8 @@ func TestJWTJWKSRotation(t *testing.T) {
 // The ACL claim (EMQX's format) decides before the other authoriser (here
 // an ACL file granting everything): QoS and retain conditions on PUBLISH,
 // exact ("eq") and %c topics on SUBSCRIBE, first match wins, a final deny.
-// Refusals: PUBACK/PUBREC 0x87 and SUBACK 0x87 in 5.0, SUBACK 0x80 in 3.1.1.
+// Refusals: PUBACK/PUBREC 0x87 and SUBACK 0x87 in 5.0, SUBACK 0x80 in 3.1.1
+// [MQTT-3.8.4-5].
 func TestJWTACLClaim(t *testing.T) {
 	all, err := auth.ParseACL("all.acl", strings.NewReader("pattern readwrite #\n"))
 	if err != nil {
@@ -478,7 +480,9 @@ func TestJWTACLClaim(t *testing.T) {
 // disconnect_on_expiry: a client is disconnected when its token expires,
 // 5.0 with DISCONNECT 0xA0 Maximum connect time, 3.1.1 by closing; the
 // will is published, as for any connection the client did not end. Off,
-// the client stays.
+// the client stays. The DISCONNECT carries a code of the table
+// [MQTT-3.14.2-1], no Session Expiry Interval [MQTT-3.14.2-2], and the
+// connection closes after it [MQTT-3.14.4-2].
 func TestJWTDisconnectOnExpiry(t *testing.T) {
 	t.Parallel()
 	o := jwtOptions(t)
@@ -515,6 +519,8 @@ func TestJWTDisconnectOnExpiry(t *testing.T) {
 	}
 	if d, ok := got[0].(*packet.Disconnect); !ok || d.ReasonCode != packet.MaximumConnectTime {
 		t.Errorf("5.0: got %s, want DISCONNECT 0xA0", describe(got[0]))
+	} else if d.Properties.Has(packet.PropSessionExpiry) {
+		t.Errorf("5.0: server DISCONNECT with a Session Expiry Interval [MQTT-3.14.2-2]")
 	}
 	c3.expectClosedSilently(waitFor)
 	watcher.expectPublish("will/exp3", "gone")
