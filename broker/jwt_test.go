@@ -25,7 +25,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/gannet-mqtt/gannet/auth"
-	"github.com/gannet-mqtt/gannet/broker"
 	"github.com/gannet-mqtt/gannet/packet"
 )
 
@@ -574,4 +573,48 @@ func BenchmarkConnectAuth(b *testing.B) {
 	}
 }
 
-var _ = broker.AnonymousDefault
+// JWT chains with the HTTP hook as with the password file: a password that
+// is not a token is the hook's to decide; a token never reaches it.
+func TestJWTChainsHTTPHook(t *testing.T) {
+	var asked atomic.Int64
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		var req struct{ Username, Password string }
+		json.NewDecoder(r.Body).Decode(&req)
+		res := "deny"
+		if req.Username == "svc" && req.Password == "pw" {
+			res = "allow"
+		}
+		fmt.Fprintf(w, `{"result":%q}`, res)
+	}))
+	t.Cleanup(hook.Close)
+	h, err := auth.NewHTTPHook(auth.HTTPHookOptions{AuthURL: hook.URL, Timeout: waitFor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := jwtOptions(t)
+	o.Next = h
+	j, err := auth.NewJWT(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := testOptions()
+	opts.Authenticator = j
+	b := runBroker(t, opts)
+	if _, rc := jwtConnect(t, b.Addr, "h1", "svc", "pw", packet.V5); rc != packet.Success {
+		t.Errorf("hook user: CONNACK %v", rc)
+	}
+	if _, rc := jwtConnect(t, b.Addr, "h2", "svc", "nope", packet.V5); rc != packet.BadUserNameOrPassword {
+		t.Errorf("hook user, wrong password: CONNACK %v, want 0x86", rc)
+	}
+	before := asked.Load()
+	if _, rc := jwtConnect(t, b.Addr, "h3", "bob", sign(t, jwt.SigningMethodHS256, []byte(jwtSecret), "", claims("bob")), packet.V5); rc != packet.Success {
+		t.Errorf("token: CONNACK %v", rc)
+	}
+	if _, rc := jwtConnect(t, b.Addr, "h4", "bob", sign(t, jwt.SigningMethodHS256, []byte("forged"), "", claims("bob")), packet.V5); rc != packet.BadUserNameOrPassword {
+		t.Errorf("forged token: CONNACK %v, want 0x86", rc)
+	}
+	if n := asked.Load() - before; n != 0 {
+		t.Errorf("the hook was asked %d times about tokens, want 0", n)
+	}
+}

@@ -338,6 +338,9 @@ func (f *File) validateAuth(c *collector) {
 func (f *File) validateJWT(c *collector) {
 	j := &f.Auth.JWT
 	if !j.Enabled() {
+		if len(j.RequiredClaims) > 0 {
+			c.at("auth.jwt", "required_claims set but JWT is off: set secret, public_key_file or jwks_url")
+		}
 		return
 	}
 	if err := j.options().Validate(); err != nil {
