@@ -123,3 +123,21 @@ func (s *Server) allowed(ac *auth.Client, a auth.Access, topic string) bool {
 	}
 	return ok
 }
+
+// allowedSubscribe decides whether a SUBSCRIBE to filter (the inner filter
+// of a $share subscription) is granted: by the authoriser's
+// AuthorizeSubscribe if it has one, else by Read access to the filter.
+func (s *Server) allowedSubscribe(ac *auth.Client, filter string) bool {
+	sa, ok := s.opt().Authorizer.(auth.SubscribeAuthorizer)
+	if !ok || ac == nil {
+		return s.allowed(ac, auth.Read, filter)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), authTimeout)
+	ok, err := sa.AuthorizeSubscribe(ctx, ac, filter)
+	cancel()
+	if err != nil {
+		s.log.Error("authorisation failed to decide; refusing the subscription", "client", ac.ClientID, "user", ac.Username, "filter", filter, "error", err)
+		return false
+	}
+	return ok
+}

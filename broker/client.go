@@ -248,7 +248,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		case !c.checkTopic(sub.Filter):
 			codes[i] = packet.TopicFilterInvalid // 0x80 for 3.1.1 [MQTT-3.9.3-2]
 			continue
-		case !c.srv.allowed(c.authc, auth.Read, inner):
+		case !c.srv.allowedSubscribe(c.authc, inner):
 			codes[i] = packet.NotAuthorized // 0x80 for 3.1.1
 			continue
 		case shared && !o.SharedSubscriptions:
@@ -312,10 +312,10 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		}
 		now := time.Now()
 		c.srv.retained.Match(r.filter, func(_ string, m *message) bool {
-			if m.expired(now) || !c.srv.allowed(c.authc, auth.Read, m.topic) {
+			if m.expired(now) {
 				return true
 			}
-			s.deliver(m, min(m.qos, r.sub.QoS), true, ids, "") // [MQTT-3.3.1-6] [MQTT-3.3.1-8]
+			s.deliver(m, min(m.qos, r.sub.QoS), true, ids, "") // [MQTT-3.3.1-6] [MQTT-3.3.1-8]; deliver checks read access
 			return true
 		})
 	}

@@ -84,6 +84,9 @@ func newSession(srv *Server, id string) *session {
 // by routing. QoS 0 goes straight to the connection (or is dropped while
 // offline); QoS 1/2 enters the inflight window or the queue.
 func (s *session) deliver(m *message, qos byte, retain bool, subIDs []uint32, share string) {
+	if !s.mayRead(m.topic) {
+		return // see readaccess.go
+	}
 	if qos == 0 {
 		if c := s.conn.Load(); c != nil {
 			c.sendPublish(m, 0, 0, retain, false, subIDs)
@@ -273,6 +276,7 @@ func (s *session) received(c *conn, id uint16, rc packet.ReasonCode) bool {
 // Receive Maximum smaller than before wait, keeping their identifiers.
 // s.mu held.
 func (s *session) resumeLocked(c *conn) {
+	s.dropUnreadableLocked()
 	s.resends = 0
 	onWire := 0
 	for _, o := range s.inflight {
