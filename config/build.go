@@ -166,10 +166,14 @@ func (f *File) brokerOptions() broker.Options {
 func (f *File) buildAuth(c *collector, o *broker.Options) {
 	a := &f.Auth
 	if a.PasswordFile != "" {
-		pf, err := auth.LoadPasswordFile(a.PasswordFile)
+		// As Mosquitto: a malformed line is skipped with a warning.
+		pf, skipped, err := auth.LoadPasswordFileSkipping(a.PasswordFile)
 		if err != nil {
 			c.wrap("auth.password_file", err)
 		} else {
+			for _, e := range leafErrors(skipped) {
+				o.Logger.Warn("password file: line skipped: "+e.Error()+"; the user on it cannot log in until it is fixed", "file", a.PasswordFile)
+			}
 			o.Authenticator = pf
 		}
 	}
