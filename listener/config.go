@@ -62,8 +62,14 @@ type TLSConfig struct {
 	CertFile string
 	KeyFile  string
 	// CAFile is a PEM bundle of the CAs that client certificates must
-	// chain to. Required when ClientAuth is optional or required.
+	// chain to. Required when ClientAuth is optional or required. It also
+	// completes the chain sent to clients when CertFile holds only the
+	// leaf (as Mosquitto's cafile does), with any ClientAuth.
 	CAFile string
+	// CRLFile is a PEM bundle of certificate revocation lists, issued by
+	// CAs of CAFile: a client certificate they revoke fails the handshake.
+	// Re-read by Reload.
+	CRLFile string
 	// ClientAuth is none (""), optional or required.
 	ClientAuth ClientAuth
 	// MinVersion is the lowest TLS version accepted: "1.2" ("") or "1.3".
@@ -205,8 +211,8 @@ func (c Config) Validate() error {
 		}
 		switch t.ClientAuth {
 		case "", ClientAuthNone:
-			if t.CAFile != "" {
-				bad("TLS.CAFile", "set, but ClientAuth is none: set ClientAuth to optional or required, or remove CAFile")
+			if t.CRLFile != "" {
+				bad("TLS.CRLFile", "set, but ClientAuth is none: no client certificate is asked for")
 			}
 		case ClientAuthOptional, ClientAuthRequired:
 			if t.CAFile == "" {

@@ -11,7 +11,7 @@
 //     every invalid field at once, as *FieldError values joined with
 //     errors.Join.
 //   - Listener, from Listen(cfg), implements net.Listener and adds Name,
-//     Type and Reload (re-read TLS certificate, key and CA files).
+//     Type and Reload (re-read TLS certificate, key, CA and CRL files).
 //   - PeerIdentity(conn) returns the common name and subject alternative
 //     names of a verified client certificate, for use as a username.
 //

@@ -115,7 +115,7 @@ func (l *Listener) Name() string { return l.cfg.Name }
 // Type is the listener's type.
 func (l *Listener) Type() Type { return l.cfg.Type }
 
-// Reload re-reads the certificate, key and CA files of a tls or wss
+// Reload re-reads the certificate, key, CA and CRL files of a tls or wss
 // listener; handshakes that start afterwards use them, established
 // connections keep theirs. If a file is unreadable or invalid, the files
 // loaded before stay in use and the error is returned. Reload of other
