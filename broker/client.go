@@ -140,6 +140,10 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		}
 		return nil
 	}
+	if o.MaxPayloadSize > 0 && len(p.Payload) > o.MaxPayloadSize {
+		c.dropTooLarge(p)
+		return nil
+	}
 	if p.QoS == 2 {
 		s := c.sess
 		s.mu.Lock()
@@ -164,7 +168,11 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	if c.matches == nil {
 		c.matches = new(topic.Matches[*session])
 	}
-	n := c.srv.publish(newMessage(p, time.Now()), c.sess, c.matches)
+	m := newMessage(p, time.Now())
+	if m.retain && o.CheckRetainSource {
+		m.source = c.authc
+	}
+	n := c.srv.publish(m, c.sess, c.matches)
 	if p.QoS > 0 {
 		rc := packet.Success
 		if n == 0 && v5 {
@@ -312,10 +320,10 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		}
 		now := time.Now()
 		c.srv.retained.Match(r.filter, func(_ string, m *message) bool {
-			if m.expired(now) {
+			if m.expired(now) || !c.srv.retainSourceOK(m) {
 				return true
 			}
-			s.deliver(m, min(m.qos, r.sub.QoS), true, ids, "") // [MQTT-3.3.1-6] [MQTT-3.3.1-8]; deliver checks read access
+			s.deliver(m, c.srv.outQoS(m.qos, r.sub.QoS), true, ids, "") // [MQTT-3.3.1-6] [MQTT-3.3.1-8]; deliver checks read access
 			return true
 		})
 	}

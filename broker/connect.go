@@ -34,6 +34,9 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	id := p.ClientID
 	assigned := false
 	if id == "" {
+		if o.RefuseEmptyClientID {
+			return refuse(packet.ClientIdentifierNotValid, "empty client identifier, which this broker does not accept") // 3.1.1: return code 2
+		}
 		if !p.CleanStart && !v5 {
 			return refuse(packet.ClientIdentifierNotValid, "empty client identifier with clean session 0") // [MQTT-3.1.3-8]
 		}
@@ -152,7 +155,9 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		if o.TopicAliasMaximum > 0 {
 			ack.Properties.SetUint(packet.PropTopicAliasMaximum, uint32(o.TopicAliasMaximum))
 		}
-		ack.Properties.SetUint(packet.PropMaximumPacketSize, uint32(o.MaxPacketSize))
+		if o.MaxPacketSize < NoMaxPacketSize {
+			ack.Properties.SetUint(packet.PropMaximumPacketSize, uint32(o.MaxPacketSize))
+		}
 		if o.ReceiveMaximum < 65535 {
 			ack.Properties.SetUint(packet.PropReceiveMaximum, uint32(o.ReceiveMaximum))
 		}

@@ -253,7 +253,7 @@ func (s *Server) publish(m *message, from *session, matches *topic.Matches[*sess
 		d := &matches.Deliveries[i] // deliver checks read access
 		// RETAIN is 0 on established subscriptions [MQTT-3.3.1-9] unless
 		// Retain As Published [MQTT-3.3.1-12] [MQTT-3.3.1-13].
-		d.Subscriber.deliver(m, min(m.qos, d.QoS), m.retain && d.RetainAsPublished, d.IDs, d.Share) // [MQTT-3.8.4-6] [MQTT-4.8.2-3]
+		d.Subscriber.deliver(m, s.outQoS(m.qos, d.QoS), m.retain && d.RetainAsPublished, d.IDs, d.Share) // [MQTT-3.8.4-6] [MQTT-4.8.2-3]
 	}
 	return len(matches.Deliveries)
 }
@@ -271,7 +271,7 @@ func (s *Server) redeliverShared(orphans []*outbound) {
 		for i := range matches.Deliveries {
 			d := &matches.Deliveries[i]
 			if d.Share == o.share && !d.Subscriber.ended.Load() {
-				d.Subscriber.deliver(o.msg, min(o.msg.qos, d.QoS), o.retain, d.IDs, d.Share)
+				d.Subscriber.deliver(o.msg, s.outQoS(o.msg.qos, d.QoS), o.retain, d.IDs, d.Share)
 				break
 			}
 		}
