@@ -35,6 +35,19 @@ type ListenerOptions struct {
 	// MaxConnections caps this listener's connections (0: no cap besides
 	// Options.MaxConnections).
 	MaxConnections int
+	// RequireAuthentication admits only clients that an authentication
+	// admits: Options.Authenticator, enhanced authentication, or a
+	// certificate with IdentityAsUsername or SubjectAsUsername. With none
+	// configured, every client is refused (Mosquitto's allow_anonymous
+	// false without a password file).
+	RequireAuthentication bool
+	// SubjectAsUsername makes the full subject of the verified TLS client
+	// certificate (see Options.PeerSubject) the client's user name.
+	SubjectAsUsername bool
+	// MountPoint prefixes every topic name and filter of this listener's
+	// clients (publishes, subscriptions, wills); they receive only
+	// messages whose topic starts with it, with the prefix removed.
+	MountPoint string
 }
 
 // listenerState is a served listener: its options and live count.
@@ -69,6 +82,25 @@ func (s *Server) authenticate(c *conn, p *packet.Connect, id, enhancedUser strin
 			}
 		}
 	}
+	byCert := c.lo.IdentityAsUsername || c.lo.SubjectAsUsername
+	if byCert {
+		// The certificate is the credential: a client without one is
+		// refused, the password file is not consulted (as Mosquitto's
+		// use_identity_as_username, use_subject_as_username).
+		ac.Username, ac.Password, ac.HasPassword = "", nil, false
+		var name string
+		ok := false
+		switch {
+		case c.lo.SubjectAsUsername && s.opt().PeerSubject != nil:
+			name, ok = s.opt().PeerSubject(c.nc)
+		case c.lo.IdentityAsUsername && ac.CertCommonName != "":
+			name, ok = ac.CertCommonName, true
+		}
+		if !ok || name == "" {
+			return packet.BadUserNameOrPassword, "no verified client certificate, which this listener takes as the user name"
+		}
+		ac.Username = name
+	}
 	defer func() {
 		ac.Password = nil
 		// Kept for authorisation and introspection; an anonymous client
@@ -81,11 +113,17 @@ func (s *Server) authenticate(c *conn, p *packet.Connect, id, enhancedUser strin
 		(c.lo.Anonymous == AnonymousDefault && s.opt().Authenticator == nil)
 	if enhancedUser != "" {
 		ac.Username = enhancedUser
+	} else if byCert {
+		// authenticated by its certificate
 	} else if ac.Username == "" {
 		if !anonymousOK {
 			return packet.NotAuthorized, "anonymous clients are not allowed on this listener"
 		}
-	} else if s.opt().Authenticator != nil {
+	} else if s.opt().Authenticator == nil {
+		if c.lo.RequireAuthentication {
+			return packet.NotAuthorized, "this listener requires authentication and none is configured"
+		}
+	} else {
 		ctx, cancel := context.WithTimeout(context.Background(), authTimeout)
 		res, err := s.opt().Authenticator.Authenticate(ctx, ac)
 		cancel()
