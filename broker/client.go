@@ -107,6 +107,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			return err
 		}
 	}
+	p.Topic = c.mount(p.Topic) // see mount.go
 	if p.QoS > o.MaximumQoS {
 		return &closeError{packet.QoSNotSupported, "PUBLISH above the broker's maximum QoS"} // 5.0 3.2.2.3.4
 	}
@@ -248,6 +249,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		subID = p.Properties.SubscriptionIDs[0]
 	}
 	for i, sub := range p.Subscriptions {
+		sub.Filter = c.mountFilter(sub.Filter) // see mount.go
 		_, inner, shared := topic.ParseShare(sub.Filter)
 		if !shared {
 			inner = sub.Filter
@@ -334,6 +336,7 @@ func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
 	s := c.sess
 	codes := make([]packet.ReasonCode, len(p.Filters))
 	for i, f := range p.Filters {
+		f = c.mountFilter(f)
 		s.mu.Lock()
 		_, ok := s.subs[f]
 		delete(s.subs, f)

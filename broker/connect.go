@@ -66,6 +66,7 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		authReply, enhancedUser = reply, user
 	}
 	if p.WillFlag {
+		p.Will.Topic = c.mount(p.Will.Topic) // see mount.go
 		if !c.checkTopic(p.Will.Topic) {
 			return refuse(packet.TopicNameInvalid, "will topic exceeds the configured limits")
 		}
