@@ -50,6 +50,7 @@ const (
 // Defaults applied by Listen to zero fields.
 const (
 	DefaultPath             = "/mqtt"
+	AnyPath                 = "*" // Config.Path that upgrades every path
 	DefaultSocketMode       = fs.FileMode(0o660)
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultMinVersion       = "1.2"
@@ -91,7 +92,8 @@ type Config struct {
 	TLS TLSConfig
 
 	// Path is the HTTP path that ws and wss listeners upgrade; default
-	// "/mqtt". Other paths answer 404.
+	// "/mqtt". Other paths answer 404. AnyPath ("*") upgrades every path,
+	// as Mosquitto's websockets listeners do.
 	Path string
 	// OriginPatterns lists the browser origins (host patterns as in
 	// path.Match, for example "*.example.com") allowed to open ws and wss
@@ -229,7 +231,7 @@ func (c Config) Validate() error {
 	}
 
 	if c.Type.isWS() {
-		if c.Path != "" && !strings.HasPrefix(c.Path, "/") {
+		if c.Path != "" && c.Path != AnyPath && !strings.HasPrefix(c.Path, "/") {
 			bad("Path", "%q does not start with /", c.Path)
 		}
 		for _, p := range c.OriginPatterns {
