@@ -79,6 +79,7 @@ func (f *File) build(logOut io.Writer) (*Runtime, error) {
 	o := &rt.BrokerOptions
 	o.Logger = log
 	o.PeerIdentity = peerIdentity
+	o.PeerSubject = listener.PeerSubject
 	f.buildAuth(c, o)
 
 	for i := range f.Listeners {
@@ -91,10 +92,13 @@ func (f *File) build(logOut io.Writer) (*Runtime, error) {
 		rt.Listeners = append(rt.Listeners, RuntimeListener{
 			Config: cfg,
 			ListenerOptions: broker.ListenerOptions{
-				Name:               cfg.Name,
-				Anonymous:          anonymous(l.Anonymous),
-				IdentityAsUsername: l.IdentityAsUsername,
-				MaxConnections:     l.MaxConnections,
+				Name:                  cfg.Name,
+				Anonymous:             anonymous(l.Anonymous),
+				IdentityAsUsername:    l.IdentityAsUsername,
+				SubjectAsUsername:     l.SubjectAsUsername,
+				RequireAuthentication: l.RequireAuth,
+				MountPoint:            l.MountPoint,
+				MaxConnections:        l.MaxConnections,
 			},
 		})
 	}
@@ -127,6 +131,7 @@ func (f *File) brokerOptions() broker.Options {
 	l, m := &f.Limits, &f.MQTT
 	o.ConnectTimeout = l.ConnectTimeout
 	o.MaxPacketSize = int(l.MaxPacketSize)
+	o.MaxPayloadSize = int(l.MaxPayloadSize)
 	o.MaxInflight = l.MaxInflight
 	o.MaxQueued = l.MaxQueued
 	o.QueueQoS0 = l.QueueQoS0
@@ -159,6 +164,9 @@ func (f *File) brokerOptions() broker.Options {
 	o.ServerReference = m.ServerReference
 	o.ShareStrategy, _ = parseShareStrategy(m.ShareStrategy)
 	o.ValidatePayloadFormat = m.ValidatePayloadFormat
+	o.RefuseEmptyClientID = !m.AllowEmptyClientID
+	o.UpgradeOutgoingQoS = m.UpgradeOutgoingQoS
+	o.CheckRetainSource = f.Auth.CheckRetainSource
 	return o
 }
 
@@ -166,8 +174,13 @@ func (f *File) brokerOptions() broker.Options {
 func (f *File) buildAuth(c *collector, o *broker.Options) {
 	a := &f.Auth
 	if a.PasswordFile != "" {
-		// As Mosquitto: a malformed line is skipped with a warning.
+		// From a mosquitto.conf, as Mosquitto: a malformed line is
+		// skipped with a warning. A YAML configuration reports it as an
+		// error, as for every other file it names.
 		pf, skipped, err := auth.LoadPasswordFileSkipping(a.PasswordFile)
+		if _, format := f.Source(); format != "mosquitto" && skipped != nil {
+			err = skipped
+		}
 		if err != nil {
 			c.wrap("auth.password_file", err)
 		} else {
@@ -183,6 +196,9 @@ func (f *File) buildAuth(c *collector, o *broker.Options) {
 			c.wrap("auth.acl_file", err)
 		} else {
 			o.Authorizer = acl
+			if a.ACLReadAtDelivery {
+				o.Authorizer = auth.ReadAtDelivery(acl)
+			}
 		}
 	}
 	if a.HTTP.AuthURL != "" || a.HTTP.ACLURL != "" {

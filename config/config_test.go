@@ -36,10 +36,10 @@ func TestDefault(t *testing.T) {
 	}
 	want := broker.DefaultOptions()
 	got := rt.BrokerOptions
-	if got.Logger == nil || got.PeerIdentity == nil {
-		t.Error("Logger or PeerIdentity not set")
+	if got.Logger == nil || got.PeerIdentity == nil || got.PeerSubject == nil {
+		t.Error("Logger, PeerIdentity or PeerSubject not set")
 	}
-	got.Logger, got.PeerIdentity = nil, nil
+	got.Logger, got.PeerIdentity, got.PeerSubject = nil, nil, nil
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("broker options\n got %+v\nwant %+v", got, want)
 	}
@@ -88,6 +88,8 @@ listeners:
     anonymous: allow
     max_connections: 10
     identity_as_username: true
+    require_auth: true
+    mount_point: site/
     proxy_protocol: true
     proxy_from: [10.0.0.0/8, 192.0.2.1]
     handshake_timeout: 3s
@@ -102,10 +104,12 @@ listeners:
       ca_file: %[1]s/cert.pem
       client_auth: required
       min_version: "1.3"
+      crl_file: %[1]s/crl.pem
   - name: web
     type: wss
     address: 0.0.0.0:18443
     tls: {cert_file: "%[1]s/cert.pem", key_file: "%[1]s/key.pem"}
+    subject_as_username: true
     path: /ws
     origin_patterns: ["*.example.com"]
     proxy_from:
@@ -122,6 +126,7 @@ store:
 limits:
   connect_timeout: 3s
   max_packet_size: 256KiB
+  max_payload_size: 64KiB
   max_inflight: 100
   max_queued: 500
   queue_qos0: true
@@ -153,9 +158,13 @@ mqtt:
   server_reference: other.example.com:1883
   share_strategy: random
   validate_payload_format: false
+  allow_empty_client_id: false
+  upgrade_outgoing_qos: true
 auth:
   password_file: %[1]s/passwd
   acl_file: %[1]s/acl
+  acl_read_at_delivery: true
+  check_retain_source: true
   http:
     timeout: 2s
     cache_size: 10
@@ -228,16 +237,18 @@ func TestEveryOption(t *testing.T) {
 	if _, ok := got.Authenticator.(*auth.PasswordFile); !ok {
 		t.Errorf("Authenticator %T, want *auth.PasswordFile", got.Authenticator)
 	}
-	if _, ok := got.Authorizer.(*auth.ACL); !ok {
-		t.Errorf("Authorizer %T, want *auth.ACL", got.Authorizer)
+	if u, ok := got.Authorizer.(interface{ Unwrap() auth.Authorizer }); !ok {
+		t.Errorf("Authorizer %T, want auth.ReadAtDelivery(*auth.ACL)", got.Authorizer)
+	} else if _, ok := u.Unwrap().(*auth.ACL); !ok {
+		t.Errorf("Authorizer wraps %T, want *auth.ACL", u.Unwrap())
 	}
 	if len(got.EnhancedAuth) != 1 || got.EnhancedAuth[0].Method() != "SCRAM-SHA-256" {
 		t.Errorf("EnhancedAuth %v, want SCRAM-SHA-256", got.EnhancedAuth)
 	}
-	if got.Logger != rt.Logger || got.PeerIdentity == nil {
-		t.Error("Logger or PeerIdentity not set")
+	if got.Logger != rt.Logger || got.PeerIdentity == nil || got.PeerSubject == nil {
+		t.Error("Logger, PeerIdentity or PeerSubject not set")
 	}
-	got.Authenticator, got.Authorizer, got.EnhancedAuth, got.Logger, got.PeerIdentity = nil, nil, nil, nil, nil
+	got.Authenticator, got.Authorizer, got.EnhancedAuth, got.Logger, got.PeerIdentity, got.PeerSubject = nil, nil, nil, nil, nil, nil
 	want := broker.Options{
 		ConnectTimeout:          3 * time.Second,
 		MaxPacketSize:           256 << 10,
@@ -273,6 +284,10 @@ func TestEveryOption(t *testing.T) {
 		SharedSubscriptions:     false,
 		SubscriptionIdentifiers: false,
 		ValidatePayloadFormat:   false,
+		MaxPayloadSize:          64 << 10,
+		RefuseEmptyClientID:     true,
+		UpgradeOutgoingQoS:      true,
+		CheckRetainSource:       true,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("broker options\n got %+v\nwant %+v", got, want)
@@ -282,7 +297,7 @@ func TestEveryOption(t *testing.T) {
 	bd, bw := reflect.ValueOf(broker.DefaultOptions()), reflect.ValueOf(want)
 	for i := range bw.NumField() {
 		switch name := bw.Type().Field(i).Name; name {
-		case "Store", "Version", "Logger", "PeerIdentity", "Authenticator", "Authorizer", "EnhancedAuth":
+		case "Store", "Version", "Logger", "PeerIdentity", "PeerSubject", "Authenticator", "Authorizer", "EnhancedAuth":
 		default:
 			if reflect.DeepEqual(bw.Field(i).Interface(), bd.Field(i).Interface()) {
 				t.Errorf("broker option %s is left at its default by the test", name)
@@ -296,11 +311,12 @@ func TestEveryOption(t *testing.T) {
 			Config: listener.Config{Name: "plain", Type: listener.TypeTCP, Address: "0.0.0.0:11883",
 				ProxyProtocol: true, HandshakeTimeout: 3 * time.Second,
 				ProxyFrom: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32")}},
-			ListenerOptions: broker.ListenerOptions{Name: "plain", Anonymous: broker.AnonymousAllow, MaxConnections: 10, IdentityAsUsername: true},
+			ListenerOptions: broker.ListenerOptions{Name: "plain", Anonymous: broker.AnonymousAllow, MaxConnections: 10, IdentityAsUsername: true,
+				RequireAuthentication: true, MountPoint: "site/"},
 		},
 		{
 			Config: listener.Config{Name: "secure", Type: listener.TypeTLS, Address: "0.0.0.0:18883",
-				TLS: listener.TLSConfig{CertFile: cert, KeyFile: key, CAFile: cert, ClientAuth: listener.ClientAuthRequired, MinVersion: "1.3"}},
+				TLS: listener.TLSConfig{CertFile: cert, KeyFile: key, CAFile: cert, ClientAuth: listener.ClientAuthRequired, MinVersion: "1.3", CRLFile: filepath.Join(dir, "crl.pem")}},
 			ListenerOptions: broker.ListenerOptions{Name: "secure", Anonymous: broker.AnonymousDeny, IdentityAsUsername: true},
 		},
 		{
@@ -308,7 +324,7 @@ func TestEveryOption(t *testing.T) {
 				TLS:  listener.TLSConfig{CertFile: cert, KeyFile: key},
 				Path: "/ws", OriginPatterns: []string{"*.example.com"},
 				ProxyFrom: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}},
-			ListenerOptions: broker.ListenerOptions{Name: "web"},
+			ListenerOptions: broker.ListenerOptions{Name: "web", SubjectAsUsername: true},
 		},
 		{
 			Config: listener.Config{Name: "sock", Type: listener.TypeUnix, Address: filepath.Join(dir, "gannet.sock"),

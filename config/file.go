@@ -49,6 +49,17 @@ type Listener struct {
 	// IdentityAsUsername makes the verified client certificate's common
 	// name the user name (tls and wss listeners with client_auth).
 	IdentityAsUsername bool `yaml:"identity_as_username,omitempty"`
+	// SubjectAsUsername makes the verified client certificate's full
+	// subject ("CN=...,O=...") the user name.
+	SubjectAsUsername bool `yaml:"subject_as_username,omitempty"`
+	// RequireAuth admits only clients that an authentication admits (a
+	// password file, the HTTP hook, SCRAM, or a certificate taken as user
+	// name): with none configured, every client is refused.
+	RequireAuth bool `yaml:"require_auth,omitempty"`
+	// MountPoint prefixes every topic of this listener's clients (their
+	// publishes, subscriptions and wills); they see only the topics under
+	// it, without the prefix.
+	MountPoint string `yaml:"mount_point,omitempty"`
 	// TLS is the certificate of a tls or wss listener.
 	TLS TLS `yaml:"tls,omitempty"`
 	// Path is the HTTP path of a ws or wss listener; default /mqtt.
@@ -75,6 +86,9 @@ type TLS struct {
 	CAFile     string `yaml:"ca_file,omitempty"`
 	ClientAuth string `yaml:"client_auth,omitempty"` // none, optional or required
 	MinVersion string `yaml:"min_version,omitempty"` // "1.2" or "1.3"
+	// CRLFile is a PEM certificate revocation list: a client certificate it
+	// revokes fails the handshake. Re-read on reload (SIGHUP).
+	CRLFile string `yaml:"crl_file,omitempty"`
 }
 
 // Store says where sessions, queues and retained messages are kept. Build
@@ -94,6 +108,7 @@ type Store struct {
 type Limits struct {
 	ConnectTimeout        time.Duration `yaml:"connect_timeout"`
 	MaxPacketSize         Size          `yaml:"max_packet_size"`
+	MaxPayloadSize        Size          `yaml:"max_payload_size"` // 0: no limit; larger messages are dropped
 	MaxInflight           int           `yaml:"max_inflight"`
 	MaxQueued             int           `yaml:"max_queued"`
 	QueueQoS0             bool          `yaml:"queue_qos0"`
@@ -128,6 +143,8 @@ type MQTT struct {
 	ServerReference         string `yaml:"server_reference"`
 	ShareStrategy           string `yaml:"share_strategy"` // round_robin or random
 	ValidatePayloadFormat   bool   `yaml:"validate_payload_format"`
+	AllowEmptyClientID      bool   `yaml:"allow_empty_client_id"`
+	UpgradeOutgoingQoS      bool   `yaml:"upgrade_outgoing_qos"`
 }
 
 // Auth names the files and services that authenticate and authorise
@@ -138,6 +155,14 @@ type Auth struct {
 	ACLFile      string    `yaml:"acl_file"`
 	HTTP         HTTPAuth  `yaml:"http"`
 	SCRAM        SCRAMAuth `yaml:"scram"`
+	// ACLReadAtDelivery makes the ACL file refuse no subscription and
+	// decide read access for each message by its topic name, as
+	// Mosquitto's acl_file does. Off: a subscription is refused unless the
+	// ACL grants read on everything its filter covers.
+	ACLReadAtDelivery bool `yaml:"acl_read_at_delivery"`
+	// CheckRetainSource re-checks, before a retained message is delivered,
+	// that its publisher may still write its topic.
+	CheckRetainSource bool `yaml:"check_retain_source"`
 }
 
 // HTTPAuth is the HTTP hook (auth.HTTPHook).
@@ -195,6 +220,7 @@ func Default() *File {
 		Limits: Limits{
 			ConnectTimeout:        o.ConnectTimeout,
 			MaxPacketSize:         Size(o.MaxPacketSize),
+			MaxPayloadSize:        Size(o.MaxPayloadSize),
 			MaxInflight:           o.MaxInflight,
 			MaxQueued:             o.MaxQueued,
 			QueueQoS0:             o.QueueQoS0,
@@ -227,6 +253,8 @@ func Default() *File {
 			ServerReference:         o.ServerReference,
 			ShareStrategy:           shareStrategyName(o.ShareStrategy),
 			ValidatePayloadFormat:   o.ValidatePayloadFormat,
+			AllowEmptyClientID:      !o.RefuseEmptyClientID,
+			UpgradeOutgoingQoS:      o.UpgradeOutgoingQoS,
 		},
 		Auth: Auth{
 			HTTP: HTTPAuth{Timeout: h.Timeout, CacheSize: h.CacheSize, CacheTTL: h.CacheTTL},

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gannet-mqtt/gannet/broker"
 	"github.com/gannet-mqtt/gannet/listener"
 	"github.com/gannet-mqtt/gannet/topic"
 )
@@ -90,7 +91,7 @@ func (c *collector) seconds(path string, d time.Duration, maxSec int64) {
 var listenerFields = map[string]string{
 	"Name": "name", "Type": "type", "Address": "address", "TLS": "tls",
 	"TLS.CertFile": "tls.cert_file", "TLS.KeyFile": "tls.key_file", "TLS.CAFile": "tls.ca_file",
-	"TLS.ClientAuth": "tls.client_auth", "TLS.MinVersion": "tls.min_version",
+	"TLS.ClientAuth": "tls.client_auth", "TLS.MinVersion": "tls.min_version", "TLS.CRLFile": "tls.crl_file",
 	"Path": "path", "OriginPatterns": "origin_patterns", "ProxyProtocol": "proxy_protocol",
 	"ProxyFrom": "proxy_from", "SocketMode": "socket_mode", "HandshakeTimeout": "handshake_timeout",
 }
@@ -146,10 +147,18 @@ func (f *File) validateListeners(c *collector) {
 			}
 			c.at(p, "%v", e)
 		}
-		tlsClientAuth := (cfg.Type == listener.TypeTLS || cfg.Type == listener.TypeWSS) &&
-			(cfg.TLS.ClientAuth == listener.ClientAuthOptional || cfg.TLS.ClientAuth == listener.ClientAuthRequired)
-		if l.IdentityAsUsername && !tlsClientAuth && !l.ProxyProtocol {
-			c.at(p+".identity_as_username", "needs client certificates: a tls or wss listener with tls.client_auth optional or required (or proxy_protocol, for a proxy that verifies them)")
+		isTLS := cfg.Type == listener.TypeTLS || cfg.Type == listener.TypeWSS
+		if l.IdentityAsUsername && l.SubjectAsUsername {
+			c.at(p+".subject_as_username", "set together with identity_as_username: choose one")
+		}
+		// With tls.client_auth none, no client has a certificate and every
+		// client is refused at CONNACK, as Mosquitto does without
+		// require_certificate.
+		if l.IdentityAsUsername && !isTLS && !l.ProxyProtocol {
+			c.at(p+".identity_as_username", "needs client certificates: a tls or wss listener (with tls.client_auth optional or required), or proxy_protocol for a proxy that verifies them")
+		}
+		if l.SubjectAsUsername && !isTLS {
+			c.at(p+".subject_as_username", "needs client certificates: a tls or wss listener with tls.client_auth optional or required")
 		}
 		name := listenerName(l)
 		if j, dup := names[name]; dup {
@@ -193,6 +202,7 @@ func (l *Listener) listenerConfig() (cfg listener.Config, prefixErrs []string) {
 			CAFile:     l.TLS.CAFile,
 			ClientAuth: listener.ClientAuth(l.TLS.ClientAuth),
 			MinVersion: l.TLS.MinVersion,
+			CRLFile:    l.TLS.CRLFile,
 		},
 		Path:             l.Path,
 		OriginPatterns:   l.OriginPatterns,
@@ -251,7 +261,8 @@ func (f *File) validateLimits(c *collector) {
 	if l.ConnectTimeout <= 0 {
 		c.at("limits.connect_timeout", "must be above zero")
 	}
-	c.between("limits.max_packet_size", int64(l.MaxPacketSize), 64, 268435460)
+	c.between("limits.max_packet_size", int64(l.MaxPacketSize), broker.MinMaxPacketSize, broker.NoMaxPacketSize)
+	c.nonNegative("limits.max_payload_size", float64(l.MaxPayloadSize))
 	c.between("limits.max_inflight", int64(l.MaxInflight), 1, 65535)
 	c.nonNegative("limits.max_queued", float64(l.MaxQueued))
 	c.nonNegative("limits.max_connections", float64(l.MaxConnections))
