@@ -133,6 +133,8 @@ func (s *Server) authenticate(c *conn, p *packet.Connect, id, enhancedUser strin
 			return packet.ServerUnavailable, "authentication backend failed"
 		case res == auth.DenyNotAuthorized:
 			return packet.NotAuthorized, "user " + ac.Username + " is not authorized"
+		case res != auth.Allow && s.opt().BadCredentialsNotAuthorized:
+			return packet.NotAuthorized, "bad user name or password for user " + ac.Username
 		case res != auth.Allow:
 			return packet.BadUserNameOrPassword, "bad user name or password for user " + ac.Username
 		}

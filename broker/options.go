@@ -110,6 +110,10 @@ type Options struct {
 	// to a new subscription, that its publisher may still write its topic
 	// under the current Authorizer.
 	CheckRetainSource bool
+	// BadCredentialsNotAuthorized answers a wrong user name or password
+	// with "not authorized" (3.1.1: 5, 5.0: 0x87) instead of "bad user name
+	// or password" (4, 0x86), as Mosquitto 2.0 does.
+	BadCredentialsNotAuthorized bool
 
 	// MQTT 5.0 capabilities, advertised in CONNACK and enforced.
 

@@ -167,6 +167,7 @@ func (f *File) brokerOptions() broker.Options {
 	o.RefuseEmptyClientID = !m.AllowEmptyClientID
 	o.UpgradeOutgoingQoS = m.UpgradeOutgoingQoS
 	o.CheckRetainSource = f.Auth.CheckRetainSource
+	o.BadCredentialsNotAuthorized = f.Auth.BadCredentialsNotAuthorized
 	return o
 }
 

@@ -163,6 +163,10 @@ type Auth struct {
 	// CheckRetainSource re-checks, before a retained message is delivered,
 	// that its publisher may still write its topic.
 	CheckRetainSource bool `yaml:"check_retain_source"`
+	// BadCredentialsNotAuthorized answers a wrong user name or password
+	// with not authorized (3.1.1: 5, 5.0: 0x87), as Mosquitto 2.0 does,
+	// instead of bad user name or password (4, 0x86).
+	BadCredentialsNotAuthorized bool `yaml:"bad_credentials_not_authorized"`
 }
 
 // HTTPAuth is the HTTP hook (auth.HTTPHook).

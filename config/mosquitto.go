@@ -111,24 +111,25 @@ func translateMosquitto(f *File, name string, data []byte) (Errors, map[string]b
 // YAML files). Options Mosquitto does not have keep Gannet's defaults.
 func mosquittoDefaults(f *File) {
 	l, m := &f.Limits, &f.MQTT
-	l.MaxInflight = 20                       // max_inflight_messages
-	m.ReceiveMaximum = 20                    // max_inflight_messages, announced in a 5.0 CONNACK
-	l.MaxQueued = 1000                       // max_queued_messages
-	l.QueueQoS0 = false                      // queue_qos0_messages
-	l.MaxPacketSize = broker.NoMaxPacketSize // max_packet_size: none, and none announced
-	l.MaxPayloadSize = 0                     // message_size_limit
-	l.MaxKeepAlive = 65535 * time.Second     // max_keepalive
-	l.MaxConnections = 0                     // max_connections -1
-	l.MemoryLimit = 0                        // memory_limit
-	l.MaxSessionExpiry = 0                   // persistent_client_expiration: never
-	m.MaximumQoS = 2                         // max_qos
-	m.RetainAvailable = true                 // retain_available
-	m.TopicAliasMaximum = 10                 // max_topic_alias
-	m.AllowEmptyClientID = true              // allow_zero_length_clientid
-	m.UpgradeOutgoingQoS = false             // upgrade_outgoing_qos
-	f.Sys.Interval = 10 * time.Second        // sys_interval
-	f.Auth.ACLReadAtDelivery = true          // acl_file: read checked per message
-	f.Auth.CheckRetainSource = true          // check_retain_source
+	l.MaxInflight = 20                        // max_inflight_messages
+	m.ReceiveMaximum = 20                     // max_inflight_messages, announced in a 5.0 CONNACK
+	l.MaxQueued = 1000                        // max_queued_messages
+	l.QueueQoS0 = false                       // queue_qos0_messages
+	l.MaxPacketSize = broker.NoMaxPacketSize  // max_packet_size: none, and none announced
+	l.MaxPayloadSize = 0                      // message_size_limit
+	l.MaxKeepAlive = 65535 * time.Second      // max_keepalive
+	l.MaxConnections = 0                      // max_connections -1
+	l.MemoryLimit = 0                         // memory_limit
+	l.MaxSessionExpiry = 0                    // persistent_client_expiration: never
+	m.MaximumQoS = 2                          // max_qos
+	m.RetainAvailable = true                  // retain_available
+	m.TopicAliasMaximum = 10                  // max_topic_alias
+	m.AllowEmptyClientID = true               // allow_zero_length_clientid
+	m.UpgradeOutgoingQoS = false              // upgrade_outgoing_qos
+	f.Sys.Interval = 10 * time.Second         // sys_interval
+	f.Auth.ACLReadAtDelivery = true           // acl_file: read checked per message
+	f.Auth.CheckRetainSource = true           // check_retain_source
+	f.Auth.BadCredentialsNotAuthorized = true // a wrong password gets 5 / 0x87 (mosquitto 2.0.11)
 }
 
 // mosquittoWords splits a line into its option and arguments; "" for a

@@ -546,6 +546,13 @@ func TestDropInPasswordFile(t *testing.T) {
 	}
 	b := runFile(t, f)
 	mqttOK(t, b.addrs[0], packet.V311, connectAs("a", "alice", "wonderland"))
+	// A wrong password gets "not authorized", as from mosquitto 2.0.11
+	// (3.1.1: 5, 5.0: 0x87), not "bad user name or password".
+	for _, ver := range []byte{packet.V311, packet.V5} {
+		if ack := dialMQTT(t, b.addrs[0], ver).connect(connectAs("w", "alice", "wrong")); ack.ReasonCode != packet.NotAuthorized {
+			t.Errorf("version %d, wrong password: CONNACK %s, want not authorized", ver, ack.ReasonCode)
+		}
+	}
 	for _, p := range []*packet.Connect{connectAs("b", "bob", ""), connectAs("c", "carol", "x")} {
 		if ack := dialMQTT(t, b.addrs[0], packet.V311).connect(p); ack.ReasonCode == packet.Success {
 			t.Errorf("user %q of a skipped line got in", p.Username)

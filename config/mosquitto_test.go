@@ -92,6 +92,7 @@ auth:
   acl_file: /etc/mosquitto/acl
   acl_read_at_delivery: true
   check_retain_source: true
+  bad_credentials_not_authorized: true
 sys:
   interval: 30s
 `
