@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/gannet-mqtt/gannet/broker"
 	"github.com/gannet-mqtt/gannet/listener"
 	"github.com/gannet-mqtt/gannet/packet"
+	"github.com/gannet-mqtt/gannet/store/pebble"
 )
 
 // Issue 11, "mosquitto.conf, password and ACL files: Mosquitto's meaning":
@@ -37,6 +39,7 @@ type dropInBroker struct {
 	ls    []*listener.Listener
 	addrs []string // of the listeners, in file order
 	file  *File
+	stop  func() // closes the broker, its listeners and its store; idempotent
 }
 
 // runMosquittoConf loads conf (a mosquitto.conf), builds it and serves every
@@ -66,17 +69,33 @@ func runFile(t *testing.T, f *File) *dropInBroker {
 		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	o.SysInterval = 0
+	var st *pebble.Store
+	if rt.Store.Type == "pebble" {
+		opts := pebble.DefaultOptions()
+		opts.Logger = o.Logger
+		if st, err = pebble.Open(rt.Store.DataDir, opts); err != nil {
+			t.Fatal(err)
+		}
+		o.Store = st
+	}
 	srv, err := broker.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := &dropInBroker{srv: srv, file: f}
-	t.Cleanup(func() {
-		srv.Close()
-		for _, l := range b.ls {
-			l.Close()
-		}
-	})
+	var once sync.Once
+	b.stop = func() {
+		once.Do(func() {
+			srv.Close()
+			for _, l := range b.ls {
+				l.Close()
+			}
+			if st != nil {
+				st.Close()
+			}
+		})
+	}
+	t.Cleanup(b.stop)
 	for _, rl := range rt.Listeners {
 		cfg := rl.Config
 		cfg.Address = "127.0.0.1:0"
@@ -653,6 +672,28 @@ func TestDropInPersistenceFile(t *testing.T) {
 	if want := filepath.Join(dir, "mosquitto.db.gannet"); f.Store.DataDir != want {
 		t.Errorf("default persistence_file: store in %q, want %q", f.Store.DataDir, want)
 	}
+
+	// A retained message survives a restart in that store, and removing
+	// the store resets the state.
+	conf := "listener 1883\nallow_anonymous true\npersistence true\npersistence_location " + dir + "\npersistence_file state.db\n"
+	b := runMosquittoConf(t, conf)
+	mqttOK(t, b.addrs[0], packet.V311, connectAs("p", "", "")).publish("kept", "across restarts", 1, true)
+	b.stop()
+	if _, err := os.Stat(filepath.Join(dir, "state.db.gannet")); err != nil {
+		t.Fatalf("no store where the documentation says: %v", err)
+	}
+	b = runMosquittoConf(t, conf)
+	s := mqttOK(t, b.addrs[0], packet.V311, connectAs("s", "", ""))
+	s.subscribe("kept", 1)
+	s.expectPublish("kept", "across restarts")
+	b.stop()
+	if err := os.RemoveAll(filepath.Join(dir, "state.db.gannet")); err != nil {
+		t.Fatal(err)
+	}
+	b = runMosquittoConf(t, conf)
+	s = mqttOK(t, b.addrs[0], packet.V311, connectAs("s", "", ""))
+	s.subscribe("kept", 1)
+	s.sync() // reset: nothing retained
 }
 
 // --- Bullet: TLS --------------------------------------------------------
