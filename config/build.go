@@ -196,6 +196,9 @@ func (f *File) buildAuth(c *collector, o *broker.Options) {
 		if err != nil {
 			c.wrap("auth.acl_file", err)
 		} else {
+			if a.ACLUserRulesFirst {
+				acl = acl.UserRulesFirst()
+			}
 			o.Authorizer = acl
 			if a.ACLReadAtDelivery {
 				o.Authorizer = auth.ReadAtDelivery(acl)

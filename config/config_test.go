@@ -164,6 +164,7 @@ auth:
   password_file: %[1]s/passwd
   acl_file: %[1]s/acl
   acl_read_at_delivery: true
+  acl_user_rules_first: true
   check_retain_source: true
   bad_credentials_not_authorized: true
   http:

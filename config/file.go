@@ -160,6 +160,11 @@ type Auth struct {
 	// Mosquitto's acl_file does. Off: a subscription is refused unless the
 	// ACL grants read on everything its filter covers.
 	ACLReadAtDelivery bool `yaml:"acl_read_at_delivery"`
+	// ACLUserRulesFirst decides with the client's own ACL section first
+	// (its denies, then its grants) and the patterns after, as Mosquitto
+	// 2.0 does: a user's grant wins over a deny pattern. Off: every deny
+	// rule is checked before any grant.
+	ACLUserRulesFirst bool `yaml:"acl_user_rules_first"`
 	// CheckRetainSource re-checks, before a retained message is delivered,
 	// that its publisher may still write its topic.
 	CheckRetainSource bool `yaml:"check_retain_source"`

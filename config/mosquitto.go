@@ -128,6 +128,7 @@ func mosquittoDefaults(f *File) {
 	m.UpgradeOutgoingQoS = false              // upgrade_outgoing_qos
 	f.Sys.Interval = 10 * time.Second         // sys_interval
 	f.Auth.ACLReadAtDelivery = true           // acl_file: read checked per message
+	f.Auth.ACLUserRulesFirst = true           // acl_file: a user's grant beats a deny pattern
 	f.Auth.CheckRetainSource = true           // check_retain_source
 	f.Auth.BadCredentialsNotAuthorized = true // a wrong password gets 5 / 0x87 (mosquitto 2.0.11)
 }

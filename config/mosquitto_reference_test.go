@@ -120,7 +120,7 @@ func TestMosquittoReference(t *testing.T) {
 	// Hashes made by mosquitto_passwd (auth's test data): alice's password
 	// is "secret", erin's is empty.
 	mpw := writeFile(t, dir, "mosquitto.passwd", "bob\nnot a line\n"+testdataLine(t, 0)+"\n"+testdataLine(t, 4)+"\n")
-	acl := writeFile(t, dir, "acl", "user alice\ntopic read sensors/a/#\ntopic write sensors/#\n")
+	acl := writeFile(t, dir, "acl", "user alice\ntopic read sensors/a/#\ntopic write sensors/#\npattern deny sensors/a/secret\n")
 
 	for _, sc := range []struct {
 		name string
@@ -171,6 +171,7 @@ func TestMosquittoReference(t *testing.T) {
 				rc := sub.subscribe("#", 1)
 				pub := mqttOK(t, addr, packet.V311, connectAs("pub", "alice", ""))
 				pub.publish("sensors/b/x", "hidden", 1, false)
+				pub.publish("sensors/a/secret", "user grant beats deny pattern", 1, false)
 				pub.publish("sensors/a/x", "shown", 1, false)
 				pub.publish("elsewhere", "not writable", 1, false)
 				return append([]string{fmt.Sprintf("SUBACK %s", rc)}, sub.received()...)

@@ -91,6 +91,7 @@ auth:
   password_file: /etc/mosquitto/passwd
   acl_file: /etc/mosquitto/acl
   acl_read_at_delivery: true
+  acl_user_rules_first: true
   check_retain_source: true
   bad_credentials_not_authorized: true
 sys:
