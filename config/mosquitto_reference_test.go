@@ -162,8 +162,15 @@ func TestMosquittoReference(t *testing.T) {
 				c := dialMQTT(t, addr, packet.V5)
 				ack := c.connect(connectAs("v5", "", ""))
 				pr := &ack.Properties
-				return []string{fmt.Sprintf("receive maximum %v %d, maximum packet size %v, topic alias maximum %d",
-					pr.Has(packet.PropReceiveMaximum), pr.ReceiveMaximum, pr.Has(packet.PropMaximumPacketSize), pr.TopicAliasMaximum)}
+				k0 := dialMQTT(t, addr, packet.V5)
+				k0.send(&packet.Connect{Version: packet.V5, ClientID: "k0", CleanStart: true}) // keep alive 0
+				ka := expectMQTT[*packet.Connack](k0)
+				return []string{
+					fmt.Sprintf("receive maximum %v %d, maximum packet size %v, topic alias maximum %d, server keep alive %v",
+						pr.Has(packet.PropReceiveMaximum), pr.ReceiveMaximum, pr.Has(packet.PropMaximumPacketSize), pr.TopicAliasMaximum,
+						pr.Has(packet.PropServerKeepAlive)),
+					fmt.Sprintf("keep alive 0: server keep alive %v %d", ka.Properties.Has(packet.PropServerKeepAlive), ka.Properties.ServerKeepAlive),
+				}
 			}},
 		{"acl_file: read per message", "listener 1883\nallow_anonymous true\nacl_file " + acl + "\n",
 			func(t *testing.T, addr string) []string {
