@@ -87,3 +87,37 @@ func TestACLOnlyCommentsRefusesNoSubscription(t *testing.T) {
 	pub.publish("x", "x", 0, false)
 	sub.sync()
 }
+
+// Issue 16.1, the same identity: after the ACL is reloaded without its
+// read access, a resumed session gets neither its unacknowledged messages
+// re-sent nor its queued ones.
+func TestACLResendAfterReloadChecksReadAccess(t *testing.T) {
+	parse := func(text string) auth.Authorizer {
+		a, err := auth.ParseACL("test.acl", strings.NewReader(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	opts := testOptions()
+	opts.Authorizer = parse("user alice\ntopic readwrite a/#\nuser pub\ntopic write #\n")
+	b := runBroker(t, opts)
+	alice, _ := connectOK(t, b.Addr, userConnect("alice", "alice", false))
+	alice.sub("a/#", 1)
+	pub, _ := connectOK(t, b.Addr, userConnect("pub", "pub", true))
+	pub.publish("a/x", "in flight", 1, false)
+	alice.expectPublish("a/x", "in flight") // not acknowledged
+	alice.nc.Close()
+	b.waitOffline(t, "alice")
+	pub.publish("a/y", "queued", 1, false)
+
+	opts.Authorizer = parse("user alice\ntopic readwrite b/#\nuser pub\ntopic write #\n")
+	if err := b.Reload(opts); err != nil {
+		t.Fatal(err)
+	}
+	again, ack := connectOK(t, b.Addr, userConnect("alice", "alice", false))
+	if !ack.SessionPresent {
+		t.Fatal("session not resumed")
+	}
+	again.sync() // nothing: no resend of a/x, no delivery of a/y
+}
