@@ -4,14 +4,23 @@ import "github.com/gannet-mqtt/gannet/auth"
 
 // Read access is checked for every delivery, at the moment the message is
 // handed to a session (session.deliver: live, retained, shared
-// redelivery), when a queued message enters the inflight window
-// (fillLocked), and when unacknowledged messages are re-sent to a resumed
-// session (resumeLocked): whoever the session's client is then must be
-// allowed to read the topic name.
+// redelivery; a QoS 0 message against the connection it is written to,
+// the others under session.mu against the session's client), when a
+// queued message enters the inflight window (fillLocked), and when
+// unacknowledged messages are re-sent to a resumed session
+// (resumeLocked): whoever the session's client is then must be allowed to
+// read the topic name.
 
 // mayRead reports whether the session's current client may read topic.
+// Read under s.mu, it is the client the session belongs to from then on
+// (connect sets authc under s.mu).
 func (s *session) mayRead(topic string) bool {
 	return s.srv.allowed(s.authc.Load(), auth.Read, topic)
+}
+
+// mayRead reports whether c's client may read topic.
+func (c *conn) mayRead(topic string) bool {
+	return c.srv.allowed(c.authc, auth.Read, topic)
 }
 
 // dropUnreadableLocked discards the unacknowledged PUBLISH packets the

@@ -84,12 +84,11 @@ func newSession(srv *Server, id string) *session {
 // by routing. QoS 0 goes straight to the connection (or is dropped while
 // offline); QoS 1/2 enters the inflight window or the queue.
 func (s *session) deliver(m *message, qos byte, retain bool, subIDs []uint32, share string) {
-	if !s.mayRead(m.topic) {
-		return // see readaccess.go
-	}
 	if qos == 0 {
 		if c := s.conn.Load(); c != nil {
-			c.sendPublish(m, 0, 0, retain, false, subIDs)
+			if c.mayRead(m.topic) { // see readaccess.go
+				c.sendPublish(m, 0, 0, retain, false, subIDs)
+			}
 			return
 		}
 		if !s.srv.opt().QueueQoS0 {
@@ -106,6 +105,10 @@ func (s *session) deliver(m *message, qos byte, retain bool, subIDs []uint32, sh
 		if share != "" {
 			s.srv.redeliverShared([]*outbound{o})
 		}
+		return
+	}
+	if !s.mayRead(m.topic) { // under s.mu: whoever the session belongs to now
+		s.mu.Unlock()
 		return
 	}
 	c := s.conn.Load()
