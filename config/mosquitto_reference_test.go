@@ -183,6 +183,29 @@ func TestMosquittoReference(t *testing.T) {
 				pub.publish("elsewhere", "not writable", 1, false)
 				return append([]string{fmt.Sprintf("SUBACK %s", rc)}, sub.received()...)
 			}},
+		{"max_queued_messages for an offline session", "listener 1883\nallow_anonymous true\n",
+			func(t *testing.T, addr string) []string {
+				p := connectAs("qsub", "", "")
+				p.CleanStart = false
+				sub := mqttOK(t, addr, packet.V311, p)
+				sub.subscribe("q", 1)
+				sub.send(&packet.Disconnect{})
+				sub.expectClosed()
+				pub := mqttOK(t, addr, packet.V311, connectAs("qpub", "", ""))
+				for i := range 1100 {
+					pub.publish("q", fmt.Sprint(i), 1, false)
+				}
+				sub = mqttOK(t, addr, packet.V311, p)
+				n := 0
+				for {
+					got := sub.received()
+					if len(got) == 0 {
+						break
+					}
+					n += len(got)
+				}
+				return []string{fmt.Sprintf("%d messages kept", n)}
+			}},
 		{"message_size_limit", "listener 1883\nallow_anonymous true\nmessage_size_limit 10\n",
 			func(t *testing.T, addr string) []string {
 				sub := mqttOK(t, addr, packet.V311, connectAs("sub", "", ""))
