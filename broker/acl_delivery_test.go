@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/gannet-mqtt/gannet/auth"
+	"github.com/gannet-mqtt/gannet/broker"
 	"github.com/gannet-mqtt/gannet/packet"
 )
 
@@ -12,11 +13,15 @@ import (
 // authenticator: any user name gets in, as itself).
 func aclBroker(t *testing.T, acl string, wrap func(auth.Authorizer) auth.Authorizer) *testBroker {
 	t.Helper()
+	return aclBrokerWith(t, acl, wrap, testOptions())
+}
+
+func aclBrokerWith(t *testing.T, acl string, wrap func(auth.Authorizer) auth.Authorizer, opts broker.Options) *testBroker {
+	t.Helper()
 	a, err := auth.ParseACL("test.acl", strings.NewReader(acl))
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := testOptions()
 	opts.Authorizer = a
 	if wrap != nil {
 		opts.Authorizer = wrap(a)
@@ -32,9 +37,13 @@ func userConnect(id, user string, clean bool) *packet.Connect {
 
 // Issue 16.1: a message sent to one identity and not acknowledged is not
 // re-sent to another identity that takes the session over and may not read
-// it; nor is a message queued for the session while it was offline.
+// it; nor is a message queued for the session while it was offline. With
+// session ownership on (the default) bob cannot take alice's session at
+// all; with ownership off, read access is what protects her messages.
 func TestACLResendChecksReadAccess(t *testing.T) {
-	b := aclBroker(t, "user alice\ntopic readwrite a/#\nuser bob\ntopic readwrite b/#\nuser pub\ntopic write #\n", nil)
+	opts := testOptions()
+	opts.SessionOwnership = broker.SessionOwnerAny
+	b := aclBrokerWith(t, "user alice\ntopic readwrite a/#\nuser bob\ntopic readwrite b/#\nuser pub\ntopic write #\n", nil, opts)
 	alice, _ := connectOK(t, b.Addr, userConnect("victim", "alice", false))
 	alice.sub("a/#", 1)
 	pub, _ := connectOK(t, b.Addr, userConnect("pub", "pub", true))

@@ -64,6 +64,9 @@ func (c *conn) handleDisconnect(p *packet.Disconnect) error {
 		if max := c.srv.opt().MaxSessionExpiry; max > 0 && secs > max {
 			secs = max
 		}
+		if max := c.srv.opt().MaxAnonymousSessionExpiry; max > 0 && secs > max && identityOf(c.authc) == ownerAnonymous {
+			secs = max // nor can DISCONNECT make an anonymous session last longer
+		}
 		s := c.sess
 		s.mu.Lock()
 		if s.conn.Load() != c { // taken over meanwhile: not ours to change
@@ -141,6 +144,16 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		}
 		return nil
 	}
+	if len(p.Payload) > 0 && c.overMemory(!v5) { // an empty payload frees memory: let it through
+		if !v5 {
+			// 3.1.1 cannot refuse a PUBLISH: closing is how it says no.
+			return &closeError{packet.QuotaExceeded, "memory above the configured ceiling for longer than a PUBLISH may wait"}
+		}
+		if p.QoS > 0 {
+			c.ack(p, packet.QuotaExceeded) // 5.0 3.4.2.1
+		}
+		return nil
+	}
 	if o.MaxPayloadSize > 0 && len(p.Payload) > o.MaxPayloadSize {
 		c.dropTooLarge(p)
 		return nil
@@ -158,7 +171,6 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 				s.inbound2 = make(map[uint16]struct{})
 			}
 			s.inbound2[p.PacketID] = struct{}{}
-			s.inboundLocked(p.PacketID, true) // durable before PUBREC
 		}
 		s.mu.Unlock()
 		if dup { // a resent PUBLISH before PUBREL is not delivered again [MQTT-4.3.3-10] [MQTT-4.3.3-2]
@@ -170,10 +182,31 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		c.matches = new(topic.Matches[*session])
 	}
 	m := newMessage(p, time.Now())
-	if m.retain && o.CheckRetainSource {
-		m.source = c.authc
+	if p.Retain {
+		m.owner = identityOf(c.authc)
+		m.refuseOverQuota = v5 && p.QoS > 0
+		if o.CheckRetainSource {
+			m.source = c.authc
+		}
 	}
 	n := c.srv.publish(m, c.sess, c.matches)
+	if n == quotaRefused {
+		c.srv.log.Info("retained PUBLISH refused: over the retained message quota", "client", c.clientID, "topic", p.Topic, "owner", m.owner)
+		c.ack(p, packet.QuotaExceeded) // 5.0 3.4.2.1; frees a QoS 2 identifier [MQTT-4.3.3-9]
+		return nil
+	}
+	if p.QoS == 2 {
+		// Stored after the deliveries it guards, as the log is replayed in
+		// order: a crash that keeps the identifier keeps them too, and a
+		// resent PUBLISH is not taken for one already delivered when it
+		// was not [MQTT-4.3.3-10]. Durable before PUBREC.
+		c.sess.mu.Lock()
+		c.sess.inboundLocked(p.PacketID, true)
+		c.sess.mu.Unlock()
+	}
+	if p.Retain && c.srv.syncer != nil {
+		c.syncRead = true // the retained message is stored: no crash of the process loses it
+	}
 	if p.QoS > 0 {
 		rc := packet.Success
 		if n == 0 && v5 {
@@ -239,8 +272,6 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 	}
 	var sendRetained []retainedFor
 	o := c.srv.opt()
-	c.srv.retainMu.Lock() // see Server.publish
-	defer c.srv.retainMu.Unlock()
 	var subID uint32
 	if len(p.Properties.SubscriptionIDs) > 0 {
 		if !o.SubscriptionIdentifiers {
@@ -248,8 +279,12 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		}
 		subID = p.Properties.SubscriptionIDs[0]
 	}
-	for i, sub := range p.Subscriptions {
-		sub.Filter = c.mountFilter(sub.Filter) // see mount.go
+	// Checks first, without the retained lock: an authoriser may be slow
+	// (an HTTP hook), and retained publishes wait for that lock.
+	overMem := c.overMemory(false)
+	for i := range p.Subscriptions {
+		p.Subscriptions[i].Filter = c.mountFilter(p.Subscriptions[i].Filter) // see mount.go
+		sub := p.Subscriptions[i]
 		_, inner, shared := topic.ParseShare(sub.Filter)
 		if !shared {
 			inner = sub.Filter
@@ -257,17 +292,23 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		switch {
 		case !c.checkTopic(sub.Filter):
 			codes[i] = packet.TopicFilterInvalid // 0x80 for 3.1.1 [MQTT-3.9.3-2]
-			continue
+		case overMem:
+			codes[i] = packet.QuotaExceeded // 0x80 for 3.1.1
 		case !c.srv.allowedSubscribe(c.authc, inner):
 			codes[i] = packet.NotAuthorized // 0x80 for 3.1.1
-			continue
 		case shared && !o.SharedSubscriptions:
 			codes[i] = packet.SharedSubscriptionsNotSupported
-			continue
 		case !o.WildcardSubscriptions && strings.ContainsAny(inner, "+#"):
 			codes[i] = packet.WildcardSubscriptionsNotSupported // [MQTT-3.8.3-2] (3.1.1)
+		}
+	}
+	c.srv.retainMu.Lock() // see Server.publish
+	defer c.srv.retainMu.Unlock()
+	for i, sub := range p.Subscriptions {
+		if codes[i] != packet.Success {
 			continue
 		}
+		_, _, shared := topic.ParseShare(sub.Filter)
 		granted := min(sub.QoS, o.MaximumQoS) // [MQTT-3.2.2-10]
 		sub.QoS = granted
 		filter := strings.Clone(sub.Filter)
@@ -321,13 +362,21 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			ids = []uint32{r.id}
 		}
 		now := time.Now()
+		var expired []*message
 		c.srv.retained.Match(r.filter, func(_ string, m *message) bool {
-			if m.expired(now) || !c.srv.retainSourceOK(m) {
+			if m.expired(now) {
+				expired = append(expired, m) // deleted below [MQTT-3.3.2-5]
+				return true
+			}
+			if !c.srv.retainSourceOK(m) {
 				return true
 			}
 			s.deliver(m, c.srv.outQoS(m.qos, r.sub.QoS), true, ids, "") // [MQTT-3.3.1-6] [MQTT-3.3.1-8]; deliver checks read access
 			return true
 		})
+		for _, m := range expired {
+			c.srv.expireRetainedLocked(m) // retainMu held
+		}
 	}
 	return nil
 }

@@ -132,8 +132,12 @@ func (f *File) brokerOptions() broker.Options {
 	o.ConnectTimeout = l.ConnectTimeout
 	o.MaxPacketSize = int(l.MaxPacketSize)
 	o.MaxPayloadSize = int(l.MaxPayloadSize)
+	o.MaxUserProperties = l.MaxUserProperties
 	o.MaxInflight = l.MaxInflight
 	o.MaxQueued = l.MaxQueued
+	o.MaxQueuedBytes = int64(l.MaxQueuedBytes)
+	o.MaxRetained, o.MaxRetainedBytes = l.MaxRetained, int64(l.MaxRetainedBytes)
+	o.MaxRetainedPerUser, o.MaxRetainedBytesPerUser = l.MaxRetainedPerUser, int64(l.MaxRetainedBytesPerUser)
 	o.QueueQoS0 = l.QueueQoS0
 	o.MaxConnections = l.MaxConnections
 	o.MaxTopicLength = l.MaxTopicLength
@@ -151,6 +155,7 @@ func (f *File) brokerOptions() broker.Options {
 	o.MaxSubscriptions = l.MaxSubscriptions
 	o.MemoryLimit = int64(l.MemoryLimit)
 	o.MaxSessionExpiry = uint32(min(max(l.MaxSessionExpiry/time.Second, 0), 1<<32-1))
+	o.MaxAnonymousSessionExpiry = uint32(min(max(l.MaxAnonymousSessionExpiry/time.Second, 0), 1<<32-1))
 	o.SysInterval = f.Sys.Interval
 
 	o.MaximumQoS = byte(min(max(m.MaximumQoS, 0), 255))
@@ -174,6 +179,9 @@ func (f *File) brokerOptions() broker.Options {
 // buildAuth loads the auth files and makes the HTTP hook.
 func (f *File) buildAuth(c *collector, o *broker.Options) {
 	a := &f.Auth
+	if a.SessionOwnership == "any" {
+		o.SessionOwnership = broker.SessionOwnerAny
+	}
 	if a.PasswordFile != "" {
 		// From a mosquitto.conf, as Mosquitto: a malformed line is
 		// skipped with a warning. A YAML configuration reports it as an

@@ -127,8 +127,14 @@ limits:
   connect_timeout: 3s
   max_packet_size: 256KiB
   max_payload_size: 64KiB
+  max_user_properties: 64
   max_inflight: 100
   max_queued: 500
+  max_queued_bytes: 8MiB
+  max_retained: 10
+  max_retained_bytes: 1MiB
+  max_retained_per_user: 5
+  max_retained_bytes_per_user: 64KiB
   queue_qos0: true
   max_connections: 1000
   max_topic_length: 1024
@@ -146,6 +152,7 @@ limits:
   max_subscriptions: 50
   memory_limit: 512MiB
   max_session_expiry: 24h
+  max_anonymous_session_expiry: 10m
 mqtt:
   maximum_qos: 1
   retain_available: false
@@ -173,6 +180,7 @@ auth:
     cache_ttl: 1m
   scram:
     users_file: %[1]s/scram
+  session_ownership: any
 logging:
   level: debug
   format: json
@@ -254,8 +262,14 @@ func TestEveryOption(t *testing.T) {
 	want := broker.Options{
 		ConnectTimeout:              3 * time.Second,
 		MaxPacketSize:               256 << 10,
+		MaxUserProperties:           64,
 		MaxInflight:                 100,
 		MaxQueued:                   500,
+		MaxQueuedBytes:              8 << 20,
+		MaxRetained:                 10,
+		MaxRetainedBytes:            1 << 20,
+		MaxRetainedPerUser:          5,
+		MaxRetainedBytesPerUser:     64 << 10,
 		QueueQoS0:                   true,
 		MaxConnections:              1000,
 		MaxTopicLength:              1024,
@@ -286,11 +300,14 @@ func TestEveryOption(t *testing.T) {
 		SharedSubscriptions:         false,
 		SubscriptionIdentifiers:     false,
 		ValidatePayloadFormat:       false,
+		SessionOwnership:            broker.SessionOwnerAny,
 		MaxPayloadSize:              64 << 10,
 		RefuseEmptyClientID:         true,
 		UpgradeOutgoingQoS:          true,
 		CheckRetainSource:           true,
 		BadCredentialsNotAuthorized: true,
+
+		MaxAnonymousSessionExpiry: 600,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("broker options\n got %+v\nwant %+v", got, want)

@@ -106,28 +106,38 @@ type Store struct {
 
 // Limits are the limits of broker.Options, one key each.
 type Limits struct {
-	ConnectTimeout        time.Duration `yaml:"connect_timeout"`
-	MaxPacketSize         Size          `yaml:"max_packet_size"`
-	MaxPayloadSize        Size          `yaml:"max_payload_size"` // 0: no limit; larger messages are dropped
-	MaxInflight           int           `yaml:"max_inflight"`
-	MaxQueued             int           `yaml:"max_queued"`
-	QueueQoS0             bool          `yaml:"queue_qos0"`
-	MaxConnections        int           `yaml:"max_connections"`
-	MaxTopicLength        int           `yaml:"max_topic_length"`
-	MaxTopicLevels        int           `yaml:"max_topic_levels"`
-	MaxKeepAlive          time.Duration `yaml:"max_keep_alive"` // whole seconds, up to 65535s
-	MaxClientIDLength     int           `yaml:"max_client_id_length"`
-	WriteBufferLimit      Size          `yaml:"write_buffer_limit"`
-	WriteBufferHardLimit  Size          `yaml:"write_buffer_hard_limit"`
-	ConnectionRate        float64       `yaml:"connection_rate"`
-	ConnectionBurst       int           `yaml:"connection_burst"`
-	PublishRate           float64       `yaml:"publish_rate"`
-	PublishBurst          int           `yaml:"publish_burst"`
-	PublishByteRate       Size          `yaml:"publish_byte_rate"` // bytes per second
-	PublishRateDisconnect bool          `yaml:"publish_rate_disconnect"`
-	MaxSubscriptions      int           `yaml:"max_subscriptions"`
-	MemoryLimit           Size          `yaml:"memory_limit"`
-	MaxSessionExpiry      time.Duration `yaml:"max_session_expiry"` // whole seconds
+	ConnectTimeout    time.Duration `yaml:"connect_timeout"`
+	MaxPacketSize     Size          `yaml:"max_packet_size"`
+	MaxPayloadSize    Size          `yaml:"max_payload_size"` // 0: no limit; larger messages are dropped
+	MaxUserProperties int           `yaml:"max_user_properties"`
+	MaxInflight       int           `yaml:"max_inflight"`
+	MaxQueued         int           `yaml:"max_queued"`
+	MaxQueuedBytes    Size          `yaml:"max_queued_bytes"`
+	// Retained message caps, for the broker and per identity.
+	MaxRetained             int           `yaml:"max_retained"`
+	MaxRetainedBytes        Size          `yaml:"max_retained_bytes"`
+	MaxRetainedPerUser      int           `yaml:"max_retained_per_user"`
+	MaxRetainedBytesPerUser Size          `yaml:"max_retained_bytes_per_user"`
+	QueueQoS0               bool          `yaml:"queue_qos0"`
+	MaxConnections          int           `yaml:"max_connections"`
+	MaxTopicLength          int           `yaml:"max_topic_length"`
+	MaxTopicLevels          int           `yaml:"max_topic_levels"`
+	MaxKeepAlive            time.Duration `yaml:"max_keep_alive"` // whole seconds, up to 65535s
+	MaxClientIDLength       int           `yaml:"max_client_id_length"`
+	WriteBufferLimit        Size          `yaml:"write_buffer_limit"`
+	WriteBufferHardLimit    Size          `yaml:"write_buffer_hard_limit"`
+	ConnectionRate          float64       `yaml:"connection_rate"`
+	ConnectionBurst         int           `yaml:"connection_burst"`
+	PublishRate             float64       `yaml:"publish_rate"`
+	PublishBurst            int           `yaml:"publish_burst"`
+	PublishByteRate         Size          `yaml:"publish_byte_rate"` // bytes per second
+	PublishRateDisconnect   bool          `yaml:"publish_rate_disconnect"`
+	MaxSubscriptions        int           `yaml:"max_subscriptions"`
+	MemoryLimit             Size          `yaml:"memory_limit"`
+	MaxSessionExpiry        time.Duration `yaml:"max_session_expiry"` // whole seconds
+	// MaxAnonymousSessionExpiry: how long an anonymous client's session is
+	// kept offline, 3.1.1 persistent sessions included (whole seconds).
+	MaxAnonymousSessionExpiry time.Duration `yaml:"max_anonymous_session_expiry"`
 }
 
 // MQTT are the MQTT 5.0 capabilities of broker.Options.
@@ -172,6 +182,9 @@ type Auth struct {
 	// with not authorized (3.1.1: 5, 5.0: 0x87), as Mosquitto 2.0 does,
 	// instead of bad user name or password (4, 0x86).
 	BadCredentialsNotAuthorized bool `yaml:"bad_credentials_not_authorized"`
+	// SessionOwnership is owner (a session is used only by the identity
+	// that created it) or any (the client identifier alone decides).
+	SessionOwnership string `yaml:"session_ownership"`
 }
 
 // HTTPAuth is the HTTP hook (auth.HTTPHook).
@@ -227,11 +240,19 @@ func Default() *File {
 		Listeners: []Listener{{Type: string(listener.TypeTCP), Address: DefaultAddress, Anonymous: "default"}},
 		Store:     Store{Type: "pebble", DataDir: DefaultDataDir, Fsync: "always", FsyncInterval: time.Second},
 		Limits: Limits{
-			ConnectTimeout:        o.ConnectTimeout,
-			MaxPacketSize:         Size(o.MaxPacketSize),
-			MaxPayloadSize:        Size(o.MaxPayloadSize),
-			MaxInflight:           o.MaxInflight,
-			MaxQueued:             o.MaxQueued,
+			ConnectTimeout:    o.ConnectTimeout,
+			MaxPacketSize:     Size(o.MaxPacketSize),
+			MaxPayloadSize:    Size(o.MaxPayloadSize),
+			MaxUserProperties: o.MaxUserProperties,
+			MaxInflight:       o.MaxInflight,
+			MaxQueued:         o.MaxQueued,
+			MaxQueuedBytes:    Size(o.MaxQueuedBytes),
+
+			MaxRetained:             o.MaxRetained,
+			MaxRetainedBytes:        Size(o.MaxRetainedBytes),
+			MaxRetainedPerUser:      o.MaxRetainedPerUser,
+			MaxRetainedBytesPerUser: Size(o.MaxRetainedBytesPerUser),
+
 			QueueQoS0:             o.QueueQoS0,
 			MaxConnections:        o.MaxConnections,
 			MaxTopicLength:        o.MaxTopicLength,
@@ -249,6 +270,8 @@ func Default() *File {
 			MaxSubscriptions:      o.MaxSubscriptions,
 			MemoryLimit:           Size(o.MemoryLimit),
 			MaxSessionExpiry:      time.Duration(o.MaxSessionExpiry) * time.Second,
+
+			MaxAnonymousSessionExpiry: time.Duration(o.MaxAnonymousSessionExpiry) * time.Second,
 		},
 		MQTT: MQTT{
 			MaximumQoS:              int(o.MaximumQoS),
@@ -266,7 +289,8 @@ func Default() *File {
 			UpgradeOutgoingQoS:      o.UpgradeOutgoingQoS,
 		},
 		Auth: Auth{
-			HTTP: HTTPAuth{Timeout: h.Timeout, CacheSize: h.CacheSize, CacheTTL: h.CacheTTL},
+			HTTP:             HTTPAuth{Timeout: h.Timeout, CacheSize: h.CacheSize, CacheTTL: h.CacheTTL},
+			SessionOwnership: o.SessionOwnership.String(),
 		},
 		Logging: Logging{Level: "info", Format: "text"},
 		Sys:     Sys{Interval: o.SysInterval},

@@ -114,6 +114,7 @@ func mosquittoDefaults(f *File) {
 	l.MaxInflight = 20                        // max_inflight_messages
 	m.ReceiveMaximum = 20                     // max_inflight_messages, announced in a 5.0 CONNACK
 	l.MaxQueued = 1000                        // max_queued_messages
+	l.MaxQueuedBytes = 0                      // max_queued_bytes: no limit
 	l.QueueQoS0 = false                       // queue_qos0_messages
 	l.MaxPacketSize = broker.NoMaxPacketSize  // max_packet_size: none, and none announced
 	l.MaxPayloadSize = 0                      // message_size_limit
@@ -237,9 +238,8 @@ var (
 		"allow_duplicate_messages":        "Gannet delivers overlapping subscriptions once, at the highest QoS (MQTT 5.0 3.3.4)",
 		"auto_id_prefix":                  "assigned client identifiers are Gannet's own (random hex)",
 		"clientid_prefixes":               "clients with other identifiers are not refused; use the ACL's %c patterns",
-		"persistent_client_expiration":    "persistent 3.1.1 sessions never expire; 5.0 sessions follow their Session Expiry Interval (see limits.max_session_expiry)",
+		"persistent_client_expiration":    "persistent 3.1.1 sessions of named clients never expire (anonymous ones after limits.max_anonymous_session_expiry); 5.0 sessions follow their Session Expiry Interval",
 		"max_inflight_bytes":              "only max_inflight_messages bounds the messages in flight",
-		"max_queued_bytes":                "only max_queued_messages bounds the queue",
 		"accept_protocol_versions":        "every listener accepts MQTT 3.1, 3.1.1 and 5.0",
 		"enable_proxy_protocol":           "use proxy_protocol and proxy_from in a Gannet YAML configuration",
 		"retry_interval":                  "Gannet re-sends unacknowledged messages on reconnection only, as MQTT requires",
@@ -262,7 +262,7 @@ var (
 	mosquittoGlobalOptions = map[string]bool{
 		"listener": true, "port": true, "bind_address": true, "allow_anonymous": true,
 		"password_file": true, "acl_file": true, "per_listener_settings": true,
-		"persistence": true, "persistence_location": true, "max_queued_messages": true,
+		"persistence": true, "persistence_location": true, "max_queued_messages": true, "max_queued_bytes": true,
 		"max_inflight_messages": true, "max_packet_size": true, "max_keepalive": true,
 		"message_size_limit": true, "retain_available": true, "sys_interval": true,
 		"max_qos": true, "maximum_qos": true, "max_topic_alias": true, "queue_qos0_messages": true,
@@ -503,6 +503,11 @@ func (t *mosquittoTranslator) globalOption(n int, w, v string) {
 			}
 			f.Limits.MaxQueued = int(min(i, math.MaxInt32))
 			t.at("limits.max_queued", n)
+		}
+	case "max_queued_bytes":
+		if i, ok := num(); ok {
+			f.Limits.MaxQueuedBytes = Size(max(i, 0)) // 0: no limit, in both
+			t.at("limits.max_queued_bytes", n)
 		}
 	case "max_inflight_messages":
 		if i, ok := num(); ok {

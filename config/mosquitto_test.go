@@ -76,6 +76,7 @@ store:
   data_dir: /var/lib/mosquitto/mosquitto.db.gannet
 limits:
   max_queued: 500
+  max_queued_bytes: 0
   max_inflight: 10
   max_packet_size: 64KiB
   max_keep_alive: 2m
@@ -203,6 +204,10 @@ tls_version tlsv1.2
 	f := mustLoad(t, "m.conf", "listener 1883\nmax_inflight_messages 0\nmax_queued_messages 0\nmax_packet_size 0\nmessage_size_limit 1000\n")
 	if f.Limits.MaxInflight != 65535 || f.Limits.MaxQueued < 1e9 || f.Limits.MaxPacketSize != 268435460 {
 		t.Errorf("0 (no limit) translated to %+v", f.Limits)
+	}
+	f = mustLoad(t, "m.conf", "listener 1883\nmax_queued_bytes 1000000\n")
+	if f.Limits.MaxQueuedBytes != 1000000 {
+		t.Errorf("max_queued_bytes 1000000 translated to %d", f.Limits.MaxQueuedBytes)
 	}
 	f = mustLoad(t, "m.conf", "listener 1883\nmessage_size_limit 1000\n")
 	if f.Limits.MaxPayloadSize != 1000 || f.Limits.MaxPacketSize != 268435460 || len(f.Warnings()) != 0 {

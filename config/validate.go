@@ -263,8 +263,11 @@ func (f *File) validateLimits(c *collector) {
 	}
 	c.between("limits.max_packet_size", int64(l.MaxPacketSize), broker.MinMaxPacketSize, broker.NoMaxPacketSize)
 	c.nonNegative("limits.max_payload_size", float64(l.MaxPayloadSize))
+	c.nonNegative("limits.max_user_properties", float64(l.MaxUserProperties))
 	c.between("limits.max_inflight", int64(l.MaxInflight), 1, 65535)
 	c.nonNegative("limits.max_queued", float64(l.MaxQueued))
+	c.nonNegative("limits.max_retained", float64(l.MaxRetained))
+	c.nonNegative("limits.max_retained_per_user", float64(l.MaxRetainedPerUser))
 	c.nonNegative("limits.max_connections", float64(l.MaxConnections))
 	c.between("limits.max_topic_length", int64(l.MaxTopicLength), 0, 65535)
 	c.nonNegative("limits.max_topic_levels", float64(l.MaxTopicLevels))
@@ -284,6 +287,7 @@ func (f *File) validateLimits(c *collector) {
 	c.nonNegative("limits.publish_burst", float64(l.PublishBurst))
 	c.nonNegative("limits.max_subscriptions", float64(l.MaxSubscriptions))
 	c.seconds("limits.max_session_expiry", l.MaxSessionExpiry, math.MaxUint32)
+	c.seconds("limits.max_anonymous_session_expiry", l.MaxAnonymousSessionExpiry, math.MaxUint32)
 }
 
 func (f *File) validateMQTT(c *collector) {
@@ -337,6 +341,7 @@ func (f *File) validateAuth(c *collector) {
 	}
 	c.nonNegative("auth.http.cache_size", float64(a.HTTP.CacheSize))
 	c.nonNegative("auth.http.cache_ttl", float64(a.HTTP.CacheTTL))
+	c.oneOf("auth.session_ownership", a.SessionOwnership, "owner", "any")
 }
 
 func (f *File) validateRest(c *collector) {

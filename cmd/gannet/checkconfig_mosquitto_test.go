@@ -37,7 +37,7 @@ max_topic_alias 5
 	for _, want := range []string{
 		conf + `:11: memory_limit: above it Gannet refuses new connections`,
 		conf + `:12: unsupported option "auto_id_prefix": assigned client identifiers are Gannet's own`,
-		conf + `:13: unsupported option "persistent_client_expiration": persistent 3.1.1 sessions never expire`,
+		conf + `:13: unsupported option "persistent_client_expiration": persistent 3.1.1 sessions of named clients never expire`,
 		conf + `:14: unsupported option "include_dir": the files in that directory are not read`,
 		conf + `:16: applied to every listener: Gannet has one value for all, Mosquitto one per listener`,
 		conf + `:20: applied to every listener`,
