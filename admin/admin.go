@@ -129,7 +129,7 @@ func (a *Admin) routes() http.Handler {
 
 	open.Handle("/metrics", a.requireToken(private))
 	open.Handle("/api/", a.requireToken(private))
-	return securityHeaders(open)
+	return securityHeaders(canonicalPaths(open))
 }
 
 // requireToken lets a request through when it carries the bearer token, or

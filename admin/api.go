@@ -30,8 +30,11 @@ func (a *Admin) apiRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/stats", a.getStats)
 	methodNotAllowed(mux, "/api/v1/stats", "GET")
 
+	// ?id= names a client whose identifier cannot be a path segment
+	// ("." and ".."; browsers drop them, %2E included, from URLs).
 	mux.HandleFunc("GET /api/v1/clients", a.listClients)
-	methodNotAllowed(mux, "/api/v1/clients", "GET")
+	mux.HandleFunc("DELETE /api/v1/clients", a.disconnectClient)
+	methodNotAllowed(mux, "/api/v1/clients", "GET", "DELETE")
 	mux.HandleFunc("GET /api/v1/clients/{id...}", a.getClient)
 	mux.HandleFunc("DELETE /api/v1/clients/{id...}", a.disconnectClient)
 	methodNotAllowed(mux, "/api/v1/clients/{id...}", "GET", "DELETE")
@@ -152,6 +155,10 @@ type ClientList struct {
 
 func (a *Admin) listClients(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	if q.Has("id") {
+		a.getClient(w, r)
+		return
+	}
 	limit, err := queryLimit(q.Get("limit"), 0)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
@@ -207,8 +214,17 @@ type ClientDetail struct {
 	Subscriptions []broker.SubscriptionInfo `json:"subscriptions"`
 }
 
+// clientID is the {id} path segment, or else the id query parameter.
+func clientID(r *http.Request) (string, bool) {
+	if id := r.PathValue("id"); id != "" {
+		return id, true
+	}
+	q := r.URL.Query()
+	return q.Get("id"), q.Has("id")
+}
+
 func (a *Admin) getClient(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+	id, _ := clientID(r)
 	info, subs, ok := a.srv.Client(id)
 	if !ok {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown client %q", id))
@@ -221,7 +237,11 @@ func (a *Admin) getClient(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Admin) disconnectClient(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+	id, ok := clientID(r)
+	if !ok {
+		writeError(w, http.StatusBadRequest, "id: required, as /api/v1/clients/{id} or ?id=")
+		return
+	}
 	discard := false
 	if s := r.URL.Query().Get("discard"); s != "" {
 		b, err := strconv.ParseBool(s)
