@@ -55,7 +55,7 @@ func TestDefault(t *testing.T) {
 	if rt.Store != (Store{Type: "pebble", DataDir: "./data", Fsync: "always", FsyncInterval: time.Second}) {
 		t.Errorf("store %+v", rt.Store)
 	}
-	if rt.Admin != (Admin{}) {
+	if !reflect.DeepEqual(rt.Admin, Admin{}) {
 		t.Errorf("admin %+v, want off", rt.Admin)
 	}
 	if !rt.Logger.Enabled(t.Context(), slog.LevelInfo) || rt.Logger.Enabled(t.Context(), slog.LevelDebug) {
@@ -177,6 +177,10 @@ auth:
   http:
     auth_url: http://127.0.0.1:9999/auth
     acl_url: https://auth.example.com/acl
+admin:
+  address: 0.0.0.0:9090
+  allowed_hosts: [broker.lan]
+  insecure_no_token: true
 `
 
 // writeEveryOption writes the files everyOption names and returns the
@@ -328,7 +332,7 @@ func TestEveryOption(t *testing.T) {
 	if rt.Store != (Store{Type: "memory", DataDir: "/var/lib/gannet", Fsync: "interval", FsyncInterval: 250 * time.Millisecond}) {
 		t.Errorf("store %+v", rt.Store)
 	}
-	if rt.Admin != (Admin{Address: "127.0.0.1:9090", Token: "s3cret"}) {
+	if !reflect.DeepEqual(rt.Admin, Admin{Address: "127.0.0.1:9090", Token: "s3cret"}) {
 		t.Errorf("admin %+v", rt.Admin)
 	}
 	rt.Logger.Debug("hello")

@@ -168,6 +168,12 @@ type Admin struct {
 	Address string `yaml:"address"`
 	// Token, when set, is required as "Authorization: Bearer TOKEN".
 	Token string `yaml:"token"`
+	// AllowedHosts are the host names, besides IP addresses and
+	// localhost, that requests may give as Host when Token is empty.
+	AllowedHosts []string `yaml:"allowed_hosts,omitempty"`
+	// InsecureNoToken lets the admin listener run without a token on an
+	// address that is not loopback.
+	InsecureNoToken bool `yaml:"insecure_no_token"`
 }
 
 // Sys configures the $SYS topics.
