@@ -91,6 +91,8 @@ listeners:
     proxy_protocol: true
     proxy_from: [10.0.0.0/8, 192.0.2.1]
     handshake_timeout: 3s
+    first_byte_timeout: 2s
+    max_pending_per_source: 16
   - name: secure
     type: tls
     address: 0.0.0.0:18883
@@ -298,7 +300,7 @@ func TestEveryOption(t *testing.T) {
 	wantListeners := []RuntimeListener{
 		{
 			Config: listener.Config{Name: "plain", Type: listener.TypeTCP, Address: "0.0.0.0:11883",
-				ProxyProtocol: true, HandshakeTimeout: 3 * time.Second,
+				ProxyProtocol: true, HandshakeTimeout: 3 * time.Second, FirstByteTimeout: 2 * time.Second, MaxPendingPerSource: 16,
 				ProxyFrom: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32")}},
 			ListenerOptions: broker.ListenerOptions{Name: "plain", Anonymous: broker.AnonymousAllow, MaxConnections: 10, IdentityAsUsername: true},
 		},
@@ -417,6 +419,8 @@ func TestExampleFile(t *testing.T) {
 	want := Default()
 	want.Listeners[0].Name = "default"
 	want.Listeners[0].HandshakeTimeout = listener.DefaultHandshakeTimeout
+	want.Listeners[0].FirstByteTimeout = listener.DefaultFirstByteTimeout
+	want.Listeners[0].MaxPendingPerSource = listener.DefaultMaxPendingPerSource
 	want.Listeners[0].ProxyFrom = []string{}
 	equalFiles(t, f, want)
 

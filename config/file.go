@@ -66,6 +66,12 @@ type Listener struct {
 	// HandshakeTimeout bounds the PROXY header and TLS handshake, and the
 	// WebSocket upgrade; default 10s.
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout,omitempty"`
+	// FirstByteTimeout bounds the wait for a connection's first byte on
+	// tls and wss listeners and those with proxy_protocol; default 3s.
+	FirstByteTimeout time.Duration `yaml:"first_byte_timeout,omitempty"`
+	// MaxPendingPerSource caps one source address's connections in their
+	// PROXY header or TLS handshake; default 64, -1 for no cap.
+	MaxPendingPerSource int `yaml:"max_pending_per_source,omitempty"`
 }
 
 // TLS is the tls section of a listener.

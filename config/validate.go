@@ -93,6 +93,7 @@ var listenerFields = map[string]string{
 	"TLS.ClientAuth": "tls.client_auth", "TLS.MinVersion": "tls.min_version",
 	"Path": "path", "OriginPatterns": "origin_patterns", "ProxyProtocol": "proxy_protocol",
 	"ProxyFrom": "proxy_from", "SocketMode": "socket_mode", "HandshakeTimeout": "handshake_timeout",
+	"FirstByteTimeout": "first_byte_timeout", "MaxPendingPerSource": "max_pending_per_source",
 }
 
 // listenerKey turns a FieldError field ("ProxyFrom[2]") into a key.
@@ -194,11 +195,13 @@ func (l *Listener) listenerConfig() (cfg listener.Config, prefixErrs []string) {
 			ClientAuth: listener.ClientAuth(l.TLS.ClientAuth),
 			MinVersion: l.TLS.MinVersion,
 		},
-		Path:             l.Path,
-		OriginPatterns:   l.OriginPatterns,
-		ProxyProtocol:    l.ProxyProtocol,
-		SocketMode:       fsMode(l.SocketMode),
-		HandshakeTimeout: l.HandshakeTimeout,
+		Path:                l.Path,
+		OriginPatterns:      l.OriginPatterns,
+		ProxyProtocol:       l.ProxyProtocol,
+		SocketMode:          fsMode(l.SocketMode),
+		HandshakeTimeout:    l.HandshakeTimeout,
+		FirstByteTimeout:    l.FirstByteTimeout,
+		MaxPendingPerSource: l.MaxPendingPerSource,
 	}
 	bad := false
 	msgs := make([]string, len(l.ProxyFrom))
