@@ -21,8 +21,11 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	c.dec.Version = p.Version
 	v5 := p.Version >= packet.V5
 	o := s.opt()
+	quiet := false // a refusal the login guard has logged already
 	refuse := func(rc packet.ReasonCode, why string) error {
-		s.log.Info("refusing CONNECT: "+why, "client", p.ClientID, "remote", c.nc.RemoteAddr(), "reason", rc.String())
+		if !quiet {
+			s.log.Info("refusing CONNECT: "+why, "client", p.ClientID, "remote", c.nc.RemoteAddr(), "reason", rc.String())
+		}
 		ack := &packet.Connack{ReasonCode: rc} // Session Present 0 [MQTT-3.2.2-4] [MQTT-3.2.2-6]
 		if v5 && o.ServerReference != "" && (rc == packet.ServerUnavailable || rc == packet.ServerBusy) {
 			ack.ReasonCode = packet.UseAnotherServer
@@ -85,7 +88,8 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	if !s.allowConnection(c.nc.RemoteAddr()) {
 		return refuse(packet.ConnectionRateExceeded, "too many connections from this address")
 	}
-	if rc, why := s.authenticate(c, p, id, enhancedUser); rc != packet.Success {
+	if rc, why, guarded := s.authenticate(c, p, id, enhancedUser); rc != packet.Success {
+		quiet = guarded
 		return refuse(rc, why) // [MQTT-3.1.4-2]
 	}
 

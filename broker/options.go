@@ -87,6 +87,9 @@ type Options struct {
 	// PeerIdentity returns the verified TLS client certificate identity of
 	// a connection (listener.PeerIdentity fits), for auth.
 	PeerIdentity func(net.Conn) (string, bool)
+	// LoginLimits bound password checks and failed logins per source and
+	// per user (DefaultLoginLimits).
+	LoginLimits LoginLimits
 	// Logger receives the broker's logs; nil means slog.Default().
 	Logger *slog.Logger
 
@@ -148,6 +151,8 @@ func DefaultOptions() Options {
 		TopicAliasMaximum:       10, // as Mosquitto: each alias pins a topic of up to MaxPacketSize
 		ReceiveMaximum:          65535,
 		ValidatePayloadFormat:   true,
+
+		LoginLimits: DefaultLoginLimits(),
 	}
 }
 
@@ -187,6 +192,9 @@ func (o *Options) Validate() error {
 	}
 	if o.ReceiveMaximum == 0 {
 		bad("receive maximum must be at least 1")
+	}
+	if ll := o.LoginLimits; ll.SourceFailureRate < 0 || ll.UserFailureRate < 0 {
+		bad("login failure rates %v (source), %v (user) must not be negative", ll.SourceFailureRate, ll.UserFailureRate)
 	}
 	return errors.Join(errs...)
 }

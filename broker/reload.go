@@ -28,7 +28,11 @@ func (s *Server) Reload(next Options) error {
 	o.MaxTopicLength, o.MaxTopicLevels = next.MaxTopicLength, next.MaxTopicLevels
 	o.MaxKeepAlive = next.MaxKeepAlive
 	o.EnhancedAuth = next.EnhancedAuth
+	o.LoginLimits = next.LoginLimits
 	s.cfg.Store(&o)
+	s.logins.mu.Lock()
+	s.logins.srcFail, s.logins.userFail = nil, nil // new budgets start full
+	s.logins.mu.Unlock()
 	s.limits.mu.Lock()
 	s.limits.perIP = nil // new rates start afresh
 	s.limits.mu.Unlock()

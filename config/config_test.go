@@ -164,6 +164,13 @@ auth:
     cache_ttl: 1m
   scram:
     users_file: %[1]s/scram
+  login:
+    max_checks: 8
+    max_checks_per_source: 2
+    source_failure_rate: 0.5
+    source_failure_burst: 5
+    user_failure_rate: 0.1
+    user_failure_burst: 3
 logging:
   level: debug
   format: json
@@ -279,6 +286,7 @@ func TestEveryOption(t *testing.T) {
 		SharedSubscriptions:     false,
 		SubscriptionIdentifiers: false,
 		ValidatePayloadFormat:   false,
+		LoginLimits:             broker.LoginLimits{MaxChecks: 8, MaxChecksPerSource: 2, SourceFailureRate: 0.5, SourceFailureBurst: 5, UserFailureRate: 0.1, UserFailureBurst: 3},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("broker options\n got %+v\nwant %+v", got, want)

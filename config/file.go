@@ -144,6 +144,18 @@ type Auth struct {
 	ACLFile      string    `yaml:"acl_file"`
 	HTTP         HTTPAuth  `yaml:"http"`
 	SCRAM        SCRAMAuth `yaml:"scram"`
+	Login        Login     `yaml:"login"`
+}
+
+// Login bounds password checks and failed logins (broker.LoginLimits).
+// Counts of 0 mean no cap; rates of 0 turn the limit off.
+type Login struct {
+	MaxChecks          int     `yaml:"max_checks"`
+	MaxChecksPerSource int     `yaml:"max_checks_per_source"`
+	SourceFailureRate  float64 `yaml:"source_failure_rate"`
+	SourceFailureBurst int     `yaml:"source_failure_burst"`
+	UserFailureRate    float64 `yaml:"user_failure_rate"`
+	UserFailureBurst   int     `yaml:"user_failure_burst"`
 }
 
 // HTTPAuth is the HTTP hook (auth.HTTPHook).
@@ -241,7 +253,8 @@ func Default() *File {
 			ValidatePayloadFormat:   o.ValidatePayloadFormat,
 		},
 		Auth: Auth{
-			HTTP: HTTPAuth{Timeout: h.Timeout, CacheSize: h.CacheSize, CacheTTL: h.CacheTTL},
+			HTTP:  HTTPAuth{Timeout: h.Timeout, CacheSize: h.CacheSize, CacheTTL: h.CacheTTL},
+			Login: Login(o.LoginLimits),
 		},
 		Logging: Logging{Level: "info", Format: "text"},
 		Sys:     Sys{Interval: o.SysInterval},

@@ -329,6 +329,12 @@ func (f *File) validateAuth(c *collector) {
 	}
 	c.nonNegative("auth.http.cache_size", float64(a.HTTP.CacheSize))
 	c.nonNegative("auth.http.cache_ttl", float64(a.HTTP.CacheTTL))
+	c.nonNegative("auth.login.max_checks", float64(a.Login.MaxChecks))
+	c.nonNegative("auth.login.max_checks_per_source", float64(a.Login.MaxChecksPerSource))
+	c.nonNegative("auth.login.source_failure_rate", a.Login.SourceFailureRate)
+	c.nonNegative("auth.login.source_failure_burst", float64(a.Login.SourceFailureBurst))
+	c.nonNegative("auth.login.user_failure_rate", a.Login.UserFailureRate)
+	c.nonNegative("auth.login.user_failure_burst", float64(a.Login.UserFailureBurst))
 }
 
 func (f *File) validateRest(c *collector) {
