@@ -127,6 +127,7 @@ func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.accepted, st.Accepted)
 	counter(c.refused, st.RefusedRate, "rate")
 	counter(c.refused, st.RefusedMemory, "memory")
+	counter(c.refused, st.RefusedOwner, "session_owner")
 	for q, l := range qosLabels {
 		counter(c.received, st.ReceivedByQoS[q], l)
 		counter(c.sent, st.SentByQoS[q], l)
@@ -136,6 +137,7 @@ func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.dropped, st.DroppedQueue, "queue_full")
 	counter(c.dropped, st.DroppedSlow, "slow_consumer")
 	counter(c.dropped, st.DroppedTooLarge, "too_large")
+	counter(c.dropped, st.DroppedRetained, "retained_quota")
 	counter(c.throttled, st.Throttled)
 	counter(c.slowClosed, st.SlowClosed)
 	gauge(c.sessions, float64(st.Sessions))

@@ -59,7 +59,7 @@ func login(id, user, pass string, version byte) *packet.Connect {
 	return p
 }
 
-// [MQTT-3.1.4-2]: credentials are checked; 3.1.1 gets return codes 4 and 5,
+// 5.0 [MQTT-3.1.4-2]: credentials are checked; 3.1.1 gets return codes 4 and 5,
 // 5.0 gets 0x86 and 0x87, and anonymous access follows the listener.
 func TestAuthenticationRefusals(t *testing.T) {
 	b := authBroker(t, broker.AnonymousDefault)

@@ -64,6 +64,9 @@ func (c *conn) handleDisconnect(p *packet.Disconnect) error {
 		if max := c.srv.opt().MaxSessionExpiry; max > 0 && secs > max {
 			secs = max
 		}
+		if max := c.srv.opt().MaxAnonymousSessionExpiry; max > 0 && secs > max && identityOf(c.authc) == ownerAnonymous {
+			secs = max // nor can DISCONNECT make an anonymous session last longer
+		}
 		s := c.sess
 		s.mu.Lock()
 		if s.conn.Load() != c { // taken over meanwhile: not ours to change
@@ -140,6 +143,16 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		}
 		return nil
 	}
+	if len(p.Payload) > 0 && c.overMemory(!v5) { // an empty payload frees memory: let it through
+		if !v5 {
+			// 3.1.1 cannot refuse a PUBLISH: closing is how it says no.
+			return &closeError{packet.QuotaExceeded, "memory above the configured ceiling for longer than a PUBLISH may wait"}
+		}
+		if p.QoS > 0 {
+			c.ack(p, packet.QuotaExceeded) // 5.0 3.4.2.1
+		}
+		return nil
+	}
 	if p.QoS == 2 {
 		s := c.sess
 		s.mu.Lock()
@@ -153,7 +166,6 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 				s.inbound2 = make(map[uint16]struct{})
 			}
 			s.inbound2[p.PacketID] = struct{}{}
-			s.inboundLocked(p.PacketID, true) // durable before PUBREC
 		}
 		s.mu.Unlock()
 		if dup { // a resent PUBLISH before PUBREL is not delivered again [MQTT-4.3.3-10] [MQTT-4.3.3-2]
@@ -164,7 +176,29 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	if c.matches == nil {
 		c.matches = new(topic.Matches[*session])
 	}
-	n := c.srv.publish(newMessage(p, time.Now()), c.sess, c.matches)
+	m := newMessage(p, time.Now())
+	if p.Retain {
+		m.owner = identityOf(c.authc)
+		m.refuseOverQuota = v5 && p.QoS > 0
+	}
+	n := c.srv.publish(m, c.sess, c.matches)
+	if n == quotaRefused {
+		c.srv.log.Info("retained PUBLISH refused: over the retained message quota", "client", c.clientID, "topic", p.Topic, "owner", m.owner)
+		c.ack(p, packet.QuotaExceeded) // 5.0 3.4.2.1; frees a QoS 2 identifier [MQTT-4.3.3-9]
+		return nil
+	}
+	if p.QoS == 2 {
+		// Stored after the deliveries it guards, as the log is replayed in
+		// order: a crash that keeps the identifier keeps them too, and a
+		// resent PUBLISH is not taken for one already delivered when it
+		// was not [MQTT-4.3.3-10]. Durable before PUBREC.
+		c.sess.mu.Lock()
+		c.sess.inboundLocked(p.PacketID, true)
+		c.sess.mu.Unlock()
+	}
+	if p.Retain && c.srv.syncer != nil {
+		c.syncRead = true // the retained message is stored: no crash of the process loses it
+	}
 	if p.QoS > 0 {
 		rc := packet.Success
 		if n == 0 && v5 {
@@ -230,8 +264,6 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 	}
 	var sendRetained []retainedFor
 	o := c.srv.opt()
-	c.srv.retainMu.Lock() // see Server.publish
-	defer c.srv.retainMu.Unlock()
 	var subID uint32
 	if len(p.Properties.SubscriptionIDs) > 0 {
 		if !o.SubscriptionIdentifiers {
@@ -239,6 +271,9 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		}
 		subID = p.Properties.SubscriptionIDs[0]
 	}
+	// Checks first, without the retained lock: an authoriser may be slow
+	// (an HTTP hook), and retained publishes wait for that lock.
+	overMem := c.overMemory(false)
 	for i, sub := range p.Subscriptions {
 		_, inner, shared := topic.ParseShare(sub.Filter)
 		if !shared {
@@ -247,17 +282,23 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		switch {
 		case !c.checkTopic(sub.Filter):
 			codes[i] = packet.TopicFilterInvalid // 0x80 for 3.1.1 [MQTT-3.9.3-2]
-			continue
+		case overMem:
+			codes[i] = packet.QuotaExceeded // 0x80 for 3.1.1
 		case !c.srv.allowed(c.authc, auth.Read, inner):
 			codes[i] = packet.NotAuthorized // 0x80 for 3.1.1
-			continue
 		case shared && !o.SharedSubscriptions:
 			codes[i] = packet.SharedSubscriptionsNotSupported
-			continue
 		case !o.WildcardSubscriptions && strings.ContainsAny(inner, "+#"):
 			codes[i] = packet.WildcardSubscriptionsNotSupported // [MQTT-3.8.3-2] (3.1.1)
+		}
+	}
+	c.srv.retainMu.Lock() // see Server.publish
+	defer c.srv.retainMu.Unlock()
+	for i, sub := range p.Subscriptions {
+		if codes[i] != packet.Success {
 			continue
 		}
+		_, _, shared := topic.ParseShare(sub.Filter)
 		granted := min(sub.QoS, o.MaximumQoS) // [MQTT-3.2.2-10]
 		sub.QoS = granted
 		filter := strings.Clone(sub.Filter)
@@ -311,13 +352,21 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			ids = []uint32{r.id}
 		}
 		now := time.Now()
+		var expired []*message
 		c.srv.retained.Match(r.filter, func(_ string, m *message) bool {
-			if m.expired(now) || !c.srv.allowed(c.authc, auth.Read, m.topic) {
+			if m.expired(now) {
+				expired = append(expired, m) // deleted below [MQTT-3.3.2-5]
+				return true
+			}
+			if !c.srv.allowed(c.authc, auth.Read, m.topic) {
 				return true
 			}
 			s.deliver(m, min(m.qos, r.sub.QoS), true, ids, "") // [MQTT-3.3.1-6] [MQTT-3.3.1-8]
 			return true
 		})
+		for _, m := range expired {
+			c.srv.expireRetainedLocked(m) // retainMu held
+		}
 	}
 	return nil
 }

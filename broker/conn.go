@@ -52,6 +52,7 @@ type conn struct {
 	aliasIn   map[uint16]string
 	clean     bool       // ended by DISCONNECT, will discarded
 	acks      []ackLater // acknowledgements waiting for the store to sync
+	syncRead  bool       // this read wrote what no acknowledgement covers (a retained QoS 0 message): sync at its end
 	connected bool
 
 	// Write side, guarded by wmu.
@@ -169,11 +170,17 @@ type ackLater struct {
 	rc  packet.ReasonCode
 }
 
-// flushAcks syncs the store if acknowledgements wait for it, then sends them.
+// flushAcks syncs the store if acknowledgements (or a retained QoS 0
+// message) wait for it, then sends them: one sync for the whole read.
 func (c *conn) flushAcks() {
 	if len(c.acks) == 0 {
+		if c.syncRead {
+			c.syncRead = false
+			c.srv.syncStore()
+		}
 		return
 	}
+	c.syncRead = false
 	c.srv.syncStore()
 	for _, a := range c.acks {
 		if a.qos == 1 {

@@ -92,6 +92,7 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		quiet = guarded
 		return refuse(rc, why) // [MQTT-3.1.4-2]
 	}
+	ident := identityOf(c.authc)
 
 	keepAlive := p.KeepAlive
 	serverKeepAlive := false
@@ -114,6 +115,7 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	if p.WillFlag {
 		c.will = newMessage(&packet.Publish{Topic: p.Will.Topic, Payload: p.Will.Payload, QoS: p.Will.QoS, Retain: p.Will.Retain, Properties: p.Will.Properties}, time.Now()) // [MQTT-3.1.2-8] [MQTT-3.1.2-7]
 		c.will.props.Present.Remove(packet.PropWillDelay)
+		c.will.owner = ident // charged if it is retained
 		if v5 {
 			c.willDelay = time.Duration(p.Will.Properties.WillDelay) * time.Second
 		}
@@ -121,6 +123,15 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 
 	expiry := neverExpires
 	persistent := !p.CleanStart // [MQTT-3.1.2-4] (3.1.1)
+	anonCap := o.MaxAnonymousSessionExpiry
+	if ident != ownerAnonymous {
+		anonCap = 0
+	}
+	if !v5 && anonCap > 0 {
+		// An anonymous 3.1.1 session is discarded after this long offline,
+		// as 3.1.1 3.1.2.4 allows administratively.
+		expiry = time.Duration(anonCap) * time.Second
+	}
 	ack := &packet.Connack{}
 	if v5 {
 		props := &p.Properties
@@ -134,6 +145,10 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		secs := props.SessionExpiry
 		if o.MaxSessionExpiry > 0 && secs > o.MaxSessionExpiry {
 			secs = o.MaxSessionExpiry
+			ack.Properties.SetUint(packet.PropSessionExpiry, secs)
+		}
+		if anonCap > 0 && secs > anonCap {
+			secs = anonCap // told in CONNACK (5.0 3.2.2.3.2)
 			ack.Properties.SetUint(packet.PropSessionExpiry, secs)
 		}
 		persistent = secs > 0 // [MQTT-3.1.2-23]
@@ -188,6 +203,12 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		return refuse(packet.ServerUnavailable, "server is shutting down")
 	}
 	old := s.sessions[id]
+	if old != nil && !s.mayUseLocked(old, ident) {
+		owner := old.owner
+		s.mu.Unlock()
+		s.limits.refusedOwner.Add(1)
+		return refuse(packet.NotAuthorized, "client identifier in use by a session of "+owner+", not "+ident+" (session_ownership)")
+	}
 	if old != nil {
 		if oc := old.conn.Swap(nil); oc != nil { // take over [MQTT-3.1.4-2] [MQTT-3.1.4-3]
 			oc.takenOver.Store(true)
@@ -201,17 +222,23 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	}
 	sess := old
 	oldEnded := false
+	syncAck := persistent // CONNACK waits for the store: what it says is kept or gone survives a crash
 	if p.CleanStart || old == nil || !old.persistent {
 		if old != nil {
+			old.mu.Lock()
+			syncAck = syncAck || old.stored
+			old.mu.Unlock()
 			s.discardLocked(old) // [MQTT-3.1.2-6] [MQTT-3.1.2-4]
 			oldEnded = true
 		}
 		sess = newSession(s, id)
+		sess.owner = ident
 		s.sessions[id] = sess
 	} else {
 		ack.SessionPresent = true // [MQTT-3.2.2-2] [MQTT-3.2.2-3]
 	}
 	sess.mu.Lock()
+	sess.owner = ident // claims a session restored without an owner
 	sess.version = p.Version
 	sess.persistent = persistent
 	sess.expiry = expiry
@@ -224,7 +251,6 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	sess.disconnected = time.Time{}
 	if persistent {
 		sess.saveLocked() // before CONNACK: an acknowledged session is kept
-		s.syncStore()
 		c.syncWrites.Store(s.syncer != nil)
 	} else if sess.stored {
 		if sess.spilled > 0 {
@@ -232,6 +258,10 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		}
 		s.storeErr("delete session", id, s.store.DeleteSession(id))
 		sess.stored = false
+		syncAck = true
+	}
+	if syncAck {
+		s.syncStore()
 	}
 	c.sendPacket(ack) // CONNACK first [MQTT-3.2.0-1] [MQTT-3.1.4-4] [MQTT-3.1.4-5]
 	sess.conn.Store(c)
@@ -305,6 +335,15 @@ func (s *Server) disconnected(c *conn) {
 	will := c.will
 	c.will = nil
 	c.lo.conns.Add(-1)
+	wrote := s.writeSeq.Load()
+	defer func() {
+		// A session ended or saved at DISCONNECT, a retained will: no
+		// acknowledgement covers them, but no crash of the process loses
+		// them either.
+		if s.writeSeq.Load() != wrote {
+			s.syncStore()
+		}
+	}()
 	s.mu.Lock()
 	delete(s.conns, c)
 	sess := c.sess

@@ -91,7 +91,7 @@ func TestConnectUnknownProtocolName(t *testing.T) {
 	}
 }
 
-// [MQTT-3.1.3-6] [MQTT-3.1.3-8]: an empty client identifier is assigned a
+// [MQTT-3.1.3-6] [MQTT-3.1.3-7] [MQTT-3.1.3-8]: an empty client identifier is assigned a
 // unique one with clean session 1, and refused with 0x02 with clean
 // session 0.
 func TestConnectEmptyClientID(t *testing.T) {

@@ -52,3 +52,16 @@ func (s *Server) MaxPendingWrite() int {
 	}
 	return most
 }
+
+// SetMemoryInUse replaces how the server measures the memory in use, and
+// samples it at once.
+func (s *Server) SetMemoryInUse(f func() uint64) {
+	s.limits.memUse.Store(&f)
+	s.sampleMemory()
+}
+
+// SampleMemory compares the memory in use with the ceiling now.
+func (s *Server) SampleMemory() { s.sampleMemory() }
+
+// MemInUse is the broker's measure of the memory in use.
+func MemInUse() uint64 { return memInUse() }

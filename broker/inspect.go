@@ -25,6 +25,8 @@ type ClientInfo struct {
 	Inflight      int           `json:"inflight"`
 	Queued        int           `json:"queued"`         // waiting, in memory and on disk
 	QueuedOnDisk  int           `json:"queued_on_disk"` // of which only in the store
+	QueuedBytes   int64         `json:"queued_bytes"`   // bytes of the queued messages, in memory and on disk
+	QueuedMemory  int64         `json:"queued_memory"`  // of which in memory
 	Dropped       uint64        `json:"dropped"`
 	Disconnected  time.Time     `json:"disconnected_at,omitzero"`
 }
@@ -59,6 +61,8 @@ func (sess *session) info() ClientInfo {
 		Inflight:      len(sess.inflight),
 		Queued:        sess.queue.len() + sess.spilled,
 		QueuedOnDisk:  sess.spilled,
+		QueuedBytes:   sess.queue.bytes + sess.spilledBytes,
+		QueuedMemory:  sess.queue.bytes,
 		Dropped:       sess.dropped,
 		Disconnected:  sess.disconnected,
 	}
@@ -155,6 +159,9 @@ func (s *Server) Disconnect(id string, discard bool) bool {
 	if will != nil {
 		s.publishWill(id, will) // the session ended before the will's delay [MQTT-3.1.2-8]
 	}
+	if discard {
+		s.syncStore()
+	}
 	if c := sess.conn.Load(); c != nil {
 		s.log.Info("disconnecting client: administrative action", "client", id)
 		if c.version >= packet.V5 {
@@ -175,11 +182,25 @@ func (s *Server) Retained(filter string) ([]RetainedInfo, error) {
 	if _, _, shared := topic.ParseShare(filter); shared {
 		return nil, packet.ErrShareInvalid
 	}
-	var out []RetainedInfo
+	var (
+		out     []RetainedInfo
+		expired []*message
+		now     = time.Now()
+	)
 	s.retained.Match(filter, func(_ string, m *message) bool {
+		if m.expired(now) {
+			expired = append(expired, m)
+			return true
+		}
 		out = append(out, RetainedInfo{Topic: m.topic, Payload: m.payload, QoS: m.qos, Created: m.created})
 		return true
 	})
+	for _, m := range expired {
+		s.expireRetained(m) // [MQTT-3.3.2-5]
+	}
+	if len(expired) > 0 {
+		s.syncStore()
+	}
 	sort.Slice(out, func(i, j int) bool { return strings.Compare(out[i].Topic, out[j].Topic) < 0 })
 	return out, nil
 }
@@ -187,9 +208,12 @@ func (s *Server) Retained(filter string) ([]RetainedInfo, error) {
 // DeleteRetained removes the retained message of a topic; it reports
 // whether there was one.
 func (s *Server) DeleteRetained(topicName string) bool {
-	if !s.retained.Delete(topicName) {
+	s.retainMu.Lock()
+	defer s.retainMu.Unlock()
+	if _, ok := s.retained.Get(topicName); !ok {
 		return false
 	}
-	s.storeErr("delete retained message", topicName, s.store.DeleteRetained(topicName))
-	return true
+	ok := s.retainLocked(&message{topic: topicName})
+	s.syncStore()
+	return ok
 }

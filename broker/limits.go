@@ -3,6 +3,7 @@ package broker
 import (
 	"net"
 	"net/netip"
+	"runtime"
 	"runtime/metrics"
 	"sync"
 	"sync/atomic"
@@ -23,8 +24,14 @@ type limits struct {
 
 	refusedRate   atomic.Uint64 // connections refused: rate per source address
 	refusedMemory atomic.Uint64 // connections refused: memory ceiling
-	throttled     atomic.Uint64 // publishes delayed by the publish rate
-	slowClosed    atomic.Uint64 // clients disconnected for not reading
+	refusedOwner  atomic.Uint64 // connections refused: session of another identity
+	refusedMemOps atomic.Uint64 // PUBLISH and SUBSCRIBE refused: memory ceiling
+
+	memMu      sync.Mutex                    // one sampleMemory at a time
+	memUse     atomic.Pointer[func() uint64] // memory in use; nil: memInUse (tests replace it)
+	lastGC     time.Time                     // last collection made by sampleMemory; memMu held
+	throttled  atomic.Uint64                 // publishes delayed by the publish rate
+	slowClosed atomic.Uint64                 // clients disconnected for not reading
 }
 
 type ipLimit struct {
@@ -65,24 +72,13 @@ func (s *Server) allowConnection(addr net.Addr) bool {
 func (s *Server) limitsLoop(stop <-chan struct{}) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	sample := []metrics.Sample{{Name: "/memory/classes/total:bytes"}}
 	for n := 0; ; n++ {
 		select {
 		case <-stop:
 			return
 		case <-t.C:
 		}
-		if s.opt().MemoryLimit > 0 {
-			metrics.Read(sample)
-			over := sample[0].Value.Uint64() > uint64(s.opt().MemoryLimit)
-			if over != s.limits.overMem.Swap(over) {
-				if over {
-					s.log.Warn("memory above the ceiling: refusing new connections until it falls", "limit_bytes", s.opt().MemoryLimit, "in_use_bytes", sample[0].Value.Uint64())
-				} else {
-					s.log.Info("memory back under the ceiling: accepting new connections")
-				}
-			}
-		}
+		s.sampleMemory()
 		if n%60 == 59 {
 			cut := time.Now().Add(-time.Minute)
 			s.limits.mu.Lock()
@@ -94,6 +90,82 @@ func (s *Server) limitsLoop(stop <-chan struct{}) {
 			s.limits.mu.Unlock()
 		}
 	}
+}
+
+// gcEvery is how often, at most, the broker collects garbage to learn
+// whether memory above the ceiling is really in use.
+const gcEvery = 10 * time.Second
+
+// sampleMemory compares the memory in use with Options.MemoryLimit and
+// sets overMem. Memory the runtime holds but has freed does not count, so
+// the broker is back under the ceiling as soon as what pushed it over is
+// gone (a client disconnected, retained messages deleted).
+func (s *Server) sampleMemory() {
+	limit := s.opt().MemoryLimit
+	if limit <= 0 {
+		if s.limits.overMem.Swap(false) {
+			s.log.Info("memory ceiling lifted: accepting new connections")
+		}
+		return
+	}
+	s.limits.memMu.Lock()
+	defer s.limits.memMu.Unlock()
+	use := memInUse
+	if f := s.limits.memUse.Load(); f != nil {
+		use = *f
+	}
+	inUse := use()
+	if inUse > uint64(limit) && time.Since(s.limits.lastGC) >= gcEvery {
+		// Perhaps garbage: look again after a collection.
+		s.limits.lastGC = time.Now()
+		runtime.GC()
+		inUse = use()
+	}
+	over := inUse > uint64(limit)
+	if over != s.limits.overMem.Swap(over) {
+		if over {
+			s.log.Warn("memory above the ceiling: refusing new connections, publishes and subscriptions until it falls", "limit_bytes", limit, "in_use_bytes", inUse)
+		} else {
+			s.log.Info("memory back under the ceiling: accepting new connections, publishes and subscriptions", "limit_bytes", limit, "in_use_bytes", inUse)
+		}
+	}
+}
+
+// memInUse returns the memory the Go runtime has mapped less what it has
+// freed (free heap spans, and those returned to the system, which the
+// total counts while they stay mapped).
+func memInUse() uint64 {
+	sample := []metrics.Sample{
+		{Name: "/memory/classes/total:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"},
+		{Name: "/memory/classes/heap/released:bytes"},
+	}
+	metrics.Read(sample)
+	total, free, released := sample[0].Value.Uint64(), sample[1].Value.Uint64(), sample[2].Value.Uint64()
+	if free+released > total {
+		return 0
+	}
+	return total - free - released
+}
+
+// overMemory holds back an operation that would take more memory while
+// the process is above the ceiling. A 5.0 client is answered at once
+// (wait false); a 3.1.1 client, which cannot be told, is held back for up
+// to maxThrottle while memory stays above (wait true). It reports whether
+// memory is still above the ceiling.
+func (c *conn) overMemory(wait bool) bool {
+	l := &c.srv.limits
+	if !l.overMem.Load() {
+		return false
+	}
+	for deadline := time.Now().Add(maxThrottle); wait && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		if !l.overMem.Load() {
+			return false
+		}
+	}
+	l.refusedMemOps.Add(1)
+	return true
 }
 
 // maxThrottle is the longest one PUBLISH is held back; a client that would

@@ -19,6 +19,14 @@ type message struct {
 	created time.Time
 	expiry  time.Time // zero: never expires
 
+	// owner is the publisher's identity (identityOf), charged for the
+	// message while it is retained; "" for the broker's own and restored
+	// ones. refuseOverQuota asks publish to drop, not just leave
+	// unretained, a retained message over its quota. Both are set before
+	// the message is routed.
+	owner           string
+	refuseOverQuota bool
+
 	// enc caches the 3.1/3.1.1 encoding of the message, one for QoS 0 and
 	// one for QoS 1/2 (whose packet identifier and flags are patched per
 	// copy), so a publish is encoded once for all such subscribers.

@@ -18,6 +18,10 @@ type Options struct {
 	ConnectTimeout time.Duration
 	// MaxPacketSize is the largest packet accepted from a client, in bytes.
 	MaxPacketSize int
+	// MaxUserProperties caps the 5.0 User Properties of one packet (0: no
+	// cap); more close the connection with 0x97. Each empty one is 5 bytes
+	// on the wire and 32 in memory.
+	MaxUserProperties int
 	// MaxInflight is how many QoS 1 and 2 messages may await
 	// acknowledgement from one client; the rest wait in the session queue.
 	MaxInflight int
@@ -25,6 +29,25 @@ type Options struct {
 	// the inflight window (while offline, or while the window is full).
 	// Further messages are dropped and counted.
 	MaxQueued int
+	// MaxQueuedBytes caps the bytes of the messages a session holds
+	// beyond the inflight window, in memory and on disk together (each
+	// counted whole, with about 128 bytes of overhead): further messages
+	// are dropped and counted, as beyond MaxQueued (0: no cap). With a
+	// durable store, a queue keeps at most 1,000 deliveries or 4 MiB in
+	// memory and the rest on disk.
+	MaxQueuedBytes int64
+	// MaxRetained and MaxRetainedBytes cap the retained messages of the
+	// broker, in count and in bytes (topic, payload, properties and about
+	// 256 bytes of overhead each); MaxRetainedPerUser and
+	// MaxRetainedBytesPerUser cap those stored by one identity (a user
+	// name, a certificate identity, or all anonymous clients together).
+	// A retained PUBLISH over a cap is not stored: a 5.0 QoS 1/2 publisher
+	// gets 0x97 and the message goes nowhere; otherwise it is delivered to
+	// current subscribers only. 0: no cap.
+	MaxRetained             int
+	MaxRetainedBytes        int64
+	MaxRetainedPerUser      int
+	MaxRetainedBytesPerUser int64
 	// QueueQoS0 keeps QoS 0 messages for offline persistent sessions too.
 	QueueQoS0 bool
 	// MaxConnections caps concurrent connections (0: no limit).
@@ -32,8 +55,10 @@ type Options struct {
 	// MaxTopicLength caps the length in bytes of topic names and filters
 	// (0: the protocol's 65535).
 	MaxTopicLength int
-	// MaxTopicLevels caps the number of levels of topic names and filters
-	// (0: no limit).
+	// MaxTopicLevels caps the number of levels of topic names, filters
+	// and will topics (0: no limit). Each level costs a trie node, so the
+	// default (200, Mosquitto's limit) bounds what one byte of filter or
+	// retained topic can cost.
 	MaxTopicLevels int
 	// MaxKeepAlive caps the keep-alive a client may ask for, in seconds
 	// (0: no cap). 5.0 clients are told with Server Keep Alive.
@@ -84,6 +109,10 @@ type Options struct {
 	// offered (auth.NewSCRAM for SCRAM-SHA-256); a CONNECT naming another
 	// method is refused with 0x8C.
 	EnhancedAuth []auth.EnhancedAuth
+	// SessionOwnership decides whether a client may use the identifier of
+	// a session another identity (user name or certificate) created; the
+	// default refuses it (0x87).
+	SessionOwnership SessionOwnership
 	// PeerIdentity returns the verified TLS client certificate identity of
 	// a connection (listener.PeerIdentity fits), for auth.
 	PeerIdentity func(net.Conn) (string, bool)
@@ -116,6 +145,11 @@ type Options struct {
 	// MaxSessionExpiry caps the Session Expiry Interval a 5.0 client asks
 	// for, in seconds (0: no cap).
 	MaxSessionExpiry uint32
+	// MaxAnonymousSessionExpiry caps, in seconds, how long the session of
+	// a client without a user name or certificate is kept offline: the 5.0
+	// Session Expiry Interval is lowered to it (and the client told), and
+	// a 3.1.1 persistent session is discarded after it (0: no cap).
+	MaxAnonymousSessionExpiry uint32
 	// ResponseInformation is returned to 5.0 clients that ask for it.
 	ResponseInformation string
 	// ServerReference, when set, is sent with every refusal and
@@ -135,9 +169,18 @@ func DefaultOptions() Options {
 	return Options{
 		ConnectTimeout:    10 * time.Second,
 		MaxPacketSize:     1 << 20,
+		MaxUserProperties: 1024,
 		MaxInflight:       64,
 		MaxQueued:         10000,
+		MaxQueuedBytes:    64 << 20,
+
+		MaxRetained:             1_000_000,
+		MaxRetainedBytes:        1 << 30,
+		MaxRetainedPerUser:      100_000,
+		MaxRetainedBytesPerUser: 256 << 20,
+
 		MaxTopicLength:    65535,
+		MaxTopicLevels:    200,
 		MaxClientIDLength: 65535,
 		WriteBufferLimit:  4 << 20,
 		SysInterval:       10 * time.Second,
@@ -152,7 +195,8 @@ func DefaultOptions() Options {
 		ReceiveMaximum:          65535,
 		ValidatePayloadFormat:   true,
 
-		LoginLimits: DefaultLoginLimits(),
+		LoginLimits:               DefaultLoginLimits(),
+		MaxAnonymousSessionExpiry: 3600,
 	}
 }
 
@@ -166,11 +210,20 @@ func (o *Options) Validate() error {
 	if o.MaxPacketSize < 64 || o.MaxPacketSize > 268435460 {
 		bad("max packet size %d must be between 64 and 268435460 bytes", o.MaxPacketSize)
 	}
+	if o.MaxUserProperties < 0 {
+		bad("max user properties %d must not be negative", o.MaxUserProperties)
+	}
 	if o.MaxInflight < 1 || o.MaxInflight > 65535 {
 		bad("max inflight %d must be between 1 and 65535", o.MaxInflight)
 	}
 	if o.MaxQueued < 0 {
 		bad("max queued %d must not be negative", o.MaxQueued)
+	}
+	if o.MaxRetained < 0 || o.MaxRetainedBytes < 0 || o.MaxRetainedPerUser < 0 || o.MaxRetainedBytesPerUser < 0 {
+		bad("retained message caps must not be negative")
+	}
+	if o.MaxQueuedBytes < 0 {
+		bad("max queued bytes %d must not be negative", o.MaxQueuedBytes)
 	}
 	if o.MaxConnections < 0 {
 		bad("max connections %d must not be negative", o.MaxConnections)

@@ -103,6 +103,7 @@ func (sess *session) saveLocked() {
 		Version:      sess.version,
 		Expiry:       sess.expiry,
 		Disconnected: sess.disconnected,
+		Owner:        sess.owner,
 	}
 	for _, sub := range sess.subs {
 		rec.Subscriptions = append(rec.Subscriptions, sub)
@@ -149,11 +150,23 @@ func (sess *session) updateLocked(o *outbound) {
 // memory does not grow with offline queues.
 const queueMemory = 1000
 
+// queueMemoryBytes is how many bytes of queued deliveries a session holds
+// in memory when its store is durable: large messages go to disk sooner.
+const queueMemoryBytes = 4 << 20
+
 // spillLocked reports whether a new queued delivery should stay on disk
 // only. sess.mu held.
 func (sess *session) spillLocked() bool {
 	return sess.stored && sess.srv.syncer != nil &&
-		(sess.spilled > 0 || sess.queue.len() >= queueMemory)
+		(sess.spilled > 0 || sess.queue.len() >= queueMemory || sess.queue.bytes >= queueMemoryBytes)
+}
+
+// overQueuedBytesLocked reports whether queuing o would take the session
+// over Options.MaxQueuedBytes, counting what waits in memory and on disk.
+// sess.mu held.
+func (sess *session) overQueuedBytesLocked(o *outbound) bool {
+	max := sess.srv.opt().MaxQueuedBytes
+	return max > 0 && sess.queue.bytes+sess.spilledBytes+outCost(o) > max
 }
 
 var errPageFull = errors.New("page full")
@@ -162,7 +175,11 @@ var errPageFull = errors.New("page full")
 // order. sess.mu held.
 //
 // want is how many to read back at most.
-func (sess *session) unspillLocked(want int) {
+func (sess *session) unspillLocked(want int) { sess.unspillBytesLocked(want, 0) }
+
+// unspillBytesLocked is unspillLocked that also stops once the queue in
+// memory holds maxBytes (0: no byte limit). sess.mu held.
+func (sess *session) unspillBytesLocked(want int, maxBytes int64) {
 	msgs := make(map[uint64]*message)
 	loaded := 0
 	load := func(fn func(*store.Entry) error) error { return sess.srv.store.LoadQueue(sess.id, fn) }
@@ -174,7 +191,7 @@ func (sess *session) unspillLocked(want int) {
 		if e.Seq <= sess.loadedSeq || e.State != store.EntryQueued {
 			return nil
 		}
-		if loaded == want {
+		if loaded == want || (maxBytes > 0 && loaded > 0 && sess.queue.bytes >= maxBytes) {
 			return errPageFull
 		}
 		o := &outbound{qos: e.QoS, retain: e.Retain, subIDs: e.SubIDs, seq: e.Seq}
@@ -187,6 +204,7 @@ func (sess *session) unspillLocked(want int) {
 			}
 		}
 		sess.queue.push(o)
+		sess.spilledBytes -= outCost(o)
 		sess.loadedSeq = e.Seq
 		loaded++
 		return nil
@@ -195,8 +213,8 @@ func (sess *session) unspillLocked(want int) {
 		sess.srv.storeErr("read queued messages back", sess.id, err)
 	}
 	sess.spilled -= loaded
-	if loaded == 0 && want > 0 {
-		sess.spilled = 0 // nothing left on disk after all
+	if (loaded == 0 && want > 0) || sess.spilled <= 0 {
+		sess.spilled, sess.spilledBytes = 0, 0 // nothing left on disk after all
 	}
 }
 
@@ -238,15 +256,34 @@ func (s *Server) restore() error {
 		maxID = max(maxID, p.ID)
 		return m
 	}
+	var (
+		expired  []string
+		earliest time.Time
+	)
 	err := s.store.LoadRetained(func(p *store.Message) error {
-		if p.Expiry.IsZero() || now.Before(p.Expiry) {
-			s.retained.Set(p.Topic, load(p))
+		if !p.Expiry.IsZero() && !now.Before(p.Expiry) {
+			expired = append(expired, p.Topic) // deleted below [MQTT-3.3.2-5]
+			return nil
+		}
+		m := load(p)
+		s.retained.Set(p.Topic, m)
+		s.retainQuota.add(m) // charged to no one: owners are not stored
+		if !p.Expiry.IsZero() && (earliest.IsZero() || p.Expiry.Before(earliest)) {
+			earliest = p.Expiry
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("broker: loading retained messages: %w", err)
 	}
+	for _, t := range expired {
+		s.storeErr("delete expired retained message", t, s.store.DeleteRetained(t))
+	}
+	if len(expired) > 0 {
+		s.log.Info("deleted expired retained messages from the store", "count", len(expired))
+		s.syncStore()
+	}
+	s.retainedExpiresAt(earliest)
 	var sessions []*session
 	err = s.store.LoadSessions(func(rec *store.Session) error {
 		sess := newSession(s, rec.ClientID)
@@ -254,6 +291,7 @@ func (s *Server) restore() error {
 		sess.persistent = true
 		sess.stored = true
 		sess.expiry = rec.Expiry
+		sess.owner = rec.Owner
 		sess.disconnected = rec.Disconnected
 		if sess.disconnected.IsZero() {
 			sess.disconnected = now // the broker stopped while it was connected
@@ -295,8 +333,9 @@ func (s *Server) restore() error {
 			}
 			sess.seq = max(sess.seq, e.Seq)
 			switch {
-			case o.state == outQueued && sess.queue.len() >= queueMemory && s.syncer != nil:
+			case o.state == outQueued && (sess.queue.len() >= queueMemory || sess.queue.bytes >= queueMemoryBytes) && s.syncer != nil:
 				sess.spilled++ // read back as the window drains
+				sess.spilledBytes += outCost(o)
 			case o.state == outQueued:
 				sess.queue.push(o)
 				sess.loadedSeq = e.Seq

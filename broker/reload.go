@@ -6,7 +6,7 @@ func (s *Server) opt() *Options { return s.cfg.Load() }
 
 // Reload applies new options to the running broker without dropping
 // connections: authentication and authorisation, connection, rate,
-// subscription, queue, buffer and memory limits, topic limits and the
+// subscription, queue, buffer and memory limits, session ownership, topic limits and the
 // keep-alive cap. Other fields (store, logger, capabilities advertised in
 // CONNACK) keep their values from New. Rates apply to new connections.
 // Invalid options are refused whole and the old ones stay.
@@ -23,12 +23,17 @@ func (s *Server) Reload(next Options) error {
 	o.PublishByteRate, o.PublishRateDisconnect = next.PublishByteRate, next.PublishRateDisconnect
 	o.MaxSubscriptions = next.MaxSubscriptions
 	o.MaxQueued, o.QueueQoS0 = next.MaxQueued, next.QueueQoS0
+	o.MaxQueuedBytes = next.MaxQueuedBytes
 	o.WriteBufferLimit, o.WriteBufferHardLimit = next.WriteBufferLimit, next.WriteBufferHardLimit
 	o.MemoryLimit = next.MemoryLimit
+	o.MaxRetained, o.MaxRetainedBytes = next.MaxRetained, next.MaxRetainedBytes
+	o.MaxRetainedPerUser, o.MaxRetainedBytesPerUser = next.MaxRetainedPerUser, next.MaxRetainedBytesPerUser
 	o.MaxTopicLength, o.MaxTopicLevels = next.MaxTopicLength, next.MaxTopicLevels
 	o.MaxKeepAlive = next.MaxKeepAlive
+	o.MaxUserProperties = next.MaxUserProperties
 	o.EnhancedAuth = next.EnhancedAuth
 	o.LoginLimits = next.LoginLimits
+	o.SessionOwnership = next.SessionOwnership
 	s.cfg.Store(&o)
 	s.logins.mu.Lock()
 	s.logins.srcFail, s.logins.userFail = nil, nil // new budgets start full

@@ -43,7 +43,9 @@ type Server struct {
 	wg sync.WaitGroup // connection goroutines
 
 	// retainMu orders retained publishes against subscriptions.
-	retainMu sync.Mutex
+	retainMu    sync.Mutex
+	retainQuota retainQuota   // guarded by retainMu
+	sweep       retainedSweep // deletes expired retained messages
 
 	// pubMatches is the scratch for Publish calls made outside a connection.
 	pubMu      sync.Mutex
@@ -52,18 +54,19 @@ type Server struct {
 
 // stats are the broker's counters.
 type stats struct {
-	connections atomic.Int64     // currently connected clients
-	accepted    atomic.Uint64    // connections accepted since start
-	received    atomic.Uint64    // PUBLISH packets received
-	sent        atomic.Uint64    // PUBLISH packets sent
-	dropped     atomic.Uint64    // QoS 1/2 messages dropped: session queue full
-	slowDropped atomic.Uint64    // QoS 0 messages dropped: client not reading
-	tooLarge    atomic.Uint64    // messages dropped: over the client's maximum packet size
-	receivedQoS [3]atomic.Uint64 // PUBLISH packets received, by QoS
-	sentQoS     [3]atomic.Uint64 // PUBLISH packets sent, by QoS
-	bytesIn     atomic.Uint64    // bytes read from clients
-	bytesOut    atomic.Uint64    // bytes written to clients
-	maxConns    atomic.Int64     // most clients connected at once
+	connections   atomic.Int64     // currently connected clients
+	accepted      atomic.Uint64    // connections accepted since start
+	received      atomic.Uint64    // PUBLISH packets received
+	sent          atomic.Uint64    // PUBLISH packets sent
+	dropped       atomic.Uint64    // QoS 1/2 messages dropped: session queue full
+	slowDropped   atomic.Uint64    // QoS 0 messages dropped: client not reading
+	tooLarge      atomic.Uint64    // messages dropped: over the client's maximum packet size
+	retainRefused atomic.Uint64    // retained messages not stored: over a retained quota
+	receivedQoS   [3]atomic.Uint64 // PUBLISH packets received, by QoS
+	sentQoS       [3]atomic.Uint64 // PUBLISH packets sent, by QoS
+	bytesIn       atomic.Uint64    // bytes read from clients
+	bytesOut      atomic.Uint64    // bytes written to clients
+	maxConns      atomic.Int64     // most clients connected at once
 }
 
 // New returns a server with the given options.
@@ -90,11 +93,12 @@ func New(opts Options) (*Server, error) {
 		listeners: make(map[net.Listener]struct{}),
 	}
 	s.cfg.Store(&opts)
-	s.syncer, _ = st.(syncer)
+	s.syncer, _ = store.Find[syncer](st)
+	s.stop = make(chan struct{})
 	if err := s.restore(); err != nil {
+		s.stopSweep()
 		return nil, err
 	}
-	s.stop = make(chan struct{})
 	if opts.SysInterval > 0 {
 		go s.sysLoop(opts.Version, s.stop)
 	}
@@ -181,6 +185,7 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	close(s.stop)
+	s.stopSweep()
 	for l := range s.listeners {
 		l.Close()
 	}
@@ -230,9 +235,16 @@ func (s *Server) Publish(topicName string, payload []byte, qos byte, retain bool
 	return nil
 }
 
+// quotaRefused is what publish returns for a retained message over its
+// quota whose publisher asked to be told (refuseOverQuota).
+const quotaRefused = -1
+
 // publish takes ownership of m: it updates the retained store and hands m
 // to every matching subscription [MQTT-4.5.0-1]. matches is the caller's
-// scratch space. from is the publishing session (nil for the broker).
+// scratch space. from is the publishing session (nil for the broker). A
+// retained message over the retained quota is routed but not stored,
+// unless m.refuseOverQuota: then it goes nowhere and publish returns
+// quotaRefused.
 func (s *Server) publish(m *message, from *session, matches *topic.Matches[*session]) int {
 	if m.retain {
 		// A subscription being made scans the retained messages under the
@@ -240,13 +252,8 @@ func (s *Server) publish(m *message, from *session, matches *topic.Matches[*sess
 		// never both.
 		s.retainMu.Lock()
 		defer s.retainMu.Unlock()
-		if len(m.payload) == 0 {
-			if s.retained.Delete(m.topic) { // [MQTT-3.3.1-10] [MQTT-3.3.1-11] [MQTT-3.3.1-6] [MQTT-3.3.1-7]
-				s.storeErr("delete retained message", m.topic, s.store.DeleteRetained(m.topic))
-			}
-		} else {
-			s.retained.Set(m.topic, m) // [MQTT-3.3.1-5]
-			s.storeErr("store retained message", m.topic, s.store.SetRetained(s.storeMessage(m)))
+		if !s.retainLocked(m) && m.refuseOverQuota {
+			return quotaRefused
 		}
 	}
 	matches.Reset()
@@ -293,6 +300,7 @@ func live(s *session) bool { return s.conn.Load() != nil && !s.ended.Load() }
 func (s *Server) handshake(nc net.Conn, lo *listenerState) {
 	c := &conn{srv: s, nc: nc, lo: lo}
 	c.dec.MaxSize = s.opt().MaxPacketSize
+	c.dec.MaxUserProperties = s.opt().MaxUserProperties
 	c.dec.Reuse = true
 	s.mu.Lock()
 	if s.closed || (s.opt().MaxConnections > 0 && len(s.conns) >= s.opt().MaxConnections) {

@@ -65,10 +65,12 @@ type session struct {
 	ended       atomic.Bool // discarded: deliveries to it go nowhere
 
 	authc        atomic.Pointer[auth.Client] // who the client is, for delivery checks
+	owner        string                      // identity that created it (identityOf); set with Server.mu and mu held
 	stored       bool                        // the store holds a record of this session
 	seq          uint64                      // last stored queue position
 	disconnected time.Time                   // when the last connection ended
 	spilled      int                         // queued deliveries kept only in the store
+	spilledBytes int64                       // what they cost (outCost)
 	loadedSeq    uint64                      // last stored position also held in memory
 }
 
@@ -111,7 +113,7 @@ func (s *session) deliver(m *message, qos byte, retain bool, subIDs []uint32, sh
 		c.sendPublish(m, 0, 0, retain, false, subIDs)
 	case c != nil && s.queue.len() == 0 && s.spilled == 0 && s.resends == 0 && len(s.inflight) < s.maxInflight:
 		s.sendLocked(c, o, false)
-	case s.queue.len()+s.spilled >= s.srv.opt().MaxQueued:
+	case s.queueFullLocked() || s.overQueuedBytesLocked(o):
 		s.dropped++
 		s.srv.stats.dropped.Add(1)
 	case s.spillLocked():
@@ -119,6 +121,7 @@ func (s *session) deliver(m *message, qos byte, retain bool, subIDs []uint32, sh
 		// disk and is read back as the window drains.
 		s.appendLocked(o)
 		s.spilled++
+		s.spilledBytes += outCost(o)
 	default:
 		s.queue.push(o) // [MQTT-3.1.2-5]
 		s.appendLocked(o)
@@ -196,8 +199,8 @@ func (s *session) fillLocked() {
 			c.sendPublish(o.msg, o.qos, o.id, o.retain, true, o.subIDs) // [MQTT-3.3.1-1]
 		}
 	}
-	if s.spilled > 0 && s.queue.len() < queueMemory/2 {
-		s.unspillLocked(queueMemory - s.queue.len())
+	if s.spilled > 0 && s.queue.len() < queueMemory/2 && s.queue.bytes < queueMemoryBytes/2 {
+		s.unspillBytesLocked(queueMemory-s.queue.len(), queueMemoryBytes)
 	}
 	for s.resends == 0 && s.queue.len() > 0 && len(s.inflight) < s.maxInflight {
 		o := s.queue.pop()

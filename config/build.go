@@ -127,8 +127,12 @@ func (f *File) brokerOptions() broker.Options {
 	l, m := &f.Limits, &f.MQTT
 	o.ConnectTimeout = l.ConnectTimeout
 	o.MaxPacketSize = int(l.MaxPacketSize)
+	o.MaxUserProperties = l.MaxUserProperties
 	o.MaxInflight = l.MaxInflight
 	o.MaxQueued = l.MaxQueued
+	o.MaxQueuedBytes = int64(l.MaxQueuedBytes)
+	o.MaxRetained, o.MaxRetainedBytes = l.MaxRetained, int64(l.MaxRetainedBytes)
+	o.MaxRetainedPerUser, o.MaxRetainedBytesPerUser = l.MaxRetainedPerUser, int64(l.MaxRetainedBytesPerUser)
 	o.QueueQoS0 = l.QueueQoS0
 	o.MaxConnections = l.MaxConnections
 	o.MaxTopicLength = l.MaxTopicLength
@@ -146,6 +150,7 @@ func (f *File) brokerOptions() broker.Options {
 	o.MaxSubscriptions = l.MaxSubscriptions
 	o.MemoryLimit = int64(l.MemoryLimit)
 	o.MaxSessionExpiry = uint32(min(max(l.MaxSessionExpiry/time.Second, 0), 1<<32-1))
+	o.MaxAnonymousSessionExpiry = uint32(min(max(l.MaxAnonymousSessionExpiry/time.Second, 0), 1<<32-1))
 	o.SysInterval = f.Sys.Interval
 
 	o.MaximumQoS = byte(min(max(m.MaximumQoS, 0), 255))
@@ -166,6 +171,9 @@ func (f *File) brokerOptions() broker.Options {
 func (f *File) buildAuth(c *collector, o *broker.Options) {
 	a := &f.Auth
 	o.LoginLimits = broker.LoginLimits(a.Login)
+	if a.SessionOwnership == "any" {
+		o.SessionOwnership = broker.SessionOwnerAny
+	}
 	if a.PasswordFile != "" {
 		pf, err := auth.LoadPasswordFile(a.PasswordFile)
 		if err != nil {

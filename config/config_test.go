@@ -124,8 +124,14 @@ store:
 limits:
   connect_timeout: 3s
   max_packet_size: 256KiB
+  max_user_properties: 64
   max_inflight: 100
   max_queued: 500
+  max_queued_bytes: 8MiB
+  max_retained: 10
+  max_retained_bytes: 1MiB
+  max_retained_per_user: 5
+  max_retained_bytes_per_user: 64KiB
   queue_qos0: true
   max_connections: 1000
   max_topic_length: 1024
@@ -143,6 +149,7 @@ limits:
   max_subscriptions: 50
   memory_limit: 512MiB
   max_session_expiry: 24h
+  max_anonymous_session_expiry: 10m
 mqtt:
   maximum_qos: 1
   retain_available: false
@@ -171,6 +178,7 @@ auth:
     source_failure_burst: 5
     user_failure_rate: 0.1
     user_failure_burst: 3
+  session_ownership: any
 logging:
   level: debug
   format: json
@@ -254,8 +262,14 @@ func TestEveryOption(t *testing.T) {
 	want := broker.Options{
 		ConnectTimeout:          3 * time.Second,
 		MaxPacketSize:           256 << 10,
+		MaxUserProperties:       64,
 		MaxInflight:             100,
 		MaxQueued:               500,
+		MaxQueuedBytes:          8 << 20,
+		MaxRetained:             10,
+		MaxRetainedBytes:        1 << 20,
+		MaxRetainedPerUser:      5,
+		MaxRetainedBytesPerUser: 64 << 10,
 		QueueQoS0:               true,
 		MaxConnections:          1000,
 		MaxTopicLength:          1024,
@@ -287,6 +301,9 @@ func TestEveryOption(t *testing.T) {
 		SubscriptionIdentifiers: false,
 		ValidatePayloadFormat:   false,
 		LoginLimits:             broker.LoginLimits{MaxChecks: 8, MaxChecksPerSource: 2, SourceFailureRate: 0.5, SourceFailureBurst: 5, UserFailureRate: 0.1, UserFailureBurst: 3},
+		SessionOwnership:        broker.SessionOwnerAny,
+
+		MaxAnonymousSessionExpiry: 600,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("broker options\n got %+v\nwant %+v", got, want)

@@ -98,27 +98,37 @@ type Store struct {
 
 // Limits are the limits of broker.Options, one key each.
 type Limits struct {
-	ConnectTimeout        time.Duration `yaml:"connect_timeout"`
-	MaxPacketSize         Size          `yaml:"max_packet_size"`
-	MaxInflight           int           `yaml:"max_inflight"`
-	MaxQueued             int           `yaml:"max_queued"`
-	QueueQoS0             bool          `yaml:"queue_qos0"`
-	MaxConnections        int           `yaml:"max_connections"`
-	MaxTopicLength        int           `yaml:"max_topic_length"`
-	MaxTopicLevels        int           `yaml:"max_topic_levels"`
-	MaxKeepAlive          time.Duration `yaml:"max_keep_alive"` // whole seconds, up to 65535s
-	MaxClientIDLength     int           `yaml:"max_client_id_length"`
-	WriteBufferLimit      Size          `yaml:"write_buffer_limit"`
-	WriteBufferHardLimit  Size          `yaml:"write_buffer_hard_limit"`
-	ConnectionRate        float64       `yaml:"connection_rate"`
-	ConnectionBurst       int           `yaml:"connection_burst"`
-	PublishRate           float64       `yaml:"publish_rate"`
-	PublishBurst          int           `yaml:"publish_burst"`
-	PublishByteRate       Size          `yaml:"publish_byte_rate"` // bytes per second
-	PublishRateDisconnect bool          `yaml:"publish_rate_disconnect"`
-	MaxSubscriptions      int           `yaml:"max_subscriptions"`
-	MemoryLimit           Size          `yaml:"memory_limit"`
-	MaxSessionExpiry      time.Duration `yaml:"max_session_expiry"` // whole seconds
+	ConnectTimeout    time.Duration `yaml:"connect_timeout"`
+	MaxPacketSize     Size          `yaml:"max_packet_size"`
+	MaxUserProperties int           `yaml:"max_user_properties"`
+	MaxInflight       int           `yaml:"max_inflight"`
+	MaxQueued         int           `yaml:"max_queued"`
+	MaxQueuedBytes    Size          `yaml:"max_queued_bytes"`
+	// Retained message caps, for the broker and per identity.
+	MaxRetained             int           `yaml:"max_retained"`
+	MaxRetainedBytes        Size          `yaml:"max_retained_bytes"`
+	MaxRetainedPerUser      int           `yaml:"max_retained_per_user"`
+	MaxRetainedBytesPerUser Size          `yaml:"max_retained_bytes_per_user"`
+	QueueQoS0               bool          `yaml:"queue_qos0"`
+	MaxConnections          int           `yaml:"max_connections"`
+	MaxTopicLength          int           `yaml:"max_topic_length"`
+	MaxTopicLevels          int           `yaml:"max_topic_levels"`
+	MaxKeepAlive            time.Duration `yaml:"max_keep_alive"` // whole seconds, up to 65535s
+	MaxClientIDLength       int           `yaml:"max_client_id_length"`
+	WriteBufferLimit        Size          `yaml:"write_buffer_limit"`
+	WriteBufferHardLimit    Size          `yaml:"write_buffer_hard_limit"`
+	ConnectionRate          float64       `yaml:"connection_rate"`
+	ConnectionBurst         int           `yaml:"connection_burst"`
+	PublishRate             float64       `yaml:"publish_rate"`
+	PublishBurst            int           `yaml:"publish_burst"`
+	PublishByteRate         Size          `yaml:"publish_byte_rate"` // bytes per second
+	PublishRateDisconnect   bool          `yaml:"publish_rate_disconnect"`
+	MaxSubscriptions        int           `yaml:"max_subscriptions"`
+	MemoryLimit             Size          `yaml:"memory_limit"`
+	MaxSessionExpiry        time.Duration `yaml:"max_session_expiry"` // whole seconds
+	// MaxAnonymousSessionExpiry: how long an anonymous client's session is
+	// kept offline, 3.1.1 persistent sessions included (whole seconds).
+	MaxAnonymousSessionExpiry time.Duration `yaml:"max_anonymous_session_expiry"`
 }
 
 // MQTT are the MQTT 5.0 capabilities of broker.Options.
@@ -145,6 +155,9 @@ type Auth struct {
 	HTTP         HTTPAuth  `yaml:"http"`
 	SCRAM        SCRAMAuth `yaml:"scram"`
 	Login        Login     `yaml:"login"`
+	// SessionOwnership is owner (a session is used only by the identity
+	// that created it) or any (the client identifier alone decides).
+	SessionOwnership string `yaml:"session_ownership"`
 }
 
 // Login bounds password checks and failed logins (broker.LoginLimits).
@@ -217,10 +230,18 @@ func Default() *File {
 		Listeners: []Listener{{Type: string(listener.TypeTCP), Address: DefaultAddress, Anonymous: "default"}},
 		Store:     Store{Type: "pebble", DataDir: DefaultDataDir, Fsync: "always", FsyncInterval: time.Second},
 		Limits: Limits{
-			ConnectTimeout:        o.ConnectTimeout,
-			MaxPacketSize:         Size(o.MaxPacketSize),
-			MaxInflight:           o.MaxInflight,
-			MaxQueued:             o.MaxQueued,
+			ConnectTimeout:    o.ConnectTimeout,
+			MaxPacketSize:     Size(o.MaxPacketSize),
+			MaxUserProperties: o.MaxUserProperties,
+			MaxInflight:       o.MaxInflight,
+			MaxQueued:         o.MaxQueued,
+			MaxQueuedBytes:    Size(o.MaxQueuedBytes),
+
+			MaxRetained:             o.MaxRetained,
+			MaxRetainedBytes:        Size(o.MaxRetainedBytes),
+			MaxRetainedPerUser:      o.MaxRetainedPerUser,
+			MaxRetainedBytesPerUser: Size(o.MaxRetainedBytesPerUser),
+
 			QueueQoS0:             o.QueueQoS0,
 			MaxConnections:        o.MaxConnections,
 			MaxTopicLength:        o.MaxTopicLength,
@@ -238,6 +259,8 @@ func Default() *File {
 			MaxSubscriptions:      o.MaxSubscriptions,
 			MemoryLimit:           Size(o.MemoryLimit),
 			MaxSessionExpiry:      time.Duration(o.MaxSessionExpiry) * time.Second,
+
+			MaxAnonymousSessionExpiry: time.Duration(o.MaxAnonymousSessionExpiry) * time.Second,
 		},
 		MQTT: MQTT{
 			MaximumQoS:              int(o.MaximumQoS),
@@ -253,8 +276,9 @@ func Default() *File {
 			ValidatePayloadFormat:   o.ValidatePayloadFormat,
 		},
 		Auth: Auth{
-			HTTP:  HTTPAuth{Timeout: h.Timeout, CacheSize: h.CacheSize, CacheTTL: h.CacheTTL},
-			Login: Login(o.LoginLimits),
+			HTTP:             HTTPAuth{Timeout: h.Timeout, CacheSize: h.CacheSize, CacheTTL: h.CacheTTL},
+			Login:            Login(o.LoginLimits),
+			SessionOwnership: o.SessionOwnership.String(),
 		},
 		Logging: Logging{Level: "info", Format: "text"},
 		Sys:     Sys{Interval: o.SysInterval},

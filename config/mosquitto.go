@@ -180,7 +180,7 @@ var (
 		"bind_interface": true, "allow_duplicate_messages": true,
 		"allow_zero_length_clientid": true, "auto_id_prefix": true, "check_retain_source": true,
 		"clientid_prefixes": true, "persistent_client_expiration": true,
-		"upgrade_outgoing_qos": true, "max_inflight_bytes": true, "max_queued_bytes": true,
+		"upgrade_outgoing_qos": true, "max_inflight_bytes": true,
 		"accept_protocol_versions": true, "enable_proxy_protocol": true, "retry_interval": true,
 		"store_clean_interval": true, "sys_interval_ms": true, "certfile_reload": true,
 		"ocsp_responder": true, "require_ocsp": true, "tls_engine": true, "tls_keyform": true,
@@ -194,7 +194,7 @@ var (
 	mosquittoGlobalOptions = map[string]bool{
 		"listener": true, "port": true, "bind_address": true, "allow_anonymous": true,
 		"password_file": true, "acl_file": true, "per_listener_settings": true,
-		"persistence": true, "persistence_location": true, "max_queued_messages": true,
+		"persistence": true, "persistence_location": true, "max_queued_messages": true, "max_queued_bytes": true,
 		"max_inflight_messages": true, "max_packet_size": true, "max_keepalive": true,
 		"message_size_limit": true, "retain_available": true, "sys_interval": true,
 		"max_qos": true, "max_topic_alias": true, "queue_qos0_messages": true,
@@ -396,6 +396,11 @@ func (t *mosquittoTranslator) globalOption(n int, w, v string) {
 			}
 			f.Limits.MaxQueued = int(min(i, math.MaxInt32))
 			t.at("limits.max_queued", n)
+		}
+	case "max_queued_bytes":
+		if i, ok := num(); ok {
+			f.Limits.MaxQueuedBytes = Size(max(i, 0)) // 0: no limit, in both
+			t.at("limits.max_queued_bytes", n)
 		}
 	case "max_inflight_messages":
 		if i, ok := num(); ok {

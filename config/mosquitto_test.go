@@ -196,6 +196,10 @@ tls_version tlsv1.2
 	if f.Limits.MaxInflight != 65535 || f.Limits.MaxQueued < 1e9 || f.Limits.MaxPacketSize != 268435460 {
 		t.Errorf("0 (no limit) translated to %+v", f.Limits)
 	}
+	f = mustLoad(t, "m.conf", "listener 1883\nmax_queued_bytes 1000000\n")
+	if f.Limits.MaxQueuedBytes != 1000000 {
+		t.Errorf("max_queued_bytes 1000000 translated to %d", f.Limits.MaxQueuedBytes)
+	}
 	f = mustLoad(t, "m.conf", "listener 1883\nmessage_size_limit 1000\n")
 	if f.Limits.MaxPacketSize != 1000 || len(f.Warnings()) != 1 {
 		t.Errorf("message_size_limit: max_packet_size %d, warnings %v", f.Limits.MaxPacketSize, f.Warnings())

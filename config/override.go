@@ -214,7 +214,7 @@ var flagKeys = []struct{ name, path, usage string }{
 	{"max-queued", "limits.max_queued", "QoS 1/2 messages queued per session beyond the inflight window"},
 	{"max-connections", "limits.max_connections", "concurrent connections (0: no limit)"},
 	{"max-topic-length", "limits.max_topic_length", "longest topic name or filter, in bytes"},
-	{"max-topic-levels", "limits.max_topic_levels", "most levels in a topic name or filter (0: no limit)"},
+	{"max-topic-levels", "limits.max_topic_levels", "most levels in a topic name, filter or will topic (0: no limit)"},
 }
 
 // AddFlags registers --config, --listen and the flags of the common

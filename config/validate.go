@@ -255,8 +255,11 @@ func (f *File) validateLimits(c *collector) {
 		c.at("limits.connect_timeout", "must be above zero")
 	}
 	c.between("limits.max_packet_size", int64(l.MaxPacketSize), 64, 268435460)
+	c.nonNegative("limits.max_user_properties", float64(l.MaxUserProperties))
 	c.between("limits.max_inflight", int64(l.MaxInflight), 1, 65535)
 	c.nonNegative("limits.max_queued", float64(l.MaxQueued))
+	c.nonNegative("limits.max_retained", float64(l.MaxRetained))
+	c.nonNegative("limits.max_retained_per_user", float64(l.MaxRetainedPerUser))
 	c.nonNegative("limits.max_connections", float64(l.MaxConnections))
 	c.between("limits.max_topic_length", int64(l.MaxTopicLength), 0, 65535)
 	c.nonNegative("limits.max_topic_levels", float64(l.MaxTopicLevels))
@@ -276,6 +279,7 @@ func (f *File) validateLimits(c *collector) {
 	c.nonNegative("limits.publish_burst", float64(l.PublishBurst))
 	c.nonNegative("limits.max_subscriptions", float64(l.MaxSubscriptions))
 	c.seconds("limits.max_session_expiry", l.MaxSessionExpiry, math.MaxUint32)
+	c.seconds("limits.max_anonymous_session_expiry", l.MaxAnonymousSessionExpiry, math.MaxUint32)
 }
 
 func (f *File) validateMQTT(c *collector) {
@@ -335,6 +339,7 @@ func (f *File) validateAuth(c *collector) {
 	c.nonNegative("auth.login.source_failure_burst", float64(a.Login.SourceFailureBurst))
 	c.nonNegative("auth.login.user_failure_rate", a.Login.UserFailureRate)
 	c.nonNegative("auth.login.user_failure_burst", float64(a.Login.UserFailureBurst))
+	c.oneOf("auth.session_ownership", a.SessionOwnership, "owner", "any")
 }
 
 func (f *File) validateRest(c *collector) {

@@ -17,6 +17,10 @@ type Decoder struct {
 	// the buffer changes. Without Reuse each packet is a fresh value that
 	// owns a private copy of its bytes.
 	Reuse bool
+	// MaxUserProperties caps the User Properties of one packet (a will's
+	// included), 0 meaning no cap: each empty one is 5 bytes on the wire
+	// but 32 in memory. More fail with ErrTooManyUserProperties.
+	MaxUserProperties int
 
 	// r walks the body being decoded. It lives here rather than on Decode's
 	// stack because it is passed through the Packet interface, which would
@@ -86,7 +90,7 @@ func (d *Decoder) Decode(buf []byte) (p Packet, n int, err error) {
 		p = newPacket(t)
 		body = append([]byte(nil), body...)
 	}
-	d.r = reader{buf: body}
+	d.r = reader{buf: body, maxUser: d.MaxUserProperties}
 	err = p.decode(&d.r, flags, version)
 	d.r = reader{} // keep no reference to the caller's buffer
 	if err != nil {

@@ -60,9 +60,11 @@ var (
 	ErrPropertyNotAllowed = malformed("property not allowed in this packet")
 	ErrPropertyRepeated   = protocolErr("property included more than once")
 	ErrPropertyValue      = protocolErr("property value out of range")
-	ErrResponseTopic      = protocolErr("response topic is empty or contains a wildcard") // [MQTT-3.3.2-14]
-	ErrStringTooLong      = errors.New("packet: string or binary field longer than 65535 bytes")
-	ErrRemainingTooLong   = errors.New("packet: remaining length over 268435455 bytes")
-	ErrEncodeQoS          = errors.New("packet: QoS above 2")
-	ErrEncodeType         = errors.New("packet: packet type does not exist at this protocol level")
+	// ErrTooManyUserProperties: more than Decoder.MaxUserProperties.
+	ErrTooManyUserProperties = &Error{QuotaExceeded, "more user properties in one packet than the server accepts"}
+	ErrResponseTopic         = protocolErr("response topic is empty or contains a wildcard") // [MQTT-3.3.2-14]
+	ErrStringTooLong         = errors.New("packet: string or binary field longer than 65535 bytes")
+	ErrRemainingTooLong      = errors.New("packet: remaining length over 268435455 bytes")
+	ErrEncodeQoS             = errors.New("packet: QoS above 2")
+	ErrEncodeType            = errors.New("packet: packet type does not exist at this protocol level")
 )

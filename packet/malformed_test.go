@@ -89,7 +89,7 @@ var badCases = []badCase{
 	{"PUBLISH DUP on QoS 0 [MQTT-3.3.1-2]", V311, 0, hx("38 05 00 03 61 2f 62"), ErrDupQoS0, MalformedPacket},
 	{"PUBLISH DUP on QoS 0 at 5.0 [MQTT-3.3.1-2]", V5, 0, hx("39 06 00 03 61 2f 62 00"), ErrDupQoS0, MalformedPacket},
 	{"PUBLISH QoS 1 packet id 0 [MQTT-2.3.1-1]", V311, 0, hx("32 07 00 03 61 2f 62 00 00"), ErrPacketIDZero, MalformedPacket},
-	{"PUBLISH QoS 2 packet id 0 at 5.0 [MQTT-2.3.1-1]", V5, 0, hx("34 08 00 03 61 2f 62 00 00 00"), ErrPacketIDZero, MalformedPacket},
+	{"PUBLISH QoS 2 packet id 0 at 5.0 (as 3.1.1 [MQTT-2.3.1-1])", V5, 0, hx("34 08 00 03 61 2f 62 00 00 00"), ErrPacketIDZero, MalformedPacket},
 	{"PUBLISH QoS 1 without packet id", V311, 0, hx("32 05 00 03 61 2f 62"), ErrShort, MalformedPacket},
 	{"PUBLISH topic invalid UTF-8 0xff [MQTT-1.5.3-1] [MQTT-3.3.2-1]", V311, 0, pkt(0x30, hx("00 02 61 ff")), ErrInvalidUTF8, MalformedPacket},
 	{"PUBLISH topic invalid UTF-8 at 5.0 [MQTT-1.5.4-1] [MQTT-3.3.2-1]", V5, 0, pkt(0x30, hx("00 02 61 ff 00")), ErrInvalidUTF8, MalformedPacket},
@@ -210,9 +210,9 @@ var badCases = []badCase{
 
 	// PUBACK, PUBREC, PUBREL, PUBCOMP.
 	{"PUBACK packet id 0 [MQTT-2.3.1-1]", V311, 0, hx("40 02 00 00"), ErrPacketIDZero, MalformedPacket},
-	{"PUBREC packet id 0 at 5.0 [MQTT-2.3.1-1]", V5, 0, hx("50 02 00 00"), ErrPacketIDZero, MalformedPacket},
+	{"PUBREC packet id 0 at 5.0 (as 3.1.1 [MQTT-2.3.1-1])", V5, 0, hx("50 02 00 00"), ErrPacketIDZero, MalformedPacket},
 	{"PUBREL packet id 0 at 3.1 [MQTT-2.3.1-1]", V31, 0, hx("62 02 00 00"), ErrPacketIDZero, MalformedPacket},
-	{"PUBCOMP packet id 0 at 5.0 with reason code [MQTT-2.3.1-1]", V5, 0, hx("70 03 00 00 00"), ErrPacketIDZero, MalformedPacket},
+	{"PUBCOMP packet id 0 at 5.0 with reason code (as 3.1.1 [MQTT-2.3.1-1])", V5, 0, hx("70 03 00 00 00"), ErrPacketIDZero, MalformedPacket},
 	{"PUBACK reason code 0x01 not in its table [MQTT-3.4.2-1]", V5, 0, hx("40 03 00 01 01"), ErrReasonCode, MalformedPacket},
 	{"PUBREC reason code 0x92 not in its table [MQTT-3.5.2-1]", V5, 0, hx("50 03 00 01 92"), ErrReasonCode, MalformedPacket},
 	{"PUBREL reason code 0x10 not in its table [MQTT-3.6.2-1]", V5, 0, hx("62 03 00 01 10"), ErrReasonCode, MalformedPacket},
@@ -226,7 +226,7 @@ var badCases = []badCase{
 
 	// SUBSCRIBE.
 	{"SUBSCRIBE packet id 0 [MQTT-2.3.1-1]", V311, 0, pkt(0x82, hx("00 00"), str("a"), hx("00")), ErrPacketIDZero, MalformedPacket},
-	{"SUBSCRIBE packet id 0 at 5.0 [MQTT-2.3.1-1]", V5, 0, pkt(0x82, hx("00 00 00"), str("a"), hx("00")), ErrPacketIDZero, MalformedPacket},
+	{"SUBSCRIBE packet id 0 at 5.0 (as 3.1.1 [MQTT-2.3.1-1])", V5, 0, pkt(0x82, hx("00 00 00"), str("a"), hx("00")), ErrPacketIDZero, MalformedPacket},
 	{"SUBSCRIBE empty payload [MQTT-3.8.3-3]", V311, 0, hx("82 02 00 01"), ErrNoFilters, ProtocolError},
 	{"SUBSCRIBE empty payload at 5.0 [MQTT-3.8.3-2]", V5, 0, hx("82 03 00 01 00"), ErrNoFilters, ProtocolError},
 	{"SUBSCRIBE 3.1.1 requested QoS reserved bit 2 [MQTT-3.8.3-4]", V311, 0, subscribe311("a", 0x04), ErrSubOptions, MalformedPacket},
@@ -266,7 +266,7 @@ var badCases = []badCase{
 	{"SUBACK 5.0 reason code 0x03 [MQTT-3.9.3-2]", V5, 0, hx("90 04 00 01 00 03"), ErrReasonCode, MalformedPacket},
 	{"SUBACK 5.0 reason code 0x11 (an UNSUBACK code) [MQTT-3.9.3-2]", V5, 0, hx("90 04 00 01 00 11"), ErrReasonCode, MalformedPacket},
 	{"SUBACK packet id 0", V311, 0, hx("90 03 00 00 00"), ErrPacketIDZero, MalformedPacket},
-	{"SUBACK without return codes [MQTT-3.8.4-6]", V311, 0, hx("90 02 00 01"), ErrShort, MalformedPacket},
+	{"SUBACK without return codes [MQTT-3.8.4-5]", V311, 0, hx("90 02 00 01"), ErrShort, MalformedPacket},
 	{"SUBACK 5.0 session expiry not allowed", V5, 0, pkt(0x90, hx("00 01"), props(prop(PropSessionExpiry, u32(1))), hx("00")), ErrPropertyNotAllowed, MalformedPacket},
 
 	// UNSUBSCRIBE.

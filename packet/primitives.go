@@ -63,8 +63,9 @@ func readVarint(b []byte) (v int, n int, err error) {
 
 // reader walks the body of one packet. Decoded strings and slices alias buf.
 type reader struct {
-	buf []byte
-	off int
+	buf     []byte
+	off     int
+	maxUser int // Decoder.MaxUserProperties
 }
 
 func (r *reader) left() int { return len(r.buf) - r.off }

@@ -433,7 +433,7 @@ func (p *Properties) decode(r *reader, kind int) error {
 		return ErrShort
 	}
 	end := r.off + l
-	sub := reader{buf: r.buf[:end], off: r.off}
+	sub := reader{buf: r.buf[:end], off: r.off, maxUser: r.maxUser}
 	for sub.off < end {
 		v, err := sub.varint()
 		if err != nil {
@@ -457,7 +457,14 @@ func (p *Properties) decode(r *reader, kind int) error {
 			if err != nil {
 				return err
 			}
-			p.User = append(growFor(p.User, end-sub.off, 5), UserProperty{k, val})
+			if sub.maxUser > 0 && len(p.User) >= sub.maxUser {
+				return ErrTooManyUserProperties
+			}
+			left := end - sub.off
+			if sub.maxUser > 0 {
+				left = min(left, 5*sub.maxUser)
+			}
+			p.User = append(growFor(p.User, left, 5), UserProperty{k, val})
 			continue
 		case kindVarint: // Subscription Identifier
 			x, err := sub.varint()

@@ -28,11 +28,14 @@ type Store interface {
 
 // Syncer is implemented by a Store whose writes are buffered when they
 // return. The broker calls Sync before it acknowledges what it stored
-// (PUBACK, PUBREC, SUBACK), so that an acknowledged message survives a
-// crash.
+// (PUBACK, PUBREC, SUBACK, UNSUBACK, CONNACK), after a retained message and
+// after a session ended at DISCONNECT, so that an acknowledged write
+// survives a crash.
 type Syncer interface {
-	// Sync makes every write that returned before the call durable;
-	// concurrent calls share one fsync.
+	// Sync makes every write that returned before the call survive a
+	// crash of the process (it is in the operating system, not a buffer of
+	// the process) and, if the store is so configured, of the machine
+	// (fsync); concurrent calls share one write and one fsync.
 	Sync() error
 }
 
@@ -43,6 +46,9 @@ type Session struct {
 	Expiry        time.Duration // 5.0 Session Expiry Interval; 0 with a 3.1.1 persistent session means never
 	Disconnected  time.Time     // when the last connection ended; zero while connected
 	Subscriptions []Subscription
+	// Owner is the identity that created the session ("user:NAME",
+	// "cert:IDENTITY" or "anonymous"); empty when not recorded.
+	Owner string
 	// Inbound lists the QoS 2 packet identifiers received from the client
 	// and awaiting PUBREL, for stores that implement InboundStore.
 	Inbound []uint16

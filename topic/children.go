@@ -46,6 +46,20 @@ func (c *childSet[N]) add(key string, n *N) {
 	}
 }
 
+// replace puts n in the place of the child for key, which must exist.
+func (c *childSet[N]) replace(key string, n *N) {
+	if c.index != nil {
+		c.nodes[c.index[key]] = n
+		return
+	}
+	for i, k := range c.keys {
+		if k == key {
+			c.nodes[i] = n
+			return
+		}
+	}
+}
+
 // remove deletes the child for key; the last child takes its place.
 func (c *childSet[N]) remove(key string) {
 	i := -1

@@ -196,3 +196,29 @@ func BenchmarkRetainedMatch(b *testing.B) {
 		})
 	}
 }
+
+// DeleteIf deletes only the message it is asked about; Range reaches every
+// message, $ topics included.
+func TestRetainedDeleteIfRange(t *testing.T) {
+	r := NewRetained[int]()
+	r.Set("a/b", 1)
+	r.Set("$SYS/x", 2)
+	r.Set("c", 3)
+	if r.DeleteIf("a/b", func(v int) bool { return v == 9 }) {
+		t.Error("DeleteIf deleted a message drop refused")
+	}
+	if r.DeleteIf("nope", func(int) bool { return true }) {
+		t.Error("DeleteIf deleted a topic that has no message")
+	}
+	if !r.DeleteIf("a/b", func(v int) bool { return v == 1 }) {
+		t.Error("DeleteIf did not delete")
+	}
+	got := map[string]int{}
+	r.Range(func(topic string, v int) bool { got[topic] = v; return true })
+	if len(got) != 2 || got["$SYS/x"] != 2 || got["c"] != 3 || r.Len() != 2 {
+		t.Errorf("Range after DeleteIf: %v (Len %d), want $SYS/x and c", got, r.Len())
+	}
+	if r.nodes != 2 { // $SYS/x (one node: nothing branches), c: a/b pruned
+		t.Errorf("%d nodes after DeleteIf, want 2", r.nodes)
+	}
+}

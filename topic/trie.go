@@ -18,7 +18,8 @@ type Subscription[S comparable] struct {
 	ID                uint32 // subscription identifier; 0 when none
 }
 
-// Trie indexes subscriptions by filter, one node per filter level. It is
+// Trie indexes subscriptions by filter, a node per level where filters
+// branch (a chain of levels without branches is one node: see follow). It is
 // safe for concurrent use: Add and Remove take the write lock, Match and
 // Count the read lock, so Matches run in parallel with each other.
 type Trie[S comparable] struct {
@@ -92,11 +93,16 @@ func (t *Trie[S]) Add(sub Subscription[S]) (replaced bool) {
 	defer t.mu.Unlock()
 	n := &t.root
 	for pos := 0; pos >= 0; {
-		var level string
-		level, pos = cut(path, pos)
+		level, next := cut(path, pos)
 		c := n.child(level)
 		if c == nil {
-			c = &node[S]{parent: n, key: level}
+			key := level
+			if next >= 0 && literal(path[pos:]) {
+				// The rest of a filter that no other shares becomes one
+				// node: a level costs its bytes, not a node each.
+				key, next = path[pos:], -1
+			}
+			c = &node[S]{parent: n, key: key}
 			switch level {
 			case "+":
 				n.plus = c
@@ -106,8 +112,21 @@ func (t *Trie[S]) Add(sub Subscription[S]) (replaced bool) {
 				n.children.add(level, c)
 			}
 			t.nodes++
+			n, pos = c, next
+			continue
 		}
-		n = c
+		if k, after := common(c.key, len(level), path, next); k < len(c.key) {
+			// path leaves c's levels part way: split c there.
+			mid := &node[S]{parent: n, key: c.key[:k]}
+			n.children.replace(level, mid)
+			c.key, c.parent = c.key[k+1:], mid
+			mid.children.add(firstLevel(c.key), c)
+			t.nodes++
+			c, next = mid, after
+		} else {
+			next = after
+		}
+		n, pos = c, next
 	}
 	if sub.Share == "" {
 		replaced = n.subs.put(sub)
@@ -163,10 +182,17 @@ func (t *Trie[S]) Remove(s S, filter string) bool {
 // find returns the node for filter, or nil. Lock held on entry.
 func (t *Trie[S]) find(filter string) *node[S] {
 	n := &t.root
-	for pos := 0; pos >= 0 && n != nil; {
-		var level string
-		level, pos = cut(filter, pos)
-		n = n.child(level)
+	for pos := 0; pos >= 0; {
+		level, next := cut(filter, pos)
+		c := n.child(level)
+		if c == nil {
+			return nil
+		}
+		var ok bool
+		if next, ok = follow(c.key, level, filter, next); !ok {
+			return nil
+		}
+		n, pos = c, next
 	}
 	return n
 }
@@ -182,7 +208,7 @@ func (t *Trie[S]) prune(n *node[S]) {
 		case p.hash == n:
 			p.hash = nil
 		default:
-			p.children.remove(n.key)
+			p.children.remove(firstLevel(n.key))
 		}
 		n.parent = nil
 		t.nodes--
@@ -235,7 +261,9 @@ func (t *Trie[S]) match(topic string, publisher S, eligible func(S) bool, out *M
 		}
 	}
 	if c := root.children.get(level); c != nil { // byte-exact [MQTT-4.7.3-4]
-		matchNode(c, topic, next, publisher, out)
+		if next, ok := follow(c.key, level, topic, next); ok {
+			matchNode(c, topic, next, publisher, out)
+		}
 	}
 	for _, g := range out.groups {
 		out.addShared(g, g.pick(t.strategy, publisher, eligible))
@@ -260,15 +288,87 @@ func matchNode[S comparable](n *node[S], topic string, pos int, publisher S, out
 		level, pos = cut(topic, pos)
 		if n.plus != nil { // "+" matches one level, empty included
 			if c := n.children.get(level); c != nil {
-				matchNode(c, topic, pos, publisher, out)
+				if next, ok := follow(c.key, level, topic, pos); ok {
+					matchNode(c, topic, next, publisher, out)
+				}
 			}
 			n = n.plus
 			continue
 		}
-		if n = n.children.get(level); n == nil { // byte-exact [MQTT-4.7.3-4]
+		c := n.children.get(level) // byte-exact [MQTT-4.7.3-4]
+		if c == nil {
 			return
 		}
+		var ok bool
+		if pos, ok = follow(c.key, level, topic, pos); !ok {
+			return
+		}
+		n = c
 	}
+}
+
+// A node's key is one level or, where nothing branches off, several: a
+// literal chain "a/b/c" below which all the levels are on one node, with no
+// subscriptions, wildcard children or other children at "a" and "a/b".
+// The parent indexes the node by the key's first level.
+
+// firstLevel returns the first level of key.
+func firstLevel(key string) string {
+	level, _ := cut(key, 0)
+	return level
+}
+
+// literal reports whether s has no wildcard character.
+func literal(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '+' || s[i] == '#' {
+			return false
+		}
+	}
+	return true
+}
+
+// follow matches the levels of key after its first one, level, byte by
+// byte against s from byte next on (next as cut returns it). It returns
+// where s goes on after them, and false when s does not go through key.
+func follow(key, level, s string, next int) (int, bool) {
+	if len(key) == len(level) {
+		return next, true
+	}
+	rest := key[len(level)+1:]
+	if next < 0 || len(s)-next < len(rest) || s[next:next+len(rest)] != rest {
+		return 0, false
+	}
+	switch e := next + len(rest); {
+	case e == len(s):
+		return -1, true
+	case s[e] == '/':
+		return e + 1, true
+	}
+	return 0, false
+}
+
+// common returns how much of key s goes through, as levels compared byte
+// by byte: k is len(key) when s follows all of key, else the index of the
+// '/' after the last level they share. The first k0 bytes of key (its
+// first level) are known to match; s goes on at next. after is where s
+// goes on after the shared levels.
+func common(key string, k0 int, s string, next int) (k, after int) {
+	k = k0
+	for k < len(key) && next >= 0 {
+		kl, kn := cut(key, k+1)
+		sl, sn := cut(s, next)
+		if kl != sl {
+			break
+		}
+		if kn < 0 {
+			k = len(key)
+		} else {
+			k = kn - 1
+		}
+		next = sn
+	}
+	return k, next
 }
 
 // cut returns the level of s starting at byte pos and the start of the level

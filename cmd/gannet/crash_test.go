@@ -153,11 +153,14 @@ type childBroker struct {
 	addr string
 	dir  string
 	cmd  *exec.Cmd
+	// extra are more command-line arguments (--fsync never, say).
+	extra []string
 }
 
 func (b *childBroker) start() {
 	b.t.Helper()
-	b.cmd = exec.Command(gannetBin, "--listen", b.addr, "--data-dir", b.dir, "--store", "pebble", "--log-level", "warn")
+	args := append([]string{"--listen", b.addr, "--data-dir", b.dir, "--store", "pebble", "--log-level", "warn"}, b.extra...)
+	b.cmd = exec.Command(gannetBin, args...)
 	b.cmd.Stderr = os.Stderr
 	if err := b.cmd.Start(); err != nil {
 		b.t.Fatal(err)

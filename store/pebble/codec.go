@@ -62,7 +62,9 @@ func appendTime(dst []byte, t time.Time) []byte {
 
 // appendSession encodes s: Version, Expiry (varint nanoseconds),
 // Disconnected, then the subscriptions: count, and for each the filter, the
-// options byte and the identifier (uvarint).
+// options byte and the identifier (uvarint); then the Owner, when there
+// is one (records written before owners were kept end after the
+// subscriptions).
 func appendSession(dst []byte, s *store.Session) []byte {
 	dst = append(dst, s.Version)
 	dst = binary.AppendVarint(dst, int64(s.Expiry))
@@ -80,6 +82,9 @@ func appendSession(dst []byte, s *store.Session) []byte {
 		}
 		dst = append(dst, o)
 		dst = binary.AppendUvarint(dst, uint64(sub.ID))
+	}
+	if s.Owner != "" {
+		dst = appendString(dst, s.Owner)
 	}
 	return dst
 }
@@ -398,6 +403,9 @@ func decodeSession(clientID string, b []byte) (*store.Session, error) {
 			sub.RetainHandling = o >> subRetainShift & 3
 			sub.ID = d.uint32()
 		}
+	}
+	if d.err == nil && len(d.b) > 0 {
+		s.Owner = d.string()
 	}
 	d.end()
 	return s, d.err

@@ -45,24 +45,30 @@
 //
 // # Durability
 //
-// Writes are committed to Pebble's write-ahead log without waiting for the
-// disk (pebble.NoSync). Options.Fsync says when they become durable:
+// Writes are committed to Pebble's write-ahead log without waiting
+// (pebble.NoSync): they stay in Pebble's log buffer, inside the process,
+// until a 32 KiB block fills or something syncs. Sync, which the broker
+// calls before every acknowledgement of what it stored (PUBACK, PUBREC,
+// SUBACK, UNSUBACK, CONNACK; the acknowledgements of one read share one
+// call), after a retained QoS 0 message and after a session ended at
+// DISCONNECT, commits an empty record with pebble.Sync: the log up to it is
+// written to its file (write(2)). So in every mode a crash of the process
+// alone (kill -9, a panic, the OOM killer) loses nothing the broker
+// acknowledged, deletions included. What a crash of the machine or a power
+// cut loses depends on Options.Fsync:
 //
-//   - Always (the default): Sync commits an empty log record with
-//     pebble.Sync, which waits for the log up to it, and so for every
-//     write made before, to reach the disk. The broker calls Sync before
-//     PUBACK, PUBREC and SUBACK, so an acknowledged message survives a
-//     crash of the process or of the machine. Writers that sync at the same
-//     moment share one fsync (group commit): with 8 writers there is about
-//     one fsync per 4 acknowledgements. Sync returns at once when nothing
-//     was written since the last sync.
-//   - Interval: a timer syncs every Options.Interval (default 1 s) and Sync
-//     returns at once. A crash of the process loses nothing (the log is in
-//     the operating system's cache); a crash of the machine or a power cut
-//     loses at most the writes of the last interval plus one fsync.
-//   - Never: the store syncs only when it closes. A crash of the process
-//     loses nothing; a crash of the machine loses what the operating system
-//     had not yet written back (on Linux, up to about 30 s).
+//   - Always (the default): Sync also waits for the disk (fsync), so
+//     nothing acknowledged is lost. Writers that sync at the same moment
+//     share one fsync (group commit): with 8 writers there is about one
+//     fsync per 4 acknowledgements. Sync returns at once when nothing was
+//     written since the last one.
+//   - Interval: the log's fsync is a no-op for Sync (walFS) and a timer
+//     fsyncs it every Options.Interval (default 1 s), and when Pebble
+//     moves on to a new log. A crash of the machine loses at most the
+//     writes of the last interval plus one fsync.
+//   - Never: Sync writes without fsync and the store fsyncs only when it
+//     closes. A crash of the machine loses what the operating system had
+//     not yet written back (on Linux, up to about 30 s).
 //
 // Close syncs, flushes the memory table to disk so that the next Open
 // need not replay the log, and closes the database.

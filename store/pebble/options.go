@@ -13,20 +13,25 @@ import (
 type Fsync uint8
 
 const (
-	// Always makes Sync wait for the disk: the broker calls it before
-	// acknowledging (PUBACK, PUBREC, SUBACK), so what a client was told is
-	// stored survives a crash of the process or of the machine. Writers that
-	// sync at the same time share one fsync (group commit).
+	// Always makes Sync wait for the disk (fsync): the broker calls it
+	// before it acknowledges anything it stored (PUBACK, PUBREC, SUBACK,
+	// UNSUBACK, CONNACK) and after the writes nothing acknowledges (a
+	// retained QoS 0 message, a session ended at DISCONNECT), so these
+	// survive a crash of the process and of the machine, deletions
+	// included. Writers that sync at the same time share one fsync (group
+	// commit).
 	Always Fsync = iota
-	// Interval syncs on a timer every Options.Interval, and Sync returns at
-	// once. A crash of the machine loses at most the writes of the last
-	// interval (plus the time one fsync takes); a crash of the process alone
-	// loses nothing, as the writes are in the operating system's page cache.
+	// Interval makes Sync write the log to the operating system (write(2),
+	// no fsync), and a timer fsyncs it every Options.Interval. A crash of
+	// the process loses nothing acknowledged; a crash of the machine or a
+	// power cut loses at most the writes of the last interval (plus the
+	// time one fsync takes).
 	Interval
-	// Never leaves writing back to the operating system: Sync returns at
-	// once and the store syncs only when it closes. A crash of the process
-	// loses nothing; a crash of the machine loses what the operating system
-	// had not written back (on Linux, usually up to 30 seconds).
+	// Never makes Sync write the log to the operating system (write(2), no
+	// fsync) and leaves writing back to it; the store fsyncs only when it
+	// closes. A crash of the process loses nothing acknowledged; a crash of
+	// the machine loses whatever the operating system had not written back
+	// (on Linux, usually up to 30 seconds).
 	Never
 )
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/gannet-mqtt/gannet/store"
 	"github.com/gannet-mqtt/gannet/store/storetest"
@@ -176,5 +177,39 @@ func TestLoadQueueAfter(t *testing.T) {
 	})
 	if err != stop || n != 100 {
 		t.Errorf("LoadQueue stopped after %d with %v, want 100 and stop", n, err)
+	}
+}
+
+// With Interval and Never, Sync writes the log without an fsync; the
+// interval syncer's sync fsyncs it. With Always, Sync fsyncs.
+func TestSyncFsyncsOnlyWhenAsked(t *testing.T) {
+	for _, mode := range []Fsync{Always, Interval, Never} {
+		t.Run(mode.String(), func(t *testing.T) {
+			cfs := &syncCountingFS{FS: vfs.Default}
+			opts := quiet()
+			opts.Fsync, opts.Interval, opts.fs = mode, time.Hour, cfs
+			s, err := Open(t.TempDir(), opts)
+			ok(t, err)
+			defer s.Close()
+			before := cfs.syncs.Load()
+			ok(t, s.SaveSession(&store.Session{ClientID: "c"}))
+			ok(t, s.Sync())
+			synced := cfs.syncs.Load() > before
+			if synced != (mode == Always) {
+				t.Errorf("Sync fsynced the log: %v, want %v", synced, mode == Always)
+			}
+			if s.flushed.Load() != s.written.Load() {
+				t.Error("Sync did not count the write as written to the operating system")
+			}
+			ok(t, s.SaveSession(&store.Session{ClientID: "d"}))
+			before = cfs.syncs.Load()
+			ok(t, s.sync()) // what the interval syncer runs
+			if cfs.syncs.Load() == before {
+				t.Error("sync did not fsync the log")
+			}
+			if s.synced.Load() != s.written.Load() {
+				t.Error("sync did not count the writes as durable")
+			}
+		})
 	}
 }

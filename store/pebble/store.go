@@ -16,6 +16,7 @@ import (
 	"weak"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/gannet-mqtt/gannet/store"
 )
@@ -44,7 +45,12 @@ type Store struct {
 	lastSeq map[string]uint64 // highest Seq of each non-empty queue; mu held
 
 	written atomic.Uint64 // writes committed
-	synced  atomic.Uint64 // writes known durable
+	flushed atomic.Uint64 // writes known to be in the operating system (the log written to its file)
+	synced  atomic.Uint64 // writes known durable (the log fsynced)
+
+	// wal turns the log's syncs into writes with Fsync Interval and Never;
+	// nil with Always.
+	wal *walFS
 
 	// cache shares one decoded message among the entries that LoadQueue
 	// returns, across calls, while the broker restores: it holds the
@@ -112,13 +118,21 @@ func Open(dir string, opts Options) (_ *Store, err error) {
 			s.log.Warn("store: disk slow", "file", info.Path, "op", info.OpType.String(), "duration", info.Duration)
 		},
 	}
+	fs := opts.fs
+	if fs == nil {
+		fs = vfs.Default
+	}
+	if opts.Fsync != Always {
+		s.wal = newWALFS(fs, opts.Fsync == Interval)
+		fs = s.wal
+	}
 	start := time.Now()
 	s.db, err = pebble.Open(dir, &pebble.Options{
 		FormatMajorVersion: pebble.FormatNewest,
 		MemTableSize:       16 << 20,
 		Logger:             pebbleLogger{s.log},
 		EventListener:      &el,
-		FS:                 opts.fs,
+		FS:                 fs,
 	})
 	if err != nil {
 		return nil, s.openErr(err)
@@ -412,36 +426,73 @@ func (s *Store) enter() error {
 // wrote counts a committed write for Sync.
 func (s *Store) wrote() { s.written.Add(1) }
 
-// Sync makes every write that returned before the call durable, with Fsync
-// Always; concurrent calls share one fsync. With Interval or Never it
-// returns at once: the timer or the operating system writes back.
+// Sync makes every write that returned before the call safe from a crash
+// of the process, in every mode: it writes Pebble's log buffer to the file
+// (write(2)), so that the operating system has it. With Fsync Always it also
+// waits for the disk (fsync). Concurrent calls share one write and one
+// fsync (Pebble's group commit); a call returns at once when nothing was
+// written since the last one.
+//
+// With Interval, the timer fsyncs; with Never, the operating system writes
+// back when it will.
 func (s *Store) Sync() error {
-	if s.opts.Fsync != Always {
-		return nil
-	}
-	return s.sync()
+	return s.flush()
 }
 
-// sync writes back and syncs the write-ahead log, unless every write is
-// already durable.
-func (s *Store) sync() error {
+// flush writes the log up to every write made so far to the file, and,
+// with Fsync Always, syncs it.
+func (s *Store) flush() error {
 	w := s.written.Load()
-	if s.synced.Load() >= w {
+	if s.flushed.Load() >= w {
 		return nil
 	}
 	if err := s.enter(); err != nil {
 		return err
 	}
 	defer s.closeMu.RUnlock()
-	// An empty record committed with Sync waits for the log up to it to be
-	// on disk; Pebble gives concurrent syncs one fsync.
+	// An empty record committed with pebble.Sync waits for the log up to it
+	// to be written and synced; with a walFS, the sync is only the write.
+	// Pebble gives concurrent commits one write and one sync.
 	if err := s.db.LogData(nil, pebble.Sync); err != nil {
-		return fmt.Errorf("store/pebble: syncing %s: %w", s.dir, err)
+		return fmt.Errorf("store/pebble: writing the log of %s: %w", s.dir, err)
 	}
+	ratchet(&s.flushed, w)
+	if s.wal == nil {
+		ratchet(&s.synced, w)
+	}
+	return nil
+}
+
+// sync makes every write made so far durable: it writes the log to the file
+// and fsyncs it.
+func (s *Store) sync() error {
+	w := s.written.Load()
+	if s.synced.Load() >= w {
+		return nil
+	}
+	if err := s.flush(); err != nil {
+		return err
+	}
+	if s.wal == nil {
+		return nil // flush synced
+	}
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.closeMu.RUnlock()
+	if err := s.wal.syncLogs(); err != nil {
+		return fmt.Errorf("store/pebble: syncing the log of %s: %w", s.dir, err)
+	}
+	ratchet(&s.synced, w)
+	return nil
+}
+
+// ratchet raises c to v unless it is already higher.
+func ratchet(c *atomic.Uint64, v uint64) {
 	for {
-		v := s.synced.Load()
-		if v >= w || s.synced.CompareAndSwap(v, w) {
-			return nil
+		cur := c.Load()
+		if cur >= v || c.CompareAndSwap(cur, v) {
+			return
 		}
 	}
 }

@@ -27,6 +27,7 @@ func DiffSession(want, got *store.Session) string {
 	d.eq("Version", want.Version, got.Version)
 	d.eq("Expiry", want.Expiry, got.Expiry)
 	d.time("Disconnected", want.Disconnected, got.Disconnected)
+	d.eq("Owner", want.Owner, got.Owner)
 	ws, gs := sortedSubs(want.Subscriptions), sortedSubs(got.Subscriptions)
 	if !slices.Equal(ws, gs) {
 		d.add("Subscriptions = %+v, want %+v", gs, ws)

@@ -205,7 +205,10 @@ func testSessionRoundTrip(h *harness) {
 				{Subscription: packet.Subscription{Filter: "#", QoS: 0}},
 				{Subscription: packet.Subscription{Filter: "ünï/cødé/ドメイン", QoS: 1, NoLocal: true}},
 			}},
-		{ClientID: "never", Version: 4, Expiry: Never},
+		{ClientID: "never", Version: 4, Expiry: Never, Owner: "user:alice"},
+		{ClientID: "anonymous", Version: 4, Expiry: Never, Owner: "anonymous", Subscriptions: []store.Subscription{
+			{Subscription: packet.Subscription{Filter: "a", QoS: 1}},
+		}},
 		{ClientID: "connected", Version: 3, Expiry: 0, Subscriptions: []store.Subscription{
 			{Subscription: packet.Subscription{Filter: "only", QoS: 1}},
 		}},
