@@ -17,17 +17,27 @@ func (c *conn) handle(p packet.Packet) error {
 	case *packet.Publish:
 		return c.handlePublish(p)
 	case *packet.Puback:
-		c.sess.acked(p.PacketID, outSent)
+		if c.sess.acked(p.PacketID, outSent) == ackWrongType {
+			return protocolError("PUBACK for a QoS 2 delivery") // [MQTT-4.3.3-3]
+		}
 	case *packet.Pubrec:
-		if !c.sess.received(c, p.PacketID, p.ReasonCode) && !p.ReasonCode.IsError() {
-			// Unknown identifier (say, after a restart lost it): release
-			// it so the client's state does not hang on it.
-			c.sendPacket(&packet.Pubrel{PacketID: p.PacketID, ReasonCode: packet.PacketIdentifierNotFound})
+		switch c.sess.received(c, p.PacketID, p.ReasonCode) {
+		case ackWrongType:
+			return protocolError("PUBREC for a QoS 1 delivery") // [MQTT-4.3.2-3]
+		case ackUnknown:
+			if !p.ReasonCode.IsError() {
+				// Unknown identifier (say, after a restart lost it): release
+				// it so the client's state does not hang on it.
+				c.sendPacket(&packet.Pubrel{PacketID: p.PacketID, ReasonCode: packet.PacketIdentifierNotFound})
+			}
 		}
 	case *packet.Pubcomp:
-		c.sess.acked(p.PacketID, outReleased)
+		if c.sess.acked(p.PacketID, outReleased) == ackWrongType {
+			return protocolError("PUBCOMP for a delivery not released") // [MQTT-4.3.2-3] [MQTT-4.3.3-5]
+		}
 	case *packet.Pubrel:
 		rc := packet.Success
+		delete(c.quota2, p.PacketID)
 		c.sess.mu.Lock()
 		if _, ok := c.sess.inbound2[p.PacketID]; ok {
 			delete(c.sess.inbound2, p.PacketID)
@@ -56,6 +66,10 @@ func (c *conn) handle(p packet.Packet) error {
 }
 
 func (c *conn) handleDisconnect(p *packet.Disconnect) error {
+	if c.version >= packet.V5 && !packet.ClientDisconnectCode(p.ReasonCode) {
+		// A code only a server sends: the will stays [MQTT-3.14.2-1].
+		return protocolError("DISCONNECT from a client with " + p.ReasonCode.String() + ", a reason code only a server may send")
+	}
 	if c.version >= packet.V5 && p.Properties.Has(packet.PropSessionExpiry) {
 		secs := p.Properties.SessionExpiry
 		if c.expiryZero && secs != 0 {
@@ -158,10 +172,17 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		s.mu.Lock()
 		_, dup := s.inbound2[p.PacketID]
 		if !dup {
-			if len(s.inbound2) >= int(o.ReceiveMaximum) && v5 {
+			// The quota counts what this connection received: it starts
+			// afresh on each connection (5.0 section 4.9), so identifiers
+			// an earlier connection left awaiting PUBREL do not count.
+			if len(c.quota2) >= int(o.ReceiveMaximum) && v5 {
 				s.mu.Unlock()
 				return &closeError{packet.ReceiveMaximumExceeded, "more unacknowledged QoS 2 publishes than the receive maximum"} // 5.0 3.3.4
 			}
+			if c.quota2 == nil {
+				c.quota2 = make(map[uint16]struct{})
+			}
+			c.quota2[p.PacketID] = struct{}{}
 			if s.inbound2 == nil {
 				s.inbound2 = make(map[uint16]struct{})
 			}
@@ -214,6 +235,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 // what the broker acknowledged is on disk [MQTT-4.3.2-4] [MQTT-4.3.3-8].
 func (c *conn) ack(p *packet.Publish, rc packet.ReasonCode) {
 	if p.QoS == 2 && rc.IsError() { // the identifier is free again [MQTT-4.3.3-9]
+		delete(c.quota2, p.PacketID)
 		c.sess.mu.Lock()
 		delete(c.sess.inbound2, p.PacketID)
 		c.sess.inboundLocked(p.PacketID, false)

@@ -28,6 +28,7 @@ type conn struct {
 	authMethod string        // 5.0 enhanced authentication method, "" when none
 	reauth     auth.Exchange // re-authentication under way
 	hsRest     []byte        // bytes read beyond CONNECT during the handshake
+	refused    bool          // a refusing CONNACK was sent
 
 	pubRate  *rate.Limiter // PUBLISH packets per second, nil: no cap
 	byteRate *rate.Limiter // PUBLISH bytes per second, nil: no cap
@@ -37,7 +38,9 @@ type conn struct {
 	clientID  string
 	version   byte
 	keepAlive time.Duration // 1.5 x the negotiated keep alive; 0: none
-	maxOut    int           // client's Maximum Packet Size (5.0); 0: none
+
+	lastPacket time.Time // when the last complete packet arrived (read loop)
+	maxOut     int       // client's Maximum Packet Size (5.0); 0: none
 
 	// 5.0 connection settings, fixed once CONNECT is accepted.
 	aliasOutMax uint16        // client's Topic Alias Maximum
@@ -50,9 +53,10 @@ type conn struct {
 	matches   *topic.Matches[*session] // routing scratch, allocated on first PUBLISH
 	will      *message                 // nil when there is none or DISCONNECT removed it
 	aliasIn   map[uint16]string
-	clean     bool       // ended by DISCONNECT, will discarded
-	acks      []ackLater // acknowledgements waiting for the store to sync
-	syncRead  bool       // this read wrote what no acknowledgement covers (a retained QoS 0 message): sync at its end
+	quota2    map[uint16]struct{} // QoS 2 identifiers received on this connection awaiting PUBREL (5.0 4.9)
+	clean     bool                // ended by DISCONNECT, will discarded
+	acks      []ackLater          // acknowledgements waiting for the store to sync
+	syncRead  bool                // this read wrote what no acknowledgement covers (a retained QoS 0 message): sync at its end
 	connected bool
 
 	// Write side, guarded by wmu.
@@ -63,10 +67,13 @@ type conn struct {
 	closing   bool // close once out is written
 	closed    atomic.Bool
 	takenOver atomic.Bool
+	yield     atomic.Bool   // a new connection waits to take the session over
+	done      chan struct{} // closed when the read loop has handed over session and will
 	// syncWrites makes the flusher sync the store before each write: the
 	// session is persistent and the store durable.
 	syncWrites atomic.Bool
 	aliasOut   map[string]uint16 // outbound topic aliases, guarded by wmu
+	wdone      chan struct{}     // closing gracefully: closed when the last write is done (see linger.go)
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
@@ -90,6 +97,7 @@ func (c *conn) readLoop(pending []byte) {
 	defer c.srv.wg.Done()
 	var err error
 	buf := pending
+	c.lastPacket = time.Now() // CONNECT
 	var small [16]byte
 	for err == nil {
 		if len(buf) > 0 {
@@ -97,11 +105,13 @@ func (c *conn) readLoop(pending []byte) {
 				break
 			}
 		}
+		if c.setReadDeadline() {
+			break // a new connection takes the session over
+		}
 		if len(buf) == 0 {
 			// Idle: give the buffer back and wait with a few bytes of stack.
 			putBuf(buf)
 			buf = nil
-			c.setReadDeadline()
 			var n int
 			n, err = c.nc.Read(small[:])
 			c.srv.stats.bytesIn.Add(uint64(n))
@@ -116,20 +126,35 @@ func (c *conn) readLoop(pending []byte) {
 			putBuf(buf)
 			buf = grown
 		}
-		c.setReadDeadline()
 		var n int
 		n, err = c.nc.Read(buf[len(buf):cap(buf)])
 		c.srv.stats.bytesIn.Add(uint64(n))
 		buf = buf[:len(buf)+n]
 	}
+	if c.yield.Load() && (err == nil || isTimeout(err)) {
+		// Handle what the client sent before the takeover, its
+		// DISCONNECT above all [MQTT-3.14.4-3] [MQTT-3.1.2-10].
+		buf, err = c.drainForTakeover(buf)
+	}
 	putBuf(buf)
-	c.ended(err)
+	linger := c.ended(err)
+	close(c.done) // session and will handed over: a takeover need not wait for the linger
+	if linger {
+		c.linger()
+	}
 }
 
-func (c *conn) setReadDeadline() {
+// setReadDeadline arms the keep-alive: 1.5 x Keep Alive after the last
+// complete control packet, not after the last byte, so that a client
+// trickling a packet byte by byte is still cut off [MQTT-3.1.2-24]
+// [MQTT-3.1.2-22]. It reports true when a takeover asks the read loop to
+// stop: the deadline is set before the check, and the takeover sets the
+// flag before its own deadline, so a read never waits past the takeover.
+func (c *conn) setReadDeadline() (yield bool) {
 	if c.keepAlive > 0 {
-		c.nc.SetReadDeadline(time.Now().Add(c.keepAlive)) // [MQTT-3.1.2-24] [MQTT-3.1.2-22]
+		c.nc.SetReadDeadline(c.lastPacket.Add(c.keepAlive))
 	}
+	return c.yield.Load()
 }
 
 // process decodes and handles every complete packet in buf and returns the
@@ -156,6 +181,9 @@ func (c *conn) process(buf []byte) ([]byte, error) {
 			return buf, err
 		}
 		off += n
+	}
+	if off > 0 {
+		c.lastPacket = time.Now() // a complete packet resets the keep-alive
 	}
 	c.flushAcks()
 	rest := copy(buf, buf[off:])
@@ -194,9 +222,14 @@ func (c *conn) flushAcks() {
 
 // ended runs when the read loop stops: it reports why, and hands the
 // session and the will to the server.
-func (c *conn) ended(err error) {
+func (c *conn) ended(err error) (linger bool) {
 	var perr *packet.Error
 	switch {
+	case errors.Is(err, errTakenOver):
+		c.srv.log.Info("session taken over by a new connection", "client", c.clientID, "remote", c.nc.RemoteAddr())
+		if c.version >= packet.V5 {
+			linger = c.closeLinger(&packet.Disconnect{ReasonCode: packet.SessionTakenOver}) // [MQTT-3.1.4-3]
+		}
 	case c.takenOver.Load():
 		// The new connection's CONNECT already logged the takeover.
 	case c.closed.Load() && !c.clean:
@@ -205,13 +238,13 @@ func (c *conn) ended(err error) {
 		c.srv.log.Info("closing connection: client broke the protocol",
 			"client", c.clientID, "remote", c.nc.RemoteAddr(), "reason", perr.Code.String(), "detail", perr.Msg)
 		if c.version >= packet.V5 {
-			c.closeWith(&packet.Disconnect{ReasonCode: perr.Code}) // [MQTT-4.13.1-1]
+			linger = c.closeLinger(&packet.Disconnect{ReasonCode: perr.Code}) // [MQTT-4.13.1-1]
 		}
 	case isTimeout(err):
 		c.srv.log.Info("closing connection: nothing received within 1.5 x keep-alive",
 			"client", c.clientID, "remote", c.nc.RemoteAddr(), "keepalive", c.keepAlive*2/3)
 		if c.version >= packet.V5 {
-			c.closeWith(&packet.Disconnect{ReasonCode: packet.KeepAliveTimeout})
+			linger = c.closeLinger(&packet.Disconnect{ReasonCode: packet.KeepAliveTimeout})
 		}
 	case err == io.EOF || errors.Is(err, net.ErrClosed):
 		c.srv.log.Debug("connection closed", "client", c.clientID, "remote", c.nc.RemoteAddr())
@@ -221,7 +254,7 @@ func (c *conn) ended(err error) {
 		if errors.As(err, &ce) {
 			c.srv.log.Info("closing connection", "client", c.clientID, "remote", c.nc.RemoteAddr(), "reason", ce.code.String(), "detail", ce.msg)
 			if c.version >= packet.V5 {
-				c.closeWith(&packet.Disconnect{ReasonCode: ce.code})
+				linger = c.closeLinger(&packet.Disconnect{ReasonCode: ce.code})
 			}
 		} else {
 			c.srv.log.Info("connection lost", "client", c.clientID, "remote", c.nc.RemoteAddr(), "error", err)
@@ -229,6 +262,7 @@ func (c *conn) ended(err error) {
 	}
 	c.closeWith(nil)
 	c.srv.disconnected(c)
+	return linger
 }
 
 func isTimeout(err error) bool {
@@ -243,7 +277,7 @@ func (c *conn) sendPacket(p packet.Packet) {
 		c.wmu.Unlock()
 		return
 	}
-	if c.maxOut > 0 && p.Size(c.version) > c.maxOut {
+	if !c.fits(p) {
 		c.wmu.Unlock()
 		if p.Type() == packet.CONNACK {
 			// Nothing smaller can be said: the client cannot proceed.
@@ -323,12 +357,8 @@ func (c *conn) sendPublish(m *message, qos byte, id uint16, retain, dup bool, su
 		p := packet.Publish{Dup: dup && qos > 0, QoS: qos, Retain: retain, Topic: m.topic, PacketID: id, Payload: m.payload}
 		p.Properties = m.props
 		p.Properties.SubscriptionIDs = subIDs
-		if !m.expiry.IsZero() { // [MQTT-3.3.2-6]
-			left := time.Until(m.expiry)
-			if left < time.Second {
-				left = time.Second
-			}
-			p.Properties.MessageExpiry = uint32(left / time.Second)
+		if !m.expiry.IsZero() {
+			p.Properties.MessageExpiry = expiryLeft(m.expiry, time.Now()) // [MQTT-3.3.2-6]
 		}
 		newAlias := false
 		if c.aliasOutMax > 0 { // [MQTT-3.1.2-26] [MQTT-3.3.2-11]
@@ -359,6 +389,17 @@ func (c *conn) sendPublish(m *message, qos byte, id uint16, retain, dup bool, su
 	return true
 }
 
+// expiryLeft is the Message Expiry Interval a forwarded copy carries: the
+// received one less the time waited, in whole seconds rounded up, so that a
+// message forwarded at once keeps its interval [MQTT-3.3.2-6]; never below 1.
+func expiryLeft(expiry, now time.Time) uint32 {
+	left := expiry.Sub(now)
+	if left < time.Second {
+		return 1
+	}
+	return uint32((left + time.Second - 1) / time.Second)
+}
+
 // kickLocked starts the flusher if it is not running. wmu held.
 func (c *conn) kickLocked() {
 	if !c.flushing {
@@ -375,12 +416,15 @@ func (c *conn) flush() {
 		b := c.out
 		if len(b) == 0 {
 			c.flushing = false
-			closing := c.closing
+			closing, wdone := c.closing, c.wdone
 			putBuf(c.out)
 			putBuf(c.spare)
 			c.out, c.spare = nil, nil
 			c.wmu.Unlock()
-			if closing {
+			switch {
+			case closing && wdone != nil:
+				close(wdone) // linger closes the socket
+			case closing:
 				c.nc.Close()
 			}
 			return
@@ -432,7 +476,7 @@ func (c *conn) closeWith(p packet.Packet) {
 		c.wmu.Unlock()
 		return
 	}
-	if p != nil && (c.maxOut == 0 || p.Size(c.version) <= c.maxOut) {
+	if p != nil && c.fits(p) {
 		// Appended and closed under one lock: nothing follows it
 		// [MQTT-3.14.4-1].
 		if c.out == nil {

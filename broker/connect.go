@@ -20,6 +20,9 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	c.version = p.Version
 	c.dec.Version = p.Version
 	v5 := p.Version >= packet.V5
+	if v5 && p.Properties.Has(packet.PropMaximumPacketSize) {
+		c.maxOut = int(p.Properties.MaximumPacketSize) // a refusal too [MQTT-3.1.2-24]
+	}
 	o := s.opt()
 	quiet := false // a refusal the login guard has logged already
 	refuse := func(rc packet.ReasonCode, why string) error {
@@ -27,11 +30,17 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 			s.log.Info("refusing CONNECT: "+why, "client", p.ClientID, "remote", c.nc.RemoteAddr(), "reason", rc.String())
 		}
 		ack := &packet.Connack{ReasonCode: rc} // Session Present 0 [MQTT-3.2.2-4] [MQTT-3.2.2-6]
+		if v5 {
+			// Why, for the client's operator; left out if it would make
+			// the CONNACK too large for the client [MQTT-3.2.2-19].
+			ack.Properties.SetString(packet.PropReasonString, why)
+		}
 		if v5 && o.ServerReference != "" && (rc == packet.ServerUnavailable || rc == packet.ServerBusy) {
 			ack.ReasonCode = packet.UseAnotherServer
 			ack.Properties.SetString(packet.PropServerReference, o.ServerReference)
 		}
 		c.sendPacket(ack) // then close [MQTT-3.2.2-5] [MQTT-3.2.2-7]
+		c.refused = true
 		return &closeError{rc, why}
 	}
 	id := p.ClientID
@@ -135,9 +144,6 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	ack := &packet.Connack{}
 	if v5 {
 		props := &p.Properties
-		if props.Has(packet.PropMaximumPacketSize) {
-			c.maxOut = int(props.MaximumPacketSize) // [MQTT-3.1.2-24]
-		}
 		c.aliasOutMax = props.TopicAliasMaximum // 0: none [MQTT-3.1.2-27]
 		if props.Has(packet.PropRequestProblemInfo) {
 			c.problemInfo = props.RequestProblemInfo == 1 // [MQTT-3.1.2-29]
@@ -195,6 +201,7 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		}
 	}
 
+	s.letFinish(id)
 	var tookOver *conn
 	var cancelledWill *message
 	s.mu.Lock()
@@ -221,7 +228,6 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		old.mu.Unlock()
 	}
 	sess := old
-	oldEnded := false
 	syncAck := persistent // CONNACK waits for the store: what it says is kept or gone survives a crash
 	if p.CleanStart || old == nil || !old.persistent {
 		if old != nil {
@@ -229,7 +235,6 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 			syncAck = syncAck || old.stored
 			old.mu.Unlock()
 			s.discardLocked(old) // [MQTT-3.1.2-6] [MQTT-3.1.2-4]
-			oldEnded = true
 		}
 		sess = newSession(s, id)
 		sess.owner = ident
@@ -285,13 +290,11 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 			tookOver.closeWith(nil)
 		}
 	}
-	switch {
-	case cancelledWill != nil && oldEnded:
-		// Clean Start ended the old session before the will's delay ran
-		// out: the will goes now (5.0 3.1.2.5) [MQTT-3.1.2-8].
-		s.publishWill(id, cancelledWill)
-	case cancelledWill != nil:
-		s.log.Debug("delayed will cancelled by reconnection", "client", id, "topic", cancelledWill.topic)
+	if cancelledWill != nil {
+		// Any new connection for the ClientID within the Will Delay
+		// Interval cancels the will, Clean Start 1 too: the session it
+		// ends is ended by that very connection [MQTT-3.1.2-8].
+		s.log.Debug("delayed will cancelled by reconnection", "client", id, "topic", cancelledWill.topic, "clean_start", p.CleanStart)
 	}
 	s.log.Debug("client connected", "client", id, "remote", c.nc.RemoteAddr(), "version", p.Version, "clean", p.CleanStart, "keepalive", keepAlive, "session_present", ack.SessionPresent)
 	return nil
@@ -334,6 +337,11 @@ func (s *Server) disconnected(c *conn) {
 	// (Disconnect with Will Message) [MQTT-3.1.2-10] [MQTT-3.14.4-3].
 	will := c.will
 	c.will = nil
+	if c.takenOver.Load() && c.willDelay > 0 {
+		// A new connection for the ClientID came within the Will Delay
+		// Interval: the will is cancelled [MQTT-3.1.3-9] [MQTT-3.1.2-8].
+		will = nil
+	}
 	c.lo.conns.Add(-1)
 	wrote := s.writeSeq.Load()
 	defer func() {
@@ -373,10 +381,6 @@ func (s *Server) disconnected(c *conn) {
 			}
 			sess.mu.Unlock()
 		}
-	} else if c.takenOver.Load() && c.willDelay > 0 {
-		// A new connection for the ClientID came within the Will Delay
-		// Interval: the will is cancelled [MQTT-3.1.3-9] [MQTT-3.1.2-8].
-		will = nil
 	}
 	s.mu.Unlock()
 	if will != nil {

@@ -12,6 +12,7 @@ var (
 
 	errDisconnect     = errors.New("broker: client disconnected")
 	errClosedByBroker = errors.New("broker: connection closed by the broker")
+	errTakenOver      = errors.New("broker: session taken over by a new connection")
 )
 
 // closeError ends a connection with a reason code (sent in DISCONNECT to

@@ -48,13 +48,17 @@ func TestRegressTakeoverLateDisconnectClobbersExpiry(t *testing.T) {
 	a, _ := v5ConnectOK(t, b.Addr, v5Persistent("rv-b2", true, 300))
 	d := &packet.Disconnect{}
 	d.Properties.SetUint(packet.PropSessionExpiry, 0)
-	a.send(&packet.Publish{Topic: "x", Payload: make([]byte, 100)}, &packet.Publish{Topic: "x", Payload: make([]byte, 100)}, d)
+	// Three PUBLISHes: the old loop sleeps 2 s in the throttle, longer
+	// than a takeover waits for it to finish (1 s), so the takeover
+	// happens first and the DISCONNECT comes late.
+	pub := &packet.Publish{Topic: "x", Payload: make([]byte, 100)}
+	a.send(pub, pub, pub, d)
 	time.Sleep(100 * time.Millisecond)
 	n, ack := v5ConnectOK(t, b.Addr, v5Persistent("rv-b2", false, 300))
 	if !ack.SessionPresent {
 		t.Fatal("session not present")
 	}
-	time.Sleep(1500 * time.Millisecond) // old loop wakes and handles DISCONNECT(expiry 0)
+	time.Sleep(2500 * time.Millisecond) // old loop wakes and handles DISCONNECT(expiry 0)
 	n.nc.Close()                        // network drop of the new connection
 	b.waitOffline(t, "rv-b2")
 	time.Sleep(50 * time.Millisecond)

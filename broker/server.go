@@ -34,6 +34,7 @@ type Server struct {
 	mu        sync.Mutex // guards the fields below
 	sessions  map[string]*session
 	conns     map[*conn]struct{}
+	lingering map[*conn]struct{} // connections closing gracefully (linger.go)
 	listeners map[net.Listener]struct{}
 	closed    bool
 	stop      chan struct{} // closed by Close: ends background loops
@@ -189,6 +190,9 @@ func (s *Server) Close() error {
 	for l := range s.listeners {
 		l.Close()
 	}
+	for c := range s.lingering {
+		c.nc.Close() // ends its linger at once
+	}
 	conns := make([]*conn, 0, len(s.conns))
 	connected := make(map[*conn]bool, len(s.conns))
 	for c := range s.conns {
@@ -298,7 +302,7 @@ func live(s *session) bool { return s.conn.Load() != nil && !s.ended.Load() }
 // handshake reads CONNECT within the connect timeout, then hands the
 // connection to its read loop.
 func (s *Server) handshake(nc net.Conn, lo *listenerState) {
-	c := &conn{srv: s, nc: nc, lo: lo}
+	c := &conn{srv: s, nc: nc, lo: lo, done: make(chan struct{})}
 	c.dec.MaxSize = s.opt().MaxPacketSize
 	c.dec.MaxUserProperties = s.opt().MaxUserProperties
 	c.dec.Reuse = true
@@ -332,11 +336,19 @@ func (s *Server) handshake(nc net.Conn, lo *listenerState) {
 		rest, c.hsRest = c.hsRest, nil
 	}
 	if err != nil {
-		c.closeWith(nil)
+		// After a CONNACK refusal, close gracefully: the client reads
+		// its reason code, not a reset (linger.go).
+		linger := c.refused && c.closeLinger(nil)
+		if !linger {
+			c.closeWith(nil)
+		}
 		s.mu.Lock()
 		delete(s.conns, c)
 		s.mu.Unlock()
 		lo.conns.Add(-1)
+		if linger {
+			c.linger()
+		}
 		s.wg.Done()
 		return
 	}
@@ -400,9 +412,11 @@ func (c *conn) refuseConnect(buf []byte, err error) {
 			c.version = packet.V5
 		}
 		c.sendPacket(&packet.Connack{ReasonCode: packet.UnsupportedProtocolVersion})
+		c.refused = true
 	case level == packet.V5:
 		c.version = packet.V5
 		c.sendPacket(&packet.Connack{ReasonCode: perr.Code})
+		c.refused = true
 	}
 }
 

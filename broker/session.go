@@ -196,7 +196,10 @@ func (s *session) fillLocked() {
 		if o := s.inflight[i]; o.resend {
 			o.resend = false
 			s.resends--
-			c.sendPublish(o.msg, o.qos, o.id, o.retain, true, o.subIDs) // [MQTT-3.3.1-1]
+			if !c.sendPublish(o.msg, o.qos, o.id, o.retain, true, o.subIDs) { // [MQTT-3.3.1-1]
+				s.dropInflightLocked(i) // [MQTT-3.1.2-25]
+				i--
+			}
 		}
 	}
 	if s.spilled > 0 && s.queue.len() < queueMemory/2 && s.queue.bytes < queueMemoryBytes/2 {
@@ -221,53 +224,75 @@ func (s *session) fillLocked() {
 	}
 }
 
-// acked handles PUBACK (QoS 1) and PUBCOMP (QoS 2): the identifier is free
-// again [MQTT-2.3.1-4].
-func (s *session) acked(id uint16, want outState) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	i := s.findLocked(id)
-	if i < 0 || s.inflight[i].state != want {
-		return false
-	}
-	if s.inflight[i].resend {
-		s.resends--
-	}
-	s.removeLocked(s.inflight[i])
-	copy(s.inflight[i:], s.inflight[i+1:])
-	s.inflight[len(s.inflight)-1] = nil
-	s.inflight = s.inflight[:len(s.inflight)-1]
-	s.fillLocked()
-	return true
-}
+// ackResult is what an acknowledgement from the client did.
+type ackResult uint8
 
-// received handles PUBREC: the PUBLISH is settled and PUBREL goes out
-// [MQTT-4.3.3-4]; the PUBLISH is never sent again [MQTT-4.3.3-6]. With a
-// failure code the message is settled without PUBREL [MQTT-4.4.0-2].
-func (s *session) received(c *conn, id uint16, rc packet.ReasonCode) bool {
+const (
+	ackUnknown   ackResult = iota // no such identifier in flight
+	ackDone                       // the acknowledgement applied
+	ackWrongType                  // the identifier belongs to a flow of the other QoS
+)
+
+// acked handles PUBACK (QoS 1) and PUBCOMP (QoS 2): the identifier is free
+// again [MQTT-2.3.1-4]. A PUBACK completes only a QoS 1 delivery and a
+// PUBCOMP only a released QoS 2 one: an acknowledgement of the wrong type
+// leaves the message unacknowledged [MQTT-4.3.2-3] [MQTT-4.3.3-3].
+func (s *session) acked(id uint16, want outState) ackResult {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	i := s.findLocked(id)
 	if i < 0 {
-		return false
+		return ackUnknown
 	}
 	o := s.inflight[i]
+	if o.state != want || (want == outSent && o.qos != 1) {
+		return ackWrongType
+	}
+	if o.resend {
+		s.resends--
+	}
+	s.removeLocked(o)
+	copy(s.inflight[i:], s.inflight[i+1:])
+	s.inflight[len(s.inflight)-1] = nil
+	s.inflight = s.inflight[:len(s.inflight)-1]
+	s.fillLocked()
+	return ackDone
+}
+
+// received handles PUBREC: the PUBLISH is settled and PUBREL goes out
+// [MQTT-4.3.3-4]; the PUBLISH is never sent again [MQTT-4.3.3-6]. With a
+// failure code the message is settled without PUBREL [MQTT-4.4.0-2]. A
+// PUBREC for a QoS 1 delivery settles nothing [MQTT-4.3.2-3].
+func (s *session) received(c *conn, id uint16, rc packet.ReasonCode) ackResult {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := s.findLocked(id)
+	if i < 0 {
+		return ackUnknown
+	}
+	o := s.inflight[i]
+	if o.qos != 2 {
+		return ackWrongType
+	}
 	if o.resend {
 		o.resend = false
 		s.resends--
 	}
-	if rc.IsError() {
+	if rc.IsError() && o.state == outSent {
 		s.removeLocked(o)
 		copy(s.inflight[i:], s.inflight[i+1:])
+		s.inflight[len(s.inflight)-1] = nil
 		s.inflight = s.inflight[:len(s.inflight)-1]
 		s.fillLocked()
-		return true
+		return ackDone
 	}
-	o.state = outReleased
-	s.updateLocked(o)
-	o.msg = nil // the payload is no longer needed
+	if o.state == outSent {
+		o.state = outReleased
+		s.updateLocked(o)
+		o.msg = nil // the payload is no longer needed
+	}
 	c.sendPacket(&packet.Pubrel{PacketID: id})
-	return true
+	return ackDone
 }
 
 // resumeLocked re-sends, in their original order, the unacknowledged
@@ -278,14 +303,23 @@ func (s *session) received(c *conn, id uint16, rc packet.ReasonCode) bool {
 func (s *session) resumeLocked(c *conn) {
 	s.resends = 0
 	onWire := 0
-	for _, o := range s.inflight {
+	for i := 0; i < len(s.inflight); i++ {
+		o := s.inflight[i]
 		o.resend = false
 		switch {
 		case o.state == outReleased:
 			c.sendPacket(&packet.Pubrel{PacketID: o.id})
 			onWire++
 		case onWire < s.maxInflight:
-			c.sendPublish(o.msg, o.qos, o.id, o.retain, true, o.subIDs) // [MQTT-3.3.1-1]
+			if !c.sendPublish(o.msg, o.qos, o.id, o.retain, true, o.subIDs) { // [MQTT-3.3.1-1]
+				// Too large for the client's new Maximum Packet Size: as
+				// on the first send, dropped as if delivered, so that it
+				// does not hold its place in the window for ever
+				// [MQTT-3.1.2-25].
+				s.dropInflightLocked(i)
+				i--
+				continue
+			}
 			onWire++
 		default:
 			o.resend = true
@@ -293,6 +327,15 @@ func (s *session) resumeLocked(c *conn) {
 		}
 	}
 	s.fillLocked()
+}
+
+// dropInflightLocked removes inflight entry i, which the client will never
+// see, from the window and the store. s.mu held.
+func (s *session) dropInflightLocked(i int) {
+	s.removeLocked(s.inflight[i])
+	copy(s.inflight[i:], s.inflight[i+1:])
+	s.inflight[len(s.inflight)-1] = nil
+	s.inflight = s.inflight[:len(s.inflight)-1]
 }
 
 // clearLocked drops all delivery state (clean session). s.mu held.

@@ -169,10 +169,17 @@ func validUTF8(b []byte) error {
 	return nil
 }
 
-// ValidUTF8 checks bytes against the rules of a UTF-8 Encoded String
-// (well formed, no surrogates, no U+0000), for payloads that declare
-// themselves UTF-8 (Payload Format Indicator 1).
-func ValidUTF8(b []byte) error { return validUTF8(b) }
+// ValidUTF8 checks a payload that declares itself UTF-8 (Payload Format
+// Indicator 1): well-formed UTF-8 as Unicode and RFC 3629 define it, so no
+// surrogates and no overlong forms (5.0 section 3.3.2.3.2). U+0000 is
+// allowed: its ban is for UTF-8 Encoded Strings [MQTT-1.5.4-2], not for
+// Character Data.
+func ValidUTF8(b []byte) error {
+	if !utf8.Valid(b) {
+		return ErrInvalidUTF8
+	}
+	return nil
+}
 
 // ValidString reports whether s is a valid UTF-8 Encoded String.
 func ValidString(s string) error {

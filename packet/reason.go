@@ -136,7 +136,19 @@ var (
 		SharedSubscriptionsNotSupported, ConnectionRateExceeded, MaximumConnectTime,
 		SubscriptionIdentifiersNotSupported, WildcardSubscriptionsNotSupported)
 	authCodes = codeSet(Success, ContinueAuthentication, ReAuthenticate)
+
+	// The Disconnect Reason Codes the table marks "Client or Server" or
+	// "Client" (5.0 section 3.14.2.1); the others only a server sends.
+	clientDisconnectCodes = codeSet(Success, DisconnectWithWill, UnspecifiedError,
+		MalformedPacket, ProtocolError, ImplementationSpecificError, TopicNameInvalid,
+		ReceiveMaximumExceeded, TopicAliasInvalid, PacketTooLarge, MessageRateTooHigh,
+		QuotaExceeded, AdministrativeAction, PayloadFormatInvalid)
 )
+
+// ClientDisconnectCode reports whether a client may send c in DISCONNECT
+// [MQTT-3.14.2-1]: 0x8E Session taken over, 0x9C Use another server and the
+// other codes the table gives to the server alone are not for a client.
+func ClientDisconnectCode(c ReasonCode) bool { return clientDisconnectCodes.has(c) }
 
 type reasonSet [4]uint64
 
