@@ -201,7 +201,7 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		}
 	}
 
-	s.letFinish(id)
+	s.letFinish(id, ident)
 	var tookOver *conn
 	var cancelledWill *message
 	s.mu.Lock()
