@@ -60,11 +60,12 @@ type listenerState struct {
 const authTimeout = 10 * time.Second
 
 // authenticate decides whether the CONNECT's credentials get in. It returns
-// Success or the CONNACK reason code to refuse with.
+// Success or the CONNACK reason code to refuse with; guarded reports a
+// refusal by the login limits (loginguard.go), which logged it already.
 //
 // enhancedUser is the user name an enhanced authentication exchange
 // established, which replaces the password check.
-func (s *Server) authenticate(c *conn, p *packet.Connect, id, enhancedUser string) (packet.ReasonCode, string) {
+func (s *Server) authenticate(c *conn, p *packet.Connect, id, enhancedUser string) (rc packet.ReasonCode, why string, guarded bool) {
 	ac := &auth.Client{
 		ClientID:    id,
 		Username:    p.Username,
@@ -97,7 +98,7 @@ func (s *Server) authenticate(c *conn, p *packet.Connect, id, enhancedUser strin
 			name, ok = ac.CertCommonName, true
 		}
 		if !ok || name == "" {
-			return packet.BadUserNameOrPassword, "no verified client certificate, which this listener takes as the user name"
+			return packet.BadUserNameOrPassword, "no verified client certificate, which this listener takes as the user name", false
 		}
 		ac.Username = name
 	}
@@ -117,32 +118,37 @@ func (s *Server) authenticate(c *conn, p *packet.Connect, id, enhancedUser strin
 		// authenticated by its certificate
 	} else if ac.Username == "" {
 		if !anonymousOK {
-			return packet.NotAuthorized, "anonymous clients are not allowed on this listener"
+			return packet.NotAuthorized, "anonymous clients are not allowed on this listener", false
 		}
 	} else if s.opt().Authenticator == nil {
 		if c.lo.RequireAuthentication {
-			return packet.NotAuthorized, "this listener requires authentication and none is configured"
+			return packet.NotAuthorized, "this listener requires authentication and none is configured", false
 		}
 	} else {
+		done, rc, why := s.admitLogin(ac)
+		if rc != packet.Success {
+			return rc, why, true
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), authTimeout)
 		res, err := s.opt().Authenticator.Authenticate(ctx, ac)
 		cancel()
+		done(err == nil && res == auth.Allow)
 		switch {
 		case err != nil:
-			s.log.Error("authentication failed to decide; refusing the client", "client", id, "user", ac.Username, "error", err)
-			return packet.ServerUnavailable, "authentication backend failed"
+			s.logAuthError(id, ac.Username, err)
+			return packet.ServerUnavailable, "authentication backend failed", false
 		case res == auth.DenyNotAuthorized:
-			return packet.NotAuthorized, "user " + ac.Username + " is not authorized"
+			return packet.NotAuthorized, "user " + ac.Username + " is not authorized", false
 		case res != auth.Allow && s.opt().BadCredentialsNotAuthorized:
-			return packet.NotAuthorized, "bad user name or password for user " + ac.Username
+			return packet.NotAuthorized, "bad user name or password for user " + ac.Username, false
 		case res != auth.Allow:
-			return packet.BadUserNameOrPassword, "bad user name or password for user " + ac.Username
+			return packet.BadUserNameOrPassword, "bad user name or password for user " + ac.Username, false
 		}
 	}
 	if p.WillFlag && !s.allowed(ac, auth.Write, p.Will.Topic) {
-		return packet.NotAuthorized, "will topic " + p.Will.Topic + " not writable by this client"
+		return packet.NotAuthorized, "will topic " + p.Will.Topic + " not writable by this client", false
 	}
-	return packet.Success, ""
+	return packet.Success, "", false
 }
 
 // allowed asks the authoriser, if there is one. Clients never publish to

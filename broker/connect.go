@@ -24,8 +24,11 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		c.maxOut = int(p.Properties.MaximumPacketSize) // a refusal too [MQTT-3.1.2-24]
 	}
 	o := s.opt()
+	quiet := false // a refusal the login guard has logged already
 	refuse := func(rc packet.ReasonCode, why string) error {
-		s.log.Info("refusing CONNECT: "+why, "client", p.ClientID, "remote", c.nc.RemoteAddr(), "reason", rc.String())
+		if !quiet {
+			s.log.Info("refusing CONNECT: "+why, "client", p.ClientID, "remote", c.nc.RemoteAddr(), "reason", rc.String())
+		}
 		ack := &packet.Connack{ReasonCode: rc} // Session Present 0 [MQTT-3.2.2-4] [MQTT-3.2.2-6]
 		if v5 {
 			// Why, for the client's operator; left out if it would make
@@ -98,7 +101,8 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	if !s.allowConnection(c.nc.RemoteAddr()) {
 		return refuse(packet.ConnectionRateExceeded, "too many connections from this address")
 	}
-	if rc, why := s.authenticate(c, p, id, enhancedUser); rc != packet.Success {
+	if rc, why, guarded := s.authenticate(c, p, id, enhancedUser); rc != packet.Success {
+		quiet = guarded
 		return refuse(rc, why) // [MQTT-3.1.4-2]
 	}
 	ident := identityOf(c.authc)
@@ -203,7 +207,7 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		}
 	}
 
-	s.letFinish(id)
+	s.letFinish(id, ident)
 	var tookOver *conn
 	var cancelledWill *message
 	s.mu.Lock()

@@ -120,6 +120,9 @@ type Options struct {
 	// certificate of a connection (listener.PeerSubject fits), for
 	// ListenerOptions.SubjectAsUsername.
 	PeerSubject func(net.Conn) (string, bool)
+	// LoginLimits bound password checks and failed logins per source and
+	// per user (DefaultLoginLimits).
+	LoginLimits LoginLimits
 	// Logger receives the broker's logs; nil means slog.Default().
 	Logger *slog.Logger
 
@@ -224,6 +227,7 @@ func DefaultOptions() Options {
 		ReceiveMaximum:          65535,
 		ValidatePayloadFormat:   true,
 
+		LoginLimits:               DefaultLoginLimits(),
 		MaxAnonymousSessionExpiry: 3600,
 	}
 }
@@ -276,6 +280,9 @@ func (o *Options) Validate() error {
 	}
 	if o.ReceiveMaximum == 0 {
 		bad("receive maximum must be at least 1")
+	}
+	if ll := o.LoginLimits; ll.SourceFailureRate < 0 || ll.UserFailureRate < 0 {
+		bad("login failure rates %v (source), %v (user) must not be negative", ll.SourceFailureRate, ll.UserFailureRate)
 	}
 	return errors.Join(errs...)
 }

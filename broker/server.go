@@ -38,6 +38,7 @@ type Server struct {
 	closed    bool
 	stop      chan struct{} // closed by Close: ends background loops
 	limits    limits
+	logins    loginGuard // LoginLimits state
 
 	wg sync.WaitGroup // connection goroutines
 

@@ -179,6 +179,7 @@ func (f *File) brokerOptions() broker.Options {
 // buildAuth loads the auth files and makes the HTTP hook.
 func (f *File) buildAuth(c *collector, o *broker.Options) {
 	a := &f.Auth
+	o.LoginLimits = broker.LoginLimits(a.Login)
 	if a.SessionOwnership == "any" {
 		o.SessionOwnership = broker.SessionOwnerAny
 	}

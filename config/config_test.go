@@ -55,7 +55,7 @@ func TestDefault(t *testing.T) {
 	if rt.Store != (Store{Type: "pebble", DataDir: "./data", Fsync: "always", FsyncInterval: time.Second}) {
 		t.Errorf("store %+v", rt.Store)
 	}
-	if rt.Admin != (Admin{}) {
+	if !reflect.DeepEqual(rt.Admin, Admin{}) {
 		t.Errorf("admin %+v, want off", rt.Admin)
 	}
 	if !rt.Logger.Enabled(t.Context(), slog.LevelInfo) || rt.Logger.Enabled(t.Context(), slog.LevelDebug) {
@@ -93,6 +93,8 @@ listeners:
     proxy_protocol: true
     proxy_from: [10.0.0.0/8, 192.0.2.1]
     handshake_timeout: 3s
+    first_byte_timeout: 2s
+    max_pending_per_source: 16
   - name: secure
     type: tls
     address: 0.0.0.0:18883
@@ -180,6 +182,13 @@ auth:
     cache_ttl: 1m
   scram:
     users_file: %[1]s/scram
+  login:
+    max_checks: 8
+    max_checks_per_source: 2
+    source_failure_rate: 0.5
+    source_failure_burst: 5
+    user_failure_rate: 0.1
+    user_failure_burst: 3
   session_ownership: any
 logging:
   level: debug
@@ -196,6 +205,10 @@ auth:
   http:
     auth_url: http://127.0.0.1:9999/auth
     acl_url: https://auth.example.com/acl
+admin:
+  address: 0.0.0.0:9090
+  allowed_hosts: [broker.lan]
+  insecure_no_token: true
 `
 
 // writeEveryOption writes the files everyOption names and returns the
@@ -300,6 +313,7 @@ func TestEveryOption(t *testing.T) {
 		SharedSubscriptions:         false,
 		SubscriptionIdentifiers:     false,
 		ValidatePayloadFormat:       false,
+		LoginLimits:                 broker.LoginLimits{MaxChecks: 8, MaxChecksPerSource: 2, SourceFailureRate: 0.5, SourceFailureBurst: 5, UserFailureRate: 0.1, UserFailureBurst: 3},
 		SessionOwnership:            broker.SessionOwnerAny,
 		MaxPayloadSize:              64 << 10,
 		RefuseEmptyClientID:         true,
@@ -329,7 +343,7 @@ func TestEveryOption(t *testing.T) {
 	wantListeners := []RuntimeListener{
 		{
 			Config: listener.Config{Name: "plain", Type: listener.TypeTCP, Address: "0.0.0.0:11883",
-				ProxyProtocol: true, HandshakeTimeout: 3 * time.Second,
+				ProxyProtocol: true, HandshakeTimeout: 3 * time.Second, FirstByteTimeout: 2 * time.Second, MaxPendingPerSource: 16,
 				ProxyFrom: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32")}},
 			ListenerOptions: broker.ListenerOptions{Name: "plain", Anonymous: broker.AnonymousAllow, MaxConnections: 10, IdentityAsUsername: true,
 				RequireAuthentication: true, MountPoint: "site/"},
@@ -364,7 +378,7 @@ func TestEveryOption(t *testing.T) {
 	if rt.Store != (Store{Type: "memory", DataDir: "/var/lib/gannet", Fsync: "interval", FsyncInterval: 250 * time.Millisecond}) {
 		t.Errorf("store %+v", rt.Store)
 	}
-	if rt.Admin != (Admin{Address: "127.0.0.1:9090", Token: "s3cret"}) {
+	if !reflect.DeepEqual(rt.Admin, Admin{Address: "127.0.0.1:9090", Token: "s3cret"}) {
 		t.Errorf("admin %+v", rt.Admin)
 	}
 	rt.Logger.Debug("hello")
@@ -449,6 +463,8 @@ func TestExampleFile(t *testing.T) {
 	want := Default()
 	want.Listeners[0].Name = "default"
 	want.Listeners[0].HandshakeTimeout = listener.DefaultHandshakeTimeout
+	want.Listeners[0].FirstByteTimeout = listener.DefaultFirstByteTimeout
+	want.Listeners[0].MaxPendingPerSource = listener.DefaultMaxPendingPerSource
 	want.Listeners[0].ProxyFrom = []string{}
 	equalFiles(t, f, want)
 

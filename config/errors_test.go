@@ -28,7 +28,7 @@ listners: []
 listeners:
   - address: 127.0.0.1:1883
     port: 1883
-`, []string{`g.yaml:4: listeners[0].port: unknown key; known keys here: address, anonymous, handshake_timeout, identity_as_username, max_connections, mount_point, name, origin_patterns, path, proxy_from, proxy_protocol, require_auth, socket_mode, subject_as_username, tls, type`}},
+`, []string{`g.yaml:4: listeners[0].port: unknown key; known keys here: address, anonymous, first_byte_timeout, handshake_timeout, identity_as_username, max_connections, max_pending_per_source, mount_point, name, origin_patterns, path, proxy_from, proxy_protocol, require_auth, socket_mode, subject_as_username, tls, type`}},
 
 		{"wrong types", `
 limits:

@@ -77,6 +77,12 @@ type Listener struct {
 	// HandshakeTimeout bounds the PROXY header and TLS handshake, and the
 	// WebSocket upgrade; default 10s.
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout,omitempty"`
+	// FirstByteTimeout bounds the wait for a connection's first byte on
+	// tls and wss listeners and those with proxy_protocol; default 3s.
+	FirstByteTimeout time.Duration `yaml:"first_byte_timeout,omitempty"`
+	// MaxPendingPerSource caps one source address's connections in their
+	// PROXY header or TLS handshake; default 64, -1 for no cap.
+	MaxPendingPerSource int `yaml:"max_pending_per_source,omitempty"`
 }
 
 // TLS is the tls section of a listener.
@@ -181,10 +187,22 @@ type Auth struct {
 	// BadCredentialsNotAuthorized answers a wrong user name or password
 	// with not authorized (3.1.1: 5, 5.0: 0x87), as Mosquitto 2.0 does,
 	// instead of bad user name or password (4, 0x86).
-	BadCredentialsNotAuthorized bool `yaml:"bad_credentials_not_authorized"`
+	BadCredentialsNotAuthorized bool  `yaml:"bad_credentials_not_authorized"`
+	Login                       Login `yaml:"login"`
 	// SessionOwnership is owner (a session is used only by the identity
 	// that created it) or any (the client identifier alone decides).
 	SessionOwnership string `yaml:"session_ownership"`
+}
+
+// Login bounds password checks and failed logins (broker.LoginLimits).
+// Counts of 0 mean no cap; rates of 0 turn the limit off.
+type Login struct {
+	MaxChecks          int     `yaml:"max_checks"`
+	MaxChecksPerSource int     `yaml:"max_checks_per_source"`
+	SourceFailureRate  float64 `yaml:"source_failure_rate"`
+	SourceFailureBurst int     `yaml:"source_failure_burst"`
+	UserFailureRate    float64 `yaml:"user_failure_rate"`
+	UserFailureBurst   int     `yaml:"user_failure_burst"`
 }
 
 // HTTPAuth is the HTTP hook (auth.HTTPHook).
@@ -215,6 +233,12 @@ type Admin struct {
 	Address string `yaml:"address"`
 	// Token, when set, is required as "Authorization: Bearer TOKEN".
 	Token string `yaml:"token"`
+	// AllowedHosts are the host names, besides IP addresses and
+	// localhost, that requests may give as Host when Token is empty.
+	AllowedHosts []string `yaml:"allowed_hosts,omitempty"`
+	// InsecureNoToken lets the admin listener run without a token on an
+	// address that is not loopback.
+	InsecureNoToken bool `yaml:"insecure_no_token"`
 }
 
 // Sys configures the $SYS topics.
@@ -290,6 +314,7 @@ func Default() *File {
 		},
 		Auth: Auth{
 			HTTP:             HTTPAuth{Timeout: h.Timeout, CacheSize: h.CacheSize, CacheTTL: h.CacheTTL},
+			Login:            Login(o.LoginLimits),
 			SessionOwnership: o.SessionOwnership.String(),
 		},
 		Logging: Logging{Level: "info", Format: "text"},

@@ -94,6 +94,7 @@ var listenerFields = map[string]string{
 	"TLS.ClientAuth": "tls.client_auth", "TLS.MinVersion": "tls.min_version", "TLS.CRLFile": "tls.crl_file",
 	"Path": "path", "OriginPatterns": "origin_patterns", "ProxyProtocol": "proxy_protocol",
 	"ProxyFrom": "proxy_from", "SocketMode": "socket_mode", "HandshakeTimeout": "handshake_timeout",
+	"FirstByteTimeout": "first_byte_timeout", "MaxPendingPerSource": "max_pending_per_source",
 }
 
 // listenerKey turns a FieldError field ("ProxyFrom[2]") into a key.
@@ -204,11 +205,13 @@ func (l *Listener) listenerConfig() (cfg listener.Config, prefixErrs []string) {
 			MinVersion: l.TLS.MinVersion,
 			CRLFile:    l.TLS.CRLFile,
 		},
-		Path:             l.Path,
-		OriginPatterns:   l.OriginPatterns,
-		ProxyProtocol:    l.ProxyProtocol,
-		SocketMode:       fsMode(l.SocketMode),
-		HandshakeTimeout: l.HandshakeTimeout,
+		Path:                l.Path,
+		OriginPatterns:      l.OriginPatterns,
+		ProxyProtocol:       l.ProxyProtocol,
+		SocketMode:          fsMode(l.SocketMode),
+		HandshakeTimeout:    l.HandshakeTimeout,
+		FirstByteTimeout:    l.FirstByteTimeout,
+		MaxPendingPerSource: l.MaxPendingPerSource,
 	}
 	bad := false
 	msgs := make([]string, len(l.ProxyFrom))
@@ -341,6 +344,12 @@ func (f *File) validateAuth(c *collector) {
 	}
 	c.nonNegative("auth.http.cache_size", float64(a.HTTP.CacheSize))
 	c.nonNegative("auth.http.cache_ttl", float64(a.HTTP.CacheTTL))
+	c.nonNegative("auth.login.max_checks", float64(a.Login.MaxChecks))
+	c.nonNegative("auth.login.max_checks_per_source", float64(a.Login.MaxChecksPerSource))
+	c.nonNegative("auth.login.source_failure_rate", a.Login.SourceFailureRate)
+	c.nonNegative("auth.login.source_failure_burst", float64(a.Login.SourceFailureBurst))
+	c.nonNegative("auth.login.user_failure_rate", a.Login.UserFailureRate)
+	c.nonNegative("auth.login.user_failure_burst", float64(a.Login.UserFailureBurst))
 	c.oneOf("auth.session_ownership", a.SessionOwnership, "owner", "any")
 }
 
@@ -350,14 +359,38 @@ func (f *File) validateRest(c *collector) {
 	}
 	c.oneOf("logging.format", f.Logging.Format, "text", "json")
 	if a := f.Admin.Address; a != "" {
-		if _, port, err := net.SplitHostPort(a); err != nil {
+		if host, port, err := net.SplitHostPort(a); err != nil {
 			c.at("admin.address", "%q is not host:port", a)
 		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 			c.at("admin.address", "port %q is not a number from 0 to 65535", port)
+		} else if f.Admin.Token == "" && !f.Admin.InsecureNoToken && !loopbackHost(host) {
+			c.at("admin.address", "%q is not a loopback address and admin.token is empty: anyone who reaches it could administer the broker; set admin.token (or GANNET_ADMIN_TOKEN), listen on 127.0.0.1, or set admin.insecure_no_token: true", a)
+		}
+	}
+	for i, h := range f.Admin.AllowedHosts {
+		if h == "" || strings.ContainsAny(h, ":/ \t\r\n") {
+			c.at(fmt.Sprintf("admin.allowed_hosts[%d]", i), "%q: want a host name without port, scheme or path", h)
 		}
 	}
 	if strings.ContainsAny(f.Admin.Token, " \t\r\n") {
 		c.at("admin.token", "has white space, which an Authorization header cannot carry")
 	}
 	c.nonNegative("sys.interval", float64(f.Sys.Interval))
+}
+
+// loopbackHost reports whether the host of admin.address is a loopback
+// address or localhost. Other names are not resolved here: the admin
+// listener checks the address it is bound to when it starts.
+func loopbackHost(host string) bool {
+	switch host {
+	case "localhost":
+		return true
+	case "": // every interface
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return true // a name: left to the listener's check
+	}
+	return ip.IsLoopback()
 }

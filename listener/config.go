@@ -49,11 +49,13 @@ const (
 
 // Defaults applied by Listen to zero fields.
 const (
-	DefaultPath             = "/mqtt"
-	AnyPath                 = "*" // Config.Path that upgrades every path
-	DefaultSocketMode       = fs.FileMode(0o660)
-	DefaultHandshakeTimeout = 10 * time.Second
-	DefaultMinVersion       = "1.2"
+	DefaultPath                = "/mqtt"
+	AnyPath                    = "*" // Config.Path that upgrades every path
+	DefaultSocketMode          = fs.FileMode(0o660)
+	DefaultHandshakeTimeout    = 10 * time.Second
+	DefaultFirstByteTimeout    = 3 * time.Second
+	DefaultMaxPendingPerSource = 64
+	DefaultMinVersion          = "1.2"
 )
 
 // TLSConfig is the TLS part of a tls or wss listener.
@@ -120,6 +122,20 @@ type Config struct {
 	// default 10s.
 	HandshakeTimeout time.Duration
 
+	// FirstByteTimeout bounds, on tls and wss listeners and those with
+	// ProxyProtocol, the wait for a connection's first byte: a client
+	// sends its PROXY header or TLS ClientHello as soon as it connects,
+	// and a silent socket must not hold a handshake slot for the whole
+	// HandshakeTimeout. Default 3s; never longer than HandshakeTimeout.
+	FirstByteTimeout time.Duration
+
+	// MaxPendingPerSource caps the connections from one source address
+	// (an IPv6 /64) in their PROXY header or TLS handshake at once; a new
+	// connection past it replaces that source's oldest pending one.
+	// Trusted proxies (ProxyFrom, with ProxyProtocol) have no cap. Default
+	// 64; negative: no cap.
+	MaxPendingPerSource int
+
 	// Logger receives what happens to connections that never reach Accept
 	// (failed handshakes, refused PROXY headers); default slog.Default().
 	Logger *slog.Logger
@@ -146,6 +162,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.HandshakeTimeout == 0 {
 		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c.FirstByteTimeout == 0 {
+		c.FirstByteTimeout = DefaultFirstByteTimeout
+	}
+	if c.MaxPendingPerSource == 0 {
+		c.MaxPendingPerSource = DefaultMaxPendingPerSource
 	}
 	if c.Type.isTLS() {
 		if c.TLS.ClientAuth == "" {
@@ -275,6 +297,9 @@ func (c Config) Validate() error {
 	}
 	if c.HandshakeTimeout < 0 {
 		bad("HandshakeTimeout", "%v is negative", c.HandshakeTimeout)
+	}
+	if c.FirstByteTimeout < 0 {
+		bad("FirstByteTimeout", "%v is negative", c.FirstByteTimeout)
 	}
 	return errors.Join(errs...)
 }
