@@ -149,10 +149,10 @@ type AnonymousHandler interface {
 }
 
 // MessageAuthorizer is an Authorizer that can also judge the QoS and the
-// retain flag of a PUBLISH, a will or a SUBSCRIBE (the requested maximum
-// QoS, retain false). The broker calls AuthorizeMessage instead of
-// Authorize where it knows them; deliveries are still checked with
-// Authorize.
+// retain flag of a PUBLISH or a will (Write) or a SUBSCRIBE (Read, the
+// requested maximum QoS, retain false). The broker calls AuthorizeMessage
+// instead of Authorize (and AuthorizeSubscribe) where it knows them;
+// deliveries are still checked with Authorize.
 type MessageAuthorizer interface {
 	Authorizer
 	AuthorizeMessage(ctx context.Context, c *Client, a Access, topic string, qos byte, retain bool) (bool, error)
@@ -167,3 +167,27 @@ var (
 	_ Authorizer        = (*ACL)(nil)
 	_ Authorizer        = (*HTTPHook)(nil)
 )
+
+// SubscribeAuthorizer is an optional interface of an Authorizer that
+// decides SUBSCRIBE itself. Without it, the broker asks Authorize for Read
+// on the filter.
+type SubscribeAuthorizer interface {
+	AuthorizeSubscribe(ctx context.Context, c *Client, filter string) (bool, error)
+}
+
+// ReadAtDelivery wraps a so that it never refuses a subscription: read
+// access is decided for each message when it is delivered, by its topic
+// name. This is what a Mosquitto acl_file means: a client subscribed to "#"
+// with "topic read sensors/a/#" receives the messages on sensors/a/# and
+// nothing else, and an ACL without rules refuses no subscription (and
+// delivers nothing).
+func ReadAtDelivery(a Authorizer) Authorizer { return readAtDelivery{a} }
+
+type readAtDelivery struct{ Authorizer }
+
+func (readAtDelivery) AuthorizeSubscribe(context.Context, *Client, string) (bool, error) {
+	return true, nil
+}
+
+// Unwrap returns the wrapped Authorizer.
+func (r readAtDelivery) Unwrap() Authorizer { return r.Authorizer }

@@ -324,7 +324,9 @@ func (a *JWTAuthorizer) Authorize(ctx context.Context, c *Client, acc Access, t 
 	return a.Next.Authorize(ctx, c, acc, t)
 }
 
-// AuthorizeMessage applies the claim with the QoS and retain flag.
+// AuthorizeMessage applies the claim with the QoS and retain flag. With
+// Read it is a SUBSCRIBE: no rule matching, it goes to Next's
+// AuthorizeSubscribe if Next has one.
 func (a *JWTAuthorizer) AuthorizeMessage(ctx context.Context, c *Client, acc Access, t string, qos byte, retain bool) (bool, error) {
 	if c != nil && c.jwtACL != nil {
 		r := 0
@@ -340,7 +342,10 @@ func (a *JWTAuthorizer) AuthorizeMessage(ctx context.Context, c *Client, acc Acc
 		return true, nil
 	case MessageAuthorizer:
 		return n.AuthorizeMessage(ctx, c, acc, t, qos, retain)
-	default:
-		return n.Authorize(ctx, c, acc, t)
+	case SubscribeAuthorizer:
+		if acc == Read { // a SUBSCRIBE
+			return n.AuthorizeSubscribe(ctx, c, t)
+		}
 	}
+	return a.Next.Authorize(ctx, c, acc, t)
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/gannet-mqtt/gannet/auth"
+	"github.com/gannet-mqtt/gannet/broker"
 	"github.com/gannet-mqtt/gannet/packet"
 )
 
@@ -115,6 +116,7 @@ func jwtBroker(t testing.TB, o auth.JWTOptions, authz auth.Authorizer) (*testBro
 	}
 	t.Cleanup(func() { j.Close() })
 	opts := testOptions()
+	opts.LoginLimits = broker.LoginLimits{} // the tests fail many logins from one address
 	opts.Authenticator = j
 	opts.Authorizer = &auth.JWTAuthorizer{Next: authz}
 	return runBroker(t, opts), j
@@ -599,6 +601,7 @@ func TestJWTChainsHTTPHook(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts := testOptions()
+	opts.LoginLimits = broker.LoginLimits{}
 	opts.Authenticator = j
 	b := runBroker(t, opts)
 	if _, rc := jwtConnect(t, b.Addr, "h1", "svc", "pw", packet.V5); rc != packet.Success {
