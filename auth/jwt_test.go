@@ -151,3 +151,29 @@ func TestJWTDisconnectAt(t *testing.T) {
 		t.Errorf("DisconnectAt %v, want %v", c.DisconnectAt, exp.Add(2*time.Second))
 	}
 }
+
+// With no rule matching, a SUBSCRIBE goes to Next's AuthorizeSubscribe
+// (an ACL read at delivery refuses no subscription), a PUBLISH to its
+// Authorize.
+func TestJWTAuthorizerDefersToSubscribeAuthorizer(t *testing.T) {
+	acl, err := ParseACL("t.acl", strings.NewReader("user bob\ntopic read a/#\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &JWTAuthorizer{Next: ReadAtDelivery(acl)}
+	claim, _ := parseACLClaim([]any{map[string]any{"permission": "deny", "action": "sub", "topic": "x/#"}})
+	c := &Client{Username: "bob", ClientID: "c", jwtACL: claim}
+	ctx := context.Background()
+	if ok, _ := a.AuthorizeMessage(ctx, c, Read, "b/#", 1, false); !ok {
+		t.Error("SUBSCRIBE b/#: refused, want it left to the delivery checks")
+	}
+	if ok, _ := a.AuthorizeMessage(ctx, c, Read, "x/1", 1, false); ok {
+		t.Error("SUBSCRIBE x/1: allowed despite the claim's deny")
+	}
+	if ok, _ := a.Authorize(ctx, c, Read, "b/1"); ok {
+		t.Error("delivery on b/1: allowed, want the ACL's refusal")
+	}
+	if ok, _ := a.AuthorizeMessage(ctx, c, Write, "a/1", 0, false); ok {
+		t.Error("PUBLISH a/1: allowed, the ACL grants read only")
+	}
+}
