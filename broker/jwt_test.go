@@ -494,7 +494,9 @@ func TestJWTDisconnectOnExpiry(t *testing.T) {
 	boff, _ := jwtBroker(t, off, nil)
 
 	short := claims("bob")
-	short["exp"] = time.Now().Add(2 * time.Second).Unix()
+	// exp has whole seconds: 2 to 3 s of validity, room to connect on a
+	// loaded machine.
+	short["exp"] = time.Now().Add(3 * time.Second).Unix()
 	tok := sign(t, jwt.SigningMethodHS256, []byte(jwtSecret), "", short)
 
 	watcher, _ := jwtConnect(t, b.Addr, "watcher", "alice", "wonder", packet.V311)
@@ -514,7 +516,7 @@ func TestJWTDisconnectOnExpiry(t *testing.T) {
 	cp.UsernameFlag, cp.Username, cp.PasswordFlag, cp.Password = true, "bob", true, []byte(tok)
 	pc, _ := v5Paho(t, b.Addr, cp, nil)
 
-	got := c5.expectClosed(3*time.Second + waitFor)
+	got := c5.expectClosed(4*time.Second + waitFor)
 	if len(got) != 1 {
 		t.Fatalf("5.0: %d packets before the close, want DISCONNECT", len(got))
 	}
