@@ -40,13 +40,20 @@ type gannet struct {
 	Srv  *broker.Server
 	st   store.Store
 	mgr  *bridge.Manager
+	mod  func(*broker.Options)
 	done chan error
 	l    net.Listener
 }
 
 func startGannet(t testing.TB, durable bool) *gannet {
 	t.Helper()
-	g := &gannet{t: t, Addr: "127.0.0.1:0"}
+	return startGannetWith(t, durable, nil)
+}
+
+// startGannetWith is startGannet with options changed by mod.
+func startGannetWith(t testing.TB, durable bool, mod func(*broker.Options)) *gannet {
+	t.Helper()
+	g := &gannet{t: t, Addr: "127.0.0.1:0", mod: mod}
 	if durable {
 		g.dir = t.TempDir()
 	}
@@ -61,6 +68,9 @@ func (g *gannet) start() {
 	o.Logger = testLogger()
 	o.SysInterval = 0
 	o.MaxQueued = 100_000
+	if g.mod != nil {
+		g.mod(&o)
+	}
 	if g.dir != "" {
 		po := pebble.DefaultOptions()
 		po.Logger = o.Logger
