@@ -4,7 +4,11 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/gannet-mqtt/gannet/admin"
 )
@@ -12,7 +16,14 @@ import (
 // fakeBridges is an in-memory admin.Bridges.
 type fakeBridges struct {
 	list      []admin.BridgeInfo
+	mu        sync.Mutex
 	restarted []string
+}
+
+func (f *fakeBridges) restarts() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.restarted...)
 }
 
 func (f *fakeBridges) BridgeInfos() []admin.BridgeInfo { return f.list }
@@ -20,6 +31,8 @@ func (f *fakeBridges) BridgeInfos() []admin.BridgeInfo { return f.list }
 func (f *fakeBridges) RestartBridge(name string) error {
 	for _, b := range f.list {
 		if b.Name == name {
+			f.mu.Lock()
+			defer f.mu.Unlock()
 			f.restarted = append(f.restarted, name)
 			return nil
 		}
@@ -48,8 +61,8 @@ func TestAPIBridges(t *testing.T) {
 	if r := s.request("POST", "/api/v1/bridges/cloud/restart", nil); r.Status != http.StatusOK {
 		t.Fatalf("restart: %d %s", r.Status, r.Body)
 	}
-	if len(fb.restarted) != 1 || fb.restarted[0] != "cloud" {
-		t.Fatalf("restarted %v", fb.restarted)
+	if r := fb.restarts(); len(r) != 1 || r[0] != "cloud" {
+		t.Fatalf("restarted %v", r)
 	}
 	if r := s.request("POST", "/api/v1/bridges/nope/restart", nil); r.Status != http.StatusNotFound {
 		t.Fatalf("restart of an unknown bridge: %d %s", r.Status, r.Body)
@@ -78,4 +91,18 @@ func TestAPIBridges(t *testing.T) {
 	if r := s2.request("GET", "/api/v1/bridges", nil); !strings.Contains(string(r.Body), `"bridges":[]`) {
 		t.Fatalf("no bridges: %s", r.Body)
 	}
+}
+
+// The dashboard lists the bridges and restarts one from its row.
+func TestDashboardBridges(t *testing.T) {
+	ctx := newBrowser(t)
+	b := runBroker(t, nil)
+	fb := &fakeBridges{list: []admin.BridgeInfo{{Name: "cloud", State: "connected", Address: "h:1", Sent: 7}}}
+	s := runAdmin(t, b.Server, admin.Options{Bridges: fb})
+	if err := chromedp.Do(ctx, chromedp.Navigate(s.URL+"/")); err != nil {
+		t.Fatalf("navigate: %v", err)
+	}
+	waitJS(t, ctx, "the bridges table", `document.querySelector("#bridges-body td") && document.querySelector("#bridges-body td").textContent === "cloud"`, 8*time.Second)
+	clickJS(t, ctx, "restart cloud", `button[data-action="restart"][data-bridge="cloud"]`)
+	eventually(t, "the restart", func() bool { return len(fb.restarts()) == 1 })
 }

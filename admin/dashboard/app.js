@@ -164,6 +164,7 @@
       setStatus(true, "live");
       if (tick % CLIENTS_EVERY === 0) await refreshClients();
       if (tick % TOPICS_EVERY === 0) await refreshTopics();
+      if (tick % TOPICS_EVERY === 0) await refreshBridges();
     } catch (err) {
       if (handleError(err)) return;
       setStatus(false, "unreachable: " + err.message);
@@ -467,6 +468,37 @@
     const b = el("span", { class: "bar" });
     b.style.width = Math.max(4, Math.round((n / top) * 60)) + "px";
     return b;
+  }
+
+  // ---- bridges ---------------------------------------------------------
+
+  async function refreshBridges() {
+    const body = await api("bridges");
+    const rows = body.bridges.map((b) =>
+      el("tr", {},
+        el("td", { class: "mono" }, b.name),
+        el("td", {}, b.state),
+        el("td", { class: "mono" }, b.address || "–"),
+        el("td", { class: "num" }, fmtInt(b.queued)),
+        el("td", { class: "num" }, fmtInt(b.sent)),
+        el("td", { class: "num" }, fmtInt(b.received)),
+        el("td", { class: "num" }, fmtInt(b.dropped)),
+        el("td", {}, el("button", { class: "small ghost", type: "button", data: { action: "restart", bridge: b.name }, onclick: (e) => restartBridge(e.currentTarget, b.name) }, "Restart"))));
+    if (rows.length === 0) rows.push(el("tr", { class: "empty" }, el("td", { colspan: "8" }, "No bridges")));
+    $("bridges-body").replaceChildren(...rows);
+  }
+
+  async function restartBridge(btn, name) {
+    btn.disabled = true;
+    try {
+      await api("bridges/" + encodeURIComponent(name) + "/restart", { method: "POST" });
+      toast("Bridge " + name + " restarted", false);
+      await refreshBridges();
+    } catch (err) {
+      if (!handleError(err)) toast(err.message, true);
+    } finally {
+      btn.disabled = false;
+    }
   }
 
   // ---- publish ---------------------------------------------------------
