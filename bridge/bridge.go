@@ -84,6 +84,8 @@ type Bridge struct {
 	restartReq chan struct{}
 	outq       chan outItem // fromLocal to ackLoop, in order
 	ackDone    chan struct{}
+	inq        chan inItem // fromRemote to inLoop, in order
+	inDone     chan struct{}
 	syncMode   atomic.Bool // ackLoop is publishing one by one to keep the order
 
 	sent, received, dropped, looped, connects atomic.Uint64
@@ -104,6 +106,8 @@ func start(cfg Config, srv *broker.Server, pipe *pipeListener, log *slog.Logger)
 		restartReq: make(chan struct{}, 1),
 		outq:       make(chan outItem, localReceiveMaximum),
 		ackDone:    make(chan struct{}),
+		inq:        make(chan inItem, 1024),
+		inDone:     make(chan struct{}),
 	}
 	b.tryPrivate.Store(cfg.TryPrivate)
 	b.remoteNote.Store(cfg.Notifications && !cfg.NotificationsLocalOnly)
@@ -129,6 +133,7 @@ func start(cfg Config, srv *broker.Server, pipe *pipeListener, log *slog.Logger)
 		return nil, err
 	}
 	go b.ackLoop()
+	go b.inLoop()
 	go b.run()
 	return b, nil
 }
@@ -228,6 +233,7 @@ func (b *Bridge) stop() {
 	b.cancel()
 	<-b.done
 	<-b.ackDone
+	<-b.inDone
 	if b.cfg.Notifications {
 		b.notifyLocal(false)
 	}
@@ -495,6 +501,7 @@ func (b *Bridge) remoteOptions(reconnect bool) (client.Options, error) {
 	o.OnConnect = b.onConnect
 	o.OnConnectionLost = b.onLost
 	o.OnMessage = b.fromRemote
+	o.ManualAck = true
 	return o, nil
 }
 
@@ -906,33 +913,78 @@ func (b *Bridge) publishNow(it outItem) error {
 	}
 }
 
-// fromRemote publishes a message of the remote on the local broker; the
-// remote client acknowledges it when this returns, after the local broker
-// acknowledged it (durably, for QoS 1 and 2).
+// inItem is a QoS 1 or 2 message of the remote on its way to the local
+// broker, in the order of arrival.
+type inItem struct {
+	m    *client.Message
+	lt   string
+	wait func(context.Context) error // nil: acknowledge at once (no rule, echo, refused)
+}
+
+// fromRemote publishes a message of the remote on the local broker. A QoS
+// 1 or 2 message is queued on the local client at once and handed to
+// inLoop, which acknowledges it to the remote, in order, only once the
+// local broker acknowledged it, which it does once the message is durable.
 func (b *Bridge) fromRemote(m *client.Message) {
+	it := inItem{m: m}
 	r, ok := b.inRule(m.Topic)
-	if !ok {
-		return
-	}
-	b.touch()
-	if b.guard != nil && !b.tryPrivate.Load() && b.guard.echo(m.Topic, m.Payload) {
+	switch {
+	case !ok:
+	case b.guard != nil && !b.tryPrivate.Load() && b.guard.echo(m.Topic, m.Payload):
 		b.looped.Add(1)
-		return
-	}
-	lt := r.LocalPrefix + strings.TrimPrefix(m.Topic, r.RemotePrefix)
-	err := b.local.Publish(b.ctx, lt, m.Payload, client.PublishOptions{QoS: m.QoS, Retain: m.Retain, Properties: forwardProps(&m.Properties, packet.V5)})
-	if err != nil {
-		if b.ctx.Err() != nil {
-			// Stopping: return only once the remote client is closed, so
-			// that the message is not acknowledged to the remote.
-			<-b.done
+	default:
+		b.touch()
+		it.lt = r.LocalPrefix + strings.TrimPrefix(m.Topic, r.RemotePrefix)
+		opts := client.PublishOptions{QoS: m.QoS, Retain: m.Retain, Properties: forwardProps(&m.Properties, packet.V5)}
+		if m.QoS == 0 {
+			if err := b.local.Publish(b.ctx, it.lt, m.Payload, opts); err == nil {
+				b.received.Add(1)
+			} else if b.ctx.Err() == nil {
+				b.dropped.Add(1)
+			}
 			return
 		}
-		b.dropped.Add(1)
-		b.log.Warn("the local broker refused a message from the remote; dropped", "topic", lt, "error", err)
+		wait, err := b.local.PublishAsync(it.lt, m.Payload, opts)
+		if err != nil {
+			b.dropped.Add(1)
+			b.log.Warn("the local broker cannot take a message from the remote; dropped", "topic", it.lt, "error", err)
+		}
+		it.wait = wait
+	}
+	if m.QoS == 0 {
 		return
 	}
-	b.received.Add(1)
+	select {
+	case b.inq <- it:
+	case <-b.ctx.Done():
+	}
+}
+
+// inLoop acknowledges the remote's messages in order, each once the local
+// broker acknowledged it. When the bridge stops first it returns without
+// acknowledging: the remote, which keeps the session, sends them again.
+func (b *Bridge) inLoop() {
+	defer close(b.inDone)
+	for {
+		var it inItem
+		select {
+		case it = <-b.inq:
+		case <-b.ctx.Done():
+			return
+		}
+		if it.wait != nil {
+			if err := it.wait(b.ctx); err != nil {
+				if b.ctx.Err() != nil {
+					return
+				}
+				b.dropped.Add(1)
+				b.log.Warn("the local broker refused a message from the remote; dropped", "topic", it.lt, "error", err)
+			} else {
+				b.received.Add(1)
+			}
+		}
+		it.m.Ack()
+	}
 }
 
 // match reports whether topic name t matches filter f.
