@@ -62,7 +62,7 @@ func testPKI(t *testing.T, names ...string) (ca, cert, key string) {
 // serveOn serves g's broker on one more listener of type typ.
 func serveOn(t *testing.T, g *gannet, typ listener.Type, tc listener.TLSConfig) string {
 	t.Helper()
-	l, err := listener.Listen(listener.Config{Type: typ, Address: "127.0.0.1:0", TLS: tc})
+	l, err := listener.Listen(listener.Config{Type: typ, Address: "127.0.0.1:0", TLS: tc, Logger: testLogger()})
 	if err != nil {
 		t.Fatalf("listen %s: %v", typ, err)
 	}
