@@ -99,6 +99,9 @@ func (s *Server) authenticate(c *conn, p *packet.Connect, id, enhancedUser strin
 			return packet.BadUserNameOrPassword, "bad user name or password for user " + ac.Username
 		}
 	}
+	if p.WillFlag && len(s.opt().Rewrite) > 0 {
+		p.Will.Topic = s.rewrite(RewritePublish, p.Will.Topic, false, ac) // before authorisation
+	}
 	if p.WillFlag && !s.allowed(ac, auth.Write, p.Will.Topic) {
 		return packet.NotAuthorized, "will topic " + p.Will.Topic + " not writable by this client"
 	}

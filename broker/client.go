@@ -130,6 +130,20 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	if p.Retain && !o.RetainAvailable {
 		return &closeError{packet.RetainNotSupported, "retained PUBLISH while retain is not available"} // 5.0 3.2.2.3.5
 	}
+	var delay time.Duration
+	delayed := false
+	if o.DelayedPublish {
+		if target, d, rc, ok := parseDelayed(p.Topic, o.MaxDelay); ok {
+			if rc != packet.Success {
+				c.refuseDelayed(p, rc)
+				return nil
+			}
+			p.Topic, delay, delayed = target, d, true // authorised and rewritten as the target
+		}
+	}
+	if len(o.Rewrite) > 0 {
+		p.Topic = c.srv.rewrite(RewritePublish, p.Topic, false, c.who()) // before authorisation
+	}
 	if !c.checkTopic(p.Topic) {
 		return &closeError{packet.TopicNameInvalid, "topic name exceeds the configured length or level limit"}
 	}
@@ -202,7 +216,19 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		m.owner = identityOf(c.authc)
 		m.refuseOverQuota = v5 && p.QoS > 0
 	}
-	n := c.srv.publish(m, c.sess, c.matches)
+	var n int
+	if delayed {
+		if rc := c.srv.hold(m, delay, c.clientID); rc != packet.Success {
+			c.refuseDelayed(p, rc)
+			return nil
+		}
+		n = 1 // held, not routed: no 0x10 No matching subscribers
+		if c.srv.syncer != nil {
+			c.syncRead = true // held durably before the read's acknowledgements
+		}
+	} else {
+		n = c.srv.publish(m, c.sess, c.matches)
+	}
 	if n == quotaRefused {
 		c.srv.log.Info("retained PUBLISH refused: over the retained message quota", "client", c.clientID, "topic", p.Topic, "owner", m.owner)
 		c.ack(p, packet.QuotaExceeded) // 5.0 3.4.2.1; frees a QoS 2 identifier [MQTT-4.3.3-9]
@@ -228,6 +254,22 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		c.ack(p, rc) // [MQTT-4.3.2-4] [MQTT-4.3.3-8] [MQTT-3.3.4-1]
 	}
 	return nil
+}
+
+// refuseDelayed answers a PUBLISH to a delayed topic that is malformed,
+// asks for more than the maximum delay, or finds no room: a 5.0 QoS 1/2
+// publisher hears rc; 3.1.1 cannot refuse a PUBLISH, so the message is
+// acknowledged and dropped, as an unauthorised one [MQTT-3.3.5-2]. Counted.
+func (c *conn) refuseDelayed(p *packet.Publish, rc packet.ReasonCode) {
+	c.srv.stats.delayedRefused.Add(1)
+	c.srv.log.Info("delayed PUBLISH refused", "client", c.clientID, "topic", p.Topic, "reason", rc.String())
+	switch {
+	case p.QoS == 0:
+	case c.version >= packet.V5:
+		c.ack(p, rc)
+	default:
+		c.ack(p, packet.Success)
+	}
 }
 
 // ack answers a QoS 1 or 2 PUBLISH. With a store that syncs, the answer
@@ -296,6 +338,11 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 	// Checks first, without the retained lock: an authoriser may be slow
 	// (an HTTP hook), and retained publishes wait for that lock.
 	overMem := c.overMemory(false)
+	if len(o.Rewrite) > 0 {
+		for i := range p.Subscriptions { // before authorisation
+			p.Subscriptions[i].Filter = c.srv.rewriteFilter(p.Subscriptions[i].Filter, c.who())
+		}
+	}
 	for i, sub := range p.Subscriptions {
 		_, inner, shared := topic.ParseShare(sub.Filter)
 		if !shared {
@@ -396,6 +443,11 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
 	s := c.sess
 	codes := make([]packet.ReasonCode, len(p.Filters))
+	if len(c.srv.opt().Rewrite) > 0 {
+		for i := range p.Filters { // as the SUBSCRIBE that made it
+			p.Filters[i] = c.srv.rewriteFilter(p.Filters[i], c.who())
+		}
+	}
 	for i, f := range p.Filters {
 		s.mu.Lock()
 		_, ok := s.subs[f]

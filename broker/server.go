@@ -50,6 +50,10 @@ type Server struct {
 	// pubMatches is the scratch for Publish calls made outside a connection.
 	pubMu      sync.Mutex
 	pubMatches topic.Matches[*session]
+
+	delayed      delayQueue                   // delayed publish (delayed.go)
+	topicMetrics atomic.Pointer[topicMetrics] // per-topic counters, nil: none (topicmetrics.go)
+	queuedBytes  atomic.Int64                 // bytes of all sessions' in-memory queues (MaxQueuedBytesTotal)
 }
 
 // stats are the broker's counters.
@@ -67,6 +71,10 @@ type stats struct {
 	bytesIn       atomic.Uint64    // bytes read from clients
 	bytesOut      atomic.Uint64    // bytes written to clients
 	maxConns      atomic.Int64     // most clients connected at once
+
+	droppedBudget   atomic.Uint64 // QoS 1/2 deliveries dropped: over MaxQueuedBytesTotal
+	delayedRefused  atomic.Uint64 // delayed PUBLISH packets refused: malformed, too long a delay, no room
+	delayedReleased atomic.Uint64 // delayed messages published when due
 }
 
 // New returns a server with the given options.
@@ -95,9 +103,14 @@ func New(opts Options) (*Server, error) {
 	s.cfg.Store(&opts)
 	s.syncer, _ = store.Find[syncer](st)
 	s.stop = make(chan struct{})
+	s.topicMetrics.Store(newTopicMetrics(opts.TopicMetrics))
 	if err := s.restore(); err != nil {
 		s.stopSweep()
 		return nil, err
+	}
+	if err := s.startDelayed(); err != nil {
+		s.stopSweep()
+		return nil, fmt.Errorf("broker: loading delayed messages: %w", err)
 	}
 	if opts.SysInterval > 0 {
 		go s.sysLoop(opts.Version, s.stop)
@@ -186,6 +199,7 @@ func (s *Server) Close() error {
 	s.closed = true
 	close(s.stop)
 	s.stopSweep()
+	s.stopDelayed()
 	for l := range s.listeners {
 		l.Close()
 	}
@@ -249,6 +263,7 @@ const quotaRefused = -1
 // unless m.refuseOverQuota: then it goes nowhere and publish returns
 // quotaRefused.
 func (s *Server) publish(m *message, from *session, matches *topic.Matches[*session]) int {
+	s.countIn(m)
 	if m.retain {
 		// A subscription being made scans the retained messages under the
 		// same lock, so it gets this message either live or retained,
@@ -256,6 +271,7 @@ func (s *Server) publish(m *message, from *session, matches *topic.Matches[*sess
 		s.retainMu.Lock()
 		defer s.retainMu.Unlock()
 		if !s.retainLocked(m) && m.refuseOverQuota {
+			m.countDropped(m.qos)
 			return quotaRefused
 		}
 	}
