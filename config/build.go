@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -164,6 +165,15 @@ func (f *File) brokerOptions() broker.Options {
 	o.ServerReference = m.ServerReference
 	o.ShareStrategy, _ = parseShareStrategy(m.ShareStrategy)
 	o.ValidatePayloadFormat = m.ValidatePayloadFormat
+	o.DelayedPublish, o.MaxDelay, o.MaxDelayed = m.DelayedPublish.Enabled, m.DelayedPublish.MaxDelay, m.DelayedPublish.MaxMessages
+	o.Rewrite = nil
+	for _, r := range m.Rewrite {
+		action, _ := broker.ParseRewriteAction(r.Action)
+		re, _ := regexp.Compile(r.Regex) // checked by validateMQTT
+		o.Rewrite = append(o.Rewrite, broker.RewriteRule{Action: action, Filter: r.Filter, Regex: re, Replace: r.Replace})
+	}
+	o.MaxQueuedBytesTotal = int64(l.MaxQueuedBytesTotal)
+	o.TopicMetrics, o.MaxTopicMetrics = f.Metrics.Topics, f.Metrics.MaxTopics
 	return o
 }
 
