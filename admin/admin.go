@@ -39,6 +39,7 @@ type Admin struct {
 	tokenSum [sha256.Size]byte // of opts.Token, compared in constant time
 	registry *prometheus.Registry
 	handler  http.Handler
+	rates    topicRates // message rates of the per-topic metric filters
 }
 
 // New returns the admin endpoints of srv.
@@ -126,6 +127,7 @@ func (a *Admin) routes() http.Handler {
 	private.Handle("GET /metrics", a.metricsHandler())
 	methodNotAllowed(private, "/metrics", "GET")
 	a.apiRoutes(private)
+	a.opsRoutes(private)
 
 	open.Handle("/metrics", a.requireToken(private))
 	open.Handle("/api/", a.requireToken(private))
