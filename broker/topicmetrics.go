@@ -12,18 +12,21 @@ import (
 // costs a few atomic adds and no matching.
 
 // topicCounters are the counters of one filter.
+// The totals are sums over QoS: one atomic add per message and QoS-level
+// counter, one for its bytes.
 type topicCounters struct {
-	filter                     string
-	in, inBytes, out, outBytes atomic.Uint64
-	dropped                    atomic.Uint64
-	inQoS, outQoS, droppedQoS  [3]atomic.Uint64
+	filter                    string
+	inBytes, outBytes         atomic.Uint64
+	inQoS, outQoS, droppedQoS [3]atomic.Uint64
 }
 
-// topicMetrics finds the counters of a topic.
+// topicMetrics finds the counters of a topic. The cache is a sync.Map:
+// topics are read far more often than new ones are added, and its reads
+// write no shared memory (a read lock would, on every publish).
 type topicMetrics struct {
-	list  []*topicCounters
-	mu    sync.RWMutex
-	cache map[string][]*topicCounters // topic -> the counters of the filters it matches (nil: none)
+	list   []*topicCounters
+	cache  sync.Map     // topic -> []*topicCounters of the filters it matches (nil: none)
+	cached atomic.Int64 // entries in cache
 }
 
 // topicMetricsCacheMax bounds the cache of topics; past it, it starts afresh.
@@ -33,7 +36,7 @@ func newTopicMetrics(filters []string) *topicMetrics {
 	if len(filters) == 0 {
 		return nil
 	}
-	tm := &topicMetrics{cache: make(map[string][]*topicCounters)}
+	tm := &topicMetrics{}
 	seen := make(map[string]bool)
 	for _, f := range filters {
 		if !seen[f] {
@@ -46,23 +49,20 @@ func newTopicMetrics(filters []string) *topicMetrics {
 
 // lookup returns the counters of the filters name matches (nil: none).
 func (tm *topicMetrics) lookup(name string) []*topicCounters {
-	tm.mu.RLock()
-	l, ok := tm.cache[name]
-	tm.mu.RUnlock()
-	if ok {
-		return l
+	if l, ok := tm.cache.Load(name); ok {
+		return l.([]*topicCounters)
 	}
+	var l []*topicCounters
 	for _, c := range tm.list {
 		if filterMatches(c.filter, name) {
 			l = append(l, c)
 		}
 	}
-	tm.mu.Lock()
-	if len(tm.cache) >= topicMetricsCacheMax {
-		clear(tm.cache)
+	if tm.cached.Add(1) > topicMetricsCacheMax {
+		tm.cache.Clear()
+		tm.cached.Store(1)
 	}
-	tm.cache[name] = l
-	tm.mu.Unlock()
+	tm.cache.Store(name, l)
 	return l
 }
 
@@ -75,25 +75,22 @@ func (s *Server) countIn(m *message) {
 	}
 	m.tm = tm.lookup(m.topic)
 	for _, c := range m.tm {
-		c.in.Add(1)
-		c.inBytes.Add(uint64(len(m.payload)))
 		c.inQoS[m.qos].Add(1)
+		c.inBytes.Add(uint64(len(m.payload)))
 	}
 }
 
 // countOut counts one copy of m sent at qos.
 func (m *message) countOut(qos byte) {
 	for _, c := range m.tm {
-		c.out.Add(1)
-		c.outBytes.Add(uint64(len(m.payload)))
 		c.outQoS[qos].Add(1)
+		c.outBytes.Add(uint64(len(m.payload)))
 	}
 }
 
 // countDropped counts one copy of m (at qos) that was dropped.
 func (m *message) countDropped(qos byte) {
 	for _, c := range m.tm {
-		c.dropped.Add(1)
 		c.droppedQoS[qos].Add(1)
 	}
 }
@@ -122,13 +119,14 @@ func (s *Server) TopicStats() []TopicStats {
 	for i, c := range tm.list {
 		t := &out[i]
 		t.Filter = c.filter
-		t.MessagesIn, t.BytesIn = c.in.Load(), c.inBytes.Load()
-		t.MessagesOut, t.BytesOut = c.out.Load(), c.outBytes.Load()
-		t.Dropped = c.dropped.Load()
+		t.BytesIn, t.BytesOut = c.inBytes.Load(), c.outBytes.Load()
 		for q := range 3 {
 			t.MessagesInByQoS[q] = c.inQoS[q].Load()
 			t.MessagesOutByQoS[q] = c.outQoS[q].Load()
 			t.DroppedByQoS[q] = c.droppedQoS[q].Load()
+			t.MessagesIn += t.MessagesInByQoS[q]
+			t.MessagesOut += t.MessagesOutByQoS[q]
+			t.Dropped += t.DroppedByQoS[q]
 		}
 	}
 	return out
