@@ -152,6 +152,7 @@ func (s *Server) releaseDelayed() {
 	for !dq.stopped && len(dq.heap) > 0 && !dq.heap[0].due.After(now) {
 		h := heap.Pop(&dq.heap).(*held)
 		delete(dq.byID, h.id)
+		s.stats.delayedReleased.Add(1)
 		s.publishHeld(h, now)
 		if dq.ds != nil {
 			s.storeErr("remove delayed message", h.rec.Topic, dq.ds.RemoveDelayed(h.id))
@@ -159,7 +160,6 @@ func (s *Server) releaseDelayed() {
 		released++
 	}
 	if released > 0 {
-		s.stats.delayedReleased.Add(uint64(released))
 		s.syncStore()
 	}
 	s.armDelayedLocked()
