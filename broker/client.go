@@ -135,7 +135,10 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	if o.DelayedPublish {
 		if target, d, rc, ok := parseDelayed(p.Topic, o.MaxDelay); ok {
 			if rc != packet.Success {
-				c.refuseDelayed(p, rc)
+				if (c.pubRate != nil || c.byteRate != nil) && !c.throttle(len(p.Payload)+len(p.Topic)) {
+					return &closeError{packet.MessageRateTooHigh, "publishing far above the configured rate"}
+				}
+				c.refuseDelayed(p, rc) // rate-limited like any PUBLISH
 				return nil
 			}
 			p.Topic, delay, delayed = target, d, true // authorised and rewritten as the target
