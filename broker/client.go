@@ -144,6 +144,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			p.Topic, delay, delayed = target, d, true // authorised and rewritten as the target
 		}
 	}
+	p.Topic = c.mount(p.Topic) // see mount.go; a delayed message's target
 	if len(o.Rewrite) > 0 {
 		p.Topic = c.srv.rewrite(RewritePublish, p.Topic, false, c.who()) // before authorisation
 	}
@@ -184,6 +185,10 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		}
 		return nil
 	}
+	if o.MaxPayloadSize > 0 && len(p.Payload) > o.MaxPayloadSize {
+		c.dropTooLarge(p)
+		return nil
+	}
 	if p.QoS == 2 {
 		s := c.sess
 		s.mu.Lock()
@@ -218,6 +223,9 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	if p.Retain {
 		m.owner = identityOf(c.authc)
 		m.refuseOverQuota = v5 && p.QoS > 0
+		if o.CheckRetainSource {
+			m.source = c.authc
+		}
 	}
 	var n int
 	if delayed {
@@ -341,12 +349,12 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 	// Checks first, without the retained lock: an authoriser may be slow
 	// (an HTTP hook), and retained publishes wait for that lock.
 	overMem := c.overMemory(false)
-	if len(o.Rewrite) > 0 {
-		for i := range p.Subscriptions { // before authorisation
-			p.Subscriptions[i].Filter = c.srv.rewriteFilter(p.Subscriptions[i].Filter, c.who())
+	for i := range p.Subscriptions {
+		p.Subscriptions[i].Filter = c.mountFilter(p.Subscriptions[i].Filter) // see mount.go
+		if len(o.Rewrite) > 0 {
+			p.Subscriptions[i].Filter = c.srv.rewriteFilter(p.Subscriptions[i].Filter, c.who()) // before authorisation
 		}
-	}
-	for i, sub := range p.Subscriptions {
+		sub := p.Subscriptions[i]
 		_, inner, shared := topic.ParseShare(sub.Filter)
 		if !shared {
 			inner = sub.Filter
@@ -356,7 +364,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			codes[i] = packet.TopicFilterInvalid // 0x80 for 3.1.1 [MQTT-3.9.3-2]
 		case overMem:
 			codes[i] = packet.QuotaExceeded // 0x80 for 3.1.1
-		case !c.srv.allowed(c.authc, auth.Read, inner):
+		case !c.srv.allowedSubscribe(c.authc, inner):
 			codes[i] = packet.NotAuthorized // 0x80 for 3.1.1
 		case shared && !o.SharedSubscriptions:
 			codes[i] = packet.SharedSubscriptionsNotSupported
@@ -430,10 +438,10 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 				expired = append(expired, m) // deleted below [MQTT-3.3.2-5]
 				return true
 			}
-			if !c.srv.allowed(c.authc, auth.Read, m.topic) {
+			if !c.srv.retainSourceOK(m) {
 				return true
 			}
-			s.deliver(m, min(m.qos, r.sub.QoS), true, ids, "") // [MQTT-3.3.1-6] [MQTT-3.3.1-8]
+			s.deliver(m, c.srv.outQoS(m.qos, r.sub.QoS), true, ids, "") // [MQTT-3.3.1-6] [MQTT-3.3.1-8]; deliver checks read access
 			return true
 		})
 		for _, m := range expired {
@@ -446,12 +454,12 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
 	s := c.sess
 	codes := make([]packet.ReasonCode, len(p.Filters))
-	if len(c.srv.opt().Rewrite) > 0 {
-		for i := range p.Filters { // as the SUBSCRIBE that made it
-			p.Filters[i] = c.srv.rewriteFilter(p.Filters[i], c.who())
-		}
-	}
+	rewrite := len(c.srv.opt().Rewrite) > 0
 	for i, f := range p.Filters {
+		f = c.mountFilter(f)
+		if rewrite {
+			f = c.srv.rewriteFilter(f, c.who()) // as the SUBSCRIBE that made it
+		}
 		s.mu.Lock()
 		_, ok := s.subs[f]
 		delete(s.subs, f)

@@ -36,6 +36,7 @@ func (s *Server) Reload(next Options) error {
 	o.MaxKeepAlive = next.MaxKeepAlive
 	o.MaxUserProperties = next.MaxUserProperties
 	o.EnhancedAuth = next.EnhancedAuth
+	o.LoginLimits = next.LoginLimits
 	o.SessionOwnership = next.SessionOwnership
 	o.Rewrite = next.Rewrite
 	o.DelayedPublish, o.MaxDelay, o.MaxDelayed = next.DelayedPublish, next.MaxDelay, next.MaxDelayed
@@ -45,6 +46,9 @@ func (s *Server) Reload(next Options) error {
 	}
 	o.TopicMetrics, o.MaxTopicMetrics = next.TopicMetrics, next.MaxTopicMetrics
 	s.cfg.Store(&o)
+	s.logins.mu.Lock()
+	s.logins.srcFail, s.logins.userFail = nil, nil // new budgets start full
+	s.logins.mu.Unlock()
 	s.limits.mu.Lock()
 	s.limits.perIP = nil // new rates start afresh
 	s.limits.mu.Unlock()
