@@ -230,3 +230,23 @@ type denyReadPrefix string
 func (d denyReadPrefix) Authorize(_ context.Context, _ *auth.Client, a auth.Access, topic string) (bool, error) {
 	return a != auth.Read || !strings.HasPrefix(topic, string(d)), nil
 }
+
+// On a listener with a mount point, the target of a delayed publish is
+// mounted (EMQX mounts "$delayed/..." itself, so there it is never
+// delayed), and rewrite rules see the mounted topic, as the authoriser does.
+func TestDelayedPublishUnderMountPoint(t *testing.T) {
+	t.Parallel()
+	o := delayedOptions()
+	o.Rewrite = []broker.RewriteRule{rule(broker.RewritePublish, "mp/old/#", `^mp/old/(.*)$`, "mp/new/$1")}
+	b := runBroker(t, o)
+	l := listen(t)
+	go b.ServeListener(l, broker.ListenerOptions{MountPoint: "mp/"})
+	sub := client(t, b, "outside")
+	sub.sub("#", 0)
+	pub, _ := connectOK(t, l.Addr().String(), connectPacket("mounted"))
+	pub.publish("$delayed/0/old/x", "d", 1, false)
+	sub.expectPublish("mp/new/x", "d")
+	if st := b.Stats(); st.DelayedReleased != 1 {
+		t.Errorf("released %d, want 1", st.DelayedReleased)
+	}
+}
