@@ -199,7 +199,6 @@ func (s *Server) Close() error {
 	s.closed = true
 	close(s.stop)
 	s.stopSweep()
-	s.stopDelayed()
 	for l := range s.listeners {
 		l.Close()
 	}
@@ -213,6 +212,7 @@ func (s *Server) Close() error {
 		connected[c] = c.connected // written under s.mu, with c.version before it
 	}
 	s.mu.Unlock()
+	s.stopDelayed() // not under s.mu: it waits for a delayed message being published
 	ref := s.opt().ServerReference
 	for _, c := range conns {
 		if connected[c] && c.version >= packet.V5 { // no DISCONNECT before CONNACK [MQTT-3.14.0-1]
