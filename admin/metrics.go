@@ -18,6 +18,7 @@ func newRegistry(srv *broker.Server) (*prometheus.Registry, error) {
 	for _, c := range []prometheus.Collector{
 		newBrokerCollector(srv),
 		newOpsCollector(srv),
+		newJWTCollector(srv),
 		storeSeconds,
 		storeErrors,
 		collectors.NewGoCollector(),
