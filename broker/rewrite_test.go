@@ -2,10 +2,12 @@ package broker_test
 
 import (
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/eclipse/paho.golang/paho"
 
+	"github.com/gannet-mqtt/gannet/auth"
 	"github.com/gannet-mqtt/gannet/broker"
 	"github.com/gannet-mqtt/gannet/packet"
 )
@@ -129,4 +131,31 @@ func TestRewriteRulesValidated(t *testing.T) {
 	if _, err := broker.New(o); err == nil {
 		t.Fatal("an invalid rule was accepted")
 	}
+}
+
+// With an ACL file: a rule that puts each client's publishes under its own
+// subtree (devices/${clientid}/...) meets an ACL pattern that lets a client
+// write only there; a client cannot escape it by naming another's subtree,
+// which no rule rewrites.
+func TestRewriteWithACLFile(t *testing.T) {
+	t.Parallel()
+	acl, err := auth.ParseACL("test.acl", strings.NewReader("topic read #\npattern write devices/%c/#\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := testOptions()
+	o.Authorizer = acl
+	o.Rewrite = []broker.RewriteRule{rule(broker.RewritePublish, "telemetry/#", `^telemetry/(.+)$`, "devices/${clientid}/$1")}
+	b := runBroker(t, o)
+	sub := v5Client(t, b, v5ID("reader"))
+	sub.v5Sub(0, packet.Subscription{Filter: "devices/#", QoS: 1})
+	dev := v5Client(t, b, "dev1")
+	if rc := dev.v5Pub("telemetry/temp", "21", 1, false); rc != packet.Success {
+		t.Errorf("telemetry/temp: %s, want success", rc)
+	}
+	sub.expectPublish("devices/dev1/temp", "21")
+	if rc := dev.v5Pub("devices/dev2/temp", "99", 1, false); rc != packet.NotAuthorized {
+		t.Errorf("another device's subtree: %s, want 0x87", rc)
+	}
+	sub.v5ExpectNothing()
 }
