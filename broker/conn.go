@@ -261,6 +261,10 @@ func (c *conn) ended(err error) (linger bool) {
 		}
 	}
 	c.closeWith(nil)
+	if c.connected && c.srv.observers.Load() != nil {
+		reason, detail := disconnectReason(c, err)
+		c.srv.emitClient(EventDisconnected, c, "", 0, reason, detail)
+	}
 	c.srv.disconnected(c)
 	return linger
 }
@@ -294,6 +298,7 @@ func (c *conn) sendPacket(p packet.Packet) {
 	c.checkHardLimitLocked()
 	c.kickLocked()
 	c.wmu.Unlock()
+	c.srv.emitPacket(EventPacketOut, c, p)
 }
 
 // checkHardLimitLocked cuts off a client whose unwritten bytes pass the
@@ -332,6 +337,7 @@ func (c *conn) sendPublish(m *message, qos byte, id uint16, retain, dup bool, su
 	}
 	if qos == 0 && len(c.out) > c.srv.opt().WriteBufferLimit {
 		c.srv.stats.slowDropped.Add(1)
+		c.srv.emitMessage(EventDropped, m, c.clientID, userOf(c), DropSlowClient, qos)
 		return true
 	}
 	if c.out == nil {
@@ -372,6 +378,7 @@ func (c *conn) sendPublish(m *message, qos byte, id uint16, retain, dup bool, su
 		}
 		if c.maxOut > 0 && p.Size(packet.V5) > c.maxOut {
 			c.srv.stats.tooLarge.Add(1)
+			c.srv.emitMessage(EventDropped, m, c.clientID, userOf(c), DropTooLarge, qos)
 			return false // [MQTT-3.1.2-24] [MQTT-3.1.2-25]
 		}
 		if newAlias {
@@ -384,6 +391,7 @@ func (c *conn) sendPublish(m *message, qos byte, id uint16, retain, dup bool, su
 	}
 	c.srv.stats.sent.Add(1)
 	c.srv.stats.sentQoS[qos].Add(1)
+	c.srv.emitMessage(EventDelivered, m, c.clientID, userOf(c), "", qos)
 	c.checkHardLimitLocked()
 	c.kickLocked()
 	return true

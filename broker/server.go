@@ -50,6 +50,8 @@ type Server struct {
 	// pubMatches is the scratch for Publish calls made outside a connection.
 	pubMu      sync.Mutex
 	pubMatches topic.Matches[*session]
+
+	observers atomic.Pointer[observers] // nil: none (observer.go)
 }
 
 // stats are the broker's counters.
@@ -256,6 +258,7 @@ func (s *Server) publish(m *message, from *session, matches *topic.Matches[*sess
 		s.retainMu.Lock()
 		defer s.retainMu.Unlock()
 		if !s.retainLocked(m) && m.refuseOverQuota {
+			s.emitPublished(m, from, DropQuotaExceeded)
 			return quotaRefused
 		}
 	}
@@ -270,6 +273,13 @@ func (s *Server) publish(m *message, from *session, matches *topic.Matches[*sess
 		// RETAIN is 0 on established subscriptions [MQTT-3.3.1-9] unless
 		// Retain As Published [MQTT-3.3.1-12] [MQTT-3.3.1-13].
 		d.Subscriber.deliver(m, min(m.qos, d.QoS), m.retain && d.RetainAsPublished, d.IDs, d.Share) // [MQTT-3.8.4-6] [MQTT-4.8.2-3]
+	}
+	if s.observers.Load() != nil {
+		reason := ""
+		if len(matches.Deliveries) == 0 {
+			reason = DropNoSubscribers
+		}
+		s.emitPublished(m, from, reason)
 	}
 	return len(matches.Deliveries)
 }
