@@ -223,6 +223,10 @@ func (c *conn) flushAcks() {
 // ended runs when the read loop stops: it reports why, and hands the
 // session and the will to the server.
 func (c *conn) ended(err error) (linger bool) {
+	reason, detail := "", ""
+	if c.connected && c.srv.observers.Load() != nil {
+		reason, detail = disconnectReason(c, err) // before the connection is marked closed below
+	}
 	var perr *packet.Error
 	switch {
 	case errors.Is(err, errTakenOver):
@@ -261,8 +265,7 @@ func (c *conn) ended(err error) (linger bool) {
 		}
 	}
 	c.closeWith(nil)
-	if c.connected && c.srv.observers.Load() != nil {
-		reason, detail := disconnectReason(c, err)
+	if reason != "" {
 		c.srv.emitClient(EventDisconnected, c, "", 0, reason, detail)
 	}
 	c.srv.disconnected(c)

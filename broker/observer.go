@@ -276,9 +276,9 @@ func disconnectReason(c *conn, err error) (reason, detail string) {
 	return DisconnectError, err.Error()
 }
 
-// emitPublished tells of a routed message, and of its drop when reason is
-// set.
-func (s *Server) emitPublished(m *message, from *session, reason string) {
+// emitPublished tells of a message published (kind EventPublished) or
+// dropped for reason (EventDropped), by from (nil: the broker or a will).
+func (s *Server) emitPublished(m *message, from *session, kind EventKind, reason string) {
 	obs := s.observers.Load()
 	if obs == nil {
 		return
@@ -287,8 +287,5 @@ func (s *Server) emitPublished(m *message, from *session, reason string) {
 	if from != nil {
 		id, user = from.id, userOfAuth(from)
 	}
-	obs.emit(&Event{Kind: EventPublished, ClientID: id, Username: user, Topic: m.topic, QoS: m.qos, Retain: m.retain, Payload: m.payload})
-	if reason != "" {
-		obs.emit(&Event{Kind: EventDropped, ClientID: id, Username: user, Topic: m.topic, QoS: m.qos, Retain: m.retain, Payload: m.payload, Reason: reason})
-	}
+	obs.emit(&Event{Kind: kind, ClientID: id, Username: user, Topic: m.topic, QoS: m.qos, Retain: m.retain, Payload: m.payload, Reason: reason})
 }

@@ -258,10 +258,12 @@ func (s *Server) publish(m *message, from *session, matches *topic.Matches[*sess
 		s.retainMu.Lock()
 		defer s.retainMu.Unlock()
 		if !s.retainLocked(m) && m.refuseOverQuota {
-			s.emitPublished(m, from, DropQuotaExceeded)
+			s.emitPublished(m, from, EventPublished, "")
+			s.emitPublished(m, from, EventDropped, DropQuotaExceeded)
 			return quotaRefused
 		}
 	}
+	s.emitPublished(m, from, EventPublished, "")
 	matches.Reset()
 	s.subs.Match(m.topic, from, online, matches)
 	checkRead := s.opt().Authorizer != nil
@@ -274,12 +276,8 @@ func (s *Server) publish(m *message, from *session, matches *topic.Matches[*sess
 		// Retain As Published [MQTT-3.3.1-12] [MQTT-3.3.1-13].
 		d.Subscriber.deliver(m, min(m.qos, d.QoS), m.retain && d.RetainAsPublished, d.IDs, d.Share) // [MQTT-3.8.4-6] [MQTT-4.8.2-3]
 	}
-	if s.observers.Load() != nil {
-		reason := ""
-		if len(matches.Deliveries) == 0 {
-			reason = DropNoSubscribers
-		}
-		s.emitPublished(m, from, reason)
+	if len(matches.Deliveries) == 0 {
+		s.emitPublished(m, from, EventDropped, DropNoSubscribers)
 	}
 	return len(matches.Deliveries)
 }
