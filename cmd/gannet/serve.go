@@ -20,6 +20,7 @@ import (
 	"github.com/gannet-mqtt/gannet/store"
 	"github.com/gannet-mqtt/gannet/store/memory"
 	"github.com/gannet-mqtt/gannet/store/pebble"
+	"github.com/gannet-mqtt/gannet/webhook"
 )
 
 func newServeCmd() *cobra.Command {
@@ -108,6 +109,16 @@ func serve(ctx context.Context, flags *config.Flags) error {
 	if err != nil {
 		return err
 	}
+	var hooks *webhook.Engine
+	if len(rt.Webhooks) > 0 {
+		hooks, err = webhook.New(srv, webhook.Options{Hooks: rt.Webhooks, Logger: log})
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		defer hooks.Close() // after srv.Close: the last events go out
+		log.Info("webhooks started", "count", len(rt.Webhooks))
+	}
 
 	var ls []*listener.Listener
 	closeAll := func() {
@@ -147,6 +158,11 @@ func serve(ctx context.Context, flags *config.Flags) error {
 			srv.Close()
 			closeAll()
 			return err
+		}
+		if hooks != nil {
+			if err := a.Registry().Register(hooks.Collector()); err != nil {
+				log.Warn("webhook metrics not registered", "error", err)
+			}
 		}
 		if rt.Admin.Token == "" {
 			log.Warn("admin listener has no token: anyone who reaches " + rt.Admin.Address + " can administer the broker; set admin.token")
