@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -148,7 +149,7 @@ func serve(ctx context.Context, flags *config.Flags) error {
 	adminCtx, stopAdmin := context.WithCancel(context.Background())
 	defer stopAdmin()
 	if rt.Admin.Address != "" {
-		a, err := admin.New(srv, admin.Options{Token: rt.Admin.Token, Logger: log, Ready: func() error {
+		a, err := admin.New(srv, admin.Options{Token: rt.Admin.Token, Logger: log, TraceDir: filepath.Join(rt.Store.DataDir, "traces"), Ready: func() error {
 			if !srv.Serving() {
 				return errors.New("not serving")
 			}
