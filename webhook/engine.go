@@ -48,7 +48,8 @@ type hook struct {
 
 	mu    sync.Mutex
 	queue []broker.Event
-	bytes int64 // queued and in flight (estimated)
+	spare []broker.Event // a sent queue's array, for the next
+	bytes int64          // queued and in flight (estimated)
 
 	enqueued atomic.Uint64
 	sent     atomic.Uint64 // events the endpoint accepted
@@ -225,12 +226,12 @@ func (h *hook) run() {
 			t.Stop()
 		}
 		for {
-			batch, cost := h.take()
-			if len(batch) == 0 {
+			q := h.takeAll()
+			if len(q) == 0 {
 				break
 			}
-			h.deliver(batch, h.RetryMaxAttempts)
-			h.release(cost)
+			h.send(q, h.RetryMaxAttempts)
+			h.giveBack(q)
 			select {
 			case <-h.stopped:
 				h.final()
@@ -241,16 +242,35 @@ func (h *hook) run() {
 	}
 }
 
-// final tries once to send what is still queued, then counts the rest as
-// failed.
+// final tries once to send what is still queued.
 func (h *hook) final() {
 	for {
-		batch, cost := h.take()
-		if len(batch) == 0 {
+		q := h.takeAll()
+		if len(q) == 0 {
 			return
 		}
-		h.deliver(batch, 1)
+		h.send(q, 1)
+	}
+}
+
+// send posts q in batches, each tried up to attempts times (once, after
+// the engine stops).
+func (h *hook) send(q []broker.Event, attempts int) {
+	for len(q) > 0 {
+		n := min(len(q), h.BatchMaxEvents)
+		batch := q[:n]
+		q = q[n:]
+		var cost int64
+		for i := range batch {
+			cost += h.eventCost(&batch[i])
+		}
+		h.deliver(batch, attempts)
 		h.release(cost)
+		select {
+		case <-h.stopped:
+			attempts = 1
+		default:
+		}
 	}
 }
 
@@ -260,27 +280,28 @@ func (h *hook) queued() int {
 	return len(h.queue)
 }
 
-// take removes up to BatchMaxEvents events from the queue; their bytes stay
-// counted until release.
-func (h *hook) take() ([]broker.Event, int64) {
+// takeAll hands the whole queue to the sender, which owns it from then
+// on; its bytes stay counted until release. The queue goes on in the
+// array of an earlier one, so that a busy hook does not regrow it.
+func (h *hook) takeAll() []broker.Event {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	n := min(len(h.queue), h.BatchMaxEvents)
-	if n == 0 {
-		return nil, 0
+	q := h.queue
+	h.queue, h.spare = h.spare, nil
+	return q
+}
+
+// giveBack keeps a sent queue's array for reuse, unless it is large.
+func (h *hook) giveBack(q []broker.Event) {
+	clear(q) // let go of payloads and strings
+	if cap(q) > 1<<14 {
+		return
 	}
-	batch := make([]broker.Event, n)
-	copy(batch, h.queue)
-	clear(h.queue[:n])
-	h.queue = h.queue[n:]
-	if len(h.queue) == 0 {
-		h.queue = nil // let the backing array go
+	h.mu.Lock()
+	if h.spare == nil {
+		h.spare = q[:0]
 	}
-	var cost int64
-	for i := range batch {
-		cost += h.eventCost(&batch[i])
-	}
-	return batch, cost
+	h.mu.Unlock()
 }
 
 func (h *hook) release(cost int64) {
