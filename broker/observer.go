@@ -186,6 +186,12 @@ func (obs *observers) emit(e *Event) {
 
 // emitMessage tells of a message event.
 func (s *Server) emitMessage(kind EventKind, m *message, clientID, user, reason string, qos byte) {
+	if s.observers.Load() != nil { // inlined: no call without an observer
+		s.emitMessageSlow(kind, m, clientID, user, reason, qos)
+	}
+}
+
+func (s *Server) emitMessageSlow(kind EventKind, m *message, clientID, user, reason string, qos byte) {
 	obs := s.observers.Load()
 	if obs == nil {
 		return
@@ -195,6 +201,12 @@ func (s *Server) emitMessage(kind EventKind, m *message, clientID, user, reason 
 
 // emitClient tells of a client event of connection c.
 func (s *Server) emitClient(kind EventKind, c *conn, topicOrFilter string, qos byte, reason, detail string) {
+	if s.observers.Load() != nil { // inlined: no call without an observer
+		s.emitClientSlow(kind, c, topicOrFilter, qos, reason, detail)
+	}
+}
+
+func (s *Server) emitClientSlow(kind EventKind, c *conn, topicOrFilter string, qos byte, reason, detail string) {
 	obs := s.observers.Load()
 	if obs == nil {
 		return
@@ -208,6 +220,12 @@ func (s *Server) emitClient(kind EventKind, c *conn, topicOrFilter string, qos b
 
 // emitSession tells of a session created or ended.
 func (s *Server) emitSession(kind EventKind, sess *session, reason string) {
+	if s.observers.Load() != nil { // inlined: no call without an observer
+		s.emitSessionSlow(kind, sess, reason)
+	}
+}
+
+func (s *Server) emitSessionSlow(kind EventKind, sess *session, reason string) {
 	obs := s.observers.Load()
 	if obs == nil {
 		return
@@ -217,6 +235,12 @@ func (s *Server) emitSession(kind EventKind, sess *session, reason string) {
 
 // emitPacket tells packet observers that want c's packets of packet p.
 func (s *Server) emitPacket(kind EventKind, c *conn, p packet.Packet) {
+	if s.observers.Load() != nil { // inlined: no call without an observer
+		s.emitPacketSlow(kind, c, p)
+	}
+}
+
+func (s *Server) emitPacketSlow(kind EventKind, c *conn, p packet.Packet) {
 	obs := s.observers.Load()
 	if obs == nil || len(obs.packets) == 0 {
 		return
@@ -279,6 +303,12 @@ func disconnectReason(c *conn, err error) (reason, detail string) {
 // emitPublished tells of a message published (kind EventPublished) or
 // dropped for reason (EventDropped), by from (nil: the broker or a will).
 func (s *Server) emitPublished(m *message, from *session, kind EventKind, reason string) {
+	if s.observers.Load() != nil { // inlined: no call without an observer
+		s.emitPublishedSlow(m, from, kind, reason)
+	}
+}
+
+func (s *Server) emitPublishedSlow(m *message, from *session, kind EventKind, reason string) {
 	obs := s.observers.Load()
 	if obs == nil {
 		return
