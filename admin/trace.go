@@ -573,7 +573,7 @@ func (c traceCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // matchFilter reports whether topic name matches filter: '+' one level,
-// '#' the rest (the parent level too) [MQTT-4.7.1-2]; names starting with
+// '#' the rest and the parent level (section 4.7.1.2); names starting with
 // '$' are not matched by a leading wildcard [MQTT-4.7.2-1].
 func matchFilter(filter, name string) bool {
 	if name != "" && name[0] == '$' && filter != "" && (filter[0] == '+' || filter[0] == '#') {

@@ -3,7 +3,7 @@ package webhook
 import "strings"
 
 // matchFilter reports whether topic name matches filter: '+' one level,
-// '#' the rest (the parent level too) [MQTT-4.7.1-2]; names starting with
+// '#' the rest and the parent level (section 4.7.1.2); names starting with
 // '$' are not matched by a leading wildcard [MQTT-4.7.2-1].
 func matchFilter(filter, name string) bool {
 	if name != "" && name[0] == '$' && filter != "" && (filter[0] == '+' || filter[0] == '#') {
@@ -19,7 +19,7 @@ func matchFilter(filter, name string) bool {
 			return false
 		}
 		if !fmore || !nmore {
-			// "a/#" matches "a" as well [MQTT-4.7.1-2].
+			// "a/#" matches "a" as well (section 4.7.1.2).
 			return fmore == nmore || (fmore && frest == "#")
 		}
 		filter, name = frest, nrest
