@@ -290,6 +290,7 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	}
 	c.connected = true
 	s.mu.Unlock()
+	c.startExpiry()
 	if s.observers.Load() != nil {
 		if created {
 			s.emitSession(EventSessionCreated, sess, "")
