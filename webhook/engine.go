@@ -214,7 +214,7 @@ func (h *hook) run() {
 		select {
 		case <-h.wake:
 		case <-h.stopped:
-			h.final()
+			h.final(nil)
 			return
 		}
 		if h.BatchMaxDelay > 0 && h.queued() < h.BatchMaxEvents {
@@ -230,46 +230,62 @@ func (h *hook) run() {
 			if len(q) == 0 {
 				break
 			}
-			h.send(q, h.RetryMaxAttempts)
-			h.giveBack(q)
-			select {
-			case <-h.stopped:
-				h.final()
+			if rest := h.send(q); rest != nil {
+				h.final(rest)
 				return
-			default:
 			}
+			h.giveBack(q)
 		}
 	}
 }
 
-// final tries once to send what is still queued.
-func (h *hook) final() {
-	for {
-		q := h.takeAll()
-		if len(q) == 0 {
-			return
-		}
-		h.send(q, 1)
+// batchCost is what a batch holds of the queue's bytes.
+func (h *hook) batchCost(batch []broker.Event) int64 {
+	var cost int64
+	for i := range batch {
+		cost += h.eventCost(&batch[i])
 	}
+	return cost
 }
 
-// send posts q in batches, each tried up to attempts times (once, after
-// the engine stops).
-func (h *hook) send(q []broker.Event, attempts int) {
+// send posts q in batches, each tried up to RetryMaxAttempts times. When
+// the engine stops it returns what it has not sent, for final.
+func (h *hook) send(q []broker.Event) []broker.Event {
 	for len(q) > 0 {
-		n := min(len(q), h.BatchMaxEvents)
-		batch := q[:n]
-		q = q[n:]
-		var cost int64
-		for i := range batch {
-			cost += h.eventCost(&batch[i])
-		}
-		h.deliver(batch, attempts)
-		h.release(cost)
 		select {
 		case <-h.stopped:
-			attempts = 1
+			return q
 		default:
+		}
+		n := min(len(q), h.BatchMaxEvents)
+		h.deliver(q[:n], h.RetryMaxAttempts)
+		h.release(h.batchCost(q[:n]))
+		q = q[n:]
+	}
+	return nil
+}
+
+// final tries once to send rest and what is still queued, within one
+// timeout in all: after a failure, or once the time is up, the rest is
+// counted as failed without trying, so that a dead endpoint does not hold
+// up a shutdown.
+func (h *hook) final(rest []broker.Event) {
+	deadline := time.Now().Add(h.Timeout)
+	giveUp := false
+	for {
+		for len(rest) > 0 {
+			n := min(len(rest), h.BatchMaxEvents)
+			batch := rest[:n]
+			rest = rest[n:]
+			if giveUp || !time.Now().Before(deadline) {
+				h.failed.Add(uint64(n))
+			} else if !h.deliver(batch, 1) {
+				giveUp = true
+			}
+			h.release(h.batchCost(batch))
+		}
+		if rest = h.takeAll(); len(rest) == 0 {
+			return
 		}
 	}
 }
@@ -310,25 +326,26 @@ func (h *hook) release(cost int64) {
 	h.mu.Unlock()
 }
 
-// deliver posts one batch, trying up to attempts times with backoff.
-func (h *hook) deliver(batch []broker.Event, attempts int) {
+// deliver posts one batch, trying up to attempts times with backoff; it
+// reports whether the endpoint accepted it.
+func (h *hook) deliver(batch []broker.Event, attempts int) bool {
 	body, err := encodeBatch(batch, h.Payload)
 	if err != nil {
 		h.failed.Add(uint64(len(batch)))
 		h.log.Error("webhook: cannot encode events", "error", err)
-		return
+		return false
 	}
 	backoff := h.RetryBackoff
 	for attempt := 1; ; attempt++ {
 		retry, err := h.post(body)
 		if err == nil {
 			h.sent.Add(uint64(len(batch)))
-			return
+			return true
 		}
 		if !retry || attempt >= attempts {
 			h.failed.Add(uint64(len(batch)))
 			h.log.Warn("webhook: events not delivered", "events", len(batch), "attempts", attempt, "error", err)
-			return
+			return false
 		}
 		h.retries.Add(1)
 		h.log.Debug("webhook: request failed, retrying", "attempt", attempt, "backoff", backoff, "error", err)

@@ -338,3 +338,34 @@ func TestHookValidate(t *testing.T) {
 		t.Errorf("EventNames: %v", webhook.EventNames())
 	}
 }
+
+// Closing the engine while the endpoint hangs and many batches wait takes
+// about one timeout, not one per batch, and accounts for every event.
+func TestCloseWithHangingEndpointIsBounded(t *testing.T) {
+	release := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hang.Close()
+	defer close(release)
+	h := hookFor(hang.URL)
+	h.Events = []string{"message.published"}
+	h.BatchMaxEvents = 1
+	h.Timeout = 300 * time.Millisecond
+	h.RetryMaxAttempts = 1
+	b, eng := runBroker(t, nil, h)
+	pub := pahoClient(t, b.Addr, "pub", nil)
+	roundTrips(t, pub, 200, 20*time.Second)
+	start := time.Now()
+	eng.Close()
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Close took %v with 200 batches for a hanging endpoint (timeout 300ms)", d)
+	}
+	st := eng.Stats()[0]
+	if st.Enqueued != 200 || st.Sent+st.Failed != 200 || st.QueuedBytes != 0 {
+		t.Errorf("after Close: %+v", st)
+	}
+}
