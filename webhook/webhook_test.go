@@ -11,6 +11,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gannet-mqtt/gannet/broker"
 	"github.com/gannet-mqtt/gannet/webhook"
@@ -367,5 +368,51 @@ func TestCloseWithHangingEndpointIsBounded(t *testing.T) {
 	st := eng.Stats()[0]
 	if st.Enqueued != 200 || st.Sent+st.Failed != 200 || st.QueuedBytes != 0 {
 		t.Errorf("after Close: %+v", st)
+	}
+}
+
+// The collector exports each hook's counters; a takeover is reported as
+// the old connection's disconnection with reason takenover.
+func TestMetricsAndTakeoverReason(t *testing.T) {
+	rc := &receiver{t: t}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	h := hookFor(srv.URL)
+	h.Name = "audit"
+	h.Events = []string{"client.disconnected"}
+	b, eng := runBroker(t, nil, h)
+	pahoClient(t, b.Addr, "twin", nil)
+	pahoClient(t, b.Addr, "twin", nil) // takes the session over
+	eventually(t, "the takeover", func() bool {
+		_, ok := rc.find(func(e *webhook.EventJSON) bool {
+			return e.ClientID == "twin" && e.Reason == broker.DisconnectTakeover
+		})
+		return ok
+	})
+	eventually(t, "sent counted", func() bool { return eng.Stats()[0].Sent >= 1 })
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(eng.Collector())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			if m.GetLabel()[0].GetValue() != "audit" {
+				t.Errorf("%s labelled %v", mf.GetName(), m.GetLabel())
+			}
+			got[mf.GetName()] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	for _, name := range []string{"gannet_webhook_events_sent_total", "gannet_webhook_events_failed_total",
+		"gannet_webhook_events_dropped_total", "gannet_webhook_retries_total", "gannet_webhook_requests_total", "gannet_webhook_queued_bytes"} {
+		if _, ok := got[name]; !ok {
+			t.Errorf("no metric %s in %v", name, got)
+		}
+	}
+	if got["gannet_webhook_events_sent_total"] < 1 || got["gannet_webhook_requests_total"] < 1 {
+		t.Errorf("metrics: %v", got)
 	}
 }
