@@ -50,6 +50,11 @@ type Server struct {
 	// pubMatches is the scratch for Publish calls made outside a connection.
 	pubMu      sync.Mutex
 	pubMatches topic.Matches[*session]
+
+	observers    atomic.Pointer[observers]    // nil: none (observer.go)
+	delayed      delayQueue                   // delayed publish (delayed.go)
+	topicMetrics atomic.Pointer[topicMetrics] // per-topic counters, nil: none (topicmetrics.go)
+	queuedBytes  atomic.Int64                 // bytes of all sessions' in-memory queues (MaxQueuedBytesTotal)
 }
 
 // stats are the broker's counters.
@@ -67,6 +72,10 @@ type stats struct {
 	bytesIn       atomic.Uint64    // bytes read from clients
 	bytesOut      atomic.Uint64    // bytes written to clients
 	maxConns      atomic.Int64     // most clients connected at once
+
+	droppedBudget   atomic.Uint64 // QoS 1/2 deliveries dropped: over MaxQueuedBytesTotal
+	delayedRefused  atomic.Uint64 // delayed PUBLISH packets refused: malformed, too long a delay, no room
+	delayedReleased atomic.Uint64 // delayed messages published when due
 }
 
 // New returns a server with the given options.
@@ -95,9 +104,14 @@ func New(opts Options) (*Server, error) {
 	s.cfg.Store(&opts)
 	s.syncer, _ = store.Find[syncer](st)
 	s.stop = make(chan struct{})
+	s.topicMetrics.Store(newTopicMetrics(opts.TopicMetrics))
 	if err := s.restore(); err != nil {
 		s.stopSweep()
 		return nil, err
+	}
+	if err := s.startDelayed(); err != nil {
+		s.stopSweep()
+		return nil, fmt.Errorf("broker: loading delayed messages: %w", err)
 	}
 	if opts.SysInterval > 0 {
 		go s.sysLoop(opts.Version, s.stop)
@@ -199,6 +213,7 @@ func (s *Server) Close() error {
 		connected[c] = c.connected // written under s.mu, with c.version before it
 	}
 	s.mu.Unlock()
+	s.stopDelayed() // not under s.mu: it waits for a delayed message being published
 	ref := s.opt().ServerReference
 	for _, c := range conns {
 		if connected[c] && c.version >= packet.V5 { // no DISCONNECT before CONNACK [MQTT-3.14.0-1]
@@ -249,6 +264,7 @@ const quotaRefused = -1
 // unless m.refuseOverQuota: then it goes nowhere and publish returns
 // quotaRefused.
 func (s *Server) publish(m *message, from *session, matches *topic.Matches[*session]) int {
+	s.countIn(m)
 	if m.retain {
 		// A subscription being made scans the retained messages under the
 		// same lock, so it gets this message either live or retained,
@@ -256,9 +272,13 @@ func (s *Server) publish(m *message, from *session, matches *topic.Matches[*sess
 		s.retainMu.Lock()
 		defer s.retainMu.Unlock()
 		if !s.retainLocked(m) && m.refuseOverQuota {
+			s.emitPublished(m, from, EventPublished, "")
+			s.emitPublished(m, from, EventDropped, DropQuotaExceeded)
+			m.countDropped(m.qos)
 			return quotaRefused
 		}
 	}
+	s.emitPublished(m, from, EventPublished, "")
 	matches.Reset()
 	s.subs.Match(m.topic, from, online, matches)
 	for i := range matches.Deliveries {
@@ -266,6 +286,9 @@ func (s *Server) publish(m *message, from *session, matches *topic.Matches[*sess
 		// RETAIN is 0 on established subscriptions [MQTT-3.3.1-9] unless
 		// Retain As Published [MQTT-3.3.1-12] [MQTT-3.3.1-13].
 		d.Subscriber.deliver(m, s.outQoS(m.qos, d.QoS), m.retain && d.RetainAsPublished, d.IDs, d.Share) // [MQTT-3.8.4-6] [MQTT-4.8.2-3]
+	}
+	if len(matches.Deliveries) == 0 {
+		s.emitPublished(m, from, EventDropped, DropNoSubscribers)
 	}
 	return len(matches.Deliveries)
 }

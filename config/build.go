@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/gannet-mqtt/gannet/bridge"
 	"github.com/gannet-mqtt/gannet/broker"
 	"github.com/gannet-mqtt/gannet/listener"
+	"github.com/gannet-mqtt/gannet/webhook"
 )
 
 // Runtime is a configuration ready to run: what Build makes of a File.
@@ -38,6 +40,8 @@ type Runtime struct {
 	Logger *slog.Logger
 	// Bridges are for bridge.Manager.Apply.
 	Bridges []bridge.Config
+	// Webhooks are for webhook.New, once the broker is made; none: off.
+	Webhooks []webhook.Hook
 }
 
 // RuntimeListener is one listener: how to open it, and how the broker
@@ -85,6 +89,7 @@ func (f *File) build(logOut io.Writer) (*Runtime, error) {
 	o.PeerIdentity = peerIdentity
 	o.PeerSubject = listener.PeerSubject
 	f.buildAuth(c, o)
+	rt.Webhooks = f.buildWebhooks(c)
 
 	for i := range f.Listeners {
 		l := &f.Listeners[i]
@@ -177,6 +182,15 @@ func (f *File) brokerOptions() broker.Options {
 	o.UpgradeOutgoingQoS = m.UpgradeOutgoingQoS
 	o.CheckRetainSource = f.Auth.CheckRetainSource
 	o.BadCredentialsNotAuthorized = f.Auth.BadCredentialsNotAuthorized
+	o.DelayedPublish, o.MaxDelay, o.MaxDelayed = m.DelayedPublish.Enabled, m.DelayedPublish.MaxDelay, m.DelayedPublish.MaxMessages
+	o.Rewrite = nil
+	for _, r := range m.Rewrite {
+		action, _ := broker.ParseRewriteAction(r.Action)
+		re, _ := regexp.Compile(r.Regex) // checked by validateMQTT
+		o.Rewrite = append(o.Rewrite, broker.RewriteRule{Action: action, Filter: r.Filter, Regex: re, Replace: r.Replace})
+	}
+	o.MaxQueuedBytesTotal = int64(l.MaxQueuedBytesTotal)
+	o.TopicMetrics, o.MaxTopicMetrics = f.Metrics.Topics, f.Metrics.MaxTopics
 	return o
 }
 

@@ -368,6 +368,8 @@ func newElem(t reflect.Type) reflect.Value {
 		e.Set(reflect.ValueOf(defaultBridge()))
 	case topicType:
 		e.Set(reflect.ValueOf(defaultBridgeTopic()))
+	case webhookType:
+		e.Set(reflect.ValueOf(defaultWebhook()))
 	}
 	return e
 }
