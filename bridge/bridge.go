@@ -624,12 +624,19 @@ func (b *Bridge) onConnect(*packet.Connack) {
 	b.notifyLocal(true)
 	if b.remoteNote.Load() {
 		go func() {
-			rc, _ := b.currentRemote()
-			if rc == nil {
-				return
-			}
 			ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 			defer cancel()
+			// On the first connection the client is installed once its
+			// subscriptions are made: wait for it.
+			rc, changed := b.currentRemote()
+			for rc == nil {
+				select {
+				case <-changed:
+				case <-ctx.Done():
+					return
+				}
+				rc, changed = b.currentRemote()
+			}
 			if err := rc.Publish(ctx, b.cfg.NotificationTopic, []byte("1"), client.PublishOptions{QoS: 1, Retain: true}); err != nil && b.ctx.Err() == nil {
 				b.log.Debug("remote notification not published", "error", err)
 			}

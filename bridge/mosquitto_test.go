@@ -63,7 +63,9 @@ func startMosquitto(t testing.TB, extra string) *mosquitto {
 	m := &mosquitto{t: t, bin: mosquittoBinary(t), dir: t.TempDir(), Addr: freePort(t)}
 	_, port, _ := net.SplitHostPort(m.Addr)
 	m.conf = filepath.Join(m.dir, "mosquitto.conf")
-	conf := fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s/\nautosave_interval 1\nmax_queued_messages 100000\nlog_dest stdout\n%s\n",
+	// user root: run as root, Mosquitto would switch to the user
+	// mosquitto, which cannot write its persistence file here.
+	conf := fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\nuser root\npersistence true\npersistence_location %s/\nautosave_interval 1\nmax_queued_messages 100000\nlog_dest stdout\n%s\n",
 		port, m.dir, extra)
 	if err := os.WriteFile(m.conf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
@@ -259,5 +261,23 @@ func TestBridgeOutageMosquitto(t *testing.T) {
 		case <-time.After(waitFor):
 			t.Fatalf("only %d of %d messages arrived", i, n)
 		}
+	}
+}
+
+// TestBridgeToMosquittoNotifications: the bridge's state is published on
+// the remote Mosquitto too ("1"), and its will says "0" when the bridge
+// goes away without a word.
+func TestBridgeToMosquittoNotifications(t *testing.T) {
+	mq := startMosquitto(t, "")
+	local := startGannet(t, false)
+	s := subscribe(t, mq.Addr, "$SYS/broker/connection/bridge-n/state", 1)
+	m := local.bridges(testBridge("n", packet.V311, []bridge.Rule{{Pattern: "x/#", QoS: 1}}, mq.Addr))
+	waitState(t, m, "n", bridge.StateConnected)
+	if got := s.next(); got.Payload != "1" {
+		t.Fatalf("got %+v, want 1", got)
+	}
+	local.stop() // closes the bridge's connection without DISCONNECT
+	if got := s.next(); got.Payload != "0" {
+		t.Fatalf("got %+v, want 0 (the will)", got)
 	}
 }

@@ -323,3 +323,25 @@ func TestBridgeSys(t *testing.T) {
 		}
 	}
 }
+
+// TestBridgeAttemptUnsubscribe: a pattern that was "in" and becomes
+// "out" only is unsubscribed on the remote, whose session kept it.
+func TestBridgeAttemptUnsubscribe(t *testing.T) {
+	local, remote := startGannet(t, false), startGannet(t, false)
+	cfg := testBridge("u", packet.V311, []bridge.Rule{{Pattern: "x/#", Direction: bridge.In, QoS: 1}}, remote.Addr)
+	cfg.TryPrivate = false
+	m := local.bridges(cfg)
+	waitState(t, m, "u", bridge.StateConnected)
+	if _, subs, _ := remote.Srv.Client("bridge-u"); len(subs) != 1 {
+		t.Fatalf("remote subscriptions %+v, want x/#", subs)
+	}
+	cfg.Rules = []bridge.Rule{{Pattern: "x/#", Direction: bridge.Out, QoS: 1}}
+	if err := m.Apply([]bridge.Config{cfg}); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, m, "u", bridge.StateConnected)
+	eventually(t, "the unsubscription", func() bool {
+		_, subs, _ := remote.Srv.Client("bridge-u")
+		return len(subs) == 0
+	})
+}
