@@ -312,7 +312,9 @@ func (s *Server) discardLocked(sess *session) {
 	sess.ended.Store(true)
 	sess.mu.Unlock()
 	for _, f := range filters {
-		s.subs.Remove(sess, f)
+		if s.subs.Remove(sess, f) {
+			s.clusterUnsub(f)
+		}
 	}
 	if s.sessions[sess.id] == sess {
 		delete(s.sessions, sess.id)

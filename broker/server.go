@@ -26,6 +26,7 @@ type Server struct {
 	stats     stats
 	started   time.Time
 	store     store.Store
+	cluster   Cluster       // nil on a single node
 	msgSeq    atomic.Uint64 // last message ID given to the store
 	syncer    syncer        // the store's Sync, nil when it has none
 	writeSeq  atomic.Uint64 // store writes made
@@ -95,9 +96,16 @@ func New(opts Options) (*Server, error) {
 	s.cfg.Store(&opts)
 	s.syncer, _ = store.Find[syncer](st)
 	s.stop = make(chan struct{})
+	s.cluster = opts.Cluster
 	if err := s.restore(); err != nil {
 		s.stopSweep()
 		return nil, err
+	}
+	if s.cluster != nil {
+		if err := s.cluster.Start(inbound{s}); err != nil {
+			s.stopSweep()
+			return nil, fmt.Errorf("broker: join the cluster: %w", err)
+		}
 	}
 	if opts.SysInterval > 0 {
 		go s.sysLoop(opts.Version, s.stop)
@@ -219,6 +227,11 @@ func (s *Server) Close() error {
 	case <-time.After(5 * time.Second):
 		s.log.Warn("shutdown: some connections did not end within 5s")
 	}
+	if s.cluster != nil {
+		if err := s.cluster.Close(); err != nil {
+			s.log.Warn("shutdown: leaving the cluster failed", "error", err)
+		}
+	}
 	return nil
 }
 
@@ -249,6 +262,9 @@ const quotaRefused = -1
 // unless m.refuseOverQuota: then it goes nowhere and publish returns
 // quotaRefused.
 func (s *Server) publish(m *message, from *session, matches *topic.Matches[*session]) int {
+	if s.cluster != nil && !s.route(m) {
+		return routeFailed
+	}
 	if m.retain {
 		// A subscription being made scans the retained messages under the
 		// same lock, so it gets this message either live or retained,
@@ -264,6 +280,9 @@ func (s *Server) publish(m *message, from *session, matches *topic.Matches[*sess
 	checkRead := s.opt().Authorizer != nil
 	for i := range matches.Deliveries {
 		d := &matches.Deliveries[i]
+		if d.Share != "" && s.cluster != nil && routed(m.topic) {
+			continue // the cluster picks one member cluster-wide (cluster.go)
+		}
 		if checkRead && !s.allowed(d.Subscriber.authc.Load(), auth.Read, m.topic) {
 			continue // delivery re-checks read access
 		}

@@ -1,0 +1,148 @@
+package broker
+
+import (
+	"strings"
+	"time"
+
+	"github.com/gannet-mqtt/gannet/auth"
+	"github.com/gannet-mqtt/gannet/packet"
+	"github.com/gannet-mqtt/gannet/topic"
+)
+
+// Cluster connects the broker to the other nodes of a cluster (package
+// cluster implements it on NATS JetStream; the broker never imports it).
+// With Options.Cluster nil the broker is a single node and none of this
+// runs.
+//
+// The broker tells the cluster what this node subscribes to and hands it
+// every message published here; the cluster hands the broker, through
+// Inbound, what other nodes published and the cluster-wide retained
+// messages. Shared subscriptions ($share/GROUP/FILTER) are served through
+// the cluster alone, so that each message reaches one member cluster-wide:
+// a node never delivers a message to a shared member unless the cluster
+// handed it to the node for that group.
+type Cluster interface {
+	// Start is called once by New, before any client connects, with the
+	// side of the broker the cluster delivers into.
+	Start(in Inbound) error
+	// Route hands the cluster a message published on this node (by a
+	// client, a will or Server.Publish), before it is delivered locally.
+	// For QoS 1 and 2 and retained messages it returns once the cluster
+	// has accepted the message, or an error: the publisher is then refused
+	// (5.0: 0x80; 3.1.1: the connection is closed), never acknowledged.
+	// p is only valid during the call.
+	Route(p *packet.Publish) error
+	// Subscribe tells the cluster that one more subscription on this
+	// node uses filter (a plain filter or $share/GROUP/FILTER);
+	// Unsubscribe that one fewer does. The cluster counts them: it needs
+	// the other nodes' messages for a filter while its count is above 0.
+	Subscribe(filter string)
+	Unsubscribe(filter string)
+	// Close leaves the cluster; the broker calls it from Server.Close.
+	Close() error
+}
+
+// Inbound is the side of the broker a Cluster delivers into. Its methods
+// may be called from any goroutine, but not concurrently with each other
+// for the same topic if order matters (the cluster delivers in order).
+type Inbound interface {
+	// Deliver hands a message published on another node to this node's
+	// matching subscriptions. With share "", it goes to the matching
+	// non-shared subscriptions; otherwise to one member of the shared
+	// group share among the subscriptions of filter. Deliver keeps
+	// nothing of p after it returns.
+	Deliver(p *packet.Publish, share, filter string)
+	// Retain makes p the retained message of its topic on this node (an
+	// empty payload deletes it), without delivering it.
+	Retain(p *packet.Publish)
+}
+
+// inbound is the Server's Inbound.
+type inbound struct{ s *Server }
+
+func (in inbound) Deliver(p *packet.Publish, share, filter string) {
+	in.s.deliverRemote(p, share, filter)
+}
+
+func (in inbound) Retain(p *packet.Publish) { in.s.retainRemote(p) }
+
+// routeFailed is what publish returns when the cluster refused a message.
+const routeFailed = -2
+
+// routed reports whether a message published here goes to the cluster:
+// $SYS topics are each node's own.
+func routed(topicName string) bool { return !strings.HasPrefix(topicName, "$SYS") }
+
+// route hands m to the cluster. It returns false if the cluster refused it.
+func (s *Server) route(m *message) bool {
+	if s.cluster == nil || !routed(m.topic) {
+		return true
+	}
+	p := packet.Publish{Topic: m.topic, Payload: m.payload, QoS: m.qos, Retain: m.retain, Properties: m.props}
+	if !m.expiry.IsZero() { // what is left of the expiry interval travels [MQTT-3.3.2-6]
+		left := time.Until(m.expiry)
+		if left <= 0 {
+			return true
+		}
+		p.Properties.MessageExpiry = uint32((left + time.Second - 1) / time.Second)
+	}
+	if err := s.cluster.Route(&p); err != nil {
+		s.log.Warn("cluster refused a message: the publisher is not acknowledged", "topic", m.topic, "qos", m.qos, "error", err)
+		return false
+	}
+	return true
+}
+
+// clusterSub and clusterUnsub keep the cluster's count of this node's
+// subscriptions per filter: called when the trie gains or loses one.
+func (s *Server) clusterSub(filter string) {
+	if s.cluster != nil {
+		s.cluster.Subscribe(filter)
+	}
+}
+
+func (s *Server) clusterUnsub(filter string) {
+	if s.cluster != nil {
+		s.cluster.Unsubscribe(filter)
+	}
+}
+
+// deliverRemote delivers a message from another node to local
+// subscriptions; it never goes back to the cluster.
+func (s *Server) deliverRemote(p *packet.Publish, share, filter string) {
+	m := newMessage(p, time.Now())
+	var matches topic.Matches[*session]
+	s.subs.Match(m.topic, nil, online, &matches)
+	checkRead := s.opt().Authorizer != nil
+	for i := range matches.Deliveries {
+		d := &matches.Deliveries[i]
+		if d.Share != share {
+			continue
+		}
+		if checkRead && !s.allowed(d.Subscriber.authc.Load(), auth.Read, m.topic) {
+			continue
+		}
+		if share != "" {
+			d.Subscriber.mu.Lock()
+			_, member := d.Subscriber.subs[filter]
+			d.Subscriber.mu.Unlock()
+			if !member {
+				continue
+			}
+		}
+		d.Subscriber.deliver(m, min(m.qos, d.QoS), m.retain && d.RetainAsPublished, d.IDs, d.Share)
+		if share != "" {
+			return // one member of the group [MQTT-4.8.2-3]
+		}
+	}
+}
+
+// retainRemote applies a cluster-wide retained message to this node's
+// retained index.
+func (s *Server) retainRemote(p *packet.Publish) {
+	m := newMessage(p, time.Now())
+	m.retain = true
+	s.retainMu.Lock()
+	s.retainLocked(m)
+	s.retainMu.Unlock()
+}
