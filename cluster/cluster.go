@@ -1,0 +1,506 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+
+	"github.com/gannet-mqtt/gannet/broker"
+	"github.com/gannet-mqtt/gannet/packet"
+	"github.com/gannet-mqtt/gannet/topic"
+)
+
+// Headers of a routed message.
+const (
+	hdrOrigin = "Gannet-Origin" // the publishing node's instance
+	hdrSeq    = "Gannet-Seq"    // its count of routed messages
+)
+
+// ErrNotReady is returned by Route for a message that needs JetStream
+// while it has no quorum (or has not formed yet).
+var ErrNotReady = errors.New("cluster: JetStream is not available (no quorum of nodes?)")
+
+// Cluster is one node's membership of a cluster: it implements
+// broker.Cluster. Create it with New and give it to broker.Options.Cluster.
+type Cluster struct {
+	opt    Options
+	log    *slog.Logger
+	ns     *server.Server // the embedded server; nil with Options.NATSURL
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	prefix string // "gannet.NAME."
+	origin string // this node's instance: node name and a fresh nuid
+
+	pubMu sync.Mutex // orders hdrSeq with the publishes
+	seq   uint64     // guarded by pubMu
+
+	in    broker.Inbound
+	msgs  chan *nats.Msg // every live message, in the order NATS delivers them
+	ready atomic.Bool    // the JetStream streams exist and are consumed
+	// retainedSeq is the stream sequence of the last retained message applied.
+	retainedSeq atomic.Uint64
+	readyCh     chan struct{}
+
+	mu       sync.Mutex // guards the fields below
+	started  bool
+	closed   bool
+	interest map[string]*filterSub
+	queues   map[*nats.Subscription]string // queue subscription → $share filter
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// filterSub is this node's interest in one MQTT filter.
+type filterSub struct {
+	n    int                  // local subscriptions using the filter
+	subs []*nats.Subscription // one, or two for "x/#" (x and x.>)
+}
+
+// New starts the embedded NATS server (unless Options.NATSURL names an
+// existing one) and connects to it. The broker calls Start.
+func New(o Options) (*Cluster, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("node", o.Node)
+	c := &Cluster{
+		opt:      o,
+		log:      log,
+		prefix:   "gannet." + o.Name + ".",
+		origin:   o.Node + "-" + nuid.Next(),
+		msgs:     make(chan *nats.Msg, 1<<16),
+		interest: make(map[string]*filterSub),
+		queues:   make(map[*nats.Subscription]string),
+		stop:     make(chan struct{}),
+		readyCh:  make(chan struct{}),
+	}
+	copts := []nats.Option{
+		nats.Name("gannet " + o.Node),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("cluster: lost the NATS connection, reconnecting", "error", err)
+			}
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, s *nats.Subscription, err error) {
+			log.Warn("cluster: NATS error: messages from other nodes may be lost", "error", err)
+		}),
+	}
+	url := o.NATSURL
+	if url == "" {
+		ns, err := startServer(o, log)
+		if err != nil {
+			return nil, err
+		}
+		c.ns = ns
+		copts = append(copts, nats.InProcessServer(ns))
+	}
+	nc, err := nats.Connect(url, copts...)
+	if err != nil {
+		if c.ns != nil {
+			c.ns.Shutdown()
+		}
+		return nil, fmt.Errorf("cluster: connect to NATS: %w", err)
+	}
+	c.nc = nc
+	c.js, err = jetstream.New(nc)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("cluster: JetStream: %w", err)
+	}
+	return c, nil
+}
+
+// startServer starts the embedded nats-server with JetStream and routes.
+func startServer(o Options, log *slog.Logger) (*server.Server, error) {
+	host, port, err := hostPort(o.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: listen %q: %w", o.Listen, err)
+	}
+	chost, cport, err := hostPort(o.ClientListen)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: client listen %q: %w", o.ClientListen, err)
+	}
+	sopts := &server.Options{
+		ServerName: o.Node,
+		// Routing waits on the client accept loop: keep a client
+		// listener, on loopback.
+		Host:       chost,
+		Port:       cport,
+		Cluster:    server.ClusterOpts{Name: o.Name, Host: host, Port: port},
+		Routes:     server.RoutesFromStr(strings.Join(o.Routes, ",")),
+		JetStream:  true,
+		StoreDir:   filepath.Join(o.DataDir, "jetstream"),
+		SyncAlways: o.SyncAlways,
+		MaxPayload: 8 << 20,
+		NoSigs:     true,
+	}
+	ns, err := server.NewServer(sopts)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: NATS server: %w", err)
+	}
+	ns.SetLoggerV2(natsLogger{log}, false, false, false)
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		ns.Shutdown()
+		return nil, fmt.Errorf("cluster: the NATS server did not start within 10s (is %s free?)", o.Listen)
+	}
+	return ns, nil
+}
+
+// hostPort splits an address; port 0 asks NATS for a free one (-1).
+func hostPort(addr string) (string, int, error) {
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil {
+		return "", 0, err
+	}
+	if n == 0 {
+		n = server.RANDOM_PORT
+	}
+	return h, n, nil
+}
+
+// RouteAddr is the address the embedded server's route listener is bound
+// to ("" without an embedded server).
+func (c *Cluster) RouteAddr() string {
+	if c.ns == nil {
+		return ""
+	}
+	a := c.ns.ClusterAddr()
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}
+
+// Ready is closed once JetStream has formed and the cluster-wide state is
+// being read.
+func (c *Cluster) Ready() <-chan struct{} { return c.readyCh }
+
+// Start implements broker.Cluster: it subscribes to what the broker's
+// subscriptions need, and sets up JetStream in the background (it needs a
+// quorum of nodes; live QoS 0 routing works before).
+func (c *Cluster) Start(in broker.Inbound) error {
+	c.mu.Lock()
+	if c.started {
+		c.mu.Unlock()
+		return errors.New("cluster: started twice")
+	}
+	c.in = in
+	c.started = true
+	var err error
+	for f, fs := range c.interest {
+		err = errors.Join(err, c.subscribeLocked(f, fs))
+	}
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	c.wg.Add(2)
+	go c.dispatch()
+	go c.setup()
+	return nil
+}
+
+// setup creates the streams and starts the retained consumer, retrying
+// until JetStream answers.
+func (c *Cluster) setup() {
+	defer c.wg.Done()
+	deadline := time.Now().Add(c.opt.StartTimeout)
+	warned := false
+	for {
+		err := c.setupOnce()
+		if err == nil {
+			c.ready.Store(true)
+			close(c.readyCh)
+			c.log.Info("cluster: JetStream ready", "replicas", c.opt.Replicas)
+			return
+		}
+		if !warned && time.Now().After(deadline) {
+			c.log.Warn("cluster: JetStream not ready yet: QoS 1/2 and retained publishes are refused until a quorum of nodes is up", "error", err)
+			warned = true
+		}
+		select {
+		case <-c.stop:
+			return
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func (c *Cluster) retainedStream() string { return "GANNET_" + c.opt.Name + "_RETAINED" }
+
+func (c *Cluster) setupOnce() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:              c.retainedStream(),
+		Description:       "Gannet: the retained message of each MQTT topic",
+		Subjects:          []string{c.prefix + "r.>"},
+		MaxMsgsPerSubject: 1,
+		Replicas:          c.opt.Replicas,
+		AllowDirect:       true,
+		MaxConsumers:      -1,
+	})
+	if err != nil {
+		return fmt.Errorf("retained stream: %w", err)
+	}
+	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("retained consumer: %w", err)
+	}
+	cc, err := cons.Consume(c.applyRetained)
+	if err != nil {
+		return fmt.Errorf("retained consumer: %w", err)
+	}
+	go func() { <-c.stop; cc.Stop() }()
+	return nil
+}
+
+// applyRetained makes a cluster-wide retained message this node's.
+func (c *Cluster) applyRetained(m jetstream.Msg) {
+	p, err := decode(m.Data())
+	if err != nil {
+		c.log.Warn("cluster: unreadable retained message skipped", "subject", m.Subject(), "error", err)
+	} else {
+		p.Retain = true
+		c.in.Retain(p)
+	}
+	if md, err := m.Metadata(); err == nil {
+		c.retainedSeq.Store(md.Sequence.Stream)
+	}
+}
+
+// decode reads a routed message: a 5.0 PUBLISH packet.
+func decode(b []byte) (*packet.Publish, error) {
+	d := packet.Decoder{Version: packet.V5}
+	p, _, err := d.Decode(b)
+	if err != nil {
+		return nil, err
+	}
+	pub, ok := p.(*packet.Publish)
+	if !ok || p == nil {
+		return nil, errors.New("not a PUBLISH")
+	}
+	return pub, nil
+}
+
+// Route implements broker.Cluster. A retained message is stored in
+// JetStream first (acknowledged by a majority of its replicas); every
+// message then goes to the nodes with matching subscriptions over core
+// NATS.
+func (c *Cluster) Route(p *packet.Publish) error {
+	q := *p
+	q.PacketID = 0
+	q.Dup = false
+	if q.QoS > 0 {
+		q.PacketID = 1 // a 5.0 PUBLISH at QoS > 0 carries one; unused
+	}
+	data, err := q.Append(nil, packet.V5)
+	if err != nil {
+		return fmt.Errorf("cluster: encode %q: %w", p.Topic, err)
+	}
+	subj := TopicSubject(p.Topic)
+	if p.Retain {
+		if !c.ready.Load() {
+			return ErrNotReady
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := c.js.Publish(ctx, c.prefix+"r."+subj, data)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("cluster: store retained %q: %w", p.Topic, err)
+		}
+	}
+	msg := &nats.Msg{Subject: c.prefix + "m." + subj, Data: data, Header: nats.Header{}}
+	c.pubMu.Lock()
+	defer c.pubMu.Unlock()
+	c.seq++
+	msg.Header.Set(hdrOrigin, c.origin)
+	msg.Header.Set(hdrSeq, strconv.FormatUint(c.seq, 10))
+	if err := c.nc.PublishMsg(msg); err != nil {
+		return fmt.Errorf("cluster: route %q: %w", p.Topic, err)
+	}
+	return nil
+}
+
+// Subscribe implements broker.Cluster: the first local subscription of a
+// filter subscribes this node to it on NATS.
+func (c *Cluster) Subscribe(filter string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fs := c.interest[filter]
+	if fs == nil {
+		fs = &filterSub{}
+		c.interest[filter] = fs
+	}
+	fs.n++
+	if fs.n == 1 && c.started && !c.closed {
+		if err := c.subscribeLocked(filter, fs); err != nil {
+			c.log.Warn("cluster: cannot subscribe: messages from other nodes will not reach this filter", "filter", filter, "error", err)
+		}
+	}
+}
+
+// Unsubscribe implements broker.Cluster.
+func (c *Cluster) Unsubscribe(filter string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fs := c.interest[filter]
+	if fs == nil {
+		return
+	}
+	fs.n--
+	if fs.n > 0 {
+		return
+	}
+	delete(c.interest, filter)
+	for _, s := range fs.subs {
+		delete(c.queues, s)
+		s.Unsubscribe()
+	}
+}
+
+// subscribeLocked makes the NATS subscriptions of a filter. c.mu held.
+func (c *Cluster) subscribeLocked(filter string, fs *filterSub) error {
+	group, inner, shared := topic.ParseShare(filter)
+	if !shared {
+		inner = filter
+	}
+	subj, parent := FilterSubject(inner)
+	subjects := []string{c.prefix + "m." + subj}
+	if parent != "" {
+		subjects = append(subjects, c.prefix+"m."+parent)
+	}
+	for _, s := range subjects {
+		var sub *nats.Subscription
+		var err error
+		if shared {
+			// One member cluster-wide: NATS gives each message to one
+			// queue subscriber of the group [MQTT-4.8.2-3].
+			sub, err = c.nc.ChanQueueSubscribe(s, string(appendLevel(nil, group)), c.msgs)
+			if err == nil {
+				c.queues[sub] = filter
+			}
+		} else {
+			sub, err = c.nc.ChanSubscribe(s, c.msgs)
+		}
+		if err != nil {
+			return err
+		}
+		fs.subs = append(fs.subs, sub)
+	}
+	return nil
+}
+
+// Subscriptions returns how many NATS subscriptions this node holds for
+// its MQTT subscriptions.
+func (c *Cluster) Subscriptions() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, fs := range c.interest {
+		n += len(fs.subs)
+	}
+	return n
+}
+
+// dispatch hands live messages from other nodes to the broker, in the
+// order NATS delivered them. A message that matches several of this node's
+// filters arrives once per filter: the origin's sequence numbers, which
+// only grow, let only the first through.
+func (c *Cluster) dispatch() {
+	defer c.wg.Done()
+	last := make(map[string]uint64)
+	for {
+		var m *nats.Msg
+		select {
+		case <-c.stop:
+			return
+		case m = <-c.msgs:
+		}
+		share, filter := "", ""
+		if m.Sub != nil && m.Sub.Queue != "" {
+			c.mu.Lock()
+			filter = c.queues[m.Sub]
+			c.mu.Unlock()
+			if filter == "" {
+				continue // unsubscribed since
+			}
+			share, _, _ = topic.ParseShare(filter)
+		} else {
+			origin := m.Header.Get(hdrOrigin)
+			if origin == c.origin {
+				continue // delivered here already
+			}
+			seq, _ := strconv.ParseUint(m.Header.Get(hdrSeq), 10, 64)
+			if seq <= last[origin] {
+				continue
+			}
+			last[origin] = seq
+		}
+		p, err := decode(m.Data)
+		if err != nil {
+			c.log.Warn("cluster: unreadable message from another node skipped", "subject", m.Subject, "error", err)
+			continue
+		}
+		c.in.Deliver(p, share, filter)
+	}
+}
+
+// Close implements broker.Cluster: it leaves the cluster and stops the
+// embedded server.
+func (c *Cluster) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.mu.Unlock()
+	close(c.stop)
+	c.wg.Wait()
+	if c.nc != nil {
+		c.nc.Close()
+	}
+	if c.ns != nil {
+		c.ns.Shutdown()
+		c.ns.WaitForShutdown()
+	}
+	return nil
+}
+
+// natsLogger sends the embedded server's logs to slog.
+type natsLogger struct{ log *slog.Logger }
+
+func (l natsLogger) Noticef(f string, v ...any) { l.log.Info("nats: " + fmt.Sprintf(f, v...)) }
+func (l natsLogger) Warnf(f string, v ...any)   { l.log.Warn("nats: " + fmt.Sprintf(f, v...)) }
+func (l natsLogger) Fatalf(f string, v ...any)  { l.log.Error("nats: " + fmt.Sprintf(f, v...)) }
+func (l natsLogger) Errorf(f string, v ...any)  { l.log.Error("nats: " + fmt.Sprintf(f, v...)) }
+func (l natsLogger) Debugf(f string, v ...any)  { l.log.Debug("nats: " + fmt.Sprintf(f, v...)) }
+func (l natsLogger) Tracef(f string, v ...any)  {}
