@@ -324,6 +324,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			codes[i] = packet.WildcardSubscriptionsNotSupported // [MQTT-3.8.3-2] (3.1.1)
 		}
 	}
+	c.srv.syncRetained(p)
 	c.srv.retainMu.Lock() // see Server.publish
 	defer c.srv.retainMu.Unlock()
 	for i, sub := range p.Subscriptions {

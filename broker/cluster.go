@@ -57,6 +57,32 @@ type Inbound interface {
 	Retain(p *packet.Publish)
 }
 
+// RetainedSyncer is implemented by a Cluster whose retained messages reach
+// this node asynchronously (through Inbound.Retain). SyncRetained returns
+// once every retained message the cluster had acknowledged when it was
+// called has been applied here (or it gives up after a bounded wait), so
+// that a SUBSCRIBE on any node gets a retained message whose publisher has
+// its acknowledgement. The broker calls it before it looks up the retained
+// messages of a SUBSCRIBE, with no lock held.
+type RetainedSyncer interface {
+	SyncRetained()
+}
+
+// syncRetained waits for the cluster's retained messages before a
+// SUBSCRIBE that may get some looks them up.
+func (s *Server) syncRetained(p *packet.Subscribe) {
+	rs, ok := s.cluster.(RetainedSyncer)
+	if !ok {
+		return
+	}
+	for _, sub := range p.Subscriptions {
+		if _, _, shared := topic.ParseShare(sub.Filter); !shared && sub.RetainHandling < 2 {
+			rs.SyncRetained()
+			return
+		}
+	}
+}
+
 // inbound is the Server's Inbound.
 type inbound struct{ s *Server }
 

@@ -296,6 +296,31 @@ func (c *Cluster) applyRetained(m jetstream.Msg) {
 	}
 }
 
+// SyncRetained implements broker.RetainedSyncer: it asks the retained
+// stream for its last sequence and waits (at most 2 s) until this node has
+// applied it.
+func (c *Cluster) SyncRetained() {
+	if !c.ready.Load() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err := c.js.Stream(ctx, c.retainedStream())
+	if err != nil {
+		c.log.Warn("cluster: cannot read the retained stream: a new subscription may miss a retained message", "error", err)
+		return
+	}
+	last := st.CachedInfo().State.LastSeq
+	for c.retainedSeq.Load() < last {
+		select {
+		case <-ctx.Done():
+			c.log.Warn("cluster: retained messages lag: a new subscription may miss one", "applied", c.retainedSeq.Load(), "last", last)
+			return
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
 // decode reads a routed message: a 5.0 PUBLISH packet.
 func decode(b []byte) (*packet.Publish, error) {
 	d := packet.Decoder{Version: packet.V5}
@@ -428,6 +453,19 @@ func (c *Cluster) Subscriptions() int {
 		n += len(fs.subs)
 	}
 	return n
+}
+
+// Received returns how many messages this node's NATS connection has
+// received.
+func (c *Cluster) Received() uint64 { return c.nc.Stats().InMsgs }
+
+// Interest returns how many subscriptions, of any node, this node's NATS
+// server knows for topic's subject.
+func (c *Cluster) Interest(topicName string) int {
+	if c.ns == nil {
+		return 0
+	}
+	return c.ns.GlobalAccount().Interest(c.prefix + "m." + TopicSubject(topicName))
 }
 
 // dispatch hands live messages from other nodes to the broker, in the
