@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"github.com/gannet-mqtt/gannet/cluster"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -35,6 +36,9 @@ type Runtime struct {
 	Admin Admin
 	// Logger writes to standard error at the configured level and format.
 	Logger *slog.Logger
+	// Cluster, when not nil, are the options of this node's cluster
+	// (cluster.New); the caller sets BrokerOptions.Cluster to it.
+	Cluster *cluster.Options
 }
 
 // RuntimeListener is one listener: how to open it, and how the broker
@@ -75,6 +79,10 @@ func (f *File) build(logOut io.Writer) (*Runtime, error) {
 		Store:         f.Store,
 		Admin:         f.Admin,
 		Logger:        log,
+		Cluster:       f.clusterOptions(),
+	}
+	if rt.Cluster != nil {
+		rt.Cluster.Logger = log
 	}
 	o := &rt.BrokerOptions
 	o.Logger = log

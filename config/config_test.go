@@ -185,6 +185,14 @@ auth:
   http:
     auth_url: http://127.0.0.1:9999/auth
     acl_url: https://auth.example.com/acl
+cluster:
+  name: c1
+  node: n1
+  listen: 127.0.0.1:7222
+  routes: [nats://127.0.0.1:7223]
+  replicas: 1
+  nats_url: nats://127.0.0.1:4222
+  sync_always: true
 `
 
 // writeEveryOption writes the files everyOption names and returns the
@@ -299,7 +307,7 @@ func TestEveryOption(t *testing.T) {
 	bd, bw := reflect.ValueOf(broker.DefaultOptions()), reflect.ValueOf(want)
 	for i := range bw.NumField() {
 		switch name := bw.Type().Field(i).Name; name {
-		case "Store", "Version", "Logger", "PeerIdentity", "Authenticator", "Authorizer", "EnhancedAuth":
+		case "Store", "Version", "Logger", "PeerIdentity", "Authenticator", "Authorizer", "EnhancedAuth", "Cluster":
 		default:
 			if reflect.DeepEqual(bw.Field(i).Interface(), bd.Field(i).Interface()) {
 				t.Errorf("broker option %s is left at its default by the test", name)
