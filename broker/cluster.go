@@ -55,6 +55,27 @@ type Inbound interface {
 	// Retain makes p the retained message of its topic on this node (an
 	// empty payload deletes it), without delivering it.
 	Retain(p *packet.Publish)
+	// TakeOver ends the connection of clientID on this node, if any, as
+	// taken over by a connection on another node (5.0: 0x8E
+	// [MQTT-3.1.4-3]), and drops its session here: the session now lives
+	// where the client connected. It returns once that is done.
+	TakeOver(clientID string)
+}
+
+// SessionOwners is implemented by a Cluster that gives each client
+// identifier one owning node, so that two nodes never both keep a live
+// connection for it.
+type SessionOwners interface {
+	// Claim makes this node the owner of clientID's session, asking the
+	// previous owner to take its connection over (Inbound.TakeOver). The
+	// broker calls it before it accepts a CONNECT, with no lock held; an
+	// error refuses the CONNECT (0x88 Server unavailable).
+	Claim(clientID string) error
+	// Owns reports whether this node still owns clientID, as claimed by
+	// the last Claim; the broker asks once the connection is attached and
+	// takes it over itself if another node claimed the identifier
+	// meanwhile.
+	Owns(clientID string) bool
 }
 
 // RetainedSyncer is implemented by a Cluster whose retained messages reach
@@ -91,6 +112,35 @@ func (in inbound) Deliver(p *packet.Publish, share, filter string) {
 }
 
 func (in inbound) Retain(p *packet.Publish) { in.s.retainRemote(p) }
+
+func (in inbound) TakeOver(clientID string) { in.s.takeOverRemote(clientID) }
+
+// takeOverRemote ends the local connection and session of clientID, which
+// another node now owns. The connection first handles what it received,
+// as in a local takeover (takeover.go).
+func (s *Server) takeOverRemote(id string) {
+	s.letFinish(id)
+	s.mu.Lock()
+	sess := s.sessions[id]
+	var oc *conn
+	if sess != nil {
+		if oc = sess.conn.Swap(nil); oc != nil {
+			oc.takenOver.Store(true)
+		}
+		s.discardLocked(sess)
+	}
+	s.mu.Unlock()
+	if sess != nil {
+		s.log.Info("session taken over by a connection on another node", "client", id)
+	}
+	if oc != nil {
+		if oc.version >= packet.V5 {
+			oc.closeWith(&packet.Disconnect{ReasonCode: packet.SessionTakenOver}) // [MQTT-3.1.4-3]
+		} else {
+			oc.closeWith(nil)
+		}
+	}
+}
 
 // routeFailed is what publish returns when the cluster refused a message.
 const routeFailed = -2

@@ -197,6 +197,13 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		}
 	}
 
+	owners, _ := s.cluster.(SessionOwners)
+	if owners != nil {
+		if err := owners.Claim(id); err != nil {
+			s.log.Warn("cannot claim the session in the cluster", "client", id, "error", err)
+			return refuse(packet.ServerUnavailable, "the cluster cannot give this node the session now; try again")
+		}
+	}
 	s.letFinish(id)
 	var tookOver *conn
 	var cancelledWill *message
@@ -293,6 +300,11 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		s.log.Debug("delayed will cancelled by reconnection", "client", id, "topic", cancelledWill.topic, "clean_start", p.CleanStart)
 	}
 	s.log.Debug("client connected", "client", id, "remote", c.nc.RemoteAddr(), "version", p.Version, "clean", p.CleanStart, "keepalive", keepAlive, "session_present", ack.SessionPresent)
+	if owners != nil && !owners.Owns(id) {
+		// Another node claimed the identifier while this one connected:
+		// its takeover request may have found nothing here yet.
+		go s.takeOverRemote(id)
+	}
 	return nil
 }
 

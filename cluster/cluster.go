@@ -47,7 +47,8 @@ type Cluster struct {
 	pubMu sync.Mutex // orders hdrSeq with the publishes
 	seq   uint64     // guarded by pubMu
 
-	in    broker.Inbound
+	in     broker.Inbound
+	owners jetstream.KeyValue // client identifier → owning node instance
 	msgs  chan *nats.Msg // every live message, in the order NATS delivers them
 	ready atomic.Bool    // the JetStream streams exist and are consumed
 	// retainedSeq is the stream sequence of the last retained message applied.
@@ -59,6 +60,7 @@ type Cluster struct {
 	closed   bool
 	interest map[string]*filterSub
 	queues   map[*nats.Subscription]string // queue subscription → $share filter
+	owned    map[string]uint64             // client identifier → revision of our claim
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -89,6 +91,7 @@ func New(o Options) (*Cluster, error) {
 		msgs:     make(chan *nats.Msg, 1<<16),
 		interest: make(map[string]*filterSub),
 		queues:   make(map[*nats.Subscription]string),
+		owned:    make(map[string]uint64),
 		stop:     make(chan struct{}),
 		readyCh:  make(chan struct{}),
 	}
@@ -219,6 +222,9 @@ func (c *Cluster) Start(in broker.Inbound) error {
 	if err != nil {
 		return err
 	}
+	if _, err := c.nc.Subscribe(c.prefix+"ctl."+c.origin, c.control); err != nil {
+		return fmt.Errorf("cluster: control subject: %w", err)
+	}
 	c.wg.Add(2)
 	go c.dispatch()
 	go c.setup()
@@ -268,6 +274,14 @@ func (c *Cluster) setupOnce() error {
 	if err != nil {
 		return fmt.Errorf("retained stream: %w", err)
 	}
+	c.owners, err = c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      "gannet_" + c.opt.Name + "_owners",
+		Description: "Gannet: the node that owns each client identifier's session",
+		Replicas:    c.opt.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("owners bucket: %w", err)
+	}
 	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy,
 	})
@@ -294,6 +308,90 @@ func (c *Cluster) applyRetained(m jetstream.Msg) {
 	if md, err := m.Metadata(); err == nil {
 		c.retainedSeq.Store(md.Sequence.Stream)
 	}
+}
+
+// control answers requests from other nodes: "takeover CLIENTID".
+func (c *Cluster) control(m *nats.Msg) {
+	if id, ok := strings.CutPrefix(string(m.Data), "takeover "); ok {
+		c.mu.Lock()
+		delete(c.owned, id)
+		c.mu.Unlock()
+		c.in.TakeOver(id)
+	}
+	m.Respond(nil)
+}
+
+// ownerKey is the owners bucket's key of a client identifier: one token.
+func ownerKey(id string) string { return "c" + string(appendLevel(nil, id)) }
+
+// Claim implements broker.SessionOwners: it makes this node the owner of
+// clientID by compare-and-set on the owners bucket (whose writes go
+// through the stream's leader, so two nodes cannot both win), then asks
+// the previous owner, if another node, to take its connection over.
+func (c *Cluster) Claim(clientID string) error {
+	if !c.ready.Load() {
+		return ErrNotReady
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	key := ownerKey(clientID)
+	var prev string
+	var rev uint64
+	for attempt := 0; ; attempt++ {
+		e, err := c.owners.Get(ctx, key)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+			prev = ""
+			rev, err = c.owners.Create(ctx, key, []byte(c.origin))
+		case err == nil:
+			prev = string(e.Value())
+			rev, err = c.owners.Update(ctx, key, []byte(c.origin), e.Revision())
+		}
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil || attempt >= 50 {
+			return fmt.Errorf("cluster: claim session %q: %w", clientID, err)
+		}
+		// Someone wrote first (or a replica lagged): read again.
+		time.Sleep(time.Duration(attempt%5+1) * time.Millisecond)
+	}
+	c.mu.Lock()
+	c.owned[clientID] = rev
+	c.mu.Unlock()
+	if prev != "" && prev != c.origin {
+		// The old owner ends its connection; a dead one has no
+		// responders and is skipped at once.
+		_, err := c.nc.RequestWithContext(ctx, c.prefix+"ctl."+prev, []byte("takeover "+clientID))
+		if err != nil && !errors.Is(err, nats.ErrNoResponders) {
+			c.log.Warn("cluster: the previous owner did not confirm the takeover", "client", clientID, "previous", prev, "error", err)
+		}
+	}
+	return nil
+}
+
+// Owns implements broker.SessionOwners: it rewrites this node's claim at
+// the revision it made, which fails if another node claimed since (a
+// read could come from a lagging replica; a write cannot).
+func (c *Cluster) Owns(clientID string) bool {
+	c.mu.Lock()
+	rev, ok := c.owned[clientID]
+	c.mu.Unlock()
+	if !ok || !c.ready.Load() {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	nrev, err := c.owners.Update(ctx, ownerKey(clientID), []byte(c.origin), rev)
+	if err != nil {
+		return false
+	}
+	c.mu.Lock()
+	if c.owned[clientID] == rev {
+		c.owned[clientID] = nrev
+	}
+	c.mu.Unlock()
+	return true
 }
 
 // SyncRetained implements broker.RetainedSyncer: it asks the retained

@@ -225,13 +225,21 @@ func converge(t testing.TB, pub mqtt.Client, topicName string, ch <-chan mqtt.Me
 // paho5 connects a paho.golang (5.0) client to addr; its messages arrive
 // on the returned channel.
 func paho5(t testing.TB, addr string, cp *paho.Connect) (*paho.Client, chan *paho.Publish) {
+	c, msgs, _ := paho5d(t, addr, cp)
+	return c, msgs
+}
+
+// paho5d is paho5 that also returns the DISCONNECT the server sends.
+func paho5d(t testing.TB, addr string, cp *paho.Connect) (*paho.Client, chan *paho.Publish, chan *paho.Disconnect) {
 	t.Helper()
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	msgs := make(chan *paho.Publish, 10000)
+	disc := make(chan *paho.Disconnect, 1)
 	c := paho.NewClient(paho.ClientConfig{
+		OnServerDisconnect: func(d *paho.Disconnect) { disc <- d },
 		Conn:          nc,
 		PacketTimeout: waitFor,
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){
@@ -246,5 +254,5 @@ func paho5(t testing.TB, addr string, cp *paho.Connect) (*paho.Client, chan *pah
 		t.Fatalf("paho5 connect %q: %v", cp.ClientID, err)
 	}
 	t.Cleanup(func() { c.Disconnect(&paho.Disconnect{}) })
-	return c, msgs
+	return c, msgs, disc
 }
