@@ -49,8 +49,8 @@ type Cluster struct {
 
 	in     broker.Inbound
 	owners jetstream.KeyValue // client identifier → owning node instance
-	msgs  chan *nats.Msg // every live message, in the order NATS delivers them
-	ready atomic.Bool    // the JetStream streams exist and are consumed
+	msgs   chan *nats.Msg     // every live message, in the order NATS delivers them
+	ready  atomic.Bool        // the JetStream streams exist and are consumed
 	// retainedSeq is the stream sequence of the last retained message applied.
 	retainedSeq atomic.Uint64
 	readyCh     chan struct{}

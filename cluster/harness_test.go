@@ -240,8 +240,8 @@ func paho5d(t testing.TB, addr string, cp *paho.Connect) (*paho.Client, chan *pa
 	disc := make(chan *paho.Disconnect, 1)
 	c := paho.NewClient(paho.ClientConfig{
 		OnServerDisconnect: func(d *paho.Disconnect) { disc <- d },
-		Conn:          nc,
-		PacketTimeout: waitFor,
+		Conn:               nc,
+		PacketTimeout:      waitFor,
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 			func(r paho.PublishReceived) (bool, error) { msgs <- r.Packet; return true, nil },
 		},
