@@ -29,6 +29,10 @@ const (
 	hdrSeq    = "Gannet-Seq"    // its count of routed messages
 )
 
+// StoreTimeout bounds how long a QoS 1/2 or retained publish waits for
+// JetStream to store it; past it the publisher is refused.
+const StoreTimeout = 3 * time.Second
+
 // ErrNotReady is returned by Route for a message that needs JetStream
 // while it has no quorum (or has not formed yet).
 var ErrNotReady = errors.New("cluster: JetStream is not available (no quorum of nodes?)")
@@ -259,6 +263,12 @@ func (c *Cluster) setup() {
 
 func (c *Cluster) retainedStream() string { return "GANNET_" + c.opt.Name + "_RETAINED" }
 
+func (c *Cluster) messageStream() string { return "GANNET_" + c.opt.Name + "_MESSAGES" }
+
+// MessageRetention is how long the messages stream keeps QoS 1/2
+// messages.
+const MessageRetention = time.Hour
+
 func (c *Cluster) setupOnce() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -273,6 +283,16 @@ func (c *Cluster) setupOnce() error {
 	})
 	if err != nil {
 		return fmt.Errorf("retained stream: %w", err)
+	}
+	if _, err := c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        c.messageStream(),
+		Description: "Gannet: QoS 1 and 2 messages, stored before the publisher is acknowledged",
+		Subjects:    []string{c.prefix + "q.>"},
+		Replicas:    c.opt.Replicas,
+		MaxAge:      MessageRetention,
+		AllowDirect: true,
+	}); err != nil {
+		return fmt.Errorf("messages stream: %w", err)
 	}
 	c.owners, err = c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      "gannet_" + c.opt.Name + "_owners",
@@ -332,7 +352,7 @@ func (c *Cluster) Claim(clientID string) error {
 	if !c.ready.Load() {
 		return ErrNotReady
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), StoreTimeout)
 	defer cancel()
 	key := ownerKey(clientID)
 	var prev string
@@ -433,10 +453,10 @@ func decode(b []byte) (*packet.Publish, error) {
 	return pub, nil
 }
 
-// Route implements broker.Cluster. A retained message is stored in
-// JetStream first (acknowledged by a majority of its replicas); every
-// message then goes to the nodes with matching subscriptions over core
-// NATS.
+// Route implements broker.Cluster. A retained message is stored in the
+// retained stream, a QoS 1/2 message in the messages stream, first
+// (acknowledged by a majority of its replicas); every message then goes to
+// the nodes with matching subscriptions over core NATS.
 func (c *Cluster) Route(p *packet.Publish) error {
 	q := *p
 	q.PacketID = 0
@@ -449,15 +469,21 @@ func (c *Cluster) Route(p *packet.Publish) error {
 		return fmt.Errorf("cluster: encode %q: %w", p.Topic, err)
 	}
 	subj := TopicSubject(p.Topic)
-	if p.Retain {
+	if p.Retain || p.QoS > 0 {
+		// Stored, with a majority of the replicas, before the publisher
+		// is acknowledged; refused without a quorum.
 		if !c.ready.Load() {
 			return ErrNotReady
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err := c.js.Publish(ctx, c.prefix+"r."+subj, data)
+		stream := "q."
+		if p.Retain {
+			stream = "r."
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), StoreTimeout)
+		_, err := c.js.Publish(ctx, c.prefix+stream+subj, data)
 		cancel()
 		if err != nil {
-			return fmt.Errorf("cluster: store retained %q: %w", p.Topic, err)
+			return fmt.Errorf("cluster: store %q in JetStream: %w", p.Topic, err)
 		}
 	}
 	msg := &nats.Msg{Subject: c.prefix + "m." + subj, Data: data, Header: nats.Header{}}

@@ -1,0 +1,24 @@
+package cluster
+
+import (
+	"context"
+	"time"
+
+	"github.com/gannet-mqtt/gannet/packet"
+)
+
+// StoredMessage returns the last QoS 1/2 message the messages stream holds
+// for topicName.
+func (c *Cluster) StoredMessage(topicName string) (*packet.Publish, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err := c.js.Stream(ctx, c.messageStream())
+	if err != nil {
+		return nil, err
+	}
+	m, err := st.GetLastMsgForSubject(ctx, c.prefix+"q."+TopicSubject(topicName))
+	if err != nil {
+		return nil, err
+	}
+	return decode(m.Data)
+}
