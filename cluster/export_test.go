@@ -22,3 +22,15 @@ func (c *Cluster) StoredMessage(topicName string) (*packet.Publish, error) {
 	}
 	return decode(m.Data)
 }
+
+// NATSSubs returns how many NATS subscriptions this node holds for an
+// MQTT filter, and how many local subscriptions use it.
+func (c *Cluster) NATSSubs(filter string) (subs, users int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fs := c.interest[filter]
+	if fs == nil {
+		return 0, 0
+	}
+	return len(fs.subs), fs.n
+}
