@@ -1,6 +1,7 @@
 // Package auth decides who may connect to the broker and what each client
-// may read and write. It imports the topic package, the standard library and
-// golang.org/x/crypto only.
+// may read and write. It imports the topic package, the standard library,
+// golang.org/x/crypto and golang.org/x/time, and for JWT
+// github.com/golang-jwt/jwt/v5 and github.com/MicahParks/keyfunc/v3.
 //
 // # Interfaces
 //
@@ -32,6 +33,15 @@
 //     The decision rules and the rule for SUBSCRIBE filters are on [ACL].
 //   - [HTTPHook] (both): a JSON POST per decision, with a time-out and a
 //     bounded cache of decisions.
+//   - [JWT] (Authenticator): a JSON Web Token in the password or user name,
+//     HMAC, RSA or ECDSA, keys from a PEM file or a JWKS URL; credentials
+//     that are not JWTs go on to [JWTOptions].Next. [JWTAuthorizer] applies
+//     the token's ACL claim (EMQX's format) before another Authorizer. See
+//     docs/jwt.md.
+//
+// Optional interfaces, found by type assertion: [AnonymousHandler] (an
+// Authenticator that decides about some clients without a user name) and
+// [MessageAuthorizer] (an Authorizer that also judges QoS and retain).
 //
 // Loading a file reports every bad line, each as a [*ParseError] naming the
 // file and line, joined with errors.Join.
@@ -72,7 +82,8 @@
 // Password files:
 //   - A line without ':', a user listed twice, a plain-text password or a hash
 //     in an unknown scheme is a load error naming the line; Mosquitto skips
-//     the line, or logs and drops the user.
+//     the line, or logs and drops the user. [LoadPasswordFileSkipping] does
+//     as Mosquitto, reporting each skipped line.
 //   - Passwords are compared as bytes; Mosquitto stops at the first NUL.
 //
 // ACL files:
@@ -82,7 +93,7 @@
 //     patterns, so there a user's grant beats a deny pattern.
 //   - SUBSCRIBE is checked: the filter must be covered by a rule granting
 //     read (see [ACL]). Mosquitto 2.0 accepts every SUBSCRIBE and only checks
-//     each message on delivery.
+//     each message on delivery; [ReadAtDelivery] wraps an ACL to do the same.
 //   - A client asking for ReadWrite needs a rule granting both; Mosquitto
 //     grants if any asked-for bit is granted (it never asks for both).
 //   - Substitution: Mosquitto 2.0 refuses every pattern check for a client

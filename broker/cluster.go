@@ -4,7 +4,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gannet-mqtt/gannet/auth"
 	"github.com/gannet-mqtt/gannet/packet"
 	"github.com/gannet-mqtt/gannet/topic"
 )
@@ -119,7 +118,13 @@ func (in inbound) TakeOver(clientID string) { in.s.takeOverRemote(clientID) }
 // another node now owns. The connection first handles what it received,
 // as in a local takeover (takeover.go).
 func (s *Server) takeOverRemote(id string) {
-	s.letFinish(id)
+	s.mu.Lock()
+	var owner string
+	if sess := s.sessions[id]; sess != nil {
+		owner = sess.owner // the other node checked the identity against its own sessions
+	}
+	s.mu.Unlock()
+	s.letFinish(id, owner)
 	s.mu.Lock()
 	sess := s.sessions[id]
 	var oc *conn
@@ -189,13 +194,9 @@ func (s *Server) deliverRemote(p *packet.Publish, share, filter string) {
 	m := newMessage(p, time.Now())
 	var matches topic.Matches[*session]
 	s.subs.Match(m.topic, nil, online, &matches)
-	checkRead := s.opt().Authorizer != nil
 	for i := range matches.Deliveries {
-		d := &matches.Deliveries[i]
+		d := &matches.Deliveries[i] // deliver checks read access
 		if d.Share != share {
-			continue
-		}
-		if checkRead && !s.allowed(d.Subscriber.authc.Load(), auth.Read, m.topic) {
 			continue
 		}
 		if share != "" {
@@ -206,7 +207,7 @@ func (s *Server) deliverRemote(p *packet.Publish, share, filter string) {
 				continue
 			}
 		}
-		d.Subscriber.deliver(m, min(m.qos, d.QoS), m.retain && d.RetainAsPublished, d.IDs, d.Share)
+		d.Subscriber.deliver(m, s.outQoS(m.qos, d.QoS), m.retain && d.RetainAsPublished, d.IDs, d.Share)
 		if share != "" {
 			return // one member of the group [MQTT-4.8.2-3]
 		}

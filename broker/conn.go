@@ -30,6 +30,9 @@ type conn struct {
 	hsRest     []byte        // bytes read beyond CONNECT during the handshake
 	refused    bool          // a refusing CONNACK was sent
 
+	disconnectAt time.Time   // credentials expire: close then (zero: never)
+	expiryTimer  *time.Timer // closes the connection at disconnectAt
+
 	pubRate  *rate.Limiter // PUBLISH packets per second, nil: no cap
 	byteRate *rate.Limiter // PUBLISH bytes per second, nil: no cap
 
@@ -261,6 +264,9 @@ func (c *conn) ended(err error) (linger bool) {
 		}
 	}
 	c.closeWith(nil)
+	if c.expiryTimer != nil {
+		c.expiryTimer.Stop()
+	}
 	c.srv.disconnected(c)
 	return linger
 }
@@ -322,13 +328,18 @@ func (c *conn) checkHardLimitLocked() {
 // flags and identifier patched; 5.0 copies are encoded per connection.
 //
 // It reports false when the packet was dropped for good because it exceeds
-// the client's Maximum Packet Size: the caller then treats the message as
-// delivered [MQTT-3.1.2-25].
+// the client's Maximum Packet Size, or lies outside the mount point of the
+// client's listener: the caller then treats the message as delivered
+// [MQTT-3.1.2-25].
 func (c *conn) sendPublish(m *message, qos byte, id uint16, retain, dup bool, subIDs []uint32) bool {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.closing {
 		return true
+	}
+	name, visible := c.outTopic(m) // see mount.go
+	if !visible {
+		return false // outside the listener's mount point: dropped as if delivered
 	}
 	if qos == 0 && len(c.out) > c.srv.opt().WriteBufferLimit {
 		c.srv.stats.slowDropped.Add(1)
@@ -344,7 +355,9 @@ func (c *conn) sendPublish(m *message, qos byte, id uint16, retain, dup bool, su
 	if retain {
 		first |= 0x01
 	}
-	if c.version < packet.V5 {
+	if c.version < packet.V5 && len(name) != len(m.topic) {
+		c.appendMounted311(m, name, qos, id, retain, dup)
+	} else if c.version < packet.V5 {
 		tmpl := m.encoded311(qos)
 		start := len(c.out)
 		c.out = append(c.out, tmpl...)
@@ -354,7 +367,7 @@ func (c *conn) sendPublish(m *message, qos byte, id uint16, retain, dup bool, su
 			c.out[at], c.out[at+1] = byte(id>>8), byte(id)
 		}
 	} else {
-		p := packet.Publish{Dup: dup && qos > 0, QoS: qos, Retain: retain, Topic: m.topic, PacketID: id, Payload: m.payload}
+		p := packet.Publish{Dup: dup && qos > 0, QoS: qos, Retain: retain, Topic: name, PacketID: id, Payload: m.payload}
 		p.Properties = m.props
 		p.Properties.SubscriptionIDs = subIDs
 		if !m.expiry.IsZero() {

@@ -87,6 +87,7 @@ func (f *File) build(logOut io.Writer) (*Runtime, error) {
 	o := &rt.BrokerOptions
 	o.Logger = log
 	o.PeerIdentity = peerIdentity
+	o.PeerSubject = listener.PeerSubject
 	f.buildAuth(c, o)
 
 	for i := range f.Listeners {
@@ -99,10 +100,13 @@ func (f *File) build(logOut io.Writer) (*Runtime, error) {
 		rt.Listeners = append(rt.Listeners, RuntimeListener{
 			Config: cfg,
 			ListenerOptions: broker.ListenerOptions{
-				Name:               cfg.Name,
-				Anonymous:          anonymous(l.Anonymous),
-				IdentityAsUsername: l.IdentityAsUsername,
-				MaxConnections:     l.MaxConnections,
+				Name:                  cfg.Name,
+				Anonymous:             anonymous(l.Anonymous),
+				IdentityAsUsername:    l.IdentityAsUsername,
+				SubjectAsUsername:     l.SubjectAsUsername,
+				RequireAuthentication: l.RequireAuth,
+				MountPoint:            l.MountPoint,
+				MaxConnections:        l.MaxConnections,
 			},
 		})
 	}
@@ -135,6 +139,7 @@ func (f *File) brokerOptions() broker.Options {
 	l, m := &f.Limits, &f.MQTT
 	o.ConnectTimeout = l.ConnectTimeout
 	o.MaxPacketSize = int(l.MaxPacketSize)
+	o.MaxPayloadSize = int(l.MaxPayloadSize)
 	o.MaxUserProperties = l.MaxUserProperties
 	o.MaxInflight = l.MaxInflight
 	o.MaxQueued = l.MaxQueued
@@ -172,20 +177,34 @@ func (f *File) brokerOptions() broker.Options {
 	o.ServerReference = m.ServerReference
 	o.ShareStrategy, _ = parseShareStrategy(m.ShareStrategy)
 	o.ValidatePayloadFormat = m.ValidatePayloadFormat
+	o.RefuseEmptyClientID = !m.AllowEmptyClientID
+	o.UpgradeOutgoingQoS = m.UpgradeOutgoingQoS
+	o.CheckRetainSource = f.Auth.CheckRetainSource
+	o.BadCredentialsNotAuthorized = f.Auth.BadCredentialsNotAuthorized
 	return o
 }
 
 // buildAuth loads the auth files and makes the HTTP hook.
 func (f *File) buildAuth(c *collector, o *broker.Options) {
 	a := &f.Auth
+	o.LoginLimits = broker.LoginLimits(a.Login)
 	if a.SessionOwnership == "any" {
 		o.SessionOwnership = broker.SessionOwnerAny
 	}
 	if a.PasswordFile != "" {
-		pf, err := auth.LoadPasswordFile(a.PasswordFile)
+		// From a mosquitto.conf, as Mosquitto: a malformed line is
+		// skipped with a warning. A YAML configuration reports it as an
+		// error, as for every other file it names.
+		pf, skipped, err := auth.LoadPasswordFileSkipping(a.PasswordFile)
+		if _, format := f.Source(); format != "mosquitto" && skipped != nil {
+			err = skipped
+		}
 		if err != nil {
 			c.wrap("auth.password_file", err)
 		} else {
+			for _, e := range leafErrors(skipped) {
+				o.Logger.Warn("password file: line skipped: "+e.Error()+"; the user on it cannot log in until it is fixed", "file", a.PasswordFile)
+			}
 			o.Authenticator = pf
 		}
 	}
@@ -194,7 +213,13 @@ func (f *File) buildAuth(c *collector, o *broker.Options) {
 		if err != nil {
 			c.wrap("auth.acl_file", err)
 		} else {
+			if a.ACLUserRulesFirst {
+				acl = acl.UserRulesFirst()
+			}
 			o.Authorizer = acl
+			if a.ACLReadAtDelivery {
+				o.Authorizer = auth.ReadAtDelivery(acl)
+			}
 		}
 	}
 	if a.HTTP.AuthURL != "" || a.HTTP.ACLURL != "" {
@@ -217,6 +242,20 @@ func (f *File) buildAuth(c *collector, o *broker.Options) {
 			}
 		}
 	}
+	if a.JWT.Enabled() {
+		jo := a.JWT.options()
+		jo.Next = o.Authenticator
+		jo.Logger = o.Logger
+		j, err := auth.NewJWT(jo)
+		if err != nil {
+			c.wrap("auth.jwt", err)
+		} else {
+			o.Authenticator = j
+			if jo.ACLClaim != "" {
+				o.Authorizer = &auth.JWTAuthorizer{Next: o.Authorizer}
+			}
+		}
+	}
 	if a.SCRAM.UsersFile != "" {
 		s, err := loadSCRAMUsers(a.SCRAM.UsersFile)
 		if err != nil {
@@ -225,6 +264,26 @@ func (f *File) buildAuth(c *collector, o *broker.Options) {
 			o.EnhancedAuth = append(o.EnhancedAuth, s)
 		}
 	}
+}
+
+// options turns the file's auth.jwt section into auth.JWTOptions, without
+// the chained authenticator.
+func (j *JWTAuth) options() auth.JWTOptions {
+	o := auth.DefaultJWTOptions()
+	o.From = j.From
+	o.Algorithms = j.Algorithms
+	if j.Secret != "" {
+		o.Secret = []byte(j.Secret)
+	}
+	o.PublicKeyFile = j.PublicKeyFile
+	o.JWKSURL = j.JWKSURL
+	o.JWKSRefresh = j.JWKSRefresh
+	o.JWKSMinRefresh = j.JWKSMinRefresh
+	o.ACLClaim = j.ACLClaim
+	o.RequiredClaims = j.RequiredClaims
+	o.DisconnectOnExpiry = j.DisconnectOnExpiry
+	o.Leeway = j.Leeway
+	return o
 }
 
 // loadSCRAMUsers reads "user:password" lines into a SCRAM-SHA-256 method.
