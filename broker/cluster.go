@@ -59,6 +59,21 @@ type Inbound interface {
 	// [MQTT-3.1.4-3]), and drops its session here: the session now lives
 	// where the client connected. It returns once that is done.
 	TakeOver(clientID string)
+	// Publish publishes p as if a client of this node had (a will the
+	// cluster keeps for a node that died): to the cluster and to local
+	// subscribers, retained handling included.
+	Publish(p *packet.Publish)
+}
+
+// WillKeeper is implemented by a Cluster that publishes, from a surviving
+// node, the wills of the clients of a node that dies.
+type WillKeeper interface {
+	// KeepWill records the will of clientID's connection on this node,
+	// once it is connected; DropWill forgets it when the connection ends
+	// (this node then publishes or drops the will itself). The broker
+	// calls them with no lock held.
+	KeepWill(clientID string, will *packet.Publish, delay time.Duration)
+	DropWill(clientID string)
 }
 
 // SessionOwners is implemented by a Cluster that gives each client
@@ -113,6 +128,31 @@ func (in inbound) Deliver(p *packet.Publish, share, filter string) {
 func (in inbound) Retain(p *packet.Publish) { in.s.retainRemote(p) }
 
 func (in inbound) TakeOver(clientID string) { in.s.takeOverRemote(clientID) }
+
+func (in inbound) Publish(p *packet.Publish) {
+	m := newMessage(p, time.Now())
+	in.s.pubMu.Lock()
+	in.s.publish(m, nil, &in.s.pubMatches)
+	in.s.pubMu.Unlock()
+}
+
+// keepWill tells the cluster about a connection's will.
+func (s *Server) keepWill(c *conn) {
+	wk, ok := s.cluster.(WillKeeper)
+	if !ok || c.will == nil {
+		return
+	}
+	w := c.will
+	wk.KeepWill(c.clientID, &packet.Publish{Topic: w.topic, Payload: w.payload, QoS: w.qos, Retain: w.retain, Properties: w.props}, c.willDelay)
+	c.willKept = true
+}
+
+// dropWill tells the cluster that a connection with a kept will ended.
+func (s *Server) dropWill(c *conn) {
+	if wk, ok := s.cluster.(WillKeeper); ok && c.willKept {
+		wk.DropWill(c.clientID)
+	}
+}
 
 // takeOverRemote ends the local connection and session of clientID, which
 // another node now owns. The connection first handles what it received,

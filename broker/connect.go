@@ -315,6 +315,8 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		// Another node claimed the identifier while this one connected:
 		// its takeover request may have found nothing here yet.
 		go s.takeOverRemote(id)
+	} else if s.cluster != nil {
+		s.keepWill(c)
 	}
 	return nil
 }
@@ -354,6 +356,9 @@ func (s *Server) discardLocked(sess *session) {
 // unless DISCONNECT removed it (or schedules it after the Will Delay
 // Interval), and ends the session or starts its expiry.
 func (s *Server) disconnected(c *conn) {
+	if s.cluster != nil {
+		s.dropWill(c)
+	}
 	// handleDisconnect already dropped the will unless the reason was 0x04
 	// (Disconnect with Will Message) [MQTT-3.1.2-10] [MQTT-3.14.4-3].
 	will := c.will

@@ -53,11 +53,14 @@ type Cluster struct {
 
 	in     broker.Inbound
 	owners jetstream.KeyValue // client identifier → owning node instance
+	wills  jetstream.KeyValue // client identifier → will (wills.go)
 	msgs   chan *nats.Msg     // every live message, in the order NATS delivers them
 	ready  atomic.Bool        // the JetStream streams exist and are consumed
 	// retainedSeq is the stream sequence of the last retained message applied.
 	retainedSeq atomic.Uint64
 	readyCh     chan struct{}
+	// willsStarted is set once setupWills succeeded (setup goroutine only).
+	willsStarted bool
 
 	mu       sync.Mutex // guards the fields below
 	started  bool
@@ -65,6 +68,7 @@ type Cluster struct {
 	interest map[string]*filterSub
 	queues   map[*nats.Subscription]string // queue subscription → $share filter
 	owned    map[string]uint64             // client identifier → revision of our claim
+	willRevs map[string]uint64             // client identifier → revision of the will we kept
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -96,6 +100,7 @@ func New(o Options) (*Cluster, error) {
 		interest: make(map[string]*filterSub),
 		queues:   make(map[*nats.Subscription]string),
 		owned:    make(map[string]uint64),
+		willRevs: make(map[string]uint64),
 		stop:     make(chan struct{}),
 		readyCh:  make(chan struct{}),
 	}
@@ -301,6 +306,12 @@ func (c *Cluster) setupOnce() error {
 	})
 	if err != nil {
 		return fmt.Errorf("owners bucket: %w", err)
+	}
+	if !c.willsStarted {
+		if err := c.setupWills(ctx); err != nil {
+			return err
+		}
+		c.willsStarted = true
 	}
 	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy,

@@ -34,3 +34,12 @@ func (c *Cluster) NATSSubs(filter string) (subs, users int) {
 	}
 	return len(fs.subs), fs.n
 }
+
+// Crash stops the node's NATS server at once, as kill -9 would stop the
+// process, leaving its broker running but cut off: no heartbeat, no
+// goodbye.
+func (c *Cluster) Crash() {
+	if c.ns != nil {
+		c.ns.Shutdown()
+	}
+}

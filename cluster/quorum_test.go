@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/gannet-mqtt/gannet/packet"
 )
@@ -67,17 +68,22 @@ func readPacket(t *testing.T, nc net.Conn, dec *packet.Decoder) packet.Packet {
 	}
 }
 
+// One cluster, losing its nodes one after the other.
+//
+// A node that dies (its NATS cut off at once) has its clients' wills
+// published once, by a survivor [MQTT-3.1.2-8].
+//
 // Without a JetStream quorum, QoS 1 publishes are refused (5.0: PUBACK
 // 0x80 with a reason string; 3.1.1: the connection is closed), never
 // acknowledged; QoS 0 goes on.
-func TestNoQuorumRefusesQoS1(t *testing.T) {
+func TestNodeLoss(t *testing.T) {
 	t0 := time.Now()
 	nodes, err := startNodes(t, 3, t.TempDir())
 	t.Logf("formed in %v", time.Since(t0))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { closeNodes(nodes[:1]) }) // after the clients' own cleanups
+	t.Cleanup(func() { closeNodes([]*node{nodes[0], nodes[2]}) }) // after the clients' own cleanups
 	n1 := nodes[0]
 	// Clients connect while there is a quorum: without one, a CONNECT is
 	// refused, as no node can then be sure it alone owns the session.
@@ -91,9 +97,26 @@ func TestNoQuorumRefusesQoS1(t *testing.T) {
 
 	v5, dec := rawConnect(t, n1.addr, packet.V5, "nq-v5")
 	old, dec311 := rawConnect(t, n1.addr, packet.V311, "nq-311")
+
+	// The will of a client of node 3, which dies.
+	willSub := pahoClient(t, nodes[1].addr, "will-sub", true)
+	wills := subscribe(t, willSub, "wills/#", 1)
+	o := mqtt.NewClientOptions().AddBroker("tcp://"+nodes[2].addr).SetClientID("will-client").
+		SetProtocolVersion(4).SetAutoReconnect(false).SetWill("wills/w1", "gone", 1, false)
+	wc := mqtt.NewClient(o)
+	wait(t, "connect with a will", wc.Connect())
+	t.Cleanup(func() { wc.Disconnect(0) })
+	time.Sleep(quiet) // the will is kept in the cluster after CONNACK
 	t0 = time.Now()
-	closeNodes(nodes[1:]) // two of three gone: no quorum
-	t.Logf("closed two nodes in %v", time.Since(t0))
+	nodes[2].cl.Crash()
+	if m := next(t, wills); string(m.Payload()) != "gone" || m.Topic() != "wills/w1" {
+		t.Fatalf("will: %q on %q", m.Payload(), m.Topic())
+	}
+	t.Logf("the dead node's will came %v after its death", time.Since(t0))
+	none(t, wills) // once
+
+	closeNodes(nodes[1:2]) // two of three gone: no quorum
+	t0 = time.Now()
 
 	b, _ := (&packet.Publish{Topic: "nq/1", Payload: []byte("x"), QoS: 1, PacketID: 9}).Append(nil, packet.V5)
 	v5.Write(b)
