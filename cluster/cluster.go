@@ -159,12 +159,14 @@ func startServer(o Options, log *slog.Logger) (*server.Server, error) {
 		Host:       chost,
 		Port:       cport,
 		Cluster:    server.ClusterOpts{Name: o.Name, Host: host, Port: port},
-		Routes:     server.RoutesFromStr(strings.Join(o.Routes, ",")),
 		JetStream:  true,
 		StoreDir:   filepath.Join(o.DataDir, "jetstream"),
 		SyncAlways: o.SyncAlways,
 		MaxPayload: 8 << 20,
 		NoSigs:     true,
+	}
+	if len(o.Routes) > 0 {
+		sopts.Routes = server.RoutesFromStr(strings.Join(o.Routes, ","))
 	}
 	ns, err := server.NewServer(sopts)
 	if err != nil {
@@ -275,44 +277,80 @@ func (c *Cluster) messageStream() string { return "GANNET_" + c.opt.Name + "_MES
 const MessageRetention = time.Hour
 
 func (c *Cluster) setupOnce() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	st, err := c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:              c.retainedStream(),
-		Description:       "Gannet: the retained message of each MQTT topic",
-		Subjects:          []string{c.prefix + "r.>"},
-		MaxMsgsPerSubject: 1,
-		Replicas:          c.opt.Replicas,
-		AllowDirect:       true,
-		MaxConsumers:      -1,
-	})
+	// JetStream answers once it has a meta leader: ask cheaply first.
+	actx, acancel := context.WithTimeout(context.Background(), time.Second)
+	_, err := c.js.AccountInfo(actx)
+	acancel()
 	if err != nil {
-		return fmt.Errorf("retained stream: %w", err)
+		return fmt.Errorf("JetStream: %w", err)
 	}
-	if _, err := c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        c.messageStream(),
-		Description: "Gannet: QoS 1 and 2 messages, stored before the publisher is acknowledged",
-		Subjects:    []string{c.prefix + "q.>"},
-		Replicas:    c.opt.Replicas,
-		MaxAge:      MessageRetention,
-		AllowDirect: true,
-	}); err != nil {
-		return fmt.Errorf("messages stream: %w", err)
+	// An attempt that hangs (a stream whose leader is being elected) is
+	// cut short and made again: every step is idempotent.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	// Each replicated stream elects its own leader, which takes seconds:
+	// create them all at once.
+	var (
+		wg                 sync.WaitGroup
+		st                 jetstream.Stream
+		owners, wills, hbs jetstream.KeyValue
+		errs               [5]error
+	)
+	kv := func(i int, dst *jetstream.KeyValue, cfg jetstream.KeyValueConfig) {
+		defer wg.Done()
+		cfg.Replicas = c.opt.Replicas
+		*dst, errs[i] = c.js.CreateOrUpdateKeyValue(ctx, cfg)
 	}
-	c.owners, err = c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	wg.Add(5)
+	go func() {
+		defer wg.Done()
+		st, errs[0] = c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:              c.retainedStream(),
+			Description:       "Gannet: the retained message of each MQTT topic",
+			Subjects:          []string{c.prefix + "r.>"},
+			MaxMsgsPerSubject: 1,
+			Replicas:          c.opt.Replicas,
+			AllowDirect:       true,
+		})
+	}()
+	go func() {
+		defer wg.Done()
+		_, errs[1] = c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        c.messageStream(),
+			Description: "Gannet: QoS 1 and 2 messages, stored before the publisher is acknowledged",
+			Subjects:    []string{c.prefix + "q.>"},
+			Replicas:    c.opt.Replicas,
+			MaxAge:      MessageRetention,
+			AllowDirect: true,
+		})
+	}()
+	go kv(2, &owners, jetstream.KeyValueConfig{
 		Bucket:      "gannet_" + c.opt.Name + "_owners",
 		Description: "Gannet: the node that owns each client identifier's session",
-		Replicas:    c.opt.Replicas,
 	})
-	if err != nil {
-		return fmt.Errorf("owners bucket: %w", err)
+	go kv(3, &wills, jetstream.KeyValueConfig{
+		Bucket:      "gannet_" + c.opt.Name + "_wills",
+		Description: "Gannet: the will of each connected client, published by a survivor if its node dies",
+	})
+	go kv(4, &hbs, jetstream.KeyValueConfig{
+		Bucket:      "gannet_" + c.opt.Name + "_nodes",
+		Description: "Gannet: node heartbeats",
+		TTL:         DeadAfter,
+	})
+	wg.Wait()
+	for i, what := range []string{"retained stream", "messages stream", "owners bucket", "wills bucket", "nodes bucket"} {
+		if errs[i] != nil {
+			return fmt.Errorf("%s: %w", what, errs[i])
+		}
 	}
+	c.owners, c.wills = owners, wills
 	if !c.willsStarted {
-		if err := c.setupWills(ctx); err != nil {
+		if err := c.watchWills(hbs); err != nil {
 			return err
 		}
 		c.willsStarted = true
 	}
+	c.log.Debug("cluster: streams and buckets exist")
 	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy,
 	})

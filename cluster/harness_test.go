@@ -41,30 +41,52 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-// startNodes starts n nodes on loopback: the first with a route listener
-// on a free port, the others routed to it (NATS meshes them). It waits
-// until JetStream has formed on every node.
+// freePorts returns n loopback ports that were free a moment ago.
+func freePorts(n int) ([]string, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	var addrs []string
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		addrs = append(addrs, l.Addr().String())
+	}
+	return addrs, nil
+}
+
+// startNodes starts n nodes on loopback, each with routes to all (as an
+// operator would configure them; NATS skips the route to itself). It
+// waits until JetStream has formed on every node.
 func startNodes(tb testing.TB, n int, dir string) ([]*node, error) {
 	var nodes []*node
-	var seed string
+	ports, err := freePorts(n)
+	if err != nil {
+		return nil, err
+	}
+	var routes []string
+	for _, p := range ports {
+		routes = append(routes, "nats://"+p)
+	}
 	for i := range n {
 		o := cluster.DefaultOptions()
 		o.Name = "test"
 		o.Node = fmt.Sprintf("n%d", i+1)
-		o.Listen = "127.0.0.1:0"
+		o.Listen = ports[i]
+		o.Routes = routes
 		o.Replicas = min(3, n)
 		o.DataDir = fmt.Sprintf("%s/%s", dir, o.Node)
 		o.Logger = testLogger()
-		if seed != "" {
-			o.Routes = []string{"nats://" + seed}
-		}
 		cl, err := cluster.New(o)
 		if err != nil {
 			closeNodes(nodes)
 			return nil, err
-		}
-		if seed == "" {
-			seed = cl.RouteAddr()
 		}
 		bo := broker.DefaultOptions()
 		bo.Logger = o.Logger

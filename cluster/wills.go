@@ -59,26 +59,8 @@ func decodeWill(v []byte, rev uint64) (keptWill, error) {
 	return keptWill{origin: origin, rev: rev, delay: time.Duration(secs) * time.Second, data: []byte(data)}, nil
 }
 
-// setupWills creates the buckets and starts the loop that watches them.
-func (c *Cluster) setupWills(ctx context.Context) error {
-	var err error
-	c.wills, err = c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      "gannet_" + c.opt.Name + "_wills",
-		Description: "Gannet: the will of each connected client, published by a survivor if its node dies",
-		Replicas:    c.opt.Replicas,
-	})
-	if err != nil {
-		return fmt.Errorf("wills bucket: %w", err)
-	}
-	nodes, err := c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      "gannet_" + c.opt.Name + "_nodes",
-		Description: "Gannet: node heartbeats",
-		Replicas:    c.opt.Replicas,
-		TTL:         DeadAfter,
-	})
-	if err != nil {
-		return fmt.Errorf("nodes bucket: %w", err)
-	}
+// watchWills starts the loop that watches the wills and the heartbeats.
+func (c *Cluster) watchWills(nodes jetstream.KeyValue) error {
 	wctx, cancel := context.WithCancel(context.Background())
 	ww, err := c.wills.WatchAll(wctx)
 	if err != nil {
