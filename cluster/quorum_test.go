@@ -120,9 +120,10 @@ func TestNodeLoss(t *testing.T) {
 
 	b, _ := (&packet.Publish{Topic: "nq/1", Payload: []byte("x"), QoS: 1, PacketID: 9}).Append(nil, packet.V5)
 	v5.Write(b)
-	ack, ok := readPacket(t, v5, dec).(*packet.Puback)
+	got := readPacket(t, v5, dec)
+	ack, ok := got.(*packet.Puback)
 	if !ok || ack.ReasonCode != packet.UnspecifiedError {
-		t.Fatalf("PUBACK without quorum: %+v, want 0x80", ack)
+		t.Fatalf("PUBACK without quorum: %T %+v, want 0x80", got, got)
 	}
 
 	b, _ = (&packet.Publish{Topic: "nq/0", Payload: []byte("qos0")}).Append(nil, packet.V5)
