@@ -453,7 +453,17 @@ func (c *Cluster) Owns(clientID string) bool {
 	defer cancel()
 	nrev, err := c.owners.Update(ctx, ownerKey(clientID), []byte(c.origin), rev)
 	if err != nil {
-		return false
+		// Someone wrote since, or the write failed: only another owner's
+		// name says this node lost the identifier.
+		e, gerr := c.owners.Get(ctx, ownerKey(clientID))
+		if gerr != nil {
+			c.log.Warn("cluster: cannot check who owns a session; keeping the connection", "client", clientID, "error", err)
+			return true
+		}
+		if string(e.Value()) != c.origin {
+			return false
+		}
+		nrev = e.Revision()
 	}
 	c.mu.Lock()
 	if c.owned[clientID] == rev {
