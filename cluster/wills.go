@@ -180,7 +180,7 @@ func (c *Cluster) KeepWill(clientID string, will *packet.Publish, delay time.Dur
 }
 
 // DropWill implements broker.WillKeeper: it deletes the will this node
-// wrote, unless another node has since written one for the client.
+// wrote, unless another connection has since written one for the client.
 func (c *Cluster) DropWill(clientID string) {
 	c.mu.Lock()
 	rev, ok := c.willRevs[clientID]
@@ -189,7 +189,12 @@ func (c *Cluster) DropWill(clientID string) {
 	if !ok {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), StoreTimeout)
-	defer cancel()
-	c.wills.Delete(ctx, ownerKey(clientID), jetstream.LastRevision(rev))
+	// In the background: the connection's end need not wait for it (a
+	// node without quorum would wait StoreTimeout), and a will written
+	// since by a new connection has another revision, so it stays.
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), StoreTimeout)
+		defer cancel()
+		c.wills.Delete(ctx, ownerKey(clientID), jetstream.LastRevision(rev))
+	}()
 }
