@@ -17,6 +17,7 @@ import (
 	"github.com/gannet-mqtt/gannet/auth"
 	"github.com/gannet-mqtt/gannet/broker"
 	"github.com/gannet-mqtt/gannet/listener"
+	"github.com/gannet-mqtt/gannet/webhook"
 )
 
 // Runtime is a configuration ready to run: what Build makes of a File.
@@ -36,6 +37,8 @@ type Runtime struct {
 	Admin Admin
 	// Logger writes to standard error at the configured level and format.
 	Logger *slog.Logger
+	// Webhooks are for webhook.New, once the broker is made; none: off.
+	Webhooks []webhook.Hook
 	// Cluster, when not nil, are the options of this node's cluster
 	// (cluster.New); the caller sets BrokerOptions.Cluster to it.
 	Cluster *cluster.Options
@@ -89,6 +92,7 @@ func (f *File) build(logOut io.Writer) (*Runtime, error) {
 	o.PeerIdentity = peerIdentity
 	o.PeerSubject = listener.PeerSubject
 	f.buildAuth(c, o)
+	rt.Webhooks = f.buildWebhooks(c)
 
 	for i := range f.Listeners {
 		l := &f.Listeners[i]

@@ -359,8 +359,11 @@ func (d *yamlDecoder) decodeList(v reflect.Value, n ast.Node, path string) {
 // newElem returns the value a new list element starts from.
 func newElem(t reflect.Type) reflect.Value {
 	e := reflect.New(t).Elem()
-	if t == listenerType {
+	switch t {
+	case listenerType:
 		e.Set(reflect.ValueOf(defaultListener()))
+	case webhookType:
+		e.Set(reflect.ValueOf(defaultWebhook()))
 	}
 	return e
 }

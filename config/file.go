@@ -26,6 +26,7 @@ type File struct {
 	Logging   Logging    `yaml:"logging"`
 	Admin     Admin      `yaml:"admin"`
 	Sys       Sys        `yaml:"sys"`
+	Webhooks  []Webhook  `yaml:"webhooks"` // webhooks.go
 	Cluster   Cluster    `yaml:"cluster,omitempty"`
 
 	// src says where each value came from, for error messages; nil for a

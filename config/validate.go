@@ -36,6 +36,7 @@ func (f *File) validate(c *collector) {
 	f.validateMQTT(c)
 	f.validateAuth(c)
 	f.validateRest(c)
+	f.validateWebhooks(c)
 	f.validateCluster(c)
 	if len(c.errs) == n {
 		// The broker's own checks, in case they know of something the
