@@ -216,11 +216,12 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	}
 	n := c.srv.publish(m, c.sess, c.matches)
 	if n == routeFailed {
-		if !v5 {
+		switch {
+		case p.QoS == 0: // nothing to refuse: dropped, as QoS 0 may be
+		case !v5:
 			// 3.1.1 cannot refuse a PUBLISH: closing is how it says no.
 			return &closeError{packet.UnspecifiedError, "the cluster could not take the message"}
-		}
-		if p.QoS > 0 {
+		default:
 			c.ack(p, packet.UnspecifiedError)
 		}
 		return nil

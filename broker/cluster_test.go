@@ -153,7 +153,11 @@ func TestClusterSeamRefusal(t *testing.T) {
 	if ack := expectPacket[*packet.Puback](v5); ack.ReasonCode != packet.UnspecifiedError {
 		t.Fatalf("PUBACK %#x, want 0x80", byte(ack.ReasonCode))
 	}
+	// A retained QoS 0 message the cluster cannot store is dropped: the
+	// connection stays.
 	old := client(t, b, "old")
+	old.send(&packet.Publish{Topic: "q", Payload: []byte("x"), Retain: true})
+	old.sync()
 	old.send(&packet.Publish{Topic: "q", Payload: []byte("x"), QoS: 1, PacketID: 7})
 	old.expectClosed(waitFor)
 }
