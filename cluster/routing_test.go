@@ -161,3 +161,35 @@ func eventually(t testing.TB, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// 5.0 properties travel with the message between nodes: user properties,
+// content type, correlation data, response topic [MQTT-3.3.2-17]
+// [MQTT-3.3.2-20], and what is left of the expiry interval [MQTT-3.3.2-6].
+func TestPropertiesAcrossNodes(t *testing.T) {
+	nodes := three(t)
+	sub, msgs := paho5(t, nodes[2].addr, &paho.Connect{ClientID: "props-sub", CleanStart: true, KeepAlive: 30})
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	if _, err := sub.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "props/#", QoS: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := paho5(t, nodes[0].addr, &paho.Connect{ClientID: "props-pub", CleanStart: true, KeepAlive: 30})
+	eventually(t, "the subscription on node 1", func() bool { return nodes[0].cl.Interest("props/x") > 0 })
+	expiry := uint32(600)
+	if _, err := pub.Publish(ctx, &paho.Publish{Topic: "props/x", QoS: 1, Payload: []byte("p"), Properties: &paho.PublishProperties{
+		ContentType: "text/plain", ResponseTopic: "props/reply", CorrelationData: []byte{1, 2},
+		MessageExpiry: &expiry, User: paho.UserProperties{{Key: "k", Value: "v"}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-msgs:
+		p := m.Properties
+		if p == nil || p.ContentType != "text/plain" || p.ResponseTopic != "props/reply" || string(p.CorrelationData) != "\x01\x02" ||
+			p.User.Get("k") != "v" || p.MessageExpiry == nil || *p.MessageExpiry > 600 || *p.MessageExpiry < 590 {
+			t.Fatalf("properties across nodes: %+v", p)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("no message")
+	}
+}
