@@ -52,7 +52,10 @@ type Server struct {
 	pubMu      sync.Mutex
 	pubMatches topic.Matches[*session]
 
-	observers atomic.Pointer[observers] // nil: none (observer.go)
+	observers    atomic.Pointer[observers]    // nil: none (observer.go)
+	delayed      delayQueue                   // delayed publish (delayed.go)
+	topicMetrics atomic.Pointer[topicMetrics] // per-topic counters, nil: none (topicmetrics.go)
+	queuedBytes  atomic.Int64                 // bytes of all sessions' in-memory queues (MaxQueuedBytesTotal)
 }
 
 // stats are the broker's counters.
@@ -70,6 +73,10 @@ type stats struct {
 	bytesIn       atomic.Uint64    // bytes read from clients
 	bytesOut      atomic.Uint64    // bytes written to clients
 	maxConns      atomic.Int64     // most clients connected at once
+
+	droppedBudget   atomic.Uint64 // QoS 1/2 deliveries dropped: over MaxQueuedBytesTotal
+	delayedRefused  atomic.Uint64 // delayed PUBLISH packets refused: malformed, too long a delay, no room
+	delayedReleased atomic.Uint64 // delayed messages published when due
 }
 
 // New returns a server with the given options.
@@ -99,9 +106,14 @@ func New(opts Options) (*Server, error) {
 	s.syncer, _ = store.Find[syncer](st)
 	s.stop = make(chan struct{})
 	s.cluster = opts.Cluster
+	s.topicMetrics.Store(newTopicMetrics(opts.TopicMetrics))
 	if err := s.restore(); err != nil {
 		s.stopSweep()
 		return nil, err
+	}
+	if err := s.startDelayed(); err != nil {
+		s.stopSweep()
+		return nil, fmt.Errorf("broker: loading delayed messages: %w", err)
 	}
 	if s.cluster != nil {
 		if err := s.cluster.Start(inbound{s}); err != nil {
@@ -209,6 +221,7 @@ func (s *Server) Close() error {
 		connected[c] = c.connected // written under s.mu, with c.version before it
 	}
 	s.mu.Unlock()
+	s.stopDelayed() // not under s.mu: it waits for a delayed message being published
 	ref := s.opt().ServerReference
 	for _, c := range conns {
 		if connected[c] && c.version >= packet.V5 { // no DISCONNECT before CONNACK [MQTT-3.14.0-1]
@@ -267,6 +280,7 @@ func (s *Server) publish(m *message, from *session, matches *topic.Matches[*sess
 	if s.cluster != nil && !s.route(m) {
 		return routeFailed
 	}
+	s.countIn(m)
 	if m.retain {
 		// A subscription being made scans the retained messages under the
 		// same lock, so it gets this message either live or retained,
@@ -276,6 +290,7 @@ func (s *Server) publish(m *message, from *session, matches *topic.Matches[*sess
 		if !s.retainLocked(m) && m.refuseOverQuota {
 			s.emitPublished(m, from, EventPublished, "")
 			s.emitPublished(m, from, EventDropped, DropQuotaExceeded)
+			m.countDropped(m.qos)
 			return quotaRefused
 		}
 	}
