@@ -193,3 +193,26 @@ func TestPropertiesAcrossNodes(t *testing.T) {
 		t.Fatal("no message")
 	}
 }
+
+// QoS 2 across nodes: stored before PUBREC, delivered exactly once and in
+// order to a QoS 2 subscriber on another node [MQTT-4.3.3-2].
+func TestQoS2AcrossNodes(t *testing.T) {
+	nodes := three(t)
+	sub := pahoClient(t, nodes[1].addr, "qos2-sub", true)
+	ch := subscribe(t, sub, "qos2/t", 2)
+	pub := pahoClient(t, nodes[0].addr, "qos2-pub", true)
+	converge(t, pub, "qos2/t", ch)
+	for i := range 20 {
+		wait(t, "publish", pub.Publish("qos2/t", 2, false, fmt.Sprint(i)))
+	}
+	for i := range 20 {
+		m := next(t, ch)
+		if string(m.Payload()) != fmt.Sprint(i) || m.Qos() != 2 || m.Duplicate() {
+			t.Fatalf("message %d: %q at QoS %d dup %v", i, m.Payload(), m.Qos(), m.Duplicate())
+		}
+	}
+	none(t, ch)
+	if m, err := nodes[2].cl.StoredMessage("qos2/t"); err != nil || string(m.Payload) != "19" {
+		t.Fatalf("the last QoS 2 message in JetStream: %v, %v", m, err)
+	}
+}
