@@ -244,6 +244,17 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	} else {
 		n = c.srv.publish(m, c.sess, c.matches)
 	}
+	if n == routeFailed {
+		switch {
+		case p.QoS == 0: // nothing to refuse: dropped, as QoS 0 may be
+		case !v5:
+			// 3.1.1 cannot refuse a PUBLISH: closing is how it says no.
+			return &closeError{packet.UnspecifiedError, "the cluster could not take the message"}
+		default:
+			c.ack(p, packet.UnspecifiedError)
+		}
+		return nil
+	}
 	if n == quotaRefused {
 		c.srv.log.Info("retained PUBLISH refused: over the retained message quota", "client", c.clientID, "topic", p.Topic, "owner", m.owner)
 		c.ack(p, packet.QuotaExceeded) // 5.0 3.4.2.1; frees a QoS 2 identifier [MQTT-4.3.3-9]
@@ -263,7 +274,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	}
 	if p.QoS > 0 {
 		rc := packet.Success
-		if n == 0 && v5 {
+		if n == 0 && v5 && c.srv.cluster == nil { // other nodes may have some
 			rc = packet.NoMatchingSubscribers
 		}
 		c.ack(p, rc) // [MQTT-4.3.2-4] [MQTT-4.3.3-8] [MQTT-3.3.4-1]
@@ -376,6 +387,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			codes[i] = packet.WildcardSubscriptionsNotSupported // [MQTT-3.8.3-2] (3.1.1)
 		}
 	}
+	c.srv.syncRetained(p)
 	c.srv.retainMu.Lock() // see Server.publish
 	defer c.srv.retainMu.Unlock()
 	for i, sub := range p.Subscriptions {
@@ -415,7 +427,9 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		}
 		s.subs[filter] = store.Subscription{Subscription: sub, ID: subID}
 		if !s.ended.Load() { // a taken-over session's trie entries are gone for good
-			c.srv.subs.Add(ts) // replaces an identical filter [MQTT-3.8.4-3]
+			if !c.srv.subs.Add(ts) { // replaces an identical filter [MQTT-3.8.4-3]
+				c.srv.clusterSub(filter)
+			}
 		}
 		s.mu.Unlock()
 		codes[i] = packet.ReasonCode(granted) // [MQTT-3.8.4-5]
@@ -475,6 +489,7 @@ func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
 		delete(s.subs, f)
 		s.mu.Unlock()
 		if ok && c.srv.subs.Remove(s, f) { // [MQTT-3.10.4-1]
+			c.srv.clusterUnsub(f)
 			codes[i] = packet.Success
 			c.srv.emitClient(EventUnsubscribed, c, f, 0, "", "")
 		} else {

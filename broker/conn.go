@@ -62,6 +62,7 @@ type conn struct {
 	acks      []ackLater          // acknowledgements waiting for the store to sync
 	syncRead  bool                // this read wrote what no acknowledgement covers (a retained QoS 0 message): sync at its end
 	connected bool
+	willKept  bool // the cluster keeps the will (cluster.go): set by connect, read by disconnected
 
 	// Write side, guarded by wmu.
 	wmu       sync.Mutex

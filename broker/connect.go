@@ -208,6 +208,13 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		}
 	}
 
+	owners, _ := s.cluster.(SessionOwners)
+	if owners != nil {
+		if err := owners.Claim(id); err != nil {
+			s.log.Warn("cannot claim the session in the cluster", "client", id, "error", err)
+			return refuse(packet.ServerUnavailable, "the cluster cannot give this node the session now; try again")
+		}
+	}
 	s.letFinish(id, ident)
 	var tookOver *conn
 	var cancelledWill *message
@@ -314,6 +321,13 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		s.log.Debug("delayed will cancelled by reconnection", "client", id, "topic", cancelledWill.topic, "clean_start", p.CleanStart)
 	}
 	s.log.Debug("client connected", "client", id, "remote", c.nc.RemoteAddr(), "version", p.Version, "clean", p.CleanStart, "keepalive", keepAlive, "session_present", ack.SessionPresent)
+	if owners != nil && !owners.Owns(id) {
+		// Another node claimed the identifier while this one connected:
+		// its takeover request may have found nothing here yet.
+		go s.takeOverRemote(id)
+	} else if s.cluster != nil {
+		s.keepWill(c)
+	}
 	return nil
 }
 
@@ -333,7 +347,9 @@ func (s *Server) discardLocked(sess *session) {
 	sess.ended.Store(true)
 	sess.mu.Unlock()
 	for _, f := range filters {
-		s.subs.Remove(sess, f)
+		if s.subs.Remove(sess, f) {
+			s.clusterUnsub(f)
+		}
 	}
 	if s.sessions[sess.id] == sess {
 		delete(s.sessions, sess.id)
@@ -350,6 +366,9 @@ func (s *Server) discardLocked(sess *session) {
 // unless DISCONNECT removed it (or schedules it after the Will Delay
 // Interval), and ends the session or starts its expiry.
 func (s *Server) disconnected(c *conn) {
+	if s.cluster != nil {
+		s.dropWill(c)
+	}
 	// handleDisconnect already dropped the will unless the reason was 0x04
 	// (Disconnect with Will Message) [MQTT-3.1.2-10] [MQTT-3.14.4-3].
 	will := c.will

@@ -116,6 +116,9 @@ type Options struct {
 	// PeerIdentity returns the verified TLS client certificate identity of
 	// a connection (listener.PeerIdentity fits), for auth.
 	PeerIdentity func(net.Conn) (string, bool)
+	// Cluster joins the broker to a cluster of nodes (package cluster);
+	// nil: a single node.
+	Cluster Cluster
 	// PeerSubject returns the full subject of the verified TLS client
 	// certificate of a connection (listener.PeerSubject fits), for
 	// ListenerOptions.SubjectAsUsername.

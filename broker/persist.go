@@ -318,11 +318,13 @@ func (s *Server) restore() error {
 			}
 			sess.subs[sub.Filter] = sub
 			share, _, _ := topic.ParseShare(sub.Filter)
-			s.subs.Add(topic.Subscription[*session]{
+			if !s.subs.Add(topic.Subscription[*session]{
 				Subscriber: sess, Filter: sub.Filter, Share: share, QoS: sub.QoS,
 				NoLocal: sub.NoLocal, RetainAsPublished: sub.RetainAsPublished,
 				RetainHandling: sub.RetainHandling, ID: sub.ID,
-			})
+			}) {
+				s.clusterSub(sub.Filter)
+			}
 		}
 		for _, id := range rec.Inbound {
 			if sess.inbound2 == nil {

@@ -25,6 +25,7 @@ type Server struct {
 	stats     stats
 	started   time.Time
 	store     store.Store
+	cluster   Cluster       // nil on a single node
 	msgSeq    atomic.Uint64 // last message ID given to the store
 	syncer    syncer        // the store's Sync, nil when it has none
 	writeSeq  atomic.Uint64 // store writes made
@@ -104,6 +105,7 @@ func New(opts Options) (*Server, error) {
 	s.cfg.Store(&opts)
 	s.syncer, _ = store.Find[syncer](st)
 	s.stop = make(chan struct{})
+	s.cluster = opts.Cluster
 	s.topicMetrics.Store(newTopicMetrics(opts.TopicMetrics))
 	if err := s.restore(); err != nil {
 		s.stopSweep()
@@ -112,6 +114,12 @@ func New(opts Options) (*Server, error) {
 	if err := s.startDelayed(); err != nil {
 		s.stopSweep()
 		return nil, fmt.Errorf("broker: loading delayed messages: %w", err)
+	}
+	if s.cluster != nil {
+		if err := s.cluster.Start(inbound{s}); err != nil {
+			s.stopSweep()
+			return nil, fmt.Errorf("broker: join the cluster: %w", err)
+		}
 	}
 	if opts.SysInterval > 0 {
 		go s.sysLoop(opts.Version, s.stop)
@@ -234,6 +242,11 @@ func (s *Server) Close() error {
 	case <-time.After(5 * time.Second):
 		s.log.Warn("shutdown: some connections did not end within 5s")
 	}
+	if s.cluster != nil {
+		if err := s.cluster.Close(); err != nil {
+			s.log.Warn("shutdown: leaving the cluster failed", "error", err)
+		}
+	}
 	return nil
 }
 
@@ -264,6 +277,9 @@ const quotaRefused = -1
 // unless m.refuseOverQuota: then it goes nowhere and publish returns
 // quotaRefused.
 func (s *Server) publish(m *message, from *session, matches *topic.Matches[*session]) int {
+	if s.cluster != nil && !s.route(m) {
+		return routeFailed
+	}
 	s.countIn(m)
 	if m.retain {
 		// A subscription being made scans the retained messages under the
@@ -283,6 +299,9 @@ func (s *Server) publish(m *message, from *session, matches *topic.Matches[*sess
 	s.subs.Match(m.topic, from, online, matches)
 	for i := range matches.Deliveries {
 		d := &matches.Deliveries[i] // deliver checks read access
+		if d.Share != "" && s.cluster != nil && routed(m.topic) {
+			continue // the cluster picks one member cluster-wide (cluster.go)
+		}
 		// RETAIN is 0 on established subscriptions [MQTT-3.3.1-9] unless
 		// Retain As Published [MQTT-3.3.1-12] [MQTT-3.3.1-13].
 		d.Subscriber.deliver(m, s.outQoS(m.qos, d.QoS), m.retain && d.RetainAsPublished, d.IDs, d.Share) // [MQTT-3.8.4-6] [MQTT-4.8.2-3]

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"github.com/gannet-mqtt/gannet/cluster"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -42,6 +43,9 @@ type Runtime struct {
 	Bridges []bridge.Config
 	// Webhooks are for webhook.New, once the broker is made; none: off.
 	Webhooks []webhook.Hook
+	// Cluster, when not nil, are the options of this node's cluster
+	// (cluster.New); the caller sets BrokerOptions.Cluster to it.
+	Cluster *cluster.Options
 }
 
 // RuntimeListener is one listener: how to open it, and how the broker
@@ -83,6 +87,10 @@ func (f *File) build(logOut io.Writer) (*Runtime, error) {
 		Admin:         f.Admin,
 		Logger:        log,
 		Bridges:       f.bridgeConfigs(),
+		Cluster:       f.clusterOptions(),
+	}
+	if rt.Cluster != nil {
+		rt.Cluster.Logger = log
 	}
 	o := &rt.BrokerOptions
 	o.Logger = log

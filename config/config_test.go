@@ -239,6 +239,14 @@ admin:
   address: 0.0.0.0:9090
   allowed_hosts: [broker.lan]
   insecure_no_token: true
+cluster:
+  name: c1
+  node: n1
+  listen: 127.0.0.1:7222
+  routes: [nats://127.0.0.1:7223]
+  replicas: 1
+  nats_url: nats://127.0.0.1:4222
+  sync_always: true
 `
 
 // writeEveryOption writes the files everyOption names and returns the
@@ -378,7 +386,7 @@ func TestEveryOption(t *testing.T) {
 	bd, bw := reflect.ValueOf(broker.DefaultOptions()), reflect.ValueOf(want)
 	for i := range bw.NumField() {
 		switch name := bw.Type().Field(i).Name; name {
-		case "Store", "Version", "Logger", "PeerIdentity", "PeerSubject", "Authenticator", "Authorizer", "EnhancedAuth":
+		case "Store", "Version", "Logger", "PeerIdentity", "PeerSubject", "Authenticator", "Authorizer", "EnhancedAuth", "Cluster":
 		default:
 			if reflect.DeepEqual(bw.Field(i).Interface(), bd.Field(i).Interface()) {
 				t.Errorf("broker option %s is left at its default by the test", name)

@@ -30,6 +30,7 @@ type File struct {
 	Bridges  []Bridge  `yaml:"bridges,omitempty"`
 	Webhooks []Webhook `yaml:"webhooks"` // webhooks.go
 	Metrics  Metrics   `yaml:"metrics"`
+	Cluster  Cluster   `yaml:"cluster,omitempty"`
 
 	// src says where each value came from, for error messages; nil for a
 	// File built in code.

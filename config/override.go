@@ -262,6 +262,12 @@ var flagKeys = []struct{ name, path, usage string }{
 	{"max-connections", "limits.max_connections", "concurrent connections (0: no limit)"},
 	{"max-topic-length", "limits.max_topic_length", "longest topic name or filter, in bytes"},
 	{"max-topic-levels", "limits.max_topic_levels", "most levels in a topic name, filter or will topic (0: no limit)"},
+	{"cluster-name", "cluster.name", "join the cluster of this name (its nodes share it; empty: a single node)"},
+	{"node-name", "cluster.node", "this node's name in the cluster (default: the host name)"},
+	{"cluster-listen", "cluster.listen", "address of the cluster's route listener (default 0.0.0.0:6222)"},
+	{"cluster-routes", "cluster.routes", "the other nodes' route listeners, nats://host:port (comma-separated, repeatable)"},
+	{"cluster-replicas", "cluster.replicas", "JetStream replicas of the cluster's shared state, 1 to 5 (default 3)"},
+	{"nats-url", "cluster.nats_url", "use this existing NATS cluster instead of embedding one"},
 }
 
 // AddFlags registers --config, --listen and the flags of the common
@@ -339,6 +345,9 @@ func (v *flagValue) String() string {
 // Set checks that s parses, so that a bad value is reported by the flag
 // parser with the flag's name, and keeps it for Apply.
 func (v *flagValue) Set(s string) error {
+	if v.set && v.typ == "strings" {
+		s = v.text + "," + s // a repeated list flag adds to it
+	}
 	if err := setLeaf(reflect.ValueOf(Default()).Elem(), v.leaf, s); err != nil {
 		return err
 	}
@@ -379,6 +388,9 @@ func typeName(t reflect.Type) string {
 		return "size"
 	case modeType:
 		return "mode"
+	}
+	if t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String {
+		return "strings"
 	}
 	return t.Kind().String()
 }

@@ -40,6 +40,7 @@ func (f *File) validate(c *collector) {
 	f.validateBridges(c)
 	f.validateWebhooks(c)
 	f.validateMetrics(c)
+	f.validateCluster(c)
 	if len(c.errs) == n {
 		// The broker's own checks, in case they know of something the
 		// ones above do not.

@@ -17,6 +17,7 @@ import (
 	"github.com/gannet-mqtt/gannet/admin"
 	"github.com/gannet-mqtt/gannet/bridge"
 	"github.com/gannet-mqtt/gannet/broker"
+	"github.com/gannet-mqtt/gannet/cluster"
 	"github.com/gannet-mqtt/gannet/config"
 	"github.com/gannet-mqtt/gannet/listener"
 	"github.com/gannet-mqtt/gannet/store"
@@ -107,8 +108,19 @@ func serve(ctx context.Context, flags *config.Flags) error {
 	if rt.Admin.Address != "" {
 		rt.BrokerOptions.Store = admin.MeteredStore(st)
 	}
+	if rt.Cluster != nil {
+		cl, err := cluster.New(*rt.Cluster)
+		if err != nil {
+			return fmt.Errorf("cannot join cluster %q: %w", rt.Cluster.Name, err)
+		}
+		rt.BrokerOptions.Cluster = cl // closed by srv.Close
+		log.Info("joining cluster", "cluster", rt.Cluster.Name, "node", rt.Cluster.Node, "route_listener", cl.RouteAddr(), "routes", rt.Cluster.Routes, "replicas", rt.Cluster.Replicas, "nats_url", rt.Cluster.NATSURL)
+	}
 	srv, err := broker.New(rt.BrokerOptions)
 	if err != nil {
+		if c, ok := rt.BrokerOptions.Cluster.(*cluster.Cluster); ok {
+			c.Close()
+		}
 		return err
 	}
 	var hooks *webhook.Engine
