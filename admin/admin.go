@@ -41,6 +41,9 @@ type Options struct {
 	Ready func() error
 	// Logger receives the admin's logs; nil means slog.Default().
 	Logger *slog.Logger
+	// TraceDir is where file traces are written (trace.go); empty: only
+	// streamed traces.
+	TraceDir string
 }
 
 // Admin serves the administration endpoints of one broker.
@@ -51,6 +54,7 @@ type Admin struct {
 	tokenSum [sha256.Size]byte // of opts.Token, compared in constant time
 	registry *prometheus.Registry
 	handler  http.Handler
+	traces   *tracer
 }
 
 // New returns the admin endpoints of srv.
@@ -76,6 +80,10 @@ func New(srv *broker.Server, opts Options) (*Admin, error) {
 		return nil, err
 	}
 	a.registry = reg
+	a.traces = newTracer(srv, opts.TraceDir)
+	if err := reg.Register(traceCollector{a.traces}); err != nil {
+		return nil, fmt.Errorf("admin: register metrics: %w", err)
+	}
 	a.handler = a.routes()
 	return a, nil
 }
@@ -127,6 +135,7 @@ func (a *Admin) Serve(ctx context.Context, l net.Listener) error {
 		return fmt.Errorf("admin: serve on %s: %w", l.Addr(), err)
 	case <-ctx.Done():
 	}
+	a.traces.close()
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	err := hs.Shutdown(sctx)

@@ -54,6 +54,8 @@ func (a *Admin) apiRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/publish", a.publish)
 	methodNotAllowed(mux, "/api/v1/publish", "POST")
 
+	a.traceRoutes(mux) // trace.go
+
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s", r.URL.Path))
 	})

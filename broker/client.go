@@ -13,6 +13,7 @@ import (
 // handle runs the protocol for one decoded packet of an established
 // connection. It runs on the read loop; p is valid only during the call.
 func (c *conn) handle(p packet.Packet) error {
+	c.srv.emitPacket(EventPacketIn, c, p)
 	switch p := p.(type) {
 	case *packet.Publish:
 		return c.handlePublish(p)
@@ -148,8 +149,11 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	if (c.pubRate != nil || c.byteRate != nil) && !c.throttle(len(p.Payload)+len(p.Topic)) {
 		return &closeError{packet.MessageRateTooHigh, "publishing far above the configured rate"}
 	}
-	if !c.srv.allowed(c.authc, auth.Write, p.Topic) {
+	if !c.srv.allowedMsg(c.authc, auth.Write, p.Topic, p.QoS, p.Retain) {
 		c.srv.log.Debug("PUBLISH refused: not authorized", "client", c.clientID, "topic", p.Topic)
+		if obs := c.srv.observers.Load(); obs != nil {
+			obs.emit(&Event{Kind: EventDropped, ClientID: c.clientID, Username: userOf(c), Topic: p.Topic, QoS: p.QoS, Retain: p.Retain, Payload: p.Payload, Reason: DropNotAuthorized})
+		}
 		switch {
 		case p.QoS > 0 && v5:
 			c.ack(p, packet.NotAuthorized)
@@ -316,7 +320,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			codes[i] = packet.TopicFilterInvalid // 0x80 for 3.1.1 [MQTT-3.9.3-2]
 		case overMem:
 			codes[i] = packet.QuotaExceeded // 0x80 for 3.1.1
-		case !c.srv.allowedSubscribe(c.authc, inner):
+		case !c.srv.allowedSubscribe(c.authc, inner, sub.QoS):
 			codes[i] = packet.NotAuthorized // 0x80 for 3.1.1
 		case shared && !o.SharedSubscriptions:
 			codes[i] = packet.SharedSubscriptionsNotSupported
@@ -362,6 +366,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		}
 		s.mu.Unlock()
 		codes[i] = packet.ReasonCode(granted) // [MQTT-3.8.4-5]
+		c.srv.emitClient(EventSubscribed, c, filter, granted, "", "")
 		if shared {
 			continue // no retained messages on a shared subscription
 		}
@@ -414,6 +419,7 @@ func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
 		s.mu.Unlock()
 		if ok && c.srv.subs.Remove(s, f) { // [MQTT-3.10.4-1]
 			codes[i] = packet.Success
+			c.srv.emitClient(EventUnsubscribed, c, f, 0, "", "")
 		} else {
 			codes[i] = packet.NoSubscriptionExisted
 		}

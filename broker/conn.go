@@ -30,6 +30,9 @@ type conn struct {
 	hsRest     []byte        // bytes read beyond CONNECT during the handshake
 	refused    bool          // a refusing CONNACK was sent
 
+	disconnectAt time.Time   // credentials expire: close then (zero: never)
+	expiryTimer  *time.Timer // closes the connection at disconnectAt
+
 	pubRate  *rate.Limiter // PUBLISH packets per second, nil: no cap
 	byteRate *rate.Limiter // PUBLISH bytes per second, nil: no cap
 
@@ -223,6 +226,10 @@ func (c *conn) flushAcks() {
 // ended runs when the read loop stops: it reports why, and hands the
 // session and the will to the server.
 func (c *conn) ended(err error) (linger bool) {
+	reason, detail := "", ""
+	if c.connected && c.srv.observers.Load() != nil {
+		reason, detail = disconnectReason(c, err) // before the connection is marked closed below
+	}
 	var perr *packet.Error
 	switch {
 	case errors.Is(err, errTakenOver):
@@ -261,6 +268,12 @@ func (c *conn) ended(err error) (linger bool) {
 		}
 	}
 	c.closeWith(nil)
+	if c.expiryTimer != nil {
+		c.expiryTimer.Stop()
+	}
+	if reason != "" {
+		c.srv.emitClient(EventDisconnected, c, "", 0, reason, detail)
+	}
 	c.srv.disconnected(c)
 	return linger
 }
@@ -294,6 +307,7 @@ func (c *conn) sendPacket(p packet.Packet) {
 	c.checkHardLimitLocked()
 	c.kickLocked()
 	c.wmu.Unlock()
+	c.srv.emitPacket(EventPacketOut, c, p)
 }
 
 // checkHardLimitLocked cuts off a client whose unwritten bytes pass the
@@ -337,6 +351,7 @@ func (c *conn) sendPublish(m *message, qos byte, id uint16, retain, dup bool, su
 	}
 	if qos == 0 && len(c.out) > c.srv.opt().WriteBufferLimit {
 		c.srv.stats.slowDropped.Add(1)
+		c.srv.emitMessage(EventDropped, m, c.clientID, userOf(c), DropSlowClient, qos)
 		return true
 	}
 	if c.out == nil {
@@ -379,6 +394,7 @@ func (c *conn) sendPublish(m *message, qos byte, id uint16, retain, dup bool, su
 		}
 		if c.maxOut > 0 && p.Size(packet.V5) > c.maxOut {
 			c.srv.stats.tooLarge.Add(1)
+			c.srv.emitMessage(EventDropped, m, c.clientID, userOf(c), DropTooLarge, qos)
 			return false // [MQTT-3.1.2-24] [MQTT-3.1.2-25]
 		}
 		if newAlias {
@@ -391,6 +407,7 @@ func (c *conn) sendPublish(m *message, qos byte, id uint16, retain, dup bool, su
 	}
 	c.srv.stats.sent.Add(1)
 	c.srv.stats.sentQoS[qos].Add(1)
+	c.srv.emitMessage(EventDelivered, m, c.clientID, userOf(c), "", qos)
 	c.checkHardLimitLocked()
 	c.kickLocked()
 	return true

@@ -210,6 +210,7 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	s.letFinish(id, ident)
 	var tookOver *conn
 	var cancelledWill *message
+	created := false
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -241,8 +242,10 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 			syncAck = syncAck || old.stored
 			old.mu.Unlock()
 			s.discardLocked(old) // [MQTT-3.1.2-6] [MQTT-3.1.2-4]
+			s.emitSession(EventSessionEnded, old, "clean_start")
 		}
 		sess = newSession(s, id)
+		created = true
 		sess.owner = ident
 		s.sessions[id] = sess
 	} else {
@@ -287,6 +290,13 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	}
 	c.connected = true
 	s.mu.Unlock()
+	c.startExpiry()
+	if s.observers.Load() != nil {
+		if created {
+			s.emitSession(EventSessionCreated, sess, "")
+		}
+		s.emitClient(EventConnected, c, "", 0, "", "")
+	}
 
 	if tookOver != nil {
 		s.log.Info("session taken over by a new connection", "client", id, "old_remote", tookOver.nc.RemoteAddr(), "new_remote", c.nc.RemoteAddr())
@@ -367,6 +377,7 @@ func (s *Server) disconnected(c *conn) {
 	if sess != nil && sess.conn.CompareAndSwap(c, nil) {
 		if !sess.persistent || sess.expiry == 0 {
 			s.discardLocked(sess) // [MQTT-3.1.2-6] [MQTT-4.1.0-2]
+			s.emitSession(EventSessionEnded, sess, "disconnected")
 		} else {
 			sess.mu.Lock()
 			sess.disconnected = time.Now()
@@ -440,6 +451,7 @@ func (s *Server) expire(sess *session, gen uint64) {
 	sess.mu.Unlock()
 	s.discardLocked(sess)
 	s.mu.Unlock()
+	s.emitSession(EventSessionEnded, sess, "expired")
 	s.log.Debug("session expired", "client", sess.id)
 	if will != nil {
 		s.publishWill(sess.id, will)

@@ -50,6 +50,8 @@ type Server struct {
 	// pubMatches is the scratch for Publish calls made outside a connection.
 	pubMu      sync.Mutex
 	pubMatches topic.Matches[*session]
+
+	observers atomic.Pointer[observers] // nil: none (observer.go)
 }
 
 // stats are the broker's counters.
@@ -256,9 +258,12 @@ func (s *Server) publish(m *message, from *session, matches *topic.Matches[*sess
 		s.retainMu.Lock()
 		defer s.retainMu.Unlock()
 		if !s.retainLocked(m) && m.refuseOverQuota {
+			s.emitPublished(m, from, EventPublished, "")
+			s.emitPublished(m, from, EventDropped, DropQuotaExceeded)
 			return quotaRefused
 		}
 	}
+	s.emitPublished(m, from, EventPublished, "")
 	matches.Reset()
 	s.subs.Match(m.topic, from, online, matches)
 	for i := range matches.Deliveries {
@@ -266,6 +271,9 @@ func (s *Server) publish(m *message, from *session, matches *topic.Matches[*sess
 		// RETAIN is 0 on established subscriptions [MQTT-3.3.1-9] unless
 		// Retain As Published [MQTT-3.3.1-12] [MQTT-3.3.1-13].
 		d.Subscriber.deliver(m, s.outQoS(m.qos, d.QoS), m.retain && d.RetainAsPublished, d.IDs, d.Share) // [MQTT-3.8.4-6] [MQTT-4.8.2-3]
+	}
+	if len(matches.Deliveries) == 0 {
+		s.emitPublished(m, from, EventDropped, DropNoSubscribers)
 	}
 	return len(matches.Deliveries)
 }

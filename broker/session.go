@@ -122,6 +122,7 @@ func (s *session) deliver(m *message, qos byte, retain bool, subIDs []uint32, sh
 	case s.queueFullLocked() || s.overQueuedBytesLocked(o):
 		s.dropped++
 		s.srv.stats.dropped.Add(1)
+		s.srv.emitMessage(EventDropped, m, s.id, userOfAuth(s), DropQueueFull, qos)
 	case s.spillLocked():
 		// Beyond what a session keeps in memory: the queue continues on
 		// disk and is read back as the window drains.
@@ -214,6 +215,7 @@ func (s *session) fillLocked() {
 	for s.resends == 0 && s.queue.len() > 0 && len(s.inflight) < s.maxInflight {
 		o := s.queue.pop()
 		if o.msg.expired(now) { // [MQTT-3.3.2-5]
+			s.srv.emitMessage(EventDropped, o.msg, s.id, userOfAuth(s), DropExpired, o.qos)
 			s.removeLocked(o)
 			continue
 		}

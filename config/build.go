@@ -16,6 +16,7 @@ import (
 	"github.com/gannet-mqtt/gannet/auth"
 	"github.com/gannet-mqtt/gannet/broker"
 	"github.com/gannet-mqtt/gannet/listener"
+	"github.com/gannet-mqtt/gannet/webhook"
 )
 
 // Runtime is a configuration ready to run: what Build makes of a File.
@@ -35,6 +36,8 @@ type Runtime struct {
 	Admin Admin
 	// Logger writes to standard error at the configured level and format.
 	Logger *slog.Logger
+	// Webhooks are for webhook.New, once the broker is made; none: off.
+	Webhooks []webhook.Hook
 }
 
 // RuntimeListener is one listener: how to open it, and how the broker
@@ -81,6 +84,7 @@ func (f *File) build(logOut io.Writer) (*Runtime, error) {
 	o.PeerIdentity = peerIdentity
 	o.PeerSubject = listener.PeerSubject
 	f.buildAuth(c, o)
+	rt.Webhooks = f.buildWebhooks(c)
 
 	for i := range f.Listeners {
 		l := &f.Listeners[i]
@@ -234,6 +238,20 @@ func (f *File) buildAuth(c *collector, o *broker.Options) {
 			}
 		}
 	}
+	if a.JWT.Enabled() {
+		jo := a.JWT.options()
+		jo.Next = o.Authenticator
+		jo.Logger = o.Logger
+		j, err := auth.NewJWT(jo)
+		if err != nil {
+			c.wrap("auth.jwt", err)
+		} else {
+			o.Authenticator = j
+			if jo.ACLClaim != "" {
+				o.Authorizer = &auth.JWTAuthorizer{Next: o.Authorizer}
+			}
+		}
+	}
 	if a.SCRAM.UsersFile != "" {
 		s, err := loadSCRAMUsers(a.SCRAM.UsersFile)
 		if err != nil {
@@ -242,6 +260,26 @@ func (f *File) buildAuth(c *collector, o *broker.Options) {
 			o.EnhancedAuth = append(o.EnhancedAuth, s)
 		}
 	}
+}
+
+// options turns the file's auth.jwt section into auth.JWTOptions, without
+// the chained authenticator.
+func (j *JWTAuth) options() auth.JWTOptions {
+	o := auth.DefaultJWTOptions()
+	o.From = j.From
+	o.Algorithms = j.Algorithms
+	if j.Secret != "" {
+		o.Secret = []byte(j.Secret)
+	}
+	o.PublicKeyFile = j.PublicKeyFile
+	o.JWKSURL = j.JWKSURL
+	o.JWKSRefresh = j.JWKSRefresh
+	o.JWKSMinRefresh = j.JWKSMinRefresh
+	o.ACLClaim = j.ACLClaim
+	o.RequiredClaims = j.RequiredClaims
+	o.DisconnectOnExpiry = j.DisconnectOnExpiry
+	o.Leeway = j.Leeway
+	return o
 }
 
 // loadSCRAMUsers reads "user:password" lines into a SCRAM-SHA-256 method.

@@ -83,6 +83,22 @@ func setLeaf(root reflect.Value, l leaf, text string) error {
 		v.Set(reflect.ValueOf(list))
 		return nil
 	}
+	if v.Kind() == reflect.Map && v.Type().Elem().Kind() == reflect.String {
+		// name=value pairs, comma-separated: iss=https://idp,aud=mqtt
+		m := make(map[string]string)
+		for _, s := range strings.Split(text, ",") {
+			if s = strings.TrimSpace(s); s == "" {
+				continue
+			}
+			k, val, ok := strings.Cut(s, "=")
+			if !ok || strings.TrimSpace(k) == "" {
+				return fmt.Errorf("%q is not name=value", s)
+			}
+			m[strings.TrimSpace(k)] = strings.TrimSpace(val)
+		}
+		v.Set(reflect.ValueOf(m))
+		return nil
+	}
 	return setScalar(v, scalar{text: text, kind: kindAny})
 }
 
@@ -94,6 +110,8 @@ func setLeaf(root reflect.Value, l leaf, text string) error {
 // index one past the last adds a listener (tcp unless
 // GANNET_LISTENERS_<n>_TYPE says otherwise). Lists take comma-separated
 // values (GANNET_LISTENERS_0_PROXY_FROM=10.0.0.0/8,192.168.0.0/16).
+// Webhooks go by index the same way: GANNET_WEBHOOKS_0_URL,
+// GANNET_WEBHOOKS_0_SECRET, GANNET_WEBHOOKS_0_EVENTS=client.connected,...
 //
 // A GANNET_ variable of a configuration section (LISTENERS, STORE, LIMITS,
 // MQTT, AUTH, LOGGING, ADMIN, SYS) that names no key is an error; other
@@ -109,7 +127,7 @@ func (f *File) ApplyEnv(environ []string) error {
 		index       int
 		l           leaf
 	}
-	var lvars []listenerVar
+	var lvars, wvars []listenerVar
 	root := reflect.ValueOf(f).Elem()
 	for _, kv := range environ {
 		name, value, ok := strings.Cut(kv, "=")
@@ -123,6 +141,17 @@ func (f *File) ApplyEnv(environ []string) error {
 				continue
 			}
 			f.setPos(l.path, Pos{Env: name})
+			continue
+		}
+		if after, ok := strings.CutPrefix(rest, "WEBHOOKS_"); ok {
+			num, field, _ := strings.Cut(after, "_")
+			i, err := strconv.Atoi(num)
+			l, known := envWebhook[field]
+			if err != nil || i < 0 || !known {
+				bad(name, "webhooks", "unknown variable: want %sWEBHOOKS_<index>_<KEY>, KEY one of %s", EnvPrefix, strings.Join(sortedKeys(envWebhook), ", "))
+				continue
+			}
+			wvars = append(wvars, listenerVar{name: name, value: value, index: i, l: l})
 			continue
 		}
 		if after, ok := strings.CutPrefix(rest, "LISTENERS_"); ok {
@@ -170,6 +199,24 @@ func (f *File) ApplyEnv(environ []string) error {
 			continue
 		}
 		f.setPos(sub, Pos{Env: lv.name})
+	}
+	slices.SortStableFunc(wvars, func(a, b listenerVar) int { return a.index - b.index })
+	for _, wv := range wvars {
+		path := fmt.Sprintf("webhooks[%d]", wv.index)
+		switch {
+		case wv.index == len(f.Webhooks):
+			f.Webhooks = append(f.Webhooks, defaultWebhook())
+			f.setPos(path, Pos{Env: wv.name})
+		case wv.index > len(f.Webhooks):
+			bad(wv.name, path, "there are %d webhooks; add new ones with the next index, %d", len(f.Webhooks), len(f.Webhooks))
+			continue
+		}
+		sub := path + "." + wv.l.path
+		if err := setLeaf(reflect.ValueOf(&f.Webhooks[wv.index]).Elem(), wv.l, wv.value); err != nil {
+			bad(wv.name, sub, "%v", err)
+			continue
+		}
+		f.setPos(sub, Pos{Env: wv.name})
 	}
 	return errs.err()
 }

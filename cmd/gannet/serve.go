@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/gannet-mqtt/gannet/store"
 	"github.com/gannet-mqtt/gannet/store/memory"
 	"github.com/gannet-mqtt/gannet/store/pebble"
+	"github.com/gannet-mqtt/gannet/webhook"
 )
 
 func newServeCmd() *cobra.Command {
@@ -108,6 +110,16 @@ func serve(ctx context.Context, flags *config.Flags) error {
 	if err != nil {
 		return err
 	}
+	var hooks *webhook.Engine
+	if len(rt.Webhooks) > 0 {
+		hooks, err = webhook.New(srv, webhook.Options{Hooks: rt.Webhooks, Logger: log})
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		defer hooks.Close() // after srv.Close: the last events go out
+		log.Info("webhooks started", "count", len(rt.Webhooks))
+	}
 
 	var ls []*listener.Listener
 	closeAll := func() {
@@ -137,7 +149,7 @@ func serve(ctx context.Context, flags *config.Flags) error {
 	adminCtx, stopAdmin := context.WithCancel(context.Background())
 	defer stopAdmin()
 	if rt.Admin.Address != "" {
-		a, err := admin.New(srv, admin.Options{Token: rt.Admin.Token, AllowedHosts: rt.Admin.AllowedHosts, InsecureNoToken: rt.Admin.InsecureNoToken, Logger: log, Ready: func() error {
+		a, err := admin.New(srv, admin.Options{Token: rt.Admin.Token, AllowedHosts: rt.Admin.AllowedHosts, InsecureNoToken: rt.Admin.InsecureNoToken, Logger: log, TraceDir: filepath.Join(rt.Store.DataDir, "traces"), Ready: func() error {
 			if !srv.Serving() {
 				return errors.New("not serving")
 			}
@@ -147,6 +159,11 @@ func serve(ctx context.Context, flags *config.Flags) error {
 			srv.Close()
 			closeAll()
 			return err
+		}
+		if hooks != nil {
+			if err := a.Registry().Register(hooks.Collector()); err != nil {
+				log.Warn("webhook metrics not registered", "error", err)
+			}
 		}
 		if rt.Admin.Token == "" {
 			log.Warn("admin listener has no token: anyone who reaches " + rt.Admin.Address + " can administer the broker; set admin.token (requests naming it by a host name other than localhost or admin.allowed_hosts are refused)")
