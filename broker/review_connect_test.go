@@ -1,8 +1,10 @@
 package broker_test
 
 import (
+	"fmt"
 	"testing"
 
+	"github.com/gannet-mqtt/gannet/auth"
 	"github.com/gannet-mqtt/gannet/broker"
 	"github.com/gannet-mqtt/gannet/packet"
 )
@@ -38,5 +40,33 @@ func TestMaxUserPropertiesConnect(t *testing.T) {
 				where, ack.ReasonCode, byte(ack.ReasonCode))
 		}
 		c.expectClosed(waitFor)
+	}
+}
+
+// The same cap for the AUTH packets of an enhanced authentication before
+// CONNACK, which the handshake decodes with a decoder of its own: an AUTH
+// over the cap ends the exchange with a refusal, even with the right proof.
+func TestMaxUserPropertiesAuthExchange(t *testing.T) {
+	t.Parallel()
+	b := scramBroker(t)
+	for _, n := range []int{broker.DefaultOptions().MaxUserProperties, 200_000} {
+		cl := &auth.SCRAMClient{User: "carol", Password: "s3cret"}
+		c := v5Dial(t, b.Addr)
+		c.send(scramConnect(fmt.Sprint("carol-props-", n), cl.First()))
+		a := expectPacket[*packet.Auth](c)
+		final, err := cl.Final(a.Properties.AuthData)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reply := &packet.Auth{ReasonCode: packet.ContinueAuthentication}
+		reply.Properties.SetString(packet.PropAuthMethod, "SCRAM-SHA-256")
+		reply.Properties.SetBinary(packet.PropAuthData, final)
+		reply.Properties.User = make([]packet.UserProperty, n)
+		c.send(reply)
+		ack := expectPacket[*packet.Connack](c)
+		if over := n > broker.DefaultOptions().MaxUserProperties; over != (ack.ReasonCode != packet.Success) {
+			t.Errorf("AUTH with %d user properties: CONNACK %s (%#x); want a refusal only over the cap", n, ack.ReasonCode, byte(ack.ReasonCode))
+		}
+		c.nc.Close()
 	}
 }
