@@ -55,6 +55,7 @@ type Admin struct {
 	registry *prometheus.Registry
 	handler  http.Handler
 	traces   *tracer
+	rates    topicRates // message rates of the per-topic metric filters
 }
 
 // New returns the admin endpoints of srv.
@@ -158,6 +159,7 @@ func (a *Admin) routes() http.Handler {
 	private.Handle("GET /metrics", a.metricsHandler())
 	methodNotAllowed(private, "/metrics", "GET")
 	a.apiRoutes(private)
+	a.opsRoutes(private)
 
 	open.Handle("/metrics", a.requireToken(private))
 	open.Handle("/api/", a.requireToken(private))

@@ -125,12 +125,29 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			return err
 		}
 	}
-	p.Topic = c.mount(p.Topic) // see mount.go
 	if p.QoS > o.MaximumQoS {
 		return &closeError{packet.QoSNotSupported, "PUBLISH above the broker's maximum QoS"} // 5.0 3.2.2.3.4
 	}
 	if p.Retain && !o.RetainAvailable {
 		return &closeError{packet.RetainNotSupported, "retained PUBLISH while retain is not available"} // 5.0 3.2.2.3.5
+	}
+	var delay time.Duration
+	delayed := false
+	if o.DelayedPublish {
+		if target, d, rc, ok := parseDelayed(p.Topic, o.MaxDelay); ok {
+			if rc != packet.Success {
+				if (c.pubRate != nil || c.byteRate != nil) && !c.throttle(len(p.Payload)+len(p.Topic)) {
+					return &closeError{packet.MessageRateTooHigh, "publishing far above the configured rate"}
+				}
+				c.refuseDelayed(p, rc) // rate-limited like any PUBLISH
+				return nil
+			}
+			p.Topic, delay, delayed = target, d, true // authorised and rewritten as the target
+		}
+	}
+	p.Topic = c.mount(p.Topic) // see mount.go; a delayed message's target
+	if len(o.Rewrite) > 0 {
+		p.Topic = c.srv.rewrite(RewritePublish, p.Topic, false, c.who()) // before authorisation
 	}
 	if !c.checkTopic(p.Topic) {
 		return &closeError{packet.TopicNameInvalid, "topic name exceeds the configured length or level limit"}
@@ -214,7 +231,19 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			m.source = c.authc
 		}
 	}
-	n := c.srv.publish(m, c.sess, c.matches)
+	var n int
+	if delayed {
+		if rc := c.srv.hold(m, delay, c.clientID); rc != packet.Success {
+			c.refuseDelayed(p, rc)
+			return nil
+		}
+		n = 1 // held, not routed: no 0x10 No matching subscribers
+		if c.srv.syncer != nil {
+			c.syncRead = true // held durably before the read's acknowledgements
+		}
+	} else {
+		n = c.srv.publish(m, c.sess, c.matches)
+	}
 	if n == quotaRefused {
 		c.srv.log.Info("retained PUBLISH refused: over the retained message quota", "client", c.clientID, "topic", p.Topic, "owner", m.owner)
 		c.ack(p, packet.QuotaExceeded) // 5.0 3.4.2.1; frees a QoS 2 identifier [MQTT-4.3.3-9]
@@ -240,6 +269,22 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		c.ack(p, rc) // [MQTT-4.3.2-4] [MQTT-4.3.3-8] [MQTT-3.3.4-1]
 	}
 	return nil
+}
+
+// refuseDelayed answers a PUBLISH to a delayed topic that is malformed,
+// asks for more than the maximum delay, or finds no room: a 5.0 QoS 1/2
+// publisher hears rc; 3.1.1 cannot refuse a PUBLISH, so the message is
+// acknowledged and dropped, as an unauthorised one [MQTT-3.3.5-2]. Counted.
+func (c *conn) refuseDelayed(p *packet.Publish, rc packet.ReasonCode) {
+	c.srv.stats.delayedRefused.Add(1)
+	c.srv.log.Info("delayed PUBLISH refused", "client", c.clientID, "topic", p.Topic, "reason", rc.String())
+	switch {
+	case p.QoS == 0:
+	case c.version >= packet.V5:
+		c.ack(p, rc)
+	default:
+		c.ack(p, packet.Success)
+	}
 }
 
 // ack answers a QoS 1 or 2 PUBLISH. With a store that syncs, the answer
@@ -310,6 +355,9 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 	overMem := c.overMemory(false)
 	for i := range p.Subscriptions {
 		p.Subscriptions[i].Filter = c.mountFilter(p.Subscriptions[i].Filter) // see mount.go
+		if len(o.Rewrite) > 0 {
+			p.Subscriptions[i].Filter = c.srv.rewriteFilter(p.Subscriptions[i].Filter, c.who()) // before authorisation
+		}
 		sub := p.Subscriptions[i]
 		_, inner, shared := topic.ParseShare(sub.Filter)
 		if !shared {
@@ -411,8 +459,12 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
 	s := c.sess
 	codes := make([]packet.ReasonCode, len(p.Filters))
+	rewrite := len(c.srv.opt().Rewrite) > 0
 	for i, f := range p.Filters {
 		f = c.mountFilter(f)
+		if rewrite {
+			f = c.srv.rewriteFilter(f, c.who()) // as the SUBSCRIBE that made it
+		}
 		s.mu.Lock()
 		_, ok := s.subs[f]
 		delete(s.subs, f)

@@ -352,6 +352,7 @@ func (c *conn) sendPublish(m *message, qos byte, id uint16, retain, dup bool, su
 	if qos == 0 && len(c.out) > c.srv.opt().WriteBufferLimit {
 		c.srv.stats.slowDropped.Add(1)
 		c.srv.emitMessage(EventDropped, m, c.clientID, userOf(c), DropSlowClient, qos)
+		m.countDropped(0)
 		return true
 	}
 	if c.out == nil {
@@ -395,6 +396,7 @@ func (c *conn) sendPublish(m *message, qos byte, id uint16, retain, dup bool, su
 		if c.maxOut > 0 && p.Size(packet.V5) > c.maxOut {
 			c.srv.stats.tooLarge.Add(1)
 			c.srv.emitMessage(EventDropped, m, c.clientID, userOf(c), DropTooLarge, qos)
+			m.countDropped(qos)
 			return false // [MQTT-3.1.2-24] [MQTT-3.1.2-25]
 		}
 		if newAlias {
@@ -408,6 +410,7 @@ func (c *conn) sendPublish(m *message, qos byte, id uint16, retain, dup bool, su
 	c.srv.stats.sent.Add(1)
 	c.srv.stats.sentQoS[qos].Add(1)
 	c.srv.emitMessage(EventDelivered, m, c.clientID, userOf(c), "", qos)
+	m.countOut(qos)
 	c.checkHardLimitLocked()
 	c.kickLocked()
 	return true

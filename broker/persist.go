@@ -161,6 +161,18 @@ func (sess *session) spillLocked() bool {
 		(sess.spilled > 0 || sess.queue.len() >= queueMemory || sess.queue.bytes >= queueMemoryBytes)
 }
 
+// maySpillLocked reports whether queued deliveries of the session can be
+// kept on disk only. sess.mu held.
+func (sess *session) maySpillLocked() bool { return sess.stored && sess.srv.syncer != nil }
+
+// overQueuedBytesTotalLocked reports whether queuing o in memory would take
+// the queues of all sessions together over Options.MaxQueuedBytesTotal.
+// sess.mu held.
+func (sess *session) overQueuedBytesTotalLocked(o *outbound) bool {
+	max := sess.srv.opt().MaxQueuedBytesTotal
+	return max > 0 && sess.srv.queuedBytes.Load()+outCost(o) > max
+}
+
 // overQueuedBytesLocked reports whether queuing o would take the session
 // over Options.MaxQueuedBytes, counting what waits in memory and on disk.
 // sess.mu held.

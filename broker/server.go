@@ -51,7 +51,10 @@ type Server struct {
 	pubMu      sync.Mutex
 	pubMatches topic.Matches[*session]
 
-	observers atomic.Pointer[observers] // nil: none (observer.go)
+	observers    atomic.Pointer[observers]    // nil: none (observer.go)
+	delayed      delayQueue                   // delayed publish (delayed.go)
+	topicMetrics atomic.Pointer[topicMetrics] // per-topic counters, nil: none (topicmetrics.go)
+	queuedBytes  atomic.Int64                 // bytes of all sessions' in-memory queues (MaxQueuedBytesTotal)
 }
 
 // stats are the broker's counters.
@@ -69,6 +72,10 @@ type stats struct {
 	bytesIn       atomic.Uint64    // bytes read from clients
 	bytesOut      atomic.Uint64    // bytes written to clients
 	maxConns      atomic.Int64     // most clients connected at once
+
+	droppedBudget   atomic.Uint64 // QoS 1/2 deliveries dropped: over MaxQueuedBytesTotal
+	delayedRefused  atomic.Uint64 // delayed PUBLISH packets refused: malformed, too long a delay, no room
+	delayedReleased atomic.Uint64 // delayed messages published when due
 }
 
 // New returns a server with the given options.
@@ -97,9 +104,14 @@ func New(opts Options) (*Server, error) {
 	s.cfg.Store(&opts)
 	s.syncer, _ = store.Find[syncer](st)
 	s.stop = make(chan struct{})
+	s.topicMetrics.Store(newTopicMetrics(opts.TopicMetrics))
 	if err := s.restore(); err != nil {
 		s.stopSweep()
 		return nil, err
+	}
+	if err := s.startDelayed(); err != nil {
+		s.stopSweep()
+		return nil, fmt.Errorf("broker: loading delayed messages: %w", err)
 	}
 	if opts.SysInterval > 0 {
 		go s.sysLoop(opts.Version, s.stop)
@@ -201,6 +213,7 @@ func (s *Server) Close() error {
 		connected[c] = c.connected // written under s.mu, with c.version before it
 	}
 	s.mu.Unlock()
+	s.stopDelayed() // not under s.mu: it waits for a delayed message being published
 	ref := s.opt().ServerReference
 	for _, c := range conns {
 		if connected[c] && c.version >= packet.V5 { // no DISCONNECT before CONNACK [MQTT-3.14.0-1]
@@ -251,6 +264,7 @@ const quotaRefused = -1
 // unless m.refuseOverQuota: then it goes nowhere and publish returns
 // quotaRefused.
 func (s *Server) publish(m *message, from *session, matches *topic.Matches[*session]) int {
+	s.countIn(m)
 	if m.retain {
 		// A subscription being made scans the retained messages under the
 		// same lock, so it gets this message either live or retained,
@@ -260,6 +274,7 @@ func (s *Server) publish(m *message, from *session, matches *topic.Matches[*sess
 		if !s.retainLocked(m) && m.refuseOverQuota {
 			s.emitPublished(m, from, EventPublished, "")
 			s.emitPublished(m, from, EventDropped, DropQuotaExceeded)
+			m.countDropped(m.qos)
 			return quotaRefused
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -177,6 +178,15 @@ func (f *File) brokerOptions() broker.Options {
 	o.UpgradeOutgoingQoS = m.UpgradeOutgoingQoS
 	o.CheckRetainSource = f.Auth.CheckRetainSource
 	o.BadCredentialsNotAuthorized = f.Auth.BadCredentialsNotAuthorized
+	o.DelayedPublish, o.MaxDelay, o.MaxDelayed = m.DelayedPublish.Enabled, m.DelayedPublish.MaxDelay, m.DelayedPublish.MaxMessages
+	o.Rewrite = nil
+	for _, r := range m.Rewrite {
+		action, _ := broker.ParseRewriteAction(r.Action)
+		re, _ := regexp.Compile(r.Regex) // checked by validateMQTT
+		o.Rewrite = append(o.Rewrite, broker.RewriteRule{Action: action, Filter: r.Filter, Regex: re, Replace: r.Replace})
+	}
+	o.MaxQueuedBytesTotal = int64(l.MaxQueuedBytesTotal)
+	o.TopicMetrics, o.MaxTopicMetrics = f.Metrics.Topics, f.Metrics.MaxTopics
 	return o
 }
 
