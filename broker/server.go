@@ -397,7 +397,9 @@ func (s *Server) handshake(nc net.Conn, lo *listenerState) {
 func (c *conn) readConnect() (*packet.Connect, []byte, error) {
 	c.nc.SetReadDeadline(time.Now().Add(c.srv.opt().ConnectTimeout))
 	buf := make([]byte, 0, 512)
-	dec := packet.Decoder{MaxSize: c.srv.opt().MaxPacketSize}
+	// The CONNECT's user properties, its will's included, are capped as
+	// those of any later packet: the will lives as long as the connection.
+	dec := packet.Decoder{MaxSize: c.srv.opt().MaxPacketSize, MaxUserProperties: c.srv.opt().MaxUserProperties}
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
