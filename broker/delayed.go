@@ -80,11 +80,10 @@ func parseDelayed(name string, maxDelay time.Duration) (target string, delay tim
 	if err != nil {
 		return "", 0, packet.TopicNameInvalid, true
 	}
-	delay = time.Duration(n) * time.Second
-	if delay > maxDelay {
+	if n > uint64(maxDelay/time.Second) { // before multiplying: 10 digits of seconds overflow a Duration
 		return "", 0, packet.ImplementationSpecificError, true
 	}
-	return target, delay, packet.Success, true
+	return target, time.Duration(n) * time.Second, packet.Success, true
 }
 
 // startDelayed reads the held messages back from the store and arms the
