@@ -202,7 +202,9 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		m.owner = identityOf(c.authc)
 		m.refuseOverQuota = v5 && p.QoS > 0
 	}
+	m.via.Store(&c.batch) // copies are written at the end of this read (write.go)
 	n := c.srv.publish(m, c.sess, c.matches)
+	m.via.Store(nil)
 	if n == quotaRefused {
 		c.srv.log.Info("retained PUBLISH refused: over the retained message quota", "client", c.clientID, "topic", p.Topic, "owner", m.owner)
 		c.ack(p, packet.QuotaExceeded) // 5.0 3.4.2.1; frees a QoS 2 identifier [MQTT-4.3.3-9]

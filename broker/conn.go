@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -74,6 +75,10 @@ type conn struct {
 	syncWrites atomic.Bool
 	aliasOut   map[string]uint16 // outbound topic aliases, guarded by wmu
 	wdone      chan struct{}     // closing gracefully: closed when the last write is done (see linger.go)
+	deferred   bool              // in a read loop's batch, written at the end of its read (write.go); guarded by wmu
+	raw        syscall.RawConn   // the socket, for writes that do not wait; nil: TLS, WebSocket (write.go)
+
+	batch batch // connections this read loop queued packets on during a read (write.go)
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
@@ -160,6 +165,8 @@ func (c *conn) setReadDeadline() (yield bool) {
 // process decodes and handles every complete packet in buf and returns the
 // unprocessed rest, moved to the front of buf.
 func (c *conn) process(buf []byte) ([]byte, error) {
+	c.startBatch()
+	defer c.endBatch()
 	off := 0
 	for off < len(buf) {
 		p, n, err := c.dec.Decode(buf[off:])
@@ -209,6 +216,7 @@ func (c *conn) flushAcks() {
 		return
 	}
 	c.syncRead = false
+	c.flushBatch() // deliveries need not wait for the sync (write.go)
 	c.srv.syncStore()
 	for _, a := range c.acks {
 		if a.qos == 1 {
@@ -292,7 +300,7 @@ func (c *conn) sendPacket(p packet.Packet) {
 	}
 	c.out, _ = p.Append(c.out, c.version)
 	c.checkHardLimitLocked()
-	c.kickLocked()
+	c.kickLocked(nil)
 	c.wmu.Unlock()
 }
 
@@ -385,7 +393,7 @@ func (c *conn) sendPublish(m *message, qos byte, id uint16, retain, dup bool, su
 	c.srv.stats.sent.Add(1)
 	c.srv.stats.sentQoS[qos].Add(1)
 	c.checkHardLimitLocked()
-	c.kickLocked()
+	c.kickLocked(m.via.Load())
 	return true
 }
 
@@ -398,14 +406,6 @@ func expiryLeft(expiry, now time.Time) uint32 {
 		return 1
 	}
 	return uint32((left + time.Second - 1) / time.Second)
-}
-
-// kickLocked starts the flusher if it is not running. wmu held.
-func (c *conn) kickLocked() {
-	if !c.flushing {
-		c.flushing = true
-		go c.flush()
-	}
 }
 
 // flush writes the buffer until it is empty, then exits; many packets
@@ -483,8 +483,8 @@ func (c *conn) closeWith(p packet.Packet) {
 			c.out = getBuf()
 		}
 		c.out, _ = p.Append(c.out, c.version)
-		c.kickLocked()
 	}
+	c.kickNowLocked()
 	c.closing = true
 	c.closed.Store(true)
 	if !c.flushing {
