@@ -24,6 +24,18 @@ type Options struct {
 	// ("Authorization: Bearer TOKEN"). Empty: no authentication, for an
 	// admin listener that only trusted hosts reach.
 	Token string
+	// AllowedHosts lists the host names (without port) that requests may
+	// name in their Host header when Token is empty, besides "localhost",
+	// names under ".localhost" and IP addresses. Without a token, a page
+	// from any web site could otherwise reach the API through a name that
+	// its owner points at the admin's address (DNS rebinding). With a
+	// token, every Host is accepted: such a page does not have the token.
+	AllowedHosts []string
+	// InsecureNoToken lets Serve run without a Token on an address that
+	// is not loopback. Anyone who reaches it can then administer the
+	// broker: publish to any topic, read retained messages, disconnect
+	// clients.
+	InsecureNoToken bool
 	// Ready reports whether the broker serves clients; /readyz answers 503
 	// with its error. Nil: ready while the Admin runs.
 	Ready func() error
@@ -52,6 +64,11 @@ func New(srv *broker.Server, opts Options) (*Admin, error) {
 	a := &Admin{srv: srv, opts: opts, log: opts.Logger}
 	if a.log == nil {
 		a.log = slog.Default()
+	}
+	for _, h := range opts.AllowedHosts {
+		if h == "" || strings.ContainsAny(h, ":/ \t\r\n") {
+			return nil, fmt.Errorf("admin: allowed host %q: want a host name without port, scheme or path", h)
+		}
 	}
 	a.tokenSum = sha256.Sum256([]byte(opts.Token))
 	reg, err := newRegistry(srv)
@@ -87,7 +104,13 @@ const shutdownTimeout = 5 * time.Second
 // Serve serves the admin endpoints on l until ctx ends, then shuts down,
 // letting requests in progress finish for a few seconds. It returns nil
 // after a shutdown that ctx asked for, and the error otherwise.
+//
+// Without a Token, Serve refuses a listener that is not on a loopback
+// address, unless Options.InsecureNoToken is set.
 func (a *Admin) Serve(ctx context.Context, l net.Listener) error {
+	if a.opts.Token == "" && !a.opts.InsecureNoToken && !isLoopbackAddr(l.Addr()) {
+		return fmt.Errorf("admin: refusing to serve on %s without a token: anyone who reaches it could administer the broker; set a token (admin.token, GANNET_ADMIN_TOKEN), listen on a loopback address, or set admin.insecure_no_token", l.Addr())
+	}
 	hs := &http.Server{
 		Handler:           a.handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -129,7 +152,11 @@ func (a *Admin) routes() http.Handler {
 
 	open.Handle("/metrics", a.requireToken(private))
 	open.Handle("/api/", a.requireToken(private))
-	return securityHeaders(open)
+	var h http.Handler = open
+	if a.opts.Token == "" {
+		h = a.checkHost(open)
+	}
+	return securityHeaders(canonicalPaths(h))
 }
 
 // requireToken lets a request through when it carries the bearer token, or

@@ -30,8 +30,11 @@ func (a *Admin) apiRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/stats", a.getStats)
 	methodNotAllowed(mux, "/api/v1/stats", "GET")
 
+	// ?id= names a client whose identifier cannot be a path segment
+	// ("." and ".."; browsers drop them, %2E included, from URLs).
 	mux.HandleFunc("GET /api/v1/clients", a.listClients)
-	methodNotAllowed(mux, "/api/v1/clients", "GET")
+	mux.HandleFunc("DELETE /api/v1/clients", a.disconnectClient)
+	methodNotAllowed(mux, "/api/v1/clients", "GET", "DELETE")
 	mux.HandleFunc("GET /api/v1/clients/{id...}", a.getClient)
 	mux.HandleFunc("DELETE /api/v1/clients/{id...}", a.disconnectClient)
 	methodNotAllowed(mux, "/api/v1/clients/{id...}", "GET", "DELETE")
@@ -152,6 +155,10 @@ type ClientList struct {
 
 func (a *Admin) listClients(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	if q.Has("id") {
+		a.getClient(w, r)
+		return
+	}
 	limit, err := queryLimit(q.Get("limit"), 0)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
@@ -207,8 +214,17 @@ type ClientDetail struct {
 	Subscriptions []broker.SubscriptionInfo `json:"subscriptions"`
 }
 
+// clientID is the {id} path segment, or else the id query parameter.
+func clientID(r *http.Request) (string, bool) {
+	if id := r.PathValue("id"); id != "" {
+		return id, true
+	}
+	q := r.URL.Query()
+	return q.Get("id"), q.Has("id")
+}
+
 func (a *Admin) getClient(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+	id, _ := clientID(r)
 	info, subs, ok := a.srv.Client(id)
 	if !ok {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown client %q", id))
@@ -221,7 +237,11 @@ func (a *Admin) getClient(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Admin) disconnectClient(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+	id, ok := clientID(r)
+	if !ok {
+		writeError(w, http.StatusBadRequest, "id: required, as /api/v1/clients/{id} or ?id=")
+		return
+	}
 	discard := false
 	if s := r.URL.Query().Get("discard"); s != "" {
 		b, err := strconv.ParseBool(s)
@@ -436,12 +456,41 @@ func (a *Admin) publish(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	if status, msg := a.checkPublish(req.Topic, payload, byte(req.QoS)); status != 0 {
+		a.log.Warn("admin: publish refused", "topic", req.Topic, "bytes", len(payload), "error", msg, "remote", r.RemoteAddr)
+		writeError(w, status, msg)
+		return
+	}
 	if err := a.srv.Publish(req.Topic, payload, byte(req.QoS), req.Retain); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	a.log.Info("admin: published", "topic", req.Topic, "bytes", len(payload), "qos", req.QoS, "retain", req.Retain, "remote", r.RemoteAddr)
 	writeJSON(w, http.StatusOK, map[string]any{"topic": req.Topic, "bytes": len(payload), "qos": req.QoS, "retain": req.Retain})
+}
+
+// checkPublish holds a message from the API to what an MQTT client's
+// PUBLISH is held to, except the ACL: the admin token is a superuser, which
+// may write any topic. The broker's own $SYS topics stay the broker's, and
+// the size limits stay, so that no subscriber gets a message larger than
+// the broker accepts from clients (a 3.1.1 subscriber has no way to say
+// what it can take). It returns 0 or the status to refuse with.
+func (a *Admin) checkPublish(topic string, payload []byte, qos byte) (int, string) {
+	lim := a.srv.PublishLimits()
+	if strings.HasPrefix(topic, "$SYS") {
+		return http.StatusForbidden, fmt.Sprintf("topic %q: $SYS topics are the broker's own", topic)
+	}
+	if lim.MaxTopicLength > 0 && len(topic) > lim.MaxTopicLength {
+		return http.StatusBadRequest, fmt.Sprintf("topic of %d bytes is longer than limits.max_topic_length (%d)", len(topic), lim.MaxTopicLength)
+	}
+	if n := strings.Count(topic, "/") + 1; lim.MaxTopicLevels > 0 && n > lim.MaxTopicLevels {
+		return http.StatusBadRequest, fmt.Sprintf("topic of %d levels is deeper than limits.max_topic_levels (%d)", n, lim.MaxTopicLevels)
+	}
+	p := packet.Publish{Topic: topic, Payload: payload, QoS: qos}
+	if size := p.Size(packet.V5); size > lim.MaxPacketSize {
+		return http.StatusRequestEntityTooLarge, fmt.Sprintf("a PUBLISH of %d bytes would be larger than limits.max_packet_size (%d)", size, lim.MaxPacketSize)
+	}
+	return 0, ""
 }
 
 // payload checks the request and returns the payload bytes.

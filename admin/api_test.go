@@ -366,7 +366,7 @@ func TestMethodsAndUnknownPaths(t *testing.T) {
 	s := runAdmin(t, b.Server, admin.Options{Token: "t"})
 	for _, tc := range []struct{ method, path, allow string }{
 		{"POST", "/api/v1/stats", "GET, HEAD"},
-		{"PUT", "/api/v1/clients", "GET, HEAD"},
+		{"PUT", "/api/v1/clients", "GET, DELETE, HEAD"},
 		{"POST", "/api/v1/clients/x", "GET, DELETE, HEAD"},
 		{"GET", "/api/v1/publish", "POST"},
 		{"PATCH", "/api/v1/retained/a/b", "DELETE"},

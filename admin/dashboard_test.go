@@ -26,7 +26,8 @@ const browserTimeout = 40 * time.Second
 
 // newBrowser starts headless Chromium with a fresh profile. It skips the
 // test when Chromium is missing, except in CI, where that is a failure.
-func newBrowser(t *testing.T) context.Context {
+// extra adds allocator options (flags) to the defaults.
+func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
 		if os.Getenv("CI") != "" {
@@ -35,7 +36,7 @@ func newBrowser(t *testing.T) context.Context {
 		t.Skipf("%s missing (apt-get install chromium): %v", chromiumPath, err)
 	}
 	ctx, cancelTimeout := context.WithTimeout(context.Background(), browserTimeout)
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, append([]chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Flag("headless", true),
 		chromedp.Flag("no-sandbox", true),
@@ -47,7 +48,7 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.Flag("hide-scrollbars", true),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1440, 1000),
-	)
+	}, extra...)...)
 	bctx, cancelBrowser := chromedp.NewContext(actx)
 	t.Cleanup(func() {
 		cancelBrowser() // closes the browser and waits for it

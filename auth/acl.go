@@ -55,6 +55,20 @@ type ACL struct {
 	anon     ruleSet             // topic lines before any user line
 	users    map[string]*ruleSet // topic lines after "user NAME"
 	patterns ruleSet             // pattern lines
+
+	userFirst bool // see UserRulesFirst
+}
+
+// UserRulesFirst returns a copy of a that decides as Mosquitto 2.0's code
+// does: the client's own section first (its deny rules, then its grants),
+// and only then the patterns (deny patterns, then grant patterns). A
+// user's grant then wins over a deny pattern, where a's default order
+// (every deny rule before any grant) refuses. A translated mosquitto.conf
+// uses it, so that a migration does not change what a client may read.
+func (a *ACL) UserRulesFirst() *ACL {
+	c := *a
+	c.userFirst = true
+	return &c
 }
 
 type ruleSet struct {
@@ -197,6 +211,14 @@ func (a *ACL) check(username, clientID string, acc Access, t string) bool {
 		for i := range own.deny {
 			if covers(own.deny[i].levels, t, &v) {
 				return false
+			}
+		}
+		if a.userFirst {
+			for i := range own.grant {
+				r := &own.grant[i]
+				if r.access&acc == acc && covers(r.levels, t, &v) {
+					return true
+				}
 			}
 		}
 	}

@@ -381,3 +381,32 @@ func TestACLMosquittoRecorded(t *testing.T) {
 		}
 	}
 }
+
+// UserRulesFirst decides as Mosquitto 2.0's code: the client's own section
+// (denies, then grants) before the patterns, so a user's grant wins over a
+// deny pattern; a deny of its own still wins over its grants.
+func TestACLUserRulesFirst(t *testing.T) {
+	a, err := ParseACL("t", strings.NewReader("user alice\ntopic deny a/own-deny\ntopic read a/#\npattern deny a/secret\npattern read p/#\npattern deny p/x\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := a.UserRulesFirst()
+	for _, c := range []struct {
+		user, topic  string
+		dflt, mosqui bool
+	}{
+		{"alice", "a/secret", false, true},    // user grant vs deny pattern
+		{"alice", "a/own-deny", false, false}, // the user's own deny
+		{"alice", "a/open", true, true},
+		{"bob", "a/secret", false, false}, // no section: patterns only
+		{"bob", "p/y", true, true},
+		{"bob", "p/x", false, false},
+	} {
+		if got := a.check(c.user, "c", Read, c.topic); got != c.dflt {
+			t.Errorf("default order: %s read %s = %v, want %v", c.user, c.topic, got, c.dflt)
+		}
+		if got := m.check(c.user, "c", Read, c.topic); got != c.mosqui {
+			t.Errorf("UserRulesFirst: %s read %s = %v, want %v", c.user, c.topic, got, c.mosqui)
+		}
+	}
+}

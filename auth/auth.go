@@ -137,3 +137,27 @@ var (
 	_ Authorizer    = (*ACL)(nil)
 	_ Authorizer    = (*HTTPHook)(nil)
 )
+
+// SubscribeAuthorizer is an optional interface of an Authorizer that
+// decides SUBSCRIBE itself. Without it, the broker asks Authorize for Read
+// on the filter.
+type SubscribeAuthorizer interface {
+	AuthorizeSubscribe(ctx context.Context, c *Client, filter string) (bool, error)
+}
+
+// ReadAtDelivery wraps a so that it never refuses a subscription: read
+// access is decided for each message when it is delivered, by its topic
+// name. This is what a Mosquitto acl_file means: a client subscribed to "#"
+// with "topic read sensors/a/#" receives the messages on sensors/a/# and
+// nothing else, and an ACL without rules refuses no subscription (and
+// delivers nothing).
+func ReadAtDelivery(a Authorizer) Authorizer { return readAtDelivery{a} }
+
+type readAtDelivery struct{ Authorizer }
+
+func (readAtDelivery) AuthorizeSubscribe(context.Context, *Client, string) (bool, error) {
+	return true, nil
+}
+
+// Unwrap returns the wrapped Authorizer.
+func (r readAtDelivery) Unwrap() Authorizer { return r.Authorizer }

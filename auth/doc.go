@@ -72,7 +72,8 @@
 // Password files:
 //   - A line without ':', a user listed twice, a plain-text password or a hash
 //     in an unknown scheme is a load error naming the line; Mosquitto skips
-//     the line, or logs and drops the user.
+//     the line, or logs and drops the user. [LoadPasswordFileSkipping] does
+//     as Mosquitto, reporting each skipped line.
 //   - Passwords are compared as bytes; Mosquitto stops at the first NUL.
 //
 // ACL files:
@@ -82,7 +83,7 @@
 //     patterns, so there a user's grant beats a deny pattern.
 //   - SUBSCRIBE is checked: the filter must be covered by a rule granting
 //     read (see [ACL]). Mosquitto 2.0 accepts every SUBSCRIBE and only checks
-//     each message on delivery.
+//     each message on delivery; [ReadAtDelivery] wraps an ACL to do the same.
 //   - A client asking for ReadWrite needs a rule granting both; Mosquitto
 //     grants if any asked-for bit is granted (it never asks for both).
 //   - Substitution: Mosquitto 2.0 refuses every pattern check for a client

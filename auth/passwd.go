@@ -80,7 +80,35 @@ func LoadPasswordFile(path string) (*PasswordFile, error) {
 
 // ParsePasswordFile reads a password file from r; name is used in errors.
 func ParsePasswordFile(name string, r io.Reader) (*PasswordFile, error) {
-	pf := NewPasswordFile()
+	pf, bad, err := parsePasswordFile(name, r, false)
+	if err != nil {
+		return nil, err
+	}
+	if bad != nil {
+		return nil, bad
+	}
+	return pf, nil
+}
+
+// LoadPasswordFileSkipping reads the password file at path as Mosquitto
+// does: a malformed line (no colon, an empty user name, a hash it cannot
+// read, a user defined twice) is skipped, not fatal. skipped reports each
+// one as a *ParseError naming the file and line (nil if none); such lines
+// are kept as read if the file is written back. err is for a file that
+// cannot be read.
+func LoadPasswordFileSkipping(path string) (pf *PasswordFile, skipped, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("auth: password file: %w", err)
+	}
+	defer f.Close()
+	return parsePasswordFile(path, f, true)
+}
+
+// parsePasswordFile reads a password file; bad lines are returned in bad.
+// With skip, pf holds the good entries and keeps the bad lines as raw ones.
+func parsePasswordFile(name string, r io.Reader, skip bool) (pf *PasswordFile, bad, err error) {
+	pf = NewPasswordFile()
 	errs := lineErrors{file: name}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), maxLineLen)
@@ -93,39 +121,42 @@ func ParsePasswordFile(name string, r io.Reader) (*PasswordFile, error) {
 			pf.lines = append(pf.lines, pwLine{raw: strings.TrimRight(raw, "\r")})
 			continue
 		}
-		user, hash, ok := strings.Cut(line, ":")
-		if !ok {
-			errs.add(n, syntaxf("want username:hash"))
-			continue
+		if e := pf.parseLine(line); e != nil {
+			errs.add(n, e)
+			if skip {
+				pf.lines = append(pf.lines, pwLine{raw: strings.TrimRight(raw, "\r")})
+			}
 		}
-		user, hash = strings.TrimSpace(user), strings.TrimSpace(hash)
-		if user == "" {
-			errs.add(n, syntaxf("empty user name"))
-			continue
-		}
-		h, err := parseHash(hash)
-		if err != nil {
-			errs.add(n, fmt.Errorf("user %q: %w", user, err))
-			continue
-		}
-		if i, dup := pf.entries[user]; dup {
-			errs.add(n, syntaxf("user %q already defined on line %d", user, i+1))
-			continue
-		}
-		pf.entries[user] = len(pf.lines)
-		pf.lines = append(pf.lines, pwLine{user: user, hash: hash, h: h})
 	}
 	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			errs.add(n+1, syntaxf("line longer than %d bytes", maxLineLen))
-		} else {
-			return nil, fmt.Errorf("auth: reading %s: %w", name, err)
+		if !errors.Is(err, bufio.ErrTooLong) || skip {
+			return nil, nil, fmt.Errorf("auth: reading %s: %w", name, err)
 		}
+		errs.add(n+1, syntaxf("line longer than %d bytes", maxLineLen))
 	}
-	if err := errs.err(); err != nil {
-		return nil, err
+	return pf, errs.err(), nil
+}
+
+// parseLine adds the entry of a "user:hash" line to pf.
+func (pf *PasswordFile) parseLine(line string) error {
+	user, hash, ok := strings.Cut(line, ":")
+	if !ok {
+		return syntaxf("want username:hash")
 	}
-	return pf, nil
+	user, hash = strings.TrimSpace(user), strings.TrimSpace(hash)
+	if user == "" {
+		return syntaxf("empty user name")
+	}
+	h, err := parseHash(hash)
+	if err != nil {
+		return fmt.Errorf("user %q: %w", user, err)
+	}
+	if i, dup := pf.entries[user]; dup {
+		return syntaxf("user %q already defined on line %d", user, i+1)
+	}
+	pf.entries[user] = len(pf.lines)
+	pf.lines = append(pf.lines, pwLine{user: user, hash: hash, h: h})
+	return nil
 }
 
 // checkUsername reports whether user can be written to a password file.
@@ -281,8 +312,8 @@ func (f *PasswordFile) WriteFile(path string) (err error) {
 // Authenticate checks c's user name and password against the file.
 //
 // An anonymous client gets DenyNotAuthorized (wrap the file in
-// AllowAnonymous to admit them); an unknown user, a missing password or a
-// wrong one gets Deny. An unknown user costs the same hashing time as a known
+// AllowAnonymous to admit them); an unknown user, a missing or zero-length
+// password or a wrong one gets Deny. An unknown user costs the same hashing time as a known
 // one, so response time does not tell which user names exist. The error is
 // non-nil only when ctx ends while waiting for a hashing slot.
 func (f *PasswordFile) Authenticate(ctx context.Context, c *Client) (Result, error) {
@@ -318,7 +349,9 @@ func (f *PasswordFile) Authenticate(ctx context.Context, c *Client) (Result, err
 		}
 	}
 	ok := h.verify(c.Password)
-	if !known || !c.HasPassword || !ok {
+	// A zero-length password is no password, as for Mosquitto: it never
+	// matches, even a hash of the empty string.
+	if !known || !c.HasPassword || len(c.Password) == 0 || !ok {
 		return Deny, nil
 	}
 	return Allow, nil

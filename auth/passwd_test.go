@@ -52,6 +52,12 @@ func TestMosquittoPasswordFile(t *testing.T) {
 func checkMosquittoUsers(t *testing.T, pf *PasswordFile, users map[string]string) {
 	t.Helper()
 	for user, pw := range users {
+		if pw == "" {
+			// A zero-length password is no password, even against a hash of
+			// the empty string: Mosquitto 2.0 refuses it too.
+			mustAuth(t, pf, client(user, pw), Deny)
+			continue
+		}
 		mustAuth(t, pf, client(user, pw), Allow)
 		mustAuth(t, pf, client(user, pw+"x"), Deny)
 		c := client(user, pw)
@@ -342,5 +348,45 @@ func TestResultAccessString(t *testing.T) {
 	var zero Result
 	if zero != Deny {
 		t.Error("zero Result is not Deny")
+	}
+}
+
+// As Mosquitto: a malformed line is skipped, reported with its line, and
+// the other users still log in; the skipped lines survive a rewrite.
+func TestPasswordFileSkipsMalformedLines(t *testing.T) {
+	argon, _ := testParams.Hash([]byte("pw"))
+	path := filepath.Join(t.TempDir(), "passwd")
+	content := "# users\nbob\nalice:" + argon + "\ncarol:\nthis is not a line\nalice:" + argon + "\ndave:" + argon + "\n"
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadPasswordFile(path); err == nil {
+		t.Fatal("LoadPasswordFile accepted a malformed file")
+	}
+	pf, skipped, err := LoadPasswordFileSkipping(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []int
+	for _, e := range skipped.(interface{ Unwrap() []error }).Unwrap() {
+		var pe *ParseError
+		if !errors.As(e, &pe) || pe.File != path {
+			t.Fatalf("skipped line %v is not a *ParseError naming the file", e)
+		}
+		lines = append(lines, pe.Line)
+	}
+	if fmt.Sprint(lines) != "[2 4 5 6]" {
+		t.Errorf("skipped lines %v, want [2 4 5 6]", lines)
+	}
+	mustAuth(t, pf, client("alice", "pw"), Allow)
+	mustAuth(t, pf, client("dave", "pw"), Allow)
+	mustAuth(t, pf, client("bob", ""), Deny)
+	mustAuth(t, pf, client("carol", ""), Deny)
+	var b strings.Builder
+	if _, err := pf.WriteTo(&b); err != nil {
+		t.Fatal(err)
+	}
+	if b.String() != content {
+		t.Errorf("rewritten:\n%s\nwant:\n%s", b.String(), content)
 	}
 }

@@ -70,19 +70,52 @@ func NewSCRAMCredential(password []byte, iterations int) (SCRAMCredential, error
 }
 
 // SCRAM is the SCRAM-SHA-256 enhanced authentication method.
+//
+// An unknown user gets the same answer as a known one: a salt and an
+// iteration count, then a refusal after the proof. The fake salt is an
+// HMAC of a server secret and the user name, so it is the same at every
+// attempt, as a real user's is; a fresh random salt each time would tell
+// an attacker which names exist. The secret is random per SCRAM value (per
+// process), like the salts of the credentials config derives at start-up.
 type SCRAM struct {
-	mu    sync.RWMutex
-	users map[string]SCRAMCredential
+	mu       sync.RWMutex
+	users    map[string]SCRAMCredential
+	fakeIter int // iterations advertised for unknown users: the last SetUser's
+
+	secret [32]byte // keys the fake salts of unknown users
 }
 
 // NewSCRAM returns a SCRAM-SHA-256 method with no users.
-func NewSCRAM() *SCRAM { return &SCRAM{users: make(map[string]SCRAMCredential)} }
+func NewSCRAM() *SCRAM {
+	s := &SCRAM{users: make(map[string]SCRAMCredential), fakeIter: 4096}
+	rand.Read(s.secret[:])
+	return s
+}
 
 // SetUser adds or replaces a user's credential.
 func (s *SCRAM) SetUser(user string, cred SCRAMCredential) {
 	s.mu.Lock()
 	s.users[user] = cred
+	s.fakeIter = cred.Iterations
 	s.mu.Unlock()
+}
+
+// credential returns user's credential, or for an unknown user a fake one
+// that no proof matches, derived from the secret and the name: the same at
+// each call, and as cheap as a map look-up plus two HMACs, so that neither
+// the salt nor the time taken tells whether the user exists. Deriving it
+// stands in for caching it: nothing is stored per unknown name.
+func (s *SCRAM) credential(user string) (SCRAMCredential, bool) {
+	s.mu.RLock()
+	cred, known := s.users[user]
+	iter := s.fakeIter
+	s.mu.RUnlock()
+	if known {
+		return cred, true
+	}
+	salt := hmacSHA256(s.secret[:], []byte("salt\x00"+user))[:16]
+	key := hmacSHA256(s.secret[:], []byte("key\x00"+user))
+	return SCRAMCredential{Salt: salt, Iterations: iter, StoredKey: key, ServerKey: key}, false
 }
 
 // Method returns "SCRAM-SHA-256".
@@ -127,14 +160,8 @@ func (e *scramExchange) first(msg string) ([]byte, bool, error) {
 		return nil, false, fmt.Errorf("%w: SCRAM client-first-message lacks a user name or nonce", ErrAuthFailed)
 	}
 	e.user, e.firstBare = user, bare
-	e.srv.mu.RLock()
-	e.cred, e.known = e.srv.users[user]
-	e.srv.mu.RUnlock()
-	if !e.known {
-		// Answer like for a known user so user names cannot be probed.
-		fake, _ := NewSCRAMCredential([]byte{}, 4096)
-		e.cred = fake
-	}
+	// An unknown user is answered like a known one (SCRAM.credential).
+	e.cred, e.known = e.srv.credential(user)
 	var nb [18]byte
 	rand.Read(nb[:])
 	e.nonce = attrs["r"] + base64.RawStdEncoding.EncodeToString(nb[:])

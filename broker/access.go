@@ -35,6 +35,19 @@ type ListenerOptions struct {
 	// MaxConnections caps this listener's connections (0: no cap besides
 	// Options.MaxConnections).
 	MaxConnections int
+	// RequireAuthentication admits only clients that an authentication
+	// admits: Options.Authenticator, enhanced authentication, or a
+	// certificate with IdentityAsUsername or SubjectAsUsername. With none
+	// configured, every client is refused (Mosquitto's allow_anonymous
+	// false without a password file).
+	RequireAuthentication bool
+	// SubjectAsUsername makes the full subject of the verified TLS client
+	// certificate (see Options.PeerSubject) the client's user name.
+	SubjectAsUsername bool
+	// MountPoint prefixes every topic name and filter of this listener's
+	// clients (publishes, subscriptions, wills); they receive only
+	// messages whose topic starts with it, with the prefix removed.
+	MountPoint string
 }
 
 // listenerState is a served listener: its options and live count.
@@ -47,11 +60,12 @@ type listenerState struct {
 const authTimeout = 10 * time.Second
 
 // authenticate decides whether the CONNECT's credentials get in. It returns
-// Success or the CONNACK reason code to refuse with.
+// Success or the CONNACK reason code to refuse with; guarded reports a
+// refusal by the login limits (loginguard.go), which logged it already.
 //
 // enhancedUser is the user name an enhanced authentication exchange
 // established, which replaces the password check.
-func (s *Server) authenticate(c *conn, p *packet.Connect, id, enhancedUser string) (packet.ReasonCode, string) {
+func (s *Server) authenticate(c *conn, p *packet.Connect, id, enhancedUser string) (rc packet.ReasonCode, why string, guarded bool) {
 	ac := &auth.Client{
 		ClientID:    id,
 		Username:    p.Username,
@@ -69,6 +83,25 @@ func (s *Server) authenticate(c *conn, p *packet.Connect, id, enhancedUser strin
 			}
 		}
 	}
+	byCert := c.lo.IdentityAsUsername || c.lo.SubjectAsUsername
+	if byCert {
+		// The certificate is the credential: a client without one is
+		// refused, the password file is not consulted (as Mosquitto's
+		// use_identity_as_username, use_subject_as_username).
+		ac.Username, ac.Password, ac.HasPassword = "", nil, false
+		var name string
+		ok := false
+		switch {
+		case c.lo.SubjectAsUsername && s.opt().PeerSubject != nil:
+			name, ok = s.opt().PeerSubject(c.nc)
+		case c.lo.IdentityAsUsername && ac.CertCommonName != "":
+			name, ok = ac.CertCommonName, true
+		}
+		if !ok || name == "" {
+			return packet.BadUserNameOrPassword, "no verified client certificate, which this listener takes as the user name", false
+		}
+		ac.Username = name
+	}
 	defer func() {
 		ac.Password = nil
 		// Kept for authorisation and introspection; an anonymous client
@@ -81,28 +114,41 @@ func (s *Server) authenticate(c *conn, p *packet.Connect, id, enhancedUser strin
 		(c.lo.Anonymous == AnonymousDefault && s.opt().Authenticator == nil)
 	if enhancedUser != "" {
 		ac.Username = enhancedUser
+	} else if byCert {
+		// authenticated by its certificate
 	} else if ac.Username == "" {
 		if !anonymousOK {
-			return packet.NotAuthorized, "anonymous clients are not allowed on this listener"
+			return packet.NotAuthorized, "anonymous clients are not allowed on this listener", false
 		}
-	} else if s.opt().Authenticator != nil {
+	} else if s.opt().Authenticator == nil {
+		if c.lo.RequireAuthentication {
+			return packet.NotAuthorized, "this listener requires authentication and none is configured", false
+		}
+	} else {
+		done, rc, why := s.admitLogin(ac)
+		if rc != packet.Success {
+			return rc, why, true
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), authTimeout)
 		res, err := s.opt().Authenticator.Authenticate(ctx, ac)
 		cancel()
+		done(err == nil && res == auth.Allow)
 		switch {
 		case err != nil:
-			s.log.Error("authentication failed to decide; refusing the client", "client", id, "user", ac.Username, "error", err)
-			return packet.ServerUnavailable, "authentication backend failed"
+			s.logAuthError(id, ac.Username, err)
+			return packet.ServerUnavailable, "authentication backend failed", false
 		case res == auth.DenyNotAuthorized:
-			return packet.NotAuthorized, "user " + ac.Username + " is not authorized"
+			return packet.NotAuthorized, "user " + ac.Username + " is not authorized", false
+		case res != auth.Allow && s.opt().BadCredentialsNotAuthorized:
+			return packet.NotAuthorized, "bad user name or password for user " + ac.Username, false
 		case res != auth.Allow:
-			return packet.BadUserNameOrPassword, "bad user name or password for user " + ac.Username
+			return packet.BadUserNameOrPassword, "bad user name or password for user " + ac.Username, false
 		}
 	}
 	if p.WillFlag && !s.allowed(ac, auth.Write, p.Will.Topic) {
-		return packet.NotAuthorized, "will topic " + p.Will.Topic + " not writable by this client"
+		return packet.NotAuthorized, "will topic " + p.Will.Topic + " not writable by this client", false
 	}
-	return packet.Success, ""
+	return packet.Success, "", false
 }
 
 // allowed asks the authoriser, if there is one. Clients never publish to
@@ -119,6 +165,24 @@ func (s *Server) allowed(ac *auth.Client, a auth.Access, topic string) bool {
 	cancel()
 	if err != nil {
 		s.log.Error("authorisation failed to decide; refusing", "client", ac.ClientID, "user", ac.Username, "access", a.String(), "topic", topic, "error", err)
+		return false
+	}
+	return ok
+}
+
+// allowedSubscribe decides whether a SUBSCRIBE to filter (the inner filter
+// of a $share subscription) is granted: by the authoriser's
+// AuthorizeSubscribe if it has one, else by Read access to the filter.
+func (s *Server) allowedSubscribe(ac *auth.Client, filter string) bool {
+	sa, ok := s.opt().Authorizer.(auth.SubscribeAuthorizer)
+	if !ok || ac == nil {
+		return s.allowed(ac, auth.Read, filter)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), authTimeout)
+	ok, err := sa.AuthorizeSubscribe(ctx, ac, filter)
+	cancel()
+	if err != nil {
+		s.log.Error("authorisation failed to decide; refusing the subscription", "client", ac.ClientID, "user", ac.Username, "filter", filter, "error", err)
 		return false
 	}
 	return ok

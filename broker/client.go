@@ -124,6 +124,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			return err
 		}
 	}
+	p.Topic = c.mount(p.Topic) // see mount.go
 	if p.QoS > o.MaximumQoS {
 		return &closeError{packet.QoSNotSupported, "PUBLISH above the broker's maximum QoS"} // 5.0 3.2.2.3.4
 	}
@@ -167,6 +168,10 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		}
 		return nil
 	}
+	if o.MaxPayloadSize > 0 && len(p.Payload) > o.MaxPayloadSize {
+		c.dropTooLarge(p)
+		return nil
+	}
 	if p.QoS == 2 {
 		s := c.sess
 		s.mu.Lock()
@@ -201,6 +206,9 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	if p.Retain {
 		m.owner = identityOf(c.authc)
 		m.refuseOverQuota = v5 && p.QoS > 0
+		if o.CheckRetainSource {
+			m.source = c.authc
+		}
 	}
 	m.via.Store(&c.batch) // copies are written at the end of this read (write.go)
 	n := c.srv.publish(m, c.sess, c.matches)
@@ -298,7 +306,9 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 	// Checks first, without the retained lock: an authoriser may be slow
 	// (an HTTP hook), and retained publishes wait for that lock.
 	overMem := c.overMemory(false)
-	for i, sub := range p.Subscriptions {
+	for i := range p.Subscriptions {
+		p.Subscriptions[i].Filter = c.mountFilter(p.Subscriptions[i].Filter) // see mount.go
+		sub := p.Subscriptions[i]
 		_, inner, shared := topic.ParseShare(sub.Filter)
 		if !shared {
 			inner = sub.Filter
@@ -308,7 +318,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			codes[i] = packet.TopicFilterInvalid // 0x80 for 3.1.1 [MQTT-3.9.3-2]
 		case overMem:
 			codes[i] = packet.QuotaExceeded // 0x80 for 3.1.1
-		case !c.srv.allowed(c.authc, auth.Read, inner):
+		case !c.srv.allowedSubscribe(c.authc, inner):
 			codes[i] = packet.NotAuthorized // 0x80 for 3.1.1
 		case shared && !o.SharedSubscriptions:
 			codes[i] = packet.SharedSubscriptionsNotSupported
@@ -382,10 +392,10 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 				expired = append(expired, m) // deleted below [MQTT-3.3.2-5]
 				return true
 			}
-			if !c.srv.allowed(c.authc, auth.Read, m.topic) {
+			if !c.srv.retainSourceOK(m) {
 				return true
 			}
-			s.deliver(m, min(m.qos, r.sub.QoS), true, ids, "") // [MQTT-3.3.1-6] [MQTT-3.3.1-8]
+			s.deliver(m, c.srv.outQoS(m.qos, r.sub.QoS), true, ids, "") // [MQTT-3.3.1-6] [MQTT-3.3.1-8]; deliver checks read access
 			return true
 		})
 		for _, m := range expired {
@@ -399,6 +409,7 @@ func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
 	s := c.sess
 	codes := make([]packet.ReasonCode, len(p.Filters))
 	for i, f := range p.Filters {
+		f = c.mountFilter(f)
 		s.mu.Lock()
 		_, ok := s.subs[f]
 		delete(s.subs, f)

@@ -330,13 +330,18 @@ func (c *conn) checkHardLimitLocked() {
 // flags and identifier patched; 5.0 copies are encoded per connection.
 //
 // It reports false when the packet was dropped for good because it exceeds
-// the client's Maximum Packet Size: the caller then treats the message as
-// delivered [MQTT-3.1.2-25].
+// the client's Maximum Packet Size, or lies outside the mount point of the
+// client's listener: the caller then treats the message as delivered
+// [MQTT-3.1.2-25].
 func (c *conn) sendPublish(m *message, qos byte, id uint16, retain, dup bool, subIDs []uint32) bool {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.closing {
 		return true
+	}
+	name, visible := c.outTopic(m) // see mount.go
+	if !visible {
+		return false // outside the listener's mount point: dropped as if delivered
 	}
 	if qos == 0 && len(c.out) > c.srv.opt().WriteBufferLimit {
 		c.srv.stats.slowDropped.Add(1)
@@ -352,7 +357,9 @@ func (c *conn) sendPublish(m *message, qos byte, id uint16, retain, dup bool, su
 	if retain {
 		first |= 0x01
 	}
-	if c.version < packet.V5 {
+	if c.version < packet.V5 && len(name) != len(m.topic) {
+		c.appendMounted311(m, name, qos, id, retain, dup)
+	} else if c.version < packet.V5 {
 		tmpl := m.encoded311(qos)
 		start := len(c.out)
 		c.out = append(c.out, tmpl...)
@@ -362,7 +369,7 @@ func (c *conn) sendPublish(m *message, qos byte, id uint16, retain, dup bool, su
 			c.out[at], c.out[at+1] = byte(id>>8), byte(id)
 		}
 	} else {
-		p := packet.Publish{Dup: dup && qos > 0, QoS: qos, Retain: retain, Topic: m.topic, PacketID: id, Payload: m.payload}
+		p := packet.Publish{Dup: dup && qos > 0, QoS: qos, Retain: retain, Topic: name, PacketID: id, Payload: m.payload}
 		p.Properties = m.props
 		p.Properties.SubscriptionIDs = subIDs
 		if !m.expiry.IsZero() {

@@ -24,8 +24,11 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		c.maxOut = int(p.Properties.MaximumPacketSize) // a refusal too [MQTT-3.1.2-24]
 	}
 	o := s.opt()
+	quiet := false // a refusal the login guard has logged already
 	refuse := func(rc packet.ReasonCode, why string) error {
-		s.log.Info("refusing CONNECT: "+why, "client", p.ClientID, "remote", c.nc.RemoteAddr(), "reason", rc.String())
+		if !quiet {
+			s.log.Info("refusing CONNECT: "+why, "client", p.ClientID, "remote", c.nc.RemoteAddr(), "reason", rc.String())
+		}
 		ack := &packet.Connack{ReasonCode: rc} // Session Present 0 [MQTT-3.2.2-4] [MQTT-3.2.2-6]
 		if v5 {
 			// Why, for the client's operator; left out if it would make
@@ -43,6 +46,9 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	id := p.ClientID
 	assigned := false
 	if id == "" {
+		if o.RefuseEmptyClientID {
+			return refuse(packet.ClientIdentifierNotValid, "empty client identifier, which this broker does not accept") // 3.1.1: return code 2
+		}
 		if !p.CleanStart && !v5 {
 			return refuse(packet.ClientIdentifierNotValid, "empty client identifier with clean session 0") // [MQTT-3.1.3-8]
 		}
@@ -72,6 +78,7 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		authReply, enhancedUser = reply, user
 	}
 	if p.WillFlag {
+		p.Will.Topic = c.mount(p.Will.Topic) // see mount.go
 		if !c.checkTopic(p.Will.Topic) {
 			return refuse(packet.TopicNameInvalid, "will topic exceeds the configured limits")
 		}
@@ -94,7 +101,8 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	if !s.allowConnection(c.nc.RemoteAddr()) {
 		return refuse(packet.ConnectionRateExceeded, "too many connections from this address")
 	}
-	if rc, why := s.authenticate(c, p, id, enhancedUser); rc != packet.Success {
+	if rc, why, guarded := s.authenticate(c, p, id, enhancedUser); rc != packet.Success {
+		quiet = guarded
 		return refuse(rc, why) // [MQTT-3.1.4-2]
 	}
 	ident := identityOf(c.authc)
@@ -173,7 +181,9 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		if o.TopicAliasMaximum > 0 {
 			ack.Properties.SetUint(packet.PropTopicAliasMaximum, uint32(o.TopicAliasMaximum))
 		}
-		ack.Properties.SetUint(packet.PropMaximumPacketSize, uint32(o.MaxPacketSize))
+		if o.MaxPacketSize < NoMaxPacketSize {
+			ack.Properties.SetUint(packet.PropMaximumPacketSize, uint32(o.MaxPacketSize))
+		}
 		if o.ReceiveMaximum < 65535 {
 			ack.Properties.SetUint(packet.PropReceiveMaximum, uint32(o.ReceiveMaximum))
 		}
@@ -197,7 +207,7 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		}
 	}
 
-	s.letFinish(id)
+	s.letFinish(id, ident)
 	var tookOver *conn
 	var cancelledWill *message
 	s.mu.Lock()

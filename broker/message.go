@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gannet-mqtt/gannet/auth"
 	"github.com/gannet-mqtt/gannet/packet"
 	"github.com/gannet-mqtt/gannet/store"
 )
@@ -17,7 +18,8 @@ type message struct {
 	retain  bool
 	props   packet.Properties // 5.0 properties forwarded to subscribers
 	created time.Time
-	expiry  time.Time // zero: never expires
+	expiry  time.Time    // zero: never expires
+	source  *auth.Client // the publisher of a retained message, with Options.CheckRetainSource
 
 	// owner is the publisher's identity (identityOf), charged for the
 	// message while it is retained; "" for the broker's own and restored

@@ -116,8 +116,36 @@ type Options struct {
 	// PeerIdentity returns the verified TLS client certificate identity of
 	// a connection (listener.PeerIdentity fits), for auth.
 	PeerIdentity func(net.Conn) (string, bool)
+	// PeerSubject returns the full subject of the verified TLS client
+	// certificate of a connection (listener.PeerSubject fits), for
+	// ListenerOptions.SubjectAsUsername.
+	PeerSubject func(net.Conn) (string, bool)
+	// LoginLimits bound password checks and failed logins per source and
+	// per user (DefaultLoginLimits).
+	LoginLimits LoginLimits
 	// Logger receives the broker's logs; nil means slog.Default().
 	Logger *slog.Logger
+
+	// Options a Mosquitto configuration brings (see config's translation).
+
+	// MaxPayloadSize drops PUBLISH packets whose payload is larger (0: no
+	// limit): the publisher's QoS flow is completed (5.0: with 0x83) and it
+	// stays connected (Mosquitto's message_size_limit).
+	MaxPayloadSize int
+	// RefuseEmptyClientID refuses a CONNECT with a zero-length client
+	// identifier (3.1.1 return code 2, 5.0 0x85) instead of assigning one.
+	RefuseEmptyClientID bool
+	// UpgradeOutgoingQoS delivers each message at the QoS of the
+	// subscription, even above the QoS it was published with.
+	UpgradeOutgoingQoS bool
+	// CheckRetainSource re-checks, before a retained message is delivered
+	// to a new subscription, that its publisher may still write its topic
+	// under the current Authorizer.
+	CheckRetainSource bool
+	// BadCredentialsNotAuthorized answers a wrong user name or password
+	// with "not authorized" (3.1.1: 5, 5.0: 0x87) instead of "bad user name
+	// or password" (4, 0x86), as Mosquitto 2.0 does.
+	BadCredentialsNotAuthorized bool
 
 	// MQTT 5.0 capabilities, advertised in CONNACK and enforced.
 
@@ -160,6 +188,13 @@ type Options struct {
 	ValidatePayloadFormat bool
 }
 
+// The bounds of Options.MaxPacketSize. NoMaxPacketSize, the largest packet
+// the protocol can express, is not announced to 5.0 clients.
+const (
+	MinMaxPacketSize = 20
+	NoMaxPacketSize  = 268435460
+)
+
 // DefaultOptions returns the options the broker runs with when nothing is
 // configured.
 func DefaultOptions() Options {
@@ -192,6 +227,7 @@ func DefaultOptions() Options {
 		ReceiveMaximum:          65535,
 		ValidatePayloadFormat:   true,
 
+		LoginLimits:               DefaultLoginLimits(),
 		MaxAnonymousSessionExpiry: 3600,
 	}
 }
@@ -203,8 +239,11 @@ func (o *Options) Validate() error {
 	if o.ConnectTimeout <= 0 {
 		bad("connect timeout %v must be positive", o.ConnectTimeout)
 	}
-	if o.MaxPacketSize < 64 || o.MaxPacketSize > 268435460 {
-		bad("max packet size %d must be between 64 and 268435460 bytes", o.MaxPacketSize)
+	if o.MaxPacketSize < MinMaxPacketSize || o.MaxPacketSize > NoMaxPacketSize {
+		bad("max packet size %d must be between %d and %d bytes", o.MaxPacketSize, MinMaxPacketSize, NoMaxPacketSize)
+	}
+	if o.MaxPayloadSize < 0 {
+		bad("max payload size %d must not be negative", o.MaxPayloadSize)
 	}
 	if o.MaxUserProperties < 0 {
 		bad("max user properties %d must not be negative", o.MaxUserProperties)
@@ -241,6 +280,9 @@ func (o *Options) Validate() error {
 	}
 	if o.ReceiveMaximum == 0 {
 		bad("receive maximum must be at least 1")
+	}
+	if ll := o.LoginLimits; ll.SourceFailureRate < 0 || ll.UserFailureRate < 0 {
+		bad("login failure rates %v (source), %v (user) must not be negative", ll.SourceFailureRate, ll.UserFailureRate)
 	}
 	return errors.Join(errs...)
 }

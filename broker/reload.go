@@ -32,8 +32,12 @@ func (s *Server) Reload(next Options) error {
 	o.MaxKeepAlive = next.MaxKeepAlive
 	o.MaxUserProperties = next.MaxUserProperties
 	o.EnhancedAuth = next.EnhancedAuth
+	o.LoginLimits = next.LoginLimits
 	o.SessionOwnership = next.SessionOwnership
 	s.cfg.Store(&o)
+	s.logins.mu.Lock()
+	s.logins.srcFail, s.logins.userFail = nil, nil // new budgets start full
+	s.logins.mu.Unlock()
 	s.limits.mu.Lock()
 	s.limits.perIP = nil // new rates start afresh
 	s.limits.mu.Unlock()

@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gannet-mqtt/gannet/auth"
 	"github.com/gannet-mqtt/gannet/packet"
 	"github.com/gannet-mqtt/gannet/store"
 	"github.com/gannet-mqtt/gannet/store/memory"
@@ -39,6 +38,7 @@ type Server struct {
 	closed    bool
 	stop      chan struct{} // closed by Close: ends background loops
 	limits    limits
+	logins    loginGuard // LoginLimits state
 
 	wg sync.WaitGroup // connection goroutines
 
@@ -261,15 +261,11 @@ func (s *Server) publish(m *message, from *session, matches *topic.Matches[*sess
 	}
 	matches.Reset()
 	s.subs.Match(m.topic, from, online, matches)
-	checkRead := s.opt().Authorizer != nil
 	for i := range matches.Deliveries {
-		d := &matches.Deliveries[i]
-		if checkRead && !s.allowed(d.Subscriber.authc.Load(), auth.Read, m.topic) {
-			continue // delivery re-checks read access
-		}
+		d := &matches.Deliveries[i] // deliver checks read access
 		// RETAIN is 0 on established subscriptions [MQTT-3.3.1-9] unless
 		// Retain As Published [MQTT-3.3.1-12] [MQTT-3.3.1-13].
-		d.Subscriber.deliver(m, min(m.qos, d.QoS), m.retain && d.RetainAsPublished, d.IDs, d.Share) // [MQTT-3.8.4-6] [MQTT-4.8.2-3]
+		d.Subscriber.deliver(m, s.outQoS(m.qos, d.QoS), m.retain && d.RetainAsPublished, d.IDs, d.Share) // [MQTT-3.8.4-6] [MQTT-4.8.2-3]
 	}
 	return len(matches.Deliveries)
 }
@@ -287,7 +283,7 @@ func (s *Server) redeliverShared(orphans []*outbound) {
 		for i := range matches.Deliveries {
 			d := &matches.Deliveries[i]
 			if d.Share == o.share && !d.Subscriber.ended.Load() {
-				d.Subscriber.deliver(o.msg, min(o.msg.qos, d.QoS), o.retain, d.IDs, d.Share)
+				d.Subscriber.deliver(o.msg, s.outQoS(o.msg.qos, d.QoS), o.retain, d.IDs, d.Share)
 				break
 			}
 		}

@@ -88,7 +88,9 @@ func newSession(srv *Server, id string) *session {
 func (s *session) deliver(m *message, qos byte, retain bool, subIDs []uint32, share string) {
 	if qos == 0 {
 		if c := s.conn.Load(); c != nil {
-			c.sendPublish(m, 0, 0, retain, false, subIDs)
+			if c.mayRead(m.topic) { // see readaccess.go
+				c.sendPublish(m, 0, 0, retain, false, subIDs)
+			}
 			return
 		}
 		if !s.srv.opt().QueueQoS0 {
@@ -105,6 +107,10 @@ func (s *session) deliver(m *message, qos byte, retain bool, subIDs []uint32, sh
 		if share != "" {
 			s.srv.redeliverShared([]*outbound{o})
 		}
+		return
+	}
+	if !s.mayRead(m.topic) { // under s.mu: whoever the session belongs to now
+		s.mu.Unlock()
 		return
 	}
 	c := s.conn.Load()
@@ -301,6 +307,7 @@ func (s *session) received(c *conn, id uint16, rc packet.ReasonCode) ackResult {
 // Receive Maximum smaller than before wait, keeping their identifiers.
 // s.mu held.
 func (s *session) resumeLocked(c *conn) {
+	s.dropUnreadableLocked()
 	s.resends = 0
 	onWire := 0
 	for i := 0; i < len(s.inflight); i++ {

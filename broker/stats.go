@@ -63,3 +63,18 @@ func (s *Server) Stats() Stats {
 	}
 	return st
 }
+
+// PublishLimits are the limits a client's PUBLISH is held to.
+type PublishLimits struct {
+	MaxPacketSize  int // Options.MaxPacketSize
+	MaxTopicLength int // Options.MaxTopicLength (0: none)
+	MaxTopicLevels int // Options.MaxTopicLevels (0: none)
+}
+
+// PublishLimits returns the current limits on a client's PUBLISH, for
+// callers of Publish that accept messages from elsewhere (the admin API)
+// and hold them to the same.
+func (s *Server) PublishLimits() PublishLimits {
+	o := s.opt()
+	return PublishLimits{MaxPacketSize: o.MaxPacketSize, MaxTopicLength: o.MaxTopicLength, MaxTopicLevels: o.MaxTopicLevels}
+}

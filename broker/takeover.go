@@ -26,12 +26,14 @@ const (
 )
 
 // letFinish asks the live connection of session id, if any, to handle what
-// it has received and end, and waits for it at most takeoverWait. It runs
-// on the new connection's handshake goroutine, with no lock held.
-func (s *Server) letFinish(id string) {
+// it has received and end, and waits for it at most takeoverWait. A client
+// of identity ident that may not use the session (session_ownership) leaves
+// the live connection alone: it is refused afterwards. It runs on the new
+// connection's handshake goroutine, with no lock held.
+func (s *Server) letFinish(id, ident string) {
 	s.mu.Lock()
 	var old *conn
-	if sess := s.sessions[id]; sess != nil {
+	if sess := s.sessions[id]; sess != nil && s.mayUseLocked(sess, ident) {
 		old = sess.conn.Load()
 	}
 	s.mu.Unlock()

@@ -79,6 +79,7 @@ func (f *File) build(logOut io.Writer) (*Runtime, error) {
 	o := &rt.BrokerOptions
 	o.Logger = log
 	o.PeerIdentity = peerIdentity
+	o.PeerSubject = listener.PeerSubject
 	f.buildAuth(c, o)
 
 	for i := range f.Listeners {
@@ -91,10 +92,13 @@ func (f *File) build(logOut io.Writer) (*Runtime, error) {
 		rt.Listeners = append(rt.Listeners, RuntimeListener{
 			Config: cfg,
 			ListenerOptions: broker.ListenerOptions{
-				Name:               cfg.Name,
-				Anonymous:          anonymous(l.Anonymous),
-				IdentityAsUsername: l.IdentityAsUsername,
-				MaxConnections:     l.MaxConnections,
+				Name:                  cfg.Name,
+				Anonymous:             anonymous(l.Anonymous),
+				IdentityAsUsername:    l.IdentityAsUsername,
+				SubjectAsUsername:     l.SubjectAsUsername,
+				RequireAuthentication: l.RequireAuth,
+				MountPoint:            l.MountPoint,
+				MaxConnections:        l.MaxConnections,
 			},
 		})
 	}
@@ -127,6 +131,7 @@ func (f *File) brokerOptions() broker.Options {
 	l, m := &f.Limits, &f.MQTT
 	o.ConnectTimeout = l.ConnectTimeout
 	o.MaxPacketSize = int(l.MaxPacketSize)
+	o.MaxPayloadSize = int(l.MaxPayloadSize)
 	o.MaxUserProperties = l.MaxUserProperties
 	o.MaxInflight = l.MaxInflight
 	o.MaxQueued = l.MaxQueued
@@ -164,20 +169,34 @@ func (f *File) brokerOptions() broker.Options {
 	o.ServerReference = m.ServerReference
 	o.ShareStrategy, _ = parseShareStrategy(m.ShareStrategy)
 	o.ValidatePayloadFormat = m.ValidatePayloadFormat
+	o.RefuseEmptyClientID = !m.AllowEmptyClientID
+	o.UpgradeOutgoingQoS = m.UpgradeOutgoingQoS
+	o.CheckRetainSource = f.Auth.CheckRetainSource
+	o.BadCredentialsNotAuthorized = f.Auth.BadCredentialsNotAuthorized
 	return o
 }
 
 // buildAuth loads the auth files and makes the HTTP hook.
 func (f *File) buildAuth(c *collector, o *broker.Options) {
 	a := &f.Auth
+	o.LoginLimits = broker.LoginLimits(a.Login)
 	if a.SessionOwnership == "any" {
 		o.SessionOwnership = broker.SessionOwnerAny
 	}
 	if a.PasswordFile != "" {
-		pf, err := auth.LoadPasswordFile(a.PasswordFile)
+		// From a mosquitto.conf, as Mosquitto: a malformed line is
+		// skipped with a warning. A YAML configuration reports it as an
+		// error, as for every other file it names.
+		pf, skipped, err := auth.LoadPasswordFileSkipping(a.PasswordFile)
+		if _, format := f.Source(); format != "mosquitto" && skipped != nil {
+			err = skipped
+		}
 		if err != nil {
 			c.wrap("auth.password_file", err)
 		} else {
+			for _, e := range leafErrors(skipped) {
+				o.Logger.Warn("password file: line skipped: "+e.Error()+"; the user on it cannot log in until it is fixed", "file", a.PasswordFile)
+			}
 			o.Authenticator = pf
 		}
 	}
@@ -186,7 +205,13 @@ func (f *File) buildAuth(c *collector, o *broker.Options) {
 		if err != nil {
 			c.wrap("auth.acl_file", err)
 		} else {
+			if a.ACLUserRulesFirst {
+				acl = acl.UserRulesFirst()
+			}
 			o.Authorizer = acl
+			if a.ACLReadAtDelivery {
+				o.Authorizer = auth.ReadAtDelivery(acl)
+			}
 		}
 	}
 	if a.HTTP.AuthURL != "" || a.HTTP.ACLURL != "" {

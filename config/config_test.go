@@ -36,10 +36,10 @@ func TestDefault(t *testing.T) {
 	}
 	want := broker.DefaultOptions()
 	got := rt.BrokerOptions
-	if got.Logger == nil || got.PeerIdentity == nil {
-		t.Error("Logger or PeerIdentity not set")
+	if got.Logger == nil || got.PeerIdentity == nil || got.PeerSubject == nil {
+		t.Error("Logger, PeerIdentity or PeerSubject not set")
 	}
-	got.Logger, got.PeerIdentity = nil, nil
+	got.Logger, got.PeerIdentity, got.PeerSubject = nil, nil, nil
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("broker options\n got %+v\nwant %+v", got, want)
 	}
@@ -55,7 +55,7 @@ func TestDefault(t *testing.T) {
 	if rt.Store != (Store{Type: "pebble", DataDir: "./data", Fsync: "always", FsyncInterval: time.Second}) {
 		t.Errorf("store %+v", rt.Store)
 	}
-	if rt.Admin != (Admin{}) {
+	if !reflect.DeepEqual(rt.Admin, Admin{}) {
 		t.Errorf("admin %+v, want off", rt.Admin)
 	}
 	if !rt.Logger.Enabled(t.Context(), slog.LevelInfo) || rt.Logger.Enabled(t.Context(), slog.LevelDebug) {
@@ -88,9 +88,13 @@ listeners:
     anonymous: allow
     max_connections: 10
     identity_as_username: true
+    require_auth: true
+    mount_point: site/
     proxy_protocol: true
     proxy_from: [10.0.0.0/8, 192.0.2.1]
     handshake_timeout: 3s
+    first_byte_timeout: 2s
+    max_pending_per_source: 16
   - name: secure
     type: tls
     address: 0.0.0.0:18883
@@ -102,10 +106,12 @@ listeners:
       ca_file: %[1]s/cert.pem
       client_auth: required
       min_version: "1.3"
+      crl_file: %[1]s/crl.pem
   - name: web
     type: wss
     address: 0.0.0.0:18443
     tls: {cert_file: "%[1]s/cert.pem", key_file: "%[1]s/key.pem"}
+    subject_as_username: true
     path: /ws
     origin_patterns: ["*.example.com"]
     proxy_from:
@@ -122,6 +128,7 @@ store:
 limits:
   connect_timeout: 3s
   max_packet_size: 256KiB
+  max_payload_size: 64KiB
   max_user_properties: 64
   max_inflight: 100
   max_queued: 500
@@ -160,15 +167,28 @@ mqtt:
   server_reference: other.example.com:1883
   share_strategy: random
   validate_payload_format: false
+  allow_empty_client_id: false
+  upgrade_outgoing_qos: true
 auth:
   password_file: %[1]s/passwd
   acl_file: %[1]s/acl
+  acl_read_at_delivery: true
+  acl_user_rules_first: true
+  check_retain_source: true
+  bad_credentials_not_authorized: true
   http:
     timeout: 2s
     cache_size: 10
     cache_ttl: 1m
   scram:
     users_file: %[1]s/scram
+  login:
+    max_checks: 8
+    max_checks_per_source: 2
+    source_failure_rate: 0.5
+    source_failure_burst: 5
+    user_failure_rate: 0.1
+    user_failure_burst: 3
   session_ownership: any
 logging:
   level: debug
@@ -185,6 +205,10 @@ auth:
   http:
     auth_url: http://127.0.0.1:9999/auth
     acl_url: https://auth.example.com/acl
+admin:
+  address: 0.0.0.0:9090
+  allowed_hosts: [broker.lan]
+  insecure_no_token: true
 `
 
 // writeEveryOption writes the files everyOption names and returns the
@@ -236,58 +260,66 @@ func TestEveryOption(t *testing.T) {
 	if _, ok := got.Authenticator.(*auth.PasswordFile); !ok {
 		t.Errorf("Authenticator %T, want *auth.PasswordFile", got.Authenticator)
 	}
-	if _, ok := got.Authorizer.(*auth.ACL); !ok {
-		t.Errorf("Authorizer %T, want *auth.ACL", got.Authorizer)
+	if u, ok := got.Authorizer.(interface{ Unwrap() auth.Authorizer }); !ok {
+		t.Errorf("Authorizer %T, want auth.ReadAtDelivery(*auth.ACL)", got.Authorizer)
+	} else if _, ok := u.Unwrap().(*auth.ACL); !ok {
+		t.Errorf("Authorizer wraps %T, want *auth.ACL", u.Unwrap())
 	}
 	if len(got.EnhancedAuth) != 1 || got.EnhancedAuth[0].Method() != "SCRAM-SHA-256" {
 		t.Errorf("EnhancedAuth %v, want SCRAM-SHA-256", got.EnhancedAuth)
 	}
-	if got.Logger != rt.Logger || got.PeerIdentity == nil {
-		t.Error("Logger or PeerIdentity not set")
+	if got.Logger != rt.Logger || got.PeerIdentity == nil || got.PeerSubject == nil {
+		t.Error("Logger, PeerIdentity or PeerSubject not set")
 	}
-	got.Authenticator, got.Authorizer, got.EnhancedAuth, got.Logger, got.PeerIdentity = nil, nil, nil, nil, nil
+	got.Authenticator, got.Authorizer, got.EnhancedAuth, got.Logger, got.PeerIdentity, got.PeerSubject = nil, nil, nil, nil, nil, nil
 	want := broker.Options{
-		ConnectTimeout:          3 * time.Second,
-		MaxPacketSize:           256 << 10,
-		MaxUserProperties:       64,
-		MaxInflight:             100,
-		MaxQueued:               500,
-		MaxQueuedBytes:          8 << 20,
-		MaxRetained:             10,
-		MaxRetainedBytes:        1 << 20,
-		MaxRetainedPerUser:      5,
-		MaxRetainedBytesPerUser: 64 << 10,
-		QueueQoS0:               true,
-		MaxConnections:          1000,
-		MaxTopicLength:          1024,
-		MaxTopicLevels:          16,
-		MaxKeepAlive:            300,
-		MaxClientIDLength:       128,
-		WriteBufferLimit:        1 << 20,
-		SysInterval:             time.Minute,
-		Version:                 "dev",
-		ConnectionRate:          2.5,
-		ConnectionBurst:         5,
-		PublishRate:             100,
-		PublishBurst:            200,
-		PublishByteRate:         1000000,
-		PublishRateDisconnect:   true,
-		MaxSubscriptions:        50,
-		WriteBufferHardLimit:    32 << 20,
-		MemoryLimit:             512 << 20,
-		MaximumQoS:              1,
-		TopicAliasMaximum:       20,
-		ReceiveMaximum:          20,
-		MaxSessionExpiry:        86400,
-		ResponseInformation:     "responses/",
-		ServerReference:         "other.example.com:1883",
-		ShareStrategy:           topic.Random,
-		RetainAvailable:         false,
-		WildcardSubscriptions:   false,
-		SharedSubscriptions:     false,
-		SubscriptionIdentifiers: false,
-		ValidatePayloadFormat:   false,
-		SessionOwnership:        broker.SessionOwnerAny,
+		ConnectTimeout:              3 * time.Second,
+		MaxPacketSize:               256 << 10,
+		MaxUserProperties:           64,
+		MaxInflight:                 100,
+		MaxQueued:                   500,
+		MaxQueuedBytes:              8 << 20,
+		MaxRetained:                 10,
+		MaxRetainedBytes:            1 << 20,
+		MaxRetainedPerUser:          5,
+		MaxRetainedBytesPerUser:     64 << 10,
+		QueueQoS0:                   true,
+		MaxConnections:              1000,
+		MaxTopicLength:              1024,
+		MaxTopicLevels:              16,
+		MaxKeepAlive:                300,
+		MaxClientIDLength:           128,
+		WriteBufferLimit:            1 << 20,
+		SysInterval:                 time.Minute,
+		Version:                     "dev",
+		ConnectionRate:              2.5,
+		ConnectionBurst:             5,
+		PublishRate:                 100,
+		PublishBurst:                200,
+		PublishByteRate:             1000000,
+		PublishRateDisconnect:       true,
+		MaxSubscriptions:            50,
+		WriteBufferHardLimit:        32 << 20,
+		MemoryLimit:                 512 << 20,
+		MaximumQoS:                  1,
+		TopicAliasMaximum:           20,
+		ReceiveMaximum:              20,
+		MaxSessionExpiry:            86400,
+		ResponseInformation:         "responses/",
+		ServerReference:             "other.example.com:1883",
+		ShareStrategy:               topic.Random,
+		RetainAvailable:             false,
+		WildcardSubscriptions:       false,
+		SharedSubscriptions:         false,
+		SubscriptionIdentifiers:     false,
+		ValidatePayloadFormat:       false,
+		LoginLimits:                 broker.LoginLimits{MaxChecks: 8, MaxChecksPerSource: 2, SourceFailureRate: 0.5, SourceFailureBurst: 5, UserFailureRate: 0.1, UserFailureBurst: 3},
+		SessionOwnership:            broker.SessionOwnerAny,
+		MaxPayloadSize:              64 << 10,
+		RefuseEmptyClientID:         true,
+		UpgradeOutgoingQoS:          true,
+		CheckRetainSource:           true,
+		BadCredentialsNotAuthorized: true,
 
 		MaxAnonymousSessionExpiry: 600,
 	}
@@ -299,7 +331,7 @@ func TestEveryOption(t *testing.T) {
 	bd, bw := reflect.ValueOf(broker.DefaultOptions()), reflect.ValueOf(want)
 	for i := range bw.NumField() {
 		switch name := bw.Type().Field(i).Name; name {
-		case "Store", "Version", "Logger", "PeerIdentity", "Authenticator", "Authorizer", "EnhancedAuth":
+		case "Store", "Version", "Logger", "PeerIdentity", "PeerSubject", "Authenticator", "Authorizer", "EnhancedAuth":
 		default:
 			if reflect.DeepEqual(bw.Field(i).Interface(), bd.Field(i).Interface()) {
 				t.Errorf("broker option %s is left at its default by the test", name)
@@ -311,13 +343,14 @@ func TestEveryOption(t *testing.T) {
 	wantListeners := []RuntimeListener{
 		{
 			Config: listener.Config{Name: "plain", Type: listener.TypeTCP, Address: "0.0.0.0:11883",
-				ProxyProtocol: true, HandshakeTimeout: 3 * time.Second,
+				ProxyProtocol: true, HandshakeTimeout: 3 * time.Second, FirstByteTimeout: 2 * time.Second, MaxPendingPerSource: 16,
 				ProxyFrom: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32")}},
-			ListenerOptions: broker.ListenerOptions{Name: "plain", Anonymous: broker.AnonymousAllow, MaxConnections: 10, IdentityAsUsername: true},
+			ListenerOptions: broker.ListenerOptions{Name: "plain", Anonymous: broker.AnonymousAllow, MaxConnections: 10, IdentityAsUsername: true,
+				RequireAuthentication: true, MountPoint: "site/"},
 		},
 		{
 			Config: listener.Config{Name: "secure", Type: listener.TypeTLS, Address: "0.0.0.0:18883",
-				TLS: listener.TLSConfig{CertFile: cert, KeyFile: key, CAFile: cert, ClientAuth: listener.ClientAuthRequired, MinVersion: "1.3"}},
+				TLS: listener.TLSConfig{CertFile: cert, KeyFile: key, CAFile: cert, ClientAuth: listener.ClientAuthRequired, MinVersion: "1.3", CRLFile: filepath.Join(dir, "crl.pem")}},
 			ListenerOptions: broker.ListenerOptions{Name: "secure", Anonymous: broker.AnonymousDeny, IdentityAsUsername: true},
 		},
 		{
@@ -325,7 +358,7 @@ func TestEveryOption(t *testing.T) {
 				TLS:  listener.TLSConfig{CertFile: cert, KeyFile: key},
 				Path: "/ws", OriginPatterns: []string{"*.example.com"},
 				ProxyFrom: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}},
-			ListenerOptions: broker.ListenerOptions{Name: "web"},
+			ListenerOptions: broker.ListenerOptions{Name: "web", SubjectAsUsername: true},
 		},
 		{
 			Config: listener.Config{Name: "sock", Type: listener.TypeUnix, Address: filepath.Join(dir, "gannet.sock"),
@@ -345,7 +378,7 @@ func TestEveryOption(t *testing.T) {
 	if rt.Store != (Store{Type: "memory", DataDir: "/var/lib/gannet", Fsync: "interval", FsyncInterval: 250 * time.Millisecond}) {
 		t.Errorf("store %+v", rt.Store)
 	}
-	if rt.Admin != (Admin{Address: "127.0.0.1:9090", Token: "s3cret"}) {
+	if !reflect.DeepEqual(rt.Admin, Admin{Address: "127.0.0.1:9090", Token: "s3cret"}) {
 		t.Errorf("admin %+v", rt.Admin)
 	}
 	rt.Logger.Debug("hello")
@@ -430,6 +463,8 @@ func TestExampleFile(t *testing.T) {
 	want := Default()
 	want.Listeners[0].Name = "default"
 	want.Listeners[0].HandshakeTimeout = listener.DefaultHandshakeTimeout
+	want.Listeners[0].FirstByteTimeout = listener.DefaultFirstByteTimeout
+	want.Listeners[0].MaxPendingPerSource = listener.DefaultMaxPendingPerSource
 	want.Listeners[0].ProxyFrom = []string{}
 	equalFiles(t, f, want)
 

@@ -382,7 +382,7 @@ func suggest(t reflect.Type, path, name string) string {
 	for k := range structFields(t) {
 		keys = append(keys, k)
 	}
-	if len(keys) > 0 && len(keys) <= 16 {
+	if len(keys) > 0 && len(keys) <= 24 {
 		slices.Sort(keys)
 		return "; known keys here: " + strings.Join(keys, ", ")
 	}

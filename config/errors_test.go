@@ -28,7 +28,7 @@ listners: []
 listeners:
   - address: 127.0.0.1:1883
     port: 1883
-`, []string{`g.yaml:4: listeners[0].port: unknown key; known keys here: address, anonymous, handshake_timeout, identity_as_username, max_connections, name, origin_patterns, path, proxy_from, proxy_protocol, socket_mode, tls, type`}},
+`, []string{`g.yaml:4: listeners[0].port: unknown key; known keys here: address, anonymous, first_byte_timeout, handshake_timeout, identity_as_username, max_connections, max_pending_per_source, mount_point, name, origin_patterns, path, proxy_from, proxy_protocol, require_auth, socket_mode, subject_as_username, tls, type`}},
 
 		{"wrong types", `
 limits:
@@ -73,7 +73,7 @@ mqtt:
   share_strategy: fair
 `, []string{
 			`g.yaml:3: limits.max_inflight: must be between 1 and 65535`,
-			`g.yaml:4: limits.max_packet_size: must be between 64 and 268435460`,
+			`g.yaml:4: limits.max_packet_size: must be between 20 and 268435460`,
 			`g.yaml:5: limits.max_keep_alive: must be between 0s and 65535s`,
 			`g.yaml:6: limits.max_client_id_length: must be at least 23 [MQTT-3.1.3-5]`,
 			`g.yaml:8: limits.write_buffer_hard_limit: must be 0 (16 x write_buffer_limit) or at least write_buffer_limit (8KiB)`,
@@ -144,7 +144,6 @@ listeners:
 			`g.yaml:6: listeners[0].tls: set on a tcp listener, which does not use TLS`,
 			`g.yaml:8: listeners[1].tls.cert_file: empty; a tls listener needs a certificate`,
 			`g.yaml:8: listeners[1].tls.key_file: empty; a tls listener needs a private key`,
-			`g.yaml:11: listeners[1].identity_as_username: needs client certificates: a tls or wss listener with tls.client_auth optional or required (or proxy_protocol, for a proxy that verifies them)`,
 			`g.yaml:13: listeners[2].address: 127.0.0.1:1883 is also the address of listeners[0]`,
 			`g.yaml:14: listeners[2].path: "mqtt" does not start with /`,
 			`g.yaml:15: listeners[2].proxy_from[0]: "10.0.0.0/33" is not a CIDR prefix (10.0.0.0/8) or an address`,

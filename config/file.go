@@ -49,6 +49,17 @@ type Listener struct {
 	// IdentityAsUsername makes the verified client certificate's common
 	// name the user name (tls and wss listeners with client_auth).
 	IdentityAsUsername bool `yaml:"identity_as_username,omitempty"`
+	// SubjectAsUsername makes the verified client certificate's full
+	// subject ("CN=...,O=...") the user name.
+	SubjectAsUsername bool `yaml:"subject_as_username,omitempty"`
+	// RequireAuth admits only clients that an authentication admits (a
+	// password file, the HTTP hook, SCRAM, or a certificate taken as user
+	// name): with none configured, every client is refused.
+	RequireAuth bool `yaml:"require_auth,omitempty"`
+	// MountPoint prefixes every topic of this listener's clients (their
+	// publishes, subscriptions and wills); they see only the topics under
+	// it, without the prefix.
+	MountPoint string `yaml:"mount_point,omitempty"`
 	// TLS is the certificate of a tls or wss listener.
 	TLS TLS `yaml:"tls,omitempty"`
 	// Path is the HTTP path of a ws or wss listener; default /mqtt.
@@ -66,6 +77,12 @@ type Listener struct {
 	// HandshakeTimeout bounds the PROXY header and TLS handshake, and the
 	// WebSocket upgrade; default 10s.
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout,omitempty"`
+	// FirstByteTimeout bounds the wait for a connection's first byte on
+	// tls and wss listeners and those with proxy_protocol; default 3s.
+	FirstByteTimeout time.Duration `yaml:"first_byte_timeout,omitempty"`
+	// MaxPendingPerSource caps one source address's connections in their
+	// PROXY header or TLS handshake; default 64, -1 for no cap.
+	MaxPendingPerSource int `yaml:"max_pending_per_source,omitempty"`
 }
 
 // TLS is the tls section of a listener.
@@ -75,6 +92,9 @@ type TLS struct {
 	CAFile     string `yaml:"ca_file,omitempty"`
 	ClientAuth string `yaml:"client_auth,omitempty"` // none, optional or required
 	MinVersion string `yaml:"min_version,omitempty"` // "1.2" or "1.3"
+	// CRLFile is a PEM certificate revocation list: a client certificate it
+	// revokes fails the handshake. Re-read on reload (SIGHUP).
+	CRLFile string `yaml:"crl_file,omitempty"`
 }
 
 // Store says where sessions, queues and retained messages are kept. Build
@@ -94,6 +114,7 @@ type Store struct {
 type Limits struct {
 	ConnectTimeout    time.Duration `yaml:"connect_timeout"`
 	MaxPacketSize     Size          `yaml:"max_packet_size"`
+	MaxPayloadSize    Size          `yaml:"max_payload_size"` // 0: no limit; larger messages are dropped
 	MaxUserProperties int           `yaml:"max_user_properties"`
 	MaxInflight       int           `yaml:"max_inflight"`
 	MaxQueued         int           `yaml:"max_queued"`
@@ -138,6 +159,8 @@ type MQTT struct {
 	ServerReference         string `yaml:"server_reference"`
 	ShareStrategy           string `yaml:"share_strategy"` // round_robin or random
 	ValidatePayloadFormat   bool   `yaml:"validate_payload_format"`
+	AllowEmptyClientID      bool   `yaml:"allow_empty_client_id"`
+	UpgradeOutgoingQoS      bool   `yaml:"upgrade_outgoing_qos"`
 }
 
 // Auth names the files and services that authenticate and authorise
@@ -148,9 +171,38 @@ type Auth struct {
 	ACLFile      string    `yaml:"acl_file"`
 	HTTP         HTTPAuth  `yaml:"http"`
 	SCRAM        SCRAMAuth `yaml:"scram"`
+	// ACLReadAtDelivery makes the ACL file refuse no subscription and
+	// decide read access for each message by its topic name, as
+	// Mosquitto's acl_file does. Off: a subscription is refused unless the
+	// ACL grants read on everything its filter covers.
+	ACLReadAtDelivery bool `yaml:"acl_read_at_delivery"`
+	// ACLUserRulesFirst decides with the client's own ACL section first
+	// (its denies, then its grants) and the patterns after, as Mosquitto
+	// 2.0 does: a user's grant wins over a deny pattern. Off: every deny
+	// rule is checked before any grant.
+	ACLUserRulesFirst bool `yaml:"acl_user_rules_first"`
+	// CheckRetainSource re-checks, before a retained message is delivered,
+	// that its publisher may still write its topic.
+	CheckRetainSource bool `yaml:"check_retain_source"`
+	// BadCredentialsNotAuthorized answers a wrong user name or password
+	// with not authorized (3.1.1: 5, 5.0: 0x87), as Mosquitto 2.0 does,
+	// instead of bad user name or password (4, 0x86).
+	BadCredentialsNotAuthorized bool  `yaml:"bad_credentials_not_authorized"`
+	Login                       Login `yaml:"login"`
 	// SessionOwnership is owner (a session is used only by the identity
 	// that created it) or any (the client identifier alone decides).
 	SessionOwnership string `yaml:"session_ownership"`
+}
+
+// Login bounds password checks and failed logins (broker.LoginLimits).
+// Counts of 0 mean no cap; rates of 0 turn the limit off.
+type Login struct {
+	MaxChecks          int     `yaml:"max_checks"`
+	MaxChecksPerSource int     `yaml:"max_checks_per_source"`
+	SourceFailureRate  float64 `yaml:"source_failure_rate"`
+	SourceFailureBurst int     `yaml:"source_failure_burst"`
+	UserFailureRate    float64 `yaml:"user_failure_rate"`
+	UserFailureBurst   int     `yaml:"user_failure_burst"`
 }
 
 // HTTPAuth is the HTTP hook (auth.HTTPHook).
@@ -181,6 +233,12 @@ type Admin struct {
 	Address string `yaml:"address"`
 	// Token, when set, is required as "Authorization: Bearer TOKEN".
 	Token string `yaml:"token"`
+	// AllowedHosts are the host names, besides IP addresses and
+	// localhost, that requests may give as Host when Token is empty.
+	AllowedHosts []string `yaml:"allowed_hosts,omitempty"`
+	// InsecureNoToken lets the admin listener run without a token on an
+	// address that is not loopback.
+	InsecureNoToken bool `yaml:"insecure_no_token"`
 }
 
 // Sys configures the $SYS topics.
@@ -208,6 +266,7 @@ func Default() *File {
 		Limits: Limits{
 			ConnectTimeout:    o.ConnectTimeout,
 			MaxPacketSize:     Size(o.MaxPacketSize),
+			MaxPayloadSize:    Size(o.MaxPayloadSize),
 			MaxUserProperties: o.MaxUserProperties,
 			MaxInflight:       o.MaxInflight,
 			MaxQueued:         o.MaxQueued,
@@ -250,9 +309,12 @@ func Default() *File {
 			ServerReference:         o.ServerReference,
 			ShareStrategy:           shareStrategyName(o.ShareStrategy),
 			ValidatePayloadFormat:   o.ValidatePayloadFormat,
+			AllowEmptyClientID:      !o.RefuseEmptyClientID,
+			UpgradeOutgoingQoS:      o.UpgradeOutgoingQoS,
 		},
 		Auth: Auth{
 			HTTP:             HTTPAuth{Timeout: h.Timeout, CacheSize: h.CacheSize, CacheTTL: h.CacheTTL},
+			Login:            Login(o.LoginLimits),
 			SessionOwnership: o.SessionOwnership.String(),
 		},
 		Logging: Logging{Level: "info", Format: "text"},

@@ -6,32 +6,41 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gannet-mqtt/gannet/broker"
+	"github.com/gannet-mqtt/gannet/listener"
 )
 
 // Mosquitto configurations (mosquitto.conf, version 2.0) are translated
-// option by option. What Gannet does differently from a literal reading:
+// option by option, with Mosquitto's meaning (docs/migrating-from-mosquitto.md
+// lists each option):
 //
+//   - Every option the translation knows starts at Mosquitto 2.0's default
+//     (mosquittoDefaults), not Gannet's: an absent option means what it
+//     means to Mosquitto.
 //   - With no listener line, Mosquitto listens on the loopback interface
 //     only and admits anonymous clients unless allow_anonymous false; so
 //     does the translation (127.0.0.1:1883).
-//   - With listeners, allow_anonymous defaults to false, as in Mosquitto:
-//     the translation denies anonymous clients unless told otherwise.
+//   - With listeners, allow_anonymous defaults to false, as in Mosquitto.
+//     allow_anonymous false admits only clients a password file admits:
+//     without one, nobody (require_auth).
 //   - persistence false (Mosquitto's default) is store type memory;
-//     persistence true is the pebble store in persistence_location. The
-//     mosquitto.db file is not read.
-//   - cafile is used only with require_certificate true (Mosquitto asks
-//     for client certificates only then).
-//   - message_size_limit (a payload limit) becomes max_packet_size, which
-//     limits the whole packet.
-//   - 0 ("no limit") for max_inflight_messages, max_queued_messages and
-//     max_packet_size becomes the largest value Gannet takes.
+//     persistence true is the pebble store in the directory
+//     persistence_location/persistence_file.gannet. The mosquitto.db file
+//     itself is not read.
+//   - acl_file refuses no subscription; read access is decided per message
+//     (auth.acl_read_at_delivery).
+//   - 0 ("no limit") for max_inflight_messages and max_queued_messages
+//     becomes the largest value Gannet takes.
 //
 // Options that change nothing in Gannet (log_dest, log_type, ...) are
 // ignored with a warning; options Gannet has no equivalent for (bridges,
-// plugins, mount_point, ...) are reported as unsupported.
+// plugins, ...) are reported as unsupported. Whatever is translated with a
+// difference in behaviour gets a warning that says which.
 
 // mosquittoListener is a listener section being translated.
 type mosquittoListener struct {
@@ -39,6 +48,9 @@ type mosquittoListener struct {
 	port, host string // as written
 	websockets bool
 	cafile     string
+	crlfile    string
+	subject    bool
+	mountPoint string
 	certfile   string
 	keyfile    string
 	reqCert    bool
@@ -63,12 +75,17 @@ type mosquittoTranslator struct {
 	allowAnon   *bool
 	allowLine   int
 	persistence bool
-	packetSet   bool // max_packet_size given: it wins over message_size_limit
+	persistFile string // persistence_file
+	// listenerGlobals are lines of options Mosquitto applies per listener
+	// and Gannet to all, met inside a listener section.
+	listenerGlobals []int
+	plugin          int // line of an auth plugin Gannet does not load, 0 if none
 }
 
 // translateMosquitto reads a Mosquitto configuration over f.
 func translateMosquitto(f *File, name string, data []byte) (Errors, map[string]bool) {
-	t := &mosquittoTranslator{f: f, name: name, bad: make(map[string]bool)}
+	t := &mosquittoTranslator{f: f, name: name, bad: make(map[string]bool), persistFile: "mosquitto.db"}
+	mosquittoDefaults(f)
 	src := f.track()
 	src.file, src.format = name, "mosquitto"
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -86,6 +103,35 @@ func translateMosquitto(f *File, name string, data []byte) (Errors, map[string]b
 	}
 	t.finish()
 	return t.errs, t.bad
+}
+
+// mosquittoDefaults sets every option the translation knows to Mosquitto
+// 2.0's default, so that an option absent from a mosquitto.conf means what
+// it means to Mosquitto whatever Gannet's own defaults are (these stay for
+// YAML files). Options Mosquitto does not have keep Gannet's defaults.
+func mosquittoDefaults(f *File) {
+	l, m := &f.Limits, &f.MQTT
+	l.MaxInflight = 20                        // max_inflight_messages
+	m.ReceiveMaximum = 20                     // max_inflight_messages, announced in a 5.0 CONNACK
+	l.MaxQueued = 1000                        // max_queued_messages
+	l.MaxQueuedBytes = 0                      // max_queued_bytes: no limit
+	l.QueueQoS0 = false                       // queue_qos0_messages
+	l.MaxPacketSize = broker.NoMaxPacketSize  // max_packet_size: none, and none announced
+	l.MaxPayloadSize = 0                      // message_size_limit
+	l.MaxKeepAlive = 65535 * time.Second      // max_keepalive
+	l.MaxConnections = 0                      // max_connections -1
+	l.MemoryLimit = 0                         // memory_limit
+	l.MaxSessionExpiry = 0                    // persistent_client_expiration: never
+	m.MaximumQoS = 2                          // max_qos
+	m.RetainAvailable = true                  // retain_available
+	m.TopicAliasMaximum = 10                  // max_topic_alias
+	m.AllowEmptyClientID = true               // allow_zero_length_clientid
+	m.UpgradeOutgoingQoS = false              // upgrade_outgoing_qos
+	f.Sys.Interval = 10 * time.Second         // sys_interval
+	f.Auth.ACLReadAtDelivery = true           // acl_file: read checked per message
+	f.Auth.ACLUserRulesFirst = true           // acl_file: a user's grant beats a deny pattern
+	f.Auth.CheckRetainSource = true           // check_retain_source
+	f.Auth.BadCredentialsNotAuthorized = true // a wrong password gets 5 / 0x87 (mosquitto 2.0.11)
 }
 
 // mosquittoWords splits a line into its option and arguments; "" for a
@@ -162,7 +208,6 @@ var (
 		"log_timestamp_format":    "Gannet's log lines always carry a time",
 		"connection_messages":     "Gannet logs connections at debug level (logging.level)",
 		"websockets_log_level":    "Gannet logs to standard error (see logging.level)",
-		"persistence_file":        "Gannet's store is a directory (store.data_dir); mosquitto.db is not read",
 		"autosave_interval":       "Gannet writes every change through to its store",
 		"autosave_on_changes":     "Gannet writes every change through to its store",
 		"pid_file":                "Gannet writes no pid file; use your service manager",
@@ -171,25 +216,48 @@ var (
 		"websockets_headers_size": "not needed by Gannet's WebSocket server",
 		"socket_domain":           "Gannet listens on the address given, IPv4 or IPv6",
 	}
-	mosquittoUnsupported = map[string]bool{
-		"include_dir": true, "auth_plugin": true, "plugin": true, "global_plugin": true,
-		"password_file_plugin": true, "acl_file_plugin": true, "connection": true,
-		"mount_point": true, "http_dir": true, "capath": true, "ciphers": true,
-		"ciphers_tls1.3": true, "crlfile": true, "dhparamfile": true, "psk_hint": true,
-		"psk_file": true, "use_subject_as_username": true, "use_username_as_clientid": true,
-		"bind_interface": true, "allow_duplicate_messages": true,
-		"allow_zero_length_clientid": true, "auto_id_prefix": true, "check_retain_source": true,
-		"clientid_prefixes": true, "persistent_client_expiration": true,
-		"upgrade_outgoing_qos": true, "max_inflight_bytes": true,
-		"accept_protocol_versions": true, "enable_proxy_protocol": true, "retry_interval": true,
-		"store_clean_interval": true, "sys_interval_ms": true, "certfile_reload": true,
-		"ocsp_responder": true, "require_ocsp": true, "tls_engine": true, "tls_keyform": true,
-		"tls_engine_kpass_sha1": true, "disable_client_cert_date_checks": true,
+	// mosquittoUnsupported says, for each option Gannet does not have,
+	// what happens instead ("": worded where it is met).
+	mosquittoUnsupported = map[string]string{
+		"include_dir":                     "the files in that directory are not read; merge them into this file",
+		"auth_plugin":                     "",
+		"plugin":                          "",
+		"global_plugin":                   "",
+		"password_file_plugin":            "",
+		"acl_file_plugin":                 "Gannet loads no Mosquitto plugin; the acl_file (if any) decides",
+		"connection":                      "",
+		"http_dir":                        "Gannet serves no files over HTTP",
+		"capath":                          "use cafile with a bundle of the CAs",
+		"ciphers":                         "Go's TLS 1.2 cipher suites are used (forward secrecy and AEAD only)",
+		"ciphers_tls1.3":                  "Go's TLS 1.3 cipher suites are used",
+		"dhparamfile":                     "Gannet uses elliptic-curve key exchange",
+		"psk_hint":                        "TLS-PSK is not supported; clients need certificates or passwords",
+		"psk_file":                        "TLS-PSK is not supported; clients need certificates or passwords",
+		"use_username_as_clientid":        "the client identifier is the one the client sends",
+		"bind_interface":                  "listen on the interface's address instead (listener PORT ADDRESS)",
+		"allow_duplicate_messages":        "Gannet delivers overlapping subscriptions once, at the highest QoS (MQTT 5.0 3.3.4)",
+		"auto_id_prefix":                  "assigned client identifiers are Gannet's own (random hex)",
+		"clientid_prefixes":               "clients with other identifiers are not refused; use the ACL's %c patterns",
+		"persistent_client_expiration":    "persistent 3.1.1 sessions of named clients never expire (anonymous ones after limits.max_anonymous_session_expiry); 5.0 sessions follow their Session Expiry Interval",
+		"max_inflight_bytes":              "only max_inflight_messages bounds the messages in flight",
+		"accept_protocol_versions":        "every listener accepts MQTT 3.1, 3.1.1 and 5.0",
+		"enable_proxy_protocol":           "use proxy_protocol and proxy_from in a Gannet YAML configuration",
+		"retry_interval":                  "Gannet re-sends unacknowledged messages on reconnection only, as MQTT requires",
+		"store_clean_interval":            "not needed by Gannet's store",
+		"sys_interval_ms":                 "use sys_interval",
+		"certfile_reload":                 "certificates are re-read on SIGHUP",
+		"ocsp_responder":                  "OCSP is not checked; use crlfile",
+		"require_ocsp":                    "OCSP is not checked; use crlfile",
+		"tls_engine":                      "keys are read from keyfile only",
+		"tls_keyform":                     "keys are read from keyfile (PEM) only",
+		"tls_engine_kpass_sha1":           "keys are read from keyfile only",
+		"disable_client_cert_date_checks": "client certificates are always checked for their dates",
 	}
 	mosquittoListenerOptions = map[string]bool{
 		"protocol": true, "cafile": true, "certfile": true, "keyfile": true,
 		"require_certificate": true, "use_identity_as_username": true, "tls_version": true,
-		"max_connections": true,
+		"max_connections": true, "crlfile": true, "use_subject_as_username": true,
+		"mount_point": true,
 	}
 	mosquittoGlobalOptions = map[string]bool{
 		"listener": true, "port": true, "bind_address": true, "allow_anonymous": true,
@@ -197,15 +265,17 @@ var (
 		"persistence": true, "persistence_location": true, "max_queued_messages": true, "max_queued_bytes": true,
 		"max_inflight_messages": true, "max_packet_size": true, "max_keepalive": true,
 		"message_size_limit": true, "retain_available": true, "sys_interval": true,
-		"max_qos": true, "max_topic_alias": true, "queue_qos0_messages": true,
-		"memory_limit": true,
+		"max_qos": true, "maximum_qos": true, "max_topic_alias": true, "queue_qos0_messages": true,
+		"memory_limit": true, "persistence_file": true, "allow_zero_length_clientid": true,
+		"check_retain_source": true, "upgrade_outgoing_qos": true,
 	}
 )
 
 // mosquittoKnown reports whether w is an option of mosquitto.conf.
 func mosquittoKnown(w string) bool {
 	_, ignored := mosquittoIgnored[w]
-	return ignored || mosquittoUnsupported[w] || mosquittoListenerOptions[w] ||
+	_, unsupported := mosquittoUnsupported[w]
+	return ignored || unsupported || mosquittoListenerOptions[w] ||
 		mosquittoGlobalOptions[w] || isBridgeOption(w) ||
 		strings.HasPrefix(w, "plugin_opt_") || strings.HasPrefix(w, "auth_opt_")
 }
@@ -226,7 +296,19 @@ func (t *mosquittoTranslator) option(n int, w string, args []string) {
 		return
 	}
 	if !mosquittoListenerOptions[w] && !mosquittoGlobalOptions[w] {
-		t.warn(n, "unsupported option %q", w)
+		switch w {
+		case "auth_plugin", "plugin", "global_plugin", "password_file_plugin":
+			if t.plugin == 0 {
+				t.plugin = n
+			}
+			t.warn(n, "unsupported option %q: Gannet loads no Mosquitto plugin; clients it would have admitted are refused unless the password file admits them", w)
+		default:
+			if why := mosquittoUnsupported[w]; why != "" {
+				t.warn(n, "unsupported option %q: %s", w, why)
+			} else {
+				t.warn(n, "unsupported option %q", w)
+			}
+		}
 		return
 	}
 	if w == "listener" {
@@ -293,20 +375,27 @@ func (t *mosquittoTranslator) listenerOption(n int, w, v string) {
 		l.at["type"] = n
 	case "cafile":
 		l.cafile, l.at["tls.ca_file"] = v, n
+	case "crlfile":
+		l.crlfile, l.at["tls.crl_file"] = v, n
+	case "mount_point":
+		l.mountPoint, l.at["mount_point"] = v, n
 	case "certfile":
 		l.certfile, l.at["tls.cert_file"] = v, n
 	case "keyfile":
 		l.keyfile, l.at["tls.key_file"] = v, n
-	case "require_certificate", "use_identity_as_username":
+	case "require_certificate", "use_identity_as_username", "use_subject_as_username":
 		b, ok := mosquittoBool(v)
 		if !ok {
 			t.errorf(n, "", "%s: %q is not true or false", w, v)
 			return
 		}
-		if w == "require_certificate" {
+		switch w {
+		case "require_certificate":
 			l.reqCert, l.at["tls.client_auth"] = b, n
-		} else {
+		case "use_identity_as_username":
 			l.identity, l.at["identity_as_username"] = b, n
+		default:
+			l.subject, l.at["subject_as_username"] = b, n
 		}
 	case "tls_version":
 		switch v {
@@ -389,6 +478,24 @@ func (t *mosquittoTranslator) globalOption(n int, w, v string) {
 	case "persistence_location":
 		f.Store.DataDir = v
 		t.at("store.data_dir", n)
+	case "persistence_file":
+		t.persistFile = v
+		t.at("store.data_dir", n)
+	case "allow_zero_length_clientid":
+		if b, ok := boolean(); ok {
+			f.MQTT.AllowEmptyClientID = b
+			t.at("mqtt.allow_empty_client_id", n)
+		}
+	case "check_retain_source":
+		if b, ok := boolean(); ok {
+			f.Auth.CheckRetainSource = b
+			t.at("auth.check_retain_source", n)
+		}
+	case "upgrade_outgoing_qos":
+		if b, ok := boolean(); ok {
+			f.MQTT.UpgradeOutgoingQoS = b
+			t.at("mqtt.upgrade_outgoing_qos", n)
+		}
 	case "max_queued_messages":
 		if i, ok := num(); ok {
 			if i <= 0 {
@@ -407,23 +514,23 @@ func (t *mosquittoTranslator) globalOption(n int, w, v string) {
 			if i <= 0 {
 				i = 65535 // 0: no limit
 			}
-			f.Limits.MaxInflight = int(min(i, math.MaxInt32))
+			f.Limits.MaxInflight = int(min(i, 65535))
+			f.MQTT.ReceiveMaximum = f.Limits.MaxInflight // announced as Receive Maximum, as Mosquitto does
 			t.at("limits.max_inflight", n)
+			t.at("mqtt.receive_maximum", n)
 		}
 	case "max_packet_size":
 		if i, ok := num(); ok {
 			if i <= 0 {
-				i = 268435460 // 0: no limit; the protocol's largest packet
+				i = broker.NoMaxPacketSize // 0: no limit, none announced
 			}
 			f.Limits.MaxPacketSize = Size(i)
 			t.at("limits.max_packet_size", n)
-			t.packetSet = true
 		}
 	case "message_size_limit":
-		if i, ok := num(); ok && i > 0 && !t.packetSet {
-			f.Limits.MaxPacketSize = Size(i)
-			t.at("limits.max_packet_size", n)
-			t.warn(n, "message_size_limit %d applied as limits.max_packet_size: Gannet limits whole packets, not payloads", i)
+		if i, ok := num(); ok {
+			f.Limits.MaxPayloadSize = Size(max(i, 0)) // 0: no limit
+			t.at("limits.max_payload_size", n)
 		}
 	case "max_keepalive":
 		if i, ok := num(); ok {
@@ -439,6 +546,9 @@ func (t *mosquittoTranslator) globalOption(n int, w, v string) {
 		if i, ok := num(); ok {
 			f.Limits.MemoryLimit = Size(max(i, 0))
 			t.at("limits.memory_limit", n)
+			if i > 0 {
+				t.warn(n, "memory_limit: above it Gannet refuses new connections (0x97, or 3 for 3.1.1) instead of dropping messages and disconnecting their clients")
+			}
 		}
 	case "retain_available":
 		if b, ok := boolean(); ok {
@@ -455,7 +565,13 @@ func (t *mosquittoTranslator) globalOption(n int, w, v string) {
 			f.Sys.Interval = time.Duration(i) * time.Second
 			t.at("sys.interval", n)
 		}
-	case "max_qos":
+	case "max_qos", "maximum_qos", "max_topic_alias":
+		if t.cur != nil {
+			t.listenerGlobals = append(t.listenerGlobals, n)
+		}
+	}
+	switch w {
+	case "max_qos", "maximum_qos":
 		if i, ok := num(); ok {
 			f.MQTT.MaximumQoS = int(i)
 			t.at("mqtt.maximum_qos", n)
@@ -472,17 +588,23 @@ func (t *mosquittoTranslator) globalOption(n int, w, v string) {
 func (t *mosquittoTranslator) finish() {
 	f := t.f
 	if t.persistence {
+		// Beside where Mosquitto keeps its file, in a directory named
+		// after it: removing it resets the state, as removing
+		// mosquitto.db does for Mosquitto.
 		f.Store.Type = "pebble"
-		if f.Store.DataDir == "" {
-			f.Store.DataDir = DefaultDataDir
-		}
+		f.Store.DataDir = filepath.Join(f.Store.DataDir, t.persistFile+".gannet")
 		if p, ok := f.src.at["store.type"]; ok {
-			t.warn(p.Line, "persistence: Gannet keeps its own store (pebble) in %s; an existing mosquitto.db is not read", f.Store.DataDir)
+			t.warn(p.Line, "persistence: Gannet keeps its store (pebble) in the directory %s; an existing %s is not read", f.Store.DataDir, t.persistFile)
 		}
 	} else {
 		f.Store.Type = "memory"
 	}
 
+	if len(t.listeners) > 1 {
+		for _, line := range t.listenerGlobals {
+			t.warn(line, "applied to every listener: Gannet has one value for all, Mosquitto one per listener")
+		}
+	}
 	f.Listeners = nil
 	if len(t.listeners) == 0 {
 		// Mosquitto's local only mode.
@@ -490,6 +612,7 @@ func (t *mosquittoTranslator) finish() {
 		l := defaultListener()
 		l.Address = DefaultAddress
 		l.Anonymous = anonymousWord(allow)
+		l.RequireAuth = (!allow || t.plugin != 0) && f.Auth.PasswordFile == ""
 		f.Listeners = append(f.Listeners, l)
 		if t.allowLine != 0 {
 			t.at("listeners[0].anonymous", t.allowLine)
@@ -511,6 +634,11 @@ func (t *mosquittoTranslator) finish() {
 		case tls:
 			l.Type = "tls"
 		}
+		if ml.websockets {
+			// Mosquitto upgrades any path and does not check the Origin
+			// header: a web page on any site may connect.
+			l.Path, l.OriginPatterns = listener.AnyPath, []string{"*"}
+		}
 		if ml.port == "0" && ml.host != "" && !ml.websockets {
 			l.Type, l.Address = "unix", ml.host
 		} else {
@@ -522,26 +650,45 @@ func (t *mosquittoTranslator) finish() {
 			allow, anonLine = ml.allowAnon, ml.at["anonymous"]
 		}
 		l.Anonymous = anonymousWord(allow != nil && *allow)
+		l.RequireAuth = (allow == nil || !*allow || t.plugin != 0) && f.Auth.PasswordFile == ""
 		if anonLine != 0 {
 			ml.at["anonymous"] = anonLine
 		}
 		l.MaxConnections = ml.maxConns
-		l.IdentityAsUsername = ml.identity
+		l.MountPoint = ml.mountPoint
 		switch {
 		case !tls:
-			for _, k := range []string{"tls.ca_file", "tls.client_auth", "tls.min_version"} {
+			for _, k := range []string{"tls.ca_file", "tls.client_auth", "tls.min_version", "tls.crl_file", "identity_as_username", "subject_as_username"} {
 				if line, ok := ml.at[k]; ok {
 					t.warn(line, "TLS option ignored: the listener has no certfile, so it does not use TLS")
 					delete(ml.at, k)
 				}
 			}
 		case ml.reqCert:
-			l.TLS = TLS{CertFile: ml.certfile, KeyFile: ml.keyfile, CAFile: ml.cafile, ClientAuth: "required", MinVersion: ml.tlsVersion}
+			l.TLS = TLS{CertFile: ml.certfile, KeyFile: ml.keyfile, CAFile: ml.cafile, ClientAuth: "required", MinVersion: ml.tlsVersion, CRLFile: ml.crlfile}
 		default:
-			l.TLS = TLS{CertFile: ml.certfile, KeyFile: ml.keyfile, MinVersion: ml.tlsVersion}
-			if line, ok := ml.at["tls.ca_file"]; ok {
-				t.warn(line, "cafile ignored: without require_certificate true no client certificate is asked for")
-				delete(ml.at, "tls.ca_file")
+			// cafile still completes the chain sent to clients; no client
+			// certificate is asked for, so a crlfile has nothing to check
+			// and use_*_as_username refuses every client at CONNACK.
+			l.TLS = TLS{CertFile: ml.certfile, KeyFile: ml.keyfile, CAFile: ml.cafile, MinVersion: ml.tlsVersion}
+			if line, ok := ml.at["tls.crl_file"]; ok {
+				t.warn(line, "crlfile has no effect: without require_certificate true no client certificate is asked for")
+				delete(ml.at, "tls.crl_file")
+			}
+		}
+		if tls {
+			if ml.identity && ml.subject {
+				t.warn(ml.at["subject_as_username"], "use_subject_as_username and use_identity_as_username both set: the subject is used, as Mosquitto does")
+				ml.identity = false
+				delete(ml.at, "identity_as_username")
+			}
+			l.IdentityAsUsername, l.SubjectAsUsername = ml.identity, ml.subject
+			if (ml.identity || ml.subject) && !ml.reqCert {
+				line := ml.at["identity_as_username"]
+				if ml.subject {
+					line = ml.at["subject_as_username"]
+				}
+				t.warn(line, "without require_certificate true no client certificate is asked for, so every client of this listener is refused (as by Mosquitto)")
 			}
 		}
 		f.Listeners = append(f.Listeners, l)

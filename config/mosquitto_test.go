@@ -66,14 +66,17 @@ listeners:
   - type: ws
     address: ":8080"
     anonymous: deny
+    path: "*"
+    origin_patterns: ["*"]
   - type: unix
     address: /run/mosquitto/mqtt.sock
     anonymous: deny
 store:
   type: pebble
-  data_dir: /var/lib/mosquitto/
+  data_dir: /var/lib/mosquitto/mosquitto.db.gannet
 limits:
   max_queued: 500
+  max_queued_bytes: 0
   max_inflight: 10
   max_packet_size: 64KiB
   max_keep_alive: 2m
@@ -84,9 +87,14 @@ mqtt:
   retain_available: false
   maximum_qos: 1
   topic_alias_maximum: 5
+  receive_maximum: 10
 auth:
   password_file: /etc/mosquitto/passwd
   acl_file: /etc/mosquitto/acl
+  acl_read_at_delivery: true
+  acl_user_rules_first: true
+  check_retain_source: true
+  bad_credentials_not_authorized: true
 sys:
   interval: 30s
 `
@@ -108,9 +116,10 @@ func TestMosquittoTranslation(t *testing.T) {
 		warnings = append(warnings, w.String())
 	}
 	sameLines(t, warnings, []string{
-		`mosquitto.conf:6: persistence: Gannet keeps its own store (pebble) in /var/lib/mosquitto/; an existing mosquitto.db is not read`,
+		`mosquitto.conf:6: persistence: Gannet keeps its store (pebble) in the directory /var/lib/mosquitto/mosquitto.db.gannet; an existing mosquitto.db is not read`,
 		`mosquitto.conf:14: log_type ignored: Gannet logs to standard error (see logging.level, logging.format)`,
 		`mosquitto.conf:15: log_dest ignored: Gannet logs to standard error (see logging.level, logging.format)`,
+		`mosquitto.conf:18: memory_limit: above it Gannet refuses new connections (0x97, or 3 for 3.1.1) instead of dropping messages and disconnecting their clients`,
 		`mosquitto.conf:38: unsupported option "connection": bridges are not supported; the bridge "bridge-01" is ignored`,
 		`mosquitto.conf:39: unsupported option "address" (bridge "bridge-01")`,
 		`mosquitto.conf:40: unsupported option "topic" (bridge "bridge-01")`,
@@ -164,8 +173,8 @@ func TestMosquittoDefaults(t *testing.T) {
 		want       []Listener
 	}{
 		{"local only", "max_inflight_messages 20\n", []Listener{{Type: "tcp", Address: "127.0.0.1:1883", Anonymous: "allow"}}},
-		{"local only, anonymous off", "allow_anonymous false\n", []Listener{{Type: "tcp", Address: "127.0.0.1:1883", Anonymous: "deny"}}},
-		{"listener", "listener 1883\n", []Listener{{Type: "tcp", Address: ":1883", Anonymous: "deny"}}},
+		{"local only, anonymous off", "allow_anonymous false\n", []Listener{{Type: "tcp", Address: "127.0.0.1:1883", Anonymous: "deny", RequireAuth: true}}},
+		{"listener", "listener 1883\n", []Listener{{Type: "tcp", Address: ":1883", Anonymous: "deny", RequireAuth: true}}},
 		{"port and bind_address", "port 1884\nbind_address 10.0.0.1\nallow_anonymous true\n", []Listener{{Type: "tcp", Address: "10.0.0.1:1884", Anonymous: "allow"}}},
 		{"per listener settings", `per_listener_settings true
 listener 1883
@@ -179,8 +188,8 @@ certfile /c.pem
 keyfile /k.pem
 cafile /ca.pem
 tls_version tlsv1.2
-`, []Listener{{Type: "wss", Address: ":8443", Anonymous: "deny", TLS: TLS{CertFile: "/c.pem", KeyFile: "/k.pem", MinVersion: "1.2"}}}},
-		{"no limit", "listener 1883\nmax_connections -1\n", []Listener{{Type: "tcp", Address: ":1883", Anonymous: "deny"}}},
+`, []Listener{{Type: "wss", Address: ":8443", Anonymous: "deny", RequireAuth: true, TLS: TLS{CertFile: "/c.pem", KeyFile: "/k.pem", CAFile: "/ca.pem", MinVersion: "1.2"}, Path: "*", OriginPatterns: []string{"*"}}}},
+		{"no limit", "listener 1883\nmax_connections -1\n", []Listener{{Type: "tcp", Address: ":1883", Anonymous: "deny", RequireAuth: true}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := mustLoad(t, "mosquitto.conf", tc.conf)
@@ -201,8 +210,8 @@ tls_version tlsv1.2
 		t.Errorf("max_queued_bytes 1000000 translated to %d", f.Limits.MaxQueuedBytes)
 	}
 	f = mustLoad(t, "m.conf", "listener 1883\nmessage_size_limit 1000\n")
-	if f.Limits.MaxPacketSize != 1000 || len(f.Warnings()) != 1 {
-		t.Errorf("message_size_limit: max_packet_size %d, warnings %v", f.Limits.MaxPacketSize, f.Warnings())
+	if f.Limits.MaxPayloadSize != 1000 || f.Limits.MaxPacketSize != 268435460 || len(f.Warnings()) != 0 {
+		t.Errorf("message_size_limit: max_payload_size %d, max_packet_size %d, warnings %v", f.Limits.MaxPayloadSize, f.Limits.MaxPacketSize, f.Warnings())
 	}
 }
 

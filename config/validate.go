@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gannet-mqtt/gannet/broker"
 	"github.com/gannet-mqtt/gannet/listener"
 	"github.com/gannet-mqtt/gannet/topic"
 )
@@ -90,9 +91,10 @@ func (c *collector) seconds(path string, d time.Duration, maxSec int64) {
 var listenerFields = map[string]string{
 	"Name": "name", "Type": "type", "Address": "address", "TLS": "tls",
 	"TLS.CertFile": "tls.cert_file", "TLS.KeyFile": "tls.key_file", "TLS.CAFile": "tls.ca_file",
-	"TLS.ClientAuth": "tls.client_auth", "TLS.MinVersion": "tls.min_version",
+	"TLS.ClientAuth": "tls.client_auth", "TLS.MinVersion": "tls.min_version", "TLS.CRLFile": "tls.crl_file",
 	"Path": "path", "OriginPatterns": "origin_patterns", "ProxyProtocol": "proxy_protocol",
 	"ProxyFrom": "proxy_from", "SocketMode": "socket_mode", "HandshakeTimeout": "handshake_timeout",
+	"FirstByteTimeout": "first_byte_timeout", "MaxPendingPerSource": "max_pending_per_source",
 }
 
 // listenerKey turns a FieldError field ("ProxyFrom[2]") into a key.
@@ -146,10 +148,18 @@ func (f *File) validateListeners(c *collector) {
 			}
 			c.at(p, "%v", e)
 		}
-		tlsClientAuth := (cfg.Type == listener.TypeTLS || cfg.Type == listener.TypeWSS) &&
-			(cfg.TLS.ClientAuth == listener.ClientAuthOptional || cfg.TLS.ClientAuth == listener.ClientAuthRequired)
-		if l.IdentityAsUsername && !tlsClientAuth && !l.ProxyProtocol {
-			c.at(p+".identity_as_username", "needs client certificates: a tls or wss listener with tls.client_auth optional or required (or proxy_protocol, for a proxy that verifies them)")
+		isTLS := cfg.Type == listener.TypeTLS || cfg.Type == listener.TypeWSS
+		if l.IdentityAsUsername && l.SubjectAsUsername {
+			c.at(p+".subject_as_username", "set together with identity_as_username: choose one")
+		}
+		// With tls.client_auth none, no client has a certificate and every
+		// client is refused at CONNACK, as Mosquitto does without
+		// require_certificate.
+		if l.IdentityAsUsername && !isTLS && !l.ProxyProtocol {
+			c.at(p+".identity_as_username", "needs client certificates: a tls or wss listener (with tls.client_auth optional or required), or proxy_protocol for a proxy that verifies them")
+		}
+		if l.SubjectAsUsername && !isTLS {
+			c.at(p+".subject_as_username", "needs client certificates: a tls or wss listener with tls.client_auth optional or required")
 		}
 		name := listenerName(l)
 		if j, dup := names[name]; dup {
@@ -193,12 +203,15 @@ func (l *Listener) listenerConfig() (cfg listener.Config, prefixErrs []string) {
 			CAFile:     l.TLS.CAFile,
 			ClientAuth: listener.ClientAuth(l.TLS.ClientAuth),
 			MinVersion: l.TLS.MinVersion,
+			CRLFile:    l.TLS.CRLFile,
 		},
-		Path:             l.Path,
-		OriginPatterns:   l.OriginPatterns,
-		ProxyProtocol:    l.ProxyProtocol,
-		SocketMode:       fsMode(l.SocketMode),
-		HandshakeTimeout: l.HandshakeTimeout,
+		Path:                l.Path,
+		OriginPatterns:      l.OriginPatterns,
+		ProxyProtocol:       l.ProxyProtocol,
+		SocketMode:          fsMode(l.SocketMode),
+		HandshakeTimeout:    l.HandshakeTimeout,
+		FirstByteTimeout:    l.FirstByteTimeout,
+		MaxPendingPerSource: l.MaxPendingPerSource,
 	}
 	bad := false
 	msgs := make([]string, len(l.ProxyFrom))
@@ -251,7 +264,8 @@ func (f *File) validateLimits(c *collector) {
 	if l.ConnectTimeout <= 0 {
 		c.at("limits.connect_timeout", "must be above zero")
 	}
-	c.between("limits.max_packet_size", int64(l.MaxPacketSize), 64, 268435460)
+	c.between("limits.max_packet_size", int64(l.MaxPacketSize), broker.MinMaxPacketSize, broker.NoMaxPacketSize)
+	c.nonNegative("limits.max_payload_size", float64(l.MaxPayloadSize))
 	c.nonNegative("limits.max_user_properties", float64(l.MaxUserProperties))
 	c.between("limits.max_inflight", int64(l.MaxInflight), 1, 65535)
 	c.nonNegative("limits.max_queued", float64(l.MaxQueued))
@@ -330,6 +344,12 @@ func (f *File) validateAuth(c *collector) {
 	}
 	c.nonNegative("auth.http.cache_size", float64(a.HTTP.CacheSize))
 	c.nonNegative("auth.http.cache_ttl", float64(a.HTTP.CacheTTL))
+	c.nonNegative("auth.login.max_checks", float64(a.Login.MaxChecks))
+	c.nonNegative("auth.login.max_checks_per_source", float64(a.Login.MaxChecksPerSource))
+	c.nonNegative("auth.login.source_failure_rate", a.Login.SourceFailureRate)
+	c.nonNegative("auth.login.source_failure_burst", float64(a.Login.SourceFailureBurst))
+	c.nonNegative("auth.login.user_failure_rate", a.Login.UserFailureRate)
+	c.nonNegative("auth.login.user_failure_burst", float64(a.Login.UserFailureBurst))
 	c.oneOf("auth.session_ownership", a.SessionOwnership, "owner", "any")
 }
 
@@ -339,14 +359,38 @@ func (f *File) validateRest(c *collector) {
 	}
 	c.oneOf("logging.format", f.Logging.Format, "text", "json")
 	if a := f.Admin.Address; a != "" {
-		if _, port, err := net.SplitHostPort(a); err != nil {
+		if host, port, err := net.SplitHostPort(a); err != nil {
 			c.at("admin.address", "%q is not host:port", a)
 		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 			c.at("admin.address", "port %q is not a number from 0 to 65535", port)
+		} else if f.Admin.Token == "" && !f.Admin.InsecureNoToken && !loopbackHost(host) {
+			c.at("admin.address", "%q is not a loopback address and admin.token is empty: anyone who reaches it could administer the broker; set admin.token (or GANNET_ADMIN_TOKEN), listen on 127.0.0.1, or set admin.insecure_no_token: true", a)
+		}
+	}
+	for i, h := range f.Admin.AllowedHosts {
+		if h == "" || strings.ContainsAny(h, ":/ \t\r\n") {
+			c.at(fmt.Sprintf("admin.allowed_hosts[%d]", i), "%q: want a host name without port, scheme or path", h)
 		}
 	}
 	if strings.ContainsAny(f.Admin.Token, " \t\r\n") {
 		c.at("admin.token", "has white space, which an Authorization header cannot carry")
 	}
 	c.nonNegative("sys.interval", float64(f.Sys.Interval))
+}
+
+// loopbackHost reports whether the host of admin.address is a loopback
+// address or localhost. Other names are not resolved here: the admin
+// listener checks the address it is bound to when it starts.
+func loopbackHost(host string) bool {
+	switch host {
+	case "localhost":
+		return true
+	case "": // every interface
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return true // a name: left to the listener's check
+	}
+	return ip.IsLoopback()
 }

@@ -49,10 +49,13 @@ const (
 
 // Defaults applied by Listen to zero fields.
 const (
-	DefaultPath             = "/mqtt"
-	DefaultSocketMode       = fs.FileMode(0o660)
-	DefaultHandshakeTimeout = 10 * time.Second
-	DefaultMinVersion       = "1.2"
+	DefaultPath                = "/mqtt"
+	AnyPath                    = "*" // Config.Path that upgrades every path
+	DefaultSocketMode          = fs.FileMode(0o660)
+	DefaultHandshakeTimeout    = 10 * time.Second
+	DefaultFirstByteTimeout    = 3 * time.Second
+	DefaultMaxPendingPerSource = 64
+	DefaultMinVersion          = "1.2"
 )
 
 // TLSConfig is the TLS part of a tls or wss listener.
@@ -62,8 +65,14 @@ type TLSConfig struct {
 	CertFile string
 	KeyFile  string
 	// CAFile is a PEM bundle of the CAs that client certificates must
-	// chain to. Required when ClientAuth is optional or required.
+	// chain to. Required when ClientAuth is optional or required. It also
+	// completes the chain sent to clients when CertFile holds only the
+	// leaf (as Mosquitto's cafile does), with any ClientAuth.
 	CAFile string
+	// CRLFile is a PEM bundle of certificate revocation lists, issued by
+	// CAs of CAFile: a client certificate they revoke fails the handshake.
+	// Re-read by Reload.
+	CRLFile string
 	// ClientAuth is none (""), optional or required.
 	ClientAuth ClientAuth
 	// MinVersion is the lowest TLS version accepted: "1.2" ("") or "1.3".
@@ -85,7 +94,8 @@ type Config struct {
 	TLS TLSConfig
 
 	// Path is the HTTP path that ws and wss listeners upgrade; default
-	// "/mqtt". Other paths answer 404.
+	// "/mqtt". Other paths answer 404. AnyPath ("*") upgrades every path,
+	// as Mosquitto's websockets listeners do.
 	Path string
 	// OriginPatterns lists the browser origins (host patterns as in
 	// path.Match, for example "*.example.com") allowed to open ws and wss
@@ -111,6 +121,20 @@ type Config struct {
 	// handshake together, and separately the WebSocket upgrade request;
 	// default 10s.
 	HandshakeTimeout time.Duration
+
+	// FirstByteTimeout bounds, on tls and wss listeners and those with
+	// ProxyProtocol, the wait for a connection's first byte: a client
+	// sends its PROXY header or TLS ClientHello as soon as it connects,
+	// and a silent socket must not hold a handshake slot for the whole
+	// HandshakeTimeout. Default 3s; never longer than HandshakeTimeout.
+	FirstByteTimeout time.Duration
+
+	// MaxPendingPerSource caps the connections from one source address
+	// (an IPv6 /64) in their PROXY header or TLS handshake at once; a new
+	// connection past it replaces that source's oldest pending one.
+	// Trusted proxies (ProxyFrom, with ProxyProtocol) have no cap. Default
+	// 64; negative: no cap.
+	MaxPendingPerSource int
 
 	// Logger receives what happens to connections that never reach Accept
 	// (failed handshakes, refused PROXY headers); default slog.Default().
@@ -138,6 +162,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.HandshakeTimeout == 0 {
 		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c.FirstByteTimeout == 0 {
+		c.FirstByteTimeout = DefaultFirstByteTimeout
+	}
+	if c.MaxPendingPerSource == 0 {
+		c.MaxPendingPerSource = DefaultMaxPendingPerSource
 	}
 	if c.Type.isTLS() {
 		if c.TLS.ClientAuth == "" {
@@ -205,8 +235,8 @@ func (c Config) Validate() error {
 		}
 		switch t.ClientAuth {
 		case "", ClientAuthNone:
-			if t.CAFile != "" {
-				bad("TLS.CAFile", "set, but ClientAuth is none: set ClientAuth to optional or required, or remove CAFile")
+			if t.CRLFile != "" {
+				bad("TLS.CRLFile", "set, but ClientAuth is none: no client certificate is asked for")
 			}
 		case ClientAuthOptional, ClientAuthRequired:
 			if t.CAFile == "" {
@@ -223,7 +253,7 @@ func (c Config) Validate() error {
 	}
 
 	if c.Type.isWS() {
-		if c.Path != "" && !strings.HasPrefix(c.Path, "/") {
+		if c.Path != "" && c.Path != AnyPath && !strings.HasPrefix(c.Path, "/") {
 			bad("Path", "%q does not start with /", c.Path)
 		}
 		for _, p := range c.OriginPatterns {
@@ -267,6 +297,9 @@ func (c Config) Validate() error {
 	}
 	if c.HandshakeTimeout < 0 {
 		bad("HandshakeTimeout", "%v is negative", c.HandshakeTimeout)
+	}
+	if c.FirstByteTimeout < 0 {
+		bad("FirstByteTimeout", "%v is negative", c.FirstByteTimeout)
 	}
 	return errors.Join(errs...)
 }

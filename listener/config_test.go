@@ -26,7 +26,7 @@ func TestValidateReportsEveryError(t *testing.T) {
 			HandshakeTimeout: -time.Second,
 		}, []string{"TLS.CertFile", "TLS.KeyFile", "TLS.ClientAuth", "TLS.MinVersion", "Path", "ProxyFrom", "SocketMode", "HandshakeTimeout"}},
 		{Config{Type: TypeTLS, Address: ":8883", TLS: TLSConfig{CertFile: "c", KeyFile: "k", ClientAuth: ClientAuthRequired}}, []string{"TLS.CAFile"}},
-		{Config{Type: TypeTLS, Address: ":8883", TLS: TLSConfig{CertFile: "c", KeyFile: "k", CAFile: "ca"}}, []string{"TLS.CAFile"}},
+		{Config{Type: TypeTLS, Address: ":8883", TLS: TLSConfig{CertFile: "c", KeyFile: "k", CAFile: "ca", CRLFile: "crl"}}, []string{"TLS.CRLFile"}},
 		{Config{Type: TypeTCP, Address: ":1883", TLS: TLSConfig{CertFile: "c"}, OriginPatterns: []string{"x"}}, []string{"TLS", "OriginPatterns"}},
 		{Config{Type: TypeWS, Address: ":80", Path: "no-slash", OriginPatterns: []string{"[bad"}}, []string{"Path", "OriginPatterns"}},
 		{Config{Type: TypeTCP, Address: ":1883", ProxyFrom: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}, []string{"ProxyFrom"}},

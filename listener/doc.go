@@ -11,7 +11,7 @@
 //     every invalid field at once, as *FieldError values joined with
 //     errors.Join.
 //   - Listener, from Listen(cfg), implements net.Listener and adds Name,
-//     Type and Reload (re-read TLS certificate, key and CA files).
+//     Type and Reload (re-read TLS certificate, key, CA and CRL files).
 //   - PeerIdentity(conn) returns the common name and subject alternative
 //     names of a verified client certificate, for use as a username.
 //
@@ -52,9 +52,14 @@
 // HandshakeTimeout (default 10s), and Accept returns only connections that
 // finished. So a silent or slow client never holds up Accept or other
 // clients, and RemoteAddr and PeerIdentity are final when Accept returns.
-// At most 1024 connections per listener are in this phase (or finished and
-// waiting for Accept); past that the listener stops accepting and new
-// clients wait in the kernel backlog. ws and wss run a net/http server on
+// The first byte must come within FirstByteTimeout (default 3s). At most
+// 1024 connections per listener are in this phase (or finished and waiting
+// for Accept), and at most MaxPendingPerSource (default 64) from one source
+// address, trusted proxies excepted: past either, the oldest connection
+// still in its handshake (of that source) is dropped, so silent sockets
+// cannot stop the listener from accepting. Only when every slot holds a
+// finished connection that Accept has not taken do new clients wait in the
+// kernel backlog. ws and wss run a net/http server on
 // the readied connections; the upgrade request is bounded by
 // HandshakeTimeout too. Connections that fail are closed and logged to
 // Config.Logger with their peer address; they never reach Accept.

@@ -18,3 +18,10 @@ var (
 	// ErrSocketInUse: the unix socket path belongs to a live listener.
 	ErrSocketInUse = errors.New("listener: unix socket is in use by another listener")
 )
+
+// Reasons for dropping a connection in its handshake; logged at debug
+// level, each, and counted in a periodic warning.
+var (
+	errFirstByte = errors.New("listener: no byte from the client within the first-byte timeout")
+	errEvicted   = errors.New("listener: dropped to make room for new connections (handshake slots full, or too many from this source)")
+)

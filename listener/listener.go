@@ -1,6 +1,7 @@
 package listener
 
 import (
+	"container/list"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -8,14 +9,19 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // maxPendingHandshakes bounds the connections of one listener that are in
 // their PROXY header or TLS handshake at once, or handshaken and waiting for
-// Accept; past it the listener stops accepting until one is done, and new
-// clients wait in the kernel's backlog.
+// Accept. When it is reached, the oldest connection still in its handshake
+// is dropped to make room, so that silent sockets cannot stop the listener
+// from accepting; only when every slot holds a handshaken connection that
+// Accept has not taken does the listener wait, and new clients wait in the
+// kernel's backlog.
 const maxPendingHandshakes = 1024
 
 // Listener is a net.Listener of one of the five types. Accept returns
@@ -115,7 +121,7 @@ func (l *Listener) Name() string { return l.cfg.Name }
 // Type is the listener's type.
 func (l *Listener) Type() Type { return l.cfg.Type }
 
-// Reload re-reads the certificate, key and CA files of a tls or wss
+// Reload re-reads the certificate, key, CA and CRL files of a tls or wss
 // listener; handshakes that start afterwards use them, established
 // connections keep theirs. If a file is unreadable or invalid, the files
 // loaded before stay in use and the error is returned. Reload of other
@@ -132,16 +138,29 @@ func (l *Listener) Reload() error {
 }
 
 // prepare readies a connection from the socket: it reads the PROXY header
-// and runs the TLS handshake, both before one deadline of HandshakeTimeout.
-// It runs on the connection's own goroutine (stage.handshake).
+// and runs the TLS handshake, both before one deadline of HandshakeTimeout,
+// and the first byte before FirstByteTimeout. It runs on the connection's
+// own goroutine (stage.handshake).
 func (l *Listener) prepare(raw net.Conn) (net.Conn, error) {
-	if err := raw.SetDeadline(time.Now().Add(l.cfg.HandshakeTimeout)); err != nil {
+	start := time.Now()
+	if err := raw.SetDeadline(start.Add(min(l.cfg.FirstByteTimeout, l.cfg.HandshakeTimeout))); err != nil {
 		return nil, err
 	}
-	c := raw
+	var first [1]byte
+	if _, err := io.ReadFull(raw, first[:]); err != nil {
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			return nil, fmt.Errorf("%w (%v)", errFirstByte, l.cfg.FirstByteTimeout)
+		}
+		return nil, err
+	}
+	if err := raw.SetDeadline(start.Add(l.cfg.HandshakeTimeout)); err != nil {
+		return nil, err
+	}
+	// The byte is replayed to the PROXY header reader or the TLS server.
+	var c net.Conn = &proxyConn{Conn: raw, rest: first[:]}
 	if l.cfg.ProxyProtocol {
 		var err error
-		if c, err = readProxyHeader(raw, trusted(raw.RemoteAddr(), l.cfg.ProxyFrom)); err != nil {
+		if c, err = readProxyHeader(c, trusted(raw.RemoteAddr(), l.cfg.ProxyFrom)); err != nil {
 			return nil, err
 		}
 	}
@@ -169,6 +188,8 @@ func (l *Listener) refused(remote net.Addr, err error) {
 		level = slog.LevelWarn // misconfigured proxy, or spoofing
 	case errors.Is(err, io.EOF):
 		level = slog.LevelDebug // health checks and port scans
+	case errors.Is(err, errFirstByte), errors.Is(err, errEvicted):
+		level = slog.LevelDebug // silent sockets: summarised by stage.noteDropped
 	}
 	l.log.Log(context.Background(), level, "connection refused before MQTT", "remote", remote, "error", err)
 }
@@ -177,6 +198,10 @@ func (l *Listener) refused(remote net.Addr, err error) {
 // with TLS or the PROXY protocol. Its own goroutine accepts from the
 // socket; each connection is readied (Listener.prepare) on a goroutine of
 // its own, so a slow or silent client never holds up Accept for others.
+//
+// Connections in prepare are kept in arrival order, counted per source:
+// when all slots are taken the oldest is dropped (closed, so its prepare
+// fails), and a source at MaxPendingPerSource has its own oldest dropped.
 type stage struct {
 	l     *Listener
 	ready chan net.Conn  // readied conns, waiting for Accept
@@ -186,19 +211,32 @@ type stage struct {
 	err   error          // the socket's accept error; read after ended
 	wg    sync.WaitGroup // the accept loop and the handshakes
 
-	mu      sync.Mutex            // guards the fields below
-	pending map[net.Conn]struct{} // in prepare; closed by Close
-	closed  bool
+	mu       sync.Mutex               // guards the fields below
+	pending  map[net.Conn]*pendingRef // in prepare; closed by Close
+	order    list.List                // of *pendingRef, oldest first
+	bySource map[netip.Prefix]int     // pending conns per capped source
+	closed   bool
+	dropped  int       // pending conns dropped since lastNote
+	lastNote time.Time // of the last "dropped" warning
+}
+
+// pendingRef is one connection in prepare.
+type pendingRef struct {
+	c       net.Conn
+	src     netip.Prefix // invalid: not capped (trusted proxy, unix)
+	elem    *list.Element
+	evicted atomic.Bool
 }
 
 func newStage(l *Listener) *stage {
 	s := &stage{
-		l:       l,
-		ready:   make(chan net.Conn),
-		slots:   make(chan struct{}, maxPendingHandshakes),
-		done:    make(chan struct{}),
-		ended:   make(chan struct{}),
-		pending: make(map[net.Conn]struct{}),
+		l:        l,
+		ready:    make(chan net.Conn),
+		slots:    make(chan struct{}, maxPendingHandshakes),
+		done:     make(chan struct{}),
+		ended:    make(chan struct{}),
+		pending:  make(map[net.Conn]*pendingRef),
+		bySource: make(map[netip.Prefix]int),
 	}
 	s.wg.Add(1)
 	go s.loop()
@@ -214,6 +252,19 @@ func (s *stage) loop() {
 		case s.slots <- struct{}{}:
 		case <-s.done:
 			return
+		default:
+			// Every slot taken: drop the oldest handshake to make room,
+			// then wait for its goroutine to give the slot back.
+			s.mu.Lock()
+			if e := s.order.Front(); e != nil {
+				s.evictLocked(e.Value.(*pendingRef))
+			}
+			s.mu.Unlock()
+			select {
+			case s.slots <- struct{}{}:
+			case <-s.done:
+				return
+			}
 		}
 		c, err := s.l.raw.Accept()
 		if err != nil {
@@ -238,6 +289,7 @@ func (s *stage) loop() {
 			return
 		}
 		delay = 0
+		p := &pendingRef{c: c, src: s.source(c.RemoteAddr())}
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
@@ -245,27 +297,108 @@ func (s *stage) loop() {
 			<-s.slots
 			return
 		}
-		s.pending[c] = struct{}{}
+		if p.src.IsValid() && s.l.cfg.MaxPendingPerSource > 0 && s.bySource[p.src] >= s.l.cfg.MaxPendingPerSource {
+			for e := s.order.Front(); e != nil; e = e.Next() {
+				if old := e.Value.(*pendingRef); old.src == p.src {
+					s.evictLocked(old)
+					break
+				}
+			}
+		}
+		p.elem = s.order.PushBack(p)
+		s.pending[c] = p
+		if p.src.IsValid() {
+			s.bySource[p.src]++
+		}
 		s.wg.Add(1)
 		s.mu.Unlock()
-		go s.handshake(c)
+		go s.handshake(p)
+	}
+}
+
+// source is the key under which the connection from addr is capped: its
+// IPv4 address or IPv6 /64; invalid (no cap) for a trusted proxy, whose
+// connections carry many clients, and for addresses that are not IP.
+func (s *stage) source(addr net.Addr) netip.Prefix {
+	ip, ok := addrIP(addr)
+	if !ok || s.l.cfg.ProxyProtocol && trustedIP(ip, s.l.cfg.ProxyFrom) {
+		return netip.Prefix{}
+	}
+	bits := 32
+	if ip.Is6() {
+		bits = 64
+	}
+	pfx, _ := ip.Prefix(bits)
+	return pfx
+}
+
+// evictLocked drops a connection in prepare: it is closed, so its
+// handshake fails and gives its slot back. s.mu held on entry.
+func (s *stage) evictLocked(p *pendingRef) {
+	p.evicted.Store(true)
+	s.forgetLocked(p)
+	p.c.Close()
+	s.noteDroppedLocked()
+}
+
+// forgetLocked removes p from the pending set. s.mu held on entry.
+func (s *stage) forgetLocked(p *pendingRef) {
+	if _, ok := s.pending[p.c]; !ok {
+		return
+	}
+	delete(s.pending, p.c)
+	s.order.Remove(p.elem)
+	if p.src.IsValid() {
+		if n := s.bySource[p.src] - 1; n > 0 {
+			s.bySource[p.src] = n
+		} else {
+			delete(s.bySource, p.src)
+		}
+	}
+}
+
+// dropNoteEvery spaces the warnings about dropped handshakes.
+const dropNoteEvery = 10 * time.Second
+
+// noteDroppedLocked counts a connection dropped for silence or to make
+// room, and warns at most every dropNoteEvery with the count: one line
+// per connection would let a flood of silent sockets flood the log too.
+// s.mu held on entry.
+func (s *stage) noteDroppedLocked() {
+	s.dropped++
+	if now := time.Now(); now.Sub(s.lastNote) >= dropNoteEvery {
+		s.l.log.Warn("dropping connections that stay silent or crowd the handshake slots (a flood of idle sockets?)",
+			"dropped", s.dropped, "since", s.lastNote.Format(time.RFC3339), "first_byte_timeout", s.l.cfg.FirstByteTimeout,
+			"max_pending_per_source", s.l.cfg.MaxPendingPerSource, "max_pending", maxPendingHandshakes)
+		s.dropped, s.lastNote = 0, now
 	}
 }
 
 // handshake readies one connection and waits for Accept to take it.
-func (s *stage) handshake(raw net.Conn) {
+func (s *stage) handshake(p *pendingRef) {
 	defer s.wg.Done()
 	defer func() { <-s.slots }()
+	raw := p.c
 	c, err := s.l.prepare(raw)
+	if p.evicted.Load() && err != nil {
+		err = fmt.Errorf("%w: %w", errEvicted, err)
+	}
 	s.mu.Lock()
-	delete(s.pending, raw)
+	s.forgetLocked(p)
 	closed := s.closed
+	if err != nil && errors.Is(err, errFirstByte) && !closed {
+		s.noteDroppedLocked()
+	}
 	s.mu.Unlock()
 	if err != nil {
 		raw.Close()
 		if !closed {
 			s.l.refused(raw.RemoteAddr(), err)
 		}
+		return
+	}
+	if p.evicted.Load() { // dropped as its handshake finished
+		c.Close()
 		return
 	}
 	select {

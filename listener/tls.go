@@ -66,8 +66,10 @@ func (s *tlsStore) load() (*tls.Config, error) {
 	case ClientAuthRequired:
 		c.ClientAuth = tls.RequireAndVerifyClientCert
 	}
+	var caPEM []byte
 	if s.cfg.CAFile != "" {
 		pem, err := os.ReadFile(s.cfg.CAFile)
+		caPEM = pem
 		if err != nil {
 			return nil, fmt.Errorf("listener: reading CA file: %w", err)
 		}
@@ -76,6 +78,17 @@ func (s *tlsStore) load() (*tls.Config, error) {
 			return nil, fmt.Errorf("listener: CA file %s holds no PEM certificate", s.cfg.CAFile)
 		}
 		c.ClientCAs = pool
+		if len(cert.Certificate) == 1 {
+			completeChain(&cert, pem)
+			c.Certificates[0] = cert
+		}
+	}
+	if s.cfg.CRLFile != "" {
+		crls, err := loadCRLs(s.cfg.CRLFile, caPEM)
+		if err != nil {
+			return nil, err
+		}
+		c.VerifyPeerCertificate = crls.verify
 	}
 	// Fresh session ticket keys per load, so that no session issued under
 	// the old certificate or CA is resumed after a reload (resumption
@@ -124,6 +137,30 @@ func PeerIdentity(c net.Conn) (commonName string, sans []string, ok bool) {
 		}
 	}
 	return "", nil, false
+}
+
+// PeerSubject returns the full subject of the verified client certificate
+// of c, in RFC 2253 form ("CN=alice,O=Example,C=NL"), as Mosquitto's
+// use_subject_as_username does. ok is false where PeerIdentity's is.
+func PeerSubject(c net.Conn) (string, bool) {
+	for range 16 {
+		switch v := c.(type) {
+		case *tls.Conn:
+			st := v.ConnectionState()
+			if !st.HandshakeComplete || len(st.VerifiedChains) == 0 || len(st.PeerCertificates) == 0 {
+				return "", false
+			}
+			return st.PeerCertificates[0].Subject.String(), true
+		case interface{ NetConn() net.Conn }:
+			c = v.NetConn()
+		default:
+			return "", false
+		}
+		if c == nil {
+			break
+		}
+	}
+	return "", false
 }
 
 // certIdentity returns the identity of a verified client certificate.

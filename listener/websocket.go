@@ -95,7 +95,7 @@ func (w *wsServer) close() error {
 // ServeHTTP upgrades a request to an MQTT WebSocket.
 func (w *wsServer) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	cfg := &w.l.cfg
-	if r.URL.Path != cfg.Path {
+	if r.URL.Path != cfg.Path && cfg.Path != AnyPath {
 		http.NotFound(rw, r)
 		return
 	}

@@ -42,6 +42,13 @@
     return body;
   }
 
+  // clientURL names one client in the query, not the path: a path segment
+  // "." or ".." (or its %2E spelling) is removed by the browser's URL parser,
+  // and the API refuses paths with such segments.
+  function clientURL(id) {
+    return "clients?id=" + encodeURIComponent(id);
+  }
+
   // ---- formatting ------------------------------------------------------
 
   const intFmt = new Intl.NumberFormat("en");
@@ -394,7 +401,7 @@
     confirming.delete(id);
     button.disabled = true;
     try {
-      await api("clients/" + encodeURIComponent(id) + (discard ? "?discard=true" : ""), { method: "DELETE" });
+      await api(clientURL(id) + (discard ? "&discard=true" : ""), { method: "DELETE" });
       toast((discard ? "Ended the session of " : "Disconnected ") + id);
     } catch (err) {
       if (handleError(err)) return;
@@ -409,7 +416,7 @@
 
   async function showClient(id) {
     try {
-      const body = await api("clients/" + encodeURIComponent(id));
+      const body = await api(clientURL(id));
       const c = body.client;
       setText("detail-title", "Client " + c.client_id);
       const info = [

@@ -137,7 +137,7 @@ func serve(ctx context.Context, flags *config.Flags) error {
 	adminCtx, stopAdmin := context.WithCancel(context.Background())
 	defer stopAdmin()
 	if rt.Admin.Address != "" {
-		a, err := admin.New(srv, admin.Options{Token: rt.Admin.Token, Logger: log, Ready: func() error {
+		a, err := admin.New(srv, admin.Options{Token: rt.Admin.Token, AllowedHosts: rt.Admin.AllowedHosts, InsecureNoToken: rt.Admin.InsecureNoToken, Logger: log, Ready: func() error {
 			if !srv.Serving() {
 				return errors.New("not serving")
 			}
@@ -149,7 +149,7 @@ func serve(ctx context.Context, flags *config.Flags) error {
 			return err
 		}
 		if rt.Admin.Token == "" {
-			log.Warn("admin listener has no token: anyone who reaches " + rt.Admin.Address + " can administer the broker; set admin.token")
+			log.Warn("admin listener has no token: anyone who reaches " + rt.Admin.Address + " can administer the broker; set admin.token (requests naming it by a host name other than localhost or admin.allowed_hosts are refused)")
 		}
 		go func() {
 			if err := a.ListenAndServe(adminCtx, rt.Admin.Address); err != nil && !errors.Is(err, context.Canceled) {
