@@ -10,8 +10,11 @@
 # Environment: CLIENTS (10000), COUNT (pingpong messages, 20000),
 # BROKER_CPU (0), BENCH_CPU (1), GANNET (a built gannet binary: default
 # builds one), ONLY (gannet or mosquitto: run one broker only),
-# LOADED=1 (also the loaded figures for Gannet: 8 pairs, fan-in, fan-out at
-# QoS 0/1/2, window 100).
+# MODE: quiet (the default: the side-by-side measures), loaded (Gannet
+# only: 8 pairs, fan-in, fan-out at QoS 0/1/2, window 100, 5s each,
+# messages received per second) or all.
+# Each cell shows every run's figure and, in brackets, their mean; the
+# ratio is of the means.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-1}
@@ -76,8 +79,8 @@ rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 tick=$(getconf CLK_TCK)
 bench() { taskset -c "$BENCH_CPU" "$GANNET" bench --quiet --json -p "$port" "$@"; }
 
-declare -A R  # R[broker,measure] = value (summed over runs, averaged at the end)
-add() { R[$1,$2]=$(awk -v a="${R[$1,$2]:-0}" -v b="$3" 'BEGIN{print a+b}'); }
+declare -A R  # R[broker,measure] = the values of each run, space-separated
+add() { R[$1,$2]="${R[$1,$2]:-} $3"; }
 
 measure() { # broker
   local b=$1 q out c0 c1 n r0 r1
@@ -119,48 +122,57 @@ measure() { # broker
 
 loaded() { # Gannet only: the figures under load must not fall
   start_broker gannet
-  local q shape c
+  local q shape out
   for q in 0 1 2; do
     for shape in pairs fan-in fan-out; do
-      c=8; [ "$shape" != pairs ] && c=8
-      out=$(bench pubsub --shape "$shape" -c "$c" -q "$q" --window 100 --duration 5s -i "load-$shape-$q-")
+      out=$(bench pubsub --shape "$shape" -c 8 -q "$q" --window 100 --duration 5s -i "load-$shape-$q-")
       add gannet "load.$shape.q$q" "$(jq .messages.received_per_second <<<"$out")"
     done
   done
   stop_broker
 }
 
+MODE=${MODE:-quiet}
 brokers=(gannet mosquitto)
 [ -n "${ONLY:-}" ] && brokers=("$ONLY")
 for ((i = 1; i <= runs; i++)); do
-  for b in "${brokers[@]}"; do measure "$b"; done
-  [ "${LOADED:-0}" = 1 ] && loaded
+  if [ "$MODE" != loaded ]; then
+    for b in "${brokers[@]}"; do measure "$b"; done
+  fi
+  if [ "$MODE" != quiet ]; then loaded; fi
 done
 
+mean() { awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; if (NF) printf (s / NF >= 1000 ? "%.0f" : "%.3g"), s / NF }' <<<"$1"; }
+cell() { # values -> "a / b / c (mean)"
+  [ -z "$1" ] && { echo -; return; }
+  local f
+  f=$(awk '{ for (i = 1; i <= NF; i++) printf "%s" ($i >= 1000 ? "%.0f" : "%.3g"), (i > 1 ? " / " : ""), $i }' <<<"$1")
+  if [ "$runs" -gt 1 ]; then f="$f ($(mean "$1"))"; fi
+  echo "$f"
+}
 row() { # label measure unit
-  local g=${R[gannet,$2]:-} m=${R[mosquitto,$2]:-}
-  g=${g:+$(awk -v v="$g" -v n="$runs" 'BEGIN{printf "%.3f", v/n}')}
-  m=${m:+$(awk -v v="$m" -v n="$runs" 'BEGIN{printf "%.3f", v/n}')}
-  local ratio=""
-  if [ -n "$g" ] && [ -n "$m" ]; then ratio=$(awk -v g="$g" -v m="$m" 'BEGIN{ if (m > 0) printf "%.2f", g/m }'); fi
-  printf '| %-44s | %12s | %12s | %6s |\n' "$1 ($3)" "${m:--}" "${g:--}" "${ratio:--}"
+  local g=${R[gannet,$2]:-} m=${R[mosquitto,$2]:-} ratio=-
+  if [ -n "$g" ] && [ -n "$m" ]; then ratio=$(awk -v g="$(mean "$g")" -v m="$(mean "$m")" 'BEGIN{ if (m > 0) printf "%.2f", g/m; else print "-" }'); fi
+  printf '| %s (%s) | %s | %s | %s |\n' "$1" "$3" "$(cell "$m")" "$(cell "$g")" "$ratio"
 }
 echo "runs: $runs, brokers pinned to CPU $BROKER_CPU, bench on CPU $BENCH_CPU, $CLIENTS clients, $COUNT ping-pong messages"
-printf '| %-44s | %12s | %12s | %6s |\n' measure mosquitto gannet "g/m"
+echo "| measure | mosquitto | gannet | gannet/mosquitto |"
 echo "|---|---|---|---|"
-for q in 0 1 2; do
+if [ "$MODE" != loaded ]; then for q in 0 1 2; do
   row "ping-pong QoS $q p50" "q$q.p50" ms
   row "ping-pong QoS $q p99" "q$q.p99" ms
   row "broker CPU per message QoS $q" "q$q.cpu" µs
-done
-row "connections/s, clean" clean.rate "/s"
-row "connections/s, persistent" persistent.rate "/s"
-row "reconnect storm, clean" clean.storm s
-row "reconnect storm, persistent" persistent.storm s
-row "memory per idle connection, RSS" rss KiB
-row "memory per idle conn., \$SYS heap, clean" clean.heap KiB
-row "memory per idle conn., \$SYS heap, persist." persistent.heap KiB
-if [ "${LOADED:-0}" = 1 ]; then
+done; fi
+if [ "$MODE" != loaded ]; then
+  row "connections/s, clean" clean.rate "/s"
+  row "connections/s, persistent" persistent.rate "/s"
+  row "reconnect storm of $CLIENTS, clean" clean.storm s
+  row "reconnect storm of $CLIENTS, persistent" persistent.storm s
+  row "memory per idle connection, RSS" rss KiB
+  row "memory per idle connection, \$SYS heap, clean" clean.heap KiB
+  row "memory per idle connection, \$SYS heap, persistent" persistent.heap KiB
+fi
+if [ "$MODE" != quiet ]; then
   for q in 0 1 2; do for shape in pairs fan-in fan-out; do
     row "loaded $shape QoS $q, received" "load.$shape.q$q" msg/s
   done; done
