@@ -3,8 +3,8 @@
 package broker
 
 import (
-	"errors"
 	"net"
+	"sync"
 	"syscall"
 )
 
@@ -28,21 +28,37 @@ func rawConn(nc net.Conn) syscall.RawConn {
 	return rc
 }
 
+// rawWriter is a write made through syscall.RawConn.Write; pooled with
+// its closure so that a write allocates nothing.
+type rawWriter struct {
+	b   []byte
+	n   int
+	err error
+	fn  func(fd uintptr) bool
+}
+
+var rawWriters = sync.Pool{New: func() any {
+	w := new(rawWriter)
+	w.fn = func(fd uintptr) bool {
+		w.n, w.err = syscall.Write(int(fd), w.b) // the descriptor is non-blocking
+		return true                              // never wait
+	}
+	return w
+}}
+
 // tryWrite writes what the socket takes of b now, without waiting. ok is
 // false on an error other than a full socket buffer.
 func tryWrite(rc syscall.RawConn, b []byte) (n int, ok bool) {
-	var werr error
-	err := rc.Write(func(fd uintptr) bool {
-		n, werr = syscall.Write(int(fd), b) // the descriptor is non-blocking
-		return true                         // never wait
-	})
-	if n < 0 {
-		n = 0
-	}
+	w := rawWriters.Get().(*rawWriter)
+	w.b, w.n, w.err = b, 0, nil
+	err := rc.Write(w.fn)
+	n, werr := max(w.n, 0), w.err
+	w.b, w.err = nil, nil
+	rawWriters.Put(w)
 	switch {
 	case err != nil:
 		return n, false
-	case werr == nil, errors.Is(werr, syscall.EAGAIN), errors.Is(werr, syscall.EINTR):
+	case werr == nil, werr == syscall.EAGAIN, werr == syscall.EINTR:
 		return n, true
 	}
 	return n, false
