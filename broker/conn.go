@@ -1,8 +1,10 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -255,7 +257,9 @@ func (c *conn) ended(err error) (linger bool) {
 			linger = c.closeLinger(&packet.Disconnect{ReasonCode: packet.KeepAliveTimeout})
 		}
 	case err == io.EOF || errors.Is(err, net.ErrClosed):
-		c.srv.log.Debug("connection closed", "client", c.clientID, "remote", c.nc.RemoteAddr())
+		if c.srv.log.Enabled(context.Background(), slog.LevelDebug) { // nor does a storm of disconnections
+			c.srv.log.Debug("connection closed", "client", c.clientID, "remote", c.nc.RemoteAddr())
+		}
 	case errors.Is(err, errDisconnect):
 	default:
 		var ce *closeError

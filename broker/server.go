@@ -373,7 +373,10 @@ func (c *conn) readConnect() (*packet.Connect, []byte, error) {
 			return nil, nil, derr
 		}
 		if p != nil {
-			rest := append(getBuf(), buf[used:]...)
+			var rest []byte
+			if used < len(buf) { // most clients wait for CONNACK: nothing follows
+				rest = append(getBuf(), buf[used:]...)
+			}
 			return p.(*packet.Connect), rest, nil
 		}
 		if err != nil {
