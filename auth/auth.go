@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"strconv"
+	"time"
 )
 
 // Client describes who is asking. The broker fills it in from the CONNECT
@@ -21,6 +22,13 @@ type Client struct {
 	Listener       string // name of the listener the client came in on
 	CertCommonName string // CN of a verified TLS client certificate, if any
 	Version        byte   // protocol level from CONNECT: 3, 4 or 5
+
+	// DisconnectAt, when set by an Authenticator (a JWT's "exp" with
+	// disconnect_on_expiry), is when the broker closes the connection
+	// (5.0: DISCONNECT 0xA0 Maximum connect time).
+	DisconnectAt time.Time
+
+	jwtACL *jwtACL // rules from a JWT's ACL claim, for JWTAuthorizer
 }
 
 // Anonymous reports whether c gave no user name.
@@ -131,11 +139,33 @@ func (a allowAnonymous) Authenticate(ctx context.Context, c *Client) (Result, er
 	return a.next.Authenticate(ctx, c)
 }
 
+// AnonymousHandler is implemented by an Authenticator that also decides
+// about some clients without a user name, such as a JWT authenticator for a
+// client whose token is in the password (MQTT 5.0 allows a password without
+// a user name). The broker asks Authenticate about such a client instead of
+// treating it as anonymous when HandlesAnonymous reports true.
+type AnonymousHandler interface {
+	HandlesAnonymous(c *Client) bool
+}
+
+// MessageAuthorizer is an Authorizer that can also judge the QoS and the
+// retain flag of a PUBLISH or a will (Write) or a SUBSCRIBE (Read, the
+// requested maximum QoS, retain false). The broker calls AuthorizeMessage
+// instead of Authorize (and AuthorizeSubscribe) where it knows them;
+// deliveries are still checked with Authorize.
+type MessageAuthorizer interface {
+	Authorizer
+	AuthorizeMessage(ctx context.Context, c *Client, a Access, topic string, qos byte, retain bool) (bool, error)
+}
+
 var (
-	_ Authenticator = (*PasswordFile)(nil)
-	_ Authenticator = (*HTTPHook)(nil)
-	_ Authorizer    = (*ACL)(nil)
-	_ Authorizer    = (*HTTPHook)(nil)
+	_ Authenticator     = (*JWT)(nil)
+	_ AnonymousHandler  = (*JWT)(nil)
+	_ MessageAuthorizer = (*JWTAuthorizer)(nil)
+	_ Authenticator     = (*PasswordFile)(nil)
+	_ Authenticator     = (*HTTPHook)(nil)
+	_ Authorizer        = (*ACL)(nil)
+	_ Authorizer        = (*HTTPHook)(nil)
 )
 
 // SubscribeAuthorizer is an optional interface of an Authorizer that

@@ -1,6 +1,7 @@
 // Package auth decides who may connect to the broker and what each client
-// may read and write. It imports the topic package, the standard library and
-// golang.org/x/crypto only.
+// may read and write. It imports the topic package, the standard library,
+// golang.org/x/crypto and golang.org/x/time, and for JWT
+// github.com/golang-jwt/jwt/v5 and github.com/MicahParks/keyfunc/v3.
 //
 // # Interfaces
 //
@@ -32,6 +33,15 @@
 //     The decision rules and the rule for SUBSCRIBE filters are on [ACL].
 //   - [HTTPHook] (both): a JSON POST per decision, with a time-out and a
 //     bounded cache of decisions.
+//   - [JWT] (Authenticator): a JSON Web Token in the password or user name,
+//     HMAC, RSA or ECDSA, keys from a PEM file or a JWKS URL; credentials
+//     that are not JWTs go on to [JWTOptions].Next. [JWTAuthorizer] applies
+//     the token's ACL claim (EMQX's format) before another Authorizer. See
+//     docs/jwt.md.
+//
+// Optional interfaces, found by type assertion: [AnonymousHandler] (an
+// Authenticator that decides about some clients without a user name) and
+// [MessageAuthorizer] (an Authorizer that also judges QoS and retain).
 //
 // Loading a file reports every bad line, each as a [*ParseError] naming the
 // file and line, joined with errors.Join.

@@ -116,7 +116,7 @@ func (s *Server) authenticate(c *conn, p *packet.Connect, id, enhancedUser strin
 		ac.Username = enhancedUser
 	} else if byCert {
 		// authenticated by its certificate
-	} else if ac.Username == "" {
+	} else if ac.Username == "" && !s.handlesAnonymous(ac) {
 		if !anonymousOK {
 			return packet.NotAuthorized, "anonymous clients are not allowed on this listener", false
 		}
@@ -145,10 +145,60 @@ func (s *Server) authenticate(c *conn, p *packet.Connect, id, enhancedUser strin
 			return packet.BadUserNameOrPassword, "bad user name or password for user " + ac.Username, false
 		}
 	}
-	if p.WillFlag && !s.allowed(ac, auth.Write, p.Will.Topic) {
+	c.disconnectAt = ac.DisconnectAt
+	if p.WillFlag && !s.allowedMsg(ac, auth.Write, p.Will.Topic, p.Will.QoS, p.Will.Retain) {
 		return packet.NotAuthorized, "will topic " + p.Will.Topic + " not writable by this client", false
 	}
 	return packet.Success, "", false
+}
+
+// Authenticator returns the authenticator in force (nil: none), for
+// metrics: a *auth.JWT reports its counters by reason.
+func (s *Server) Authenticator() auth.Authenticator { return s.opt().Authenticator }
+
+// handlesAnonymous reports whether the authenticator decides about ac,
+// which has no user name, itself (a token in the password).
+func (s *Server) handlesAnonymous(ac *auth.Client) bool {
+	h, ok := s.opt().Authenticator.(auth.AnonymousHandler)
+	return ok && h.HandlesAnonymous(ac)
+}
+
+// allowedMsg is allowed for a PUBLISH, a will or a SUBSCRIBE, whose QoS
+// and retain flag an auth.MessageAuthorizer may judge too.
+func (s *Server) allowedMsg(ac *auth.Client, a auth.Access, topic string, qos byte, retain bool) bool {
+	ma, ok := s.opt().Authorizer.(auth.MessageAuthorizer)
+	if !ok || ac == nil || (a == auth.Write && strings.HasPrefix(topic, "$SYS")) {
+		return s.allowed(ac, a, topic)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), authTimeout)
+	ok, err := ma.AuthorizeMessage(ctx, ac, a, topic, qos, retain)
+	cancel()
+	if err != nil {
+		s.log.Error("authorisation failed to decide; refusing", "client", ac.ClientID, "user", ac.Username, "access", a.String(), "topic", topic, "error", err)
+		return false
+	}
+	return ok
+}
+
+// startExpiry closes c at c.disconnectAt, the end of its credentials'
+// validity (a JWT's "exp" with disconnect_on_expiry). Called once CONNECT
+// is accepted.
+func (c *conn) startExpiry() {
+	if c.disconnectAt.IsZero() {
+		return
+	}
+	c.expiryTimer = time.AfterFunc(time.Until(c.disconnectAt), func() {
+		if c.closed.Load() {
+			return
+		}
+		c.srv.log.Info("disconnecting client: its credentials expired", "client", c.clientID, "remote", c.nc.RemoteAddr(), "expired", c.disconnectAt)
+		if c.version >= packet.V5 {
+			// After CONNACK [MQTT-3.14.0-1]; 0xA0 is in the table [MQTT-3.14.2-1].
+			c.closeWith(&packet.Disconnect{ReasonCode: packet.MaximumConnectTime})
+		} else {
+			c.closeWith(nil)
+		}
+	})
 }
 
 // allowed asks the authoriser, if there is one. Clients never publish to
@@ -171,9 +221,13 @@ func (s *Server) allowed(ac *auth.Client, a auth.Access, topic string) bool {
 }
 
 // allowedSubscribe decides whether a SUBSCRIBE to filter (the inner filter
-// of a $share subscription) is granted: by the authoriser's
-// AuthorizeSubscribe if it has one, else by Read access to the filter.
-func (s *Server) allowedSubscribe(ac *auth.Client, filter string) bool {
+// of a $share subscription) at the requested maximum QoS is granted: by
+// the authoriser's AuthorizeMessage (Read, with the QoS) if it has one, else
+// its AuthorizeSubscribe, else by Read access to the filter.
+func (s *Server) allowedSubscribe(ac *auth.Client, filter string, qos byte) bool {
+	if _, ok := s.opt().Authorizer.(auth.MessageAuthorizer); ok && ac != nil {
+		return s.allowedMsg(ac, auth.Read, filter, qos, false)
+	}
 	sa, ok := s.opt().Authorizer.(auth.SubscribeAuthorizer)
 	if !ok || ac == nil {
 		return s.allowed(ac, auth.Read, filter)

@@ -148,7 +148,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	if (c.pubRate != nil || c.byteRate != nil) && !c.throttle(len(p.Payload)+len(p.Topic)) {
 		return &closeError{packet.MessageRateTooHigh, "publishing far above the configured rate"}
 	}
-	if !c.srv.allowed(c.authc, auth.Write, p.Topic) {
+	if !c.srv.allowedMsg(c.authc, auth.Write, p.Topic, p.QoS, p.Retain) {
 		c.srv.log.Debug("PUBLISH refused: not authorized", "client", c.clientID, "topic", p.Topic)
 		switch {
 		case p.QoS > 0 && v5:
@@ -318,7 +318,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			codes[i] = packet.TopicFilterInvalid // 0x80 for 3.1.1 [MQTT-3.9.3-2]
 		case overMem:
 			codes[i] = packet.QuotaExceeded // 0x80 for 3.1.1
-		case !c.srv.allowedSubscribe(c.authc, inner):
+		case !c.srv.allowedSubscribe(c.authc, inner, sub.QoS):
 			codes[i] = packet.NotAuthorized // 0x80 for 3.1.1
 		case shared && !o.SharedSubscriptions:
 			codes[i] = packet.SharedSubscriptionsNotSupported

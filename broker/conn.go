@@ -33,6 +33,9 @@ type conn struct {
 	hsRest     []byte        // bytes read beyond CONNECT during the handshake
 	refused    bool          // a refusing CONNACK was sent
 
+	disconnectAt time.Time   // credentials expire: close then (zero: never)
+	expiryTimer  *time.Timer // closes the connection at disconnectAt
+
 	pubRate  *rate.Limiter // PUBLISH packets per second, nil: no cap
 	byteRate *rate.Limiter // PUBLISH bytes per second, nil: no cap
 
@@ -273,6 +276,9 @@ func (c *conn) ended(err error) (linger bool) {
 		}
 	}
 	c.closeWith(nil)
+	if c.expiryTimer != nil {
+		c.expiryTimer.Stop()
+	}
 	c.srv.disconnected(c)
 	return linger
 }

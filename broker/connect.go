@@ -289,6 +289,7 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	}
 	c.connected = true
 	s.mu.Unlock()
+	c.startExpiry()
 
 	if tookOver != nil {
 		s.log.Info("session taken over by a new connection", "client", id, "old_remote", tookOver.nc.RemoteAddr(), "new_remote", c.nc.RemoteAddr())

@@ -1,5 +1,7 @@
 package broker
 
+import "github.com/gannet-mqtt/gannet/auth"
+
 // opt returns the options in force. Reload replaces them as a whole, so a
 // caller that reads several fields should keep the pointer it got.
 func (s *Server) opt() *Options { return s.cfg.Load() }
@@ -15,6 +17,9 @@ func (s *Server) Reload(next Options) error {
 		return err
 	}
 	o := *s.opt()
+	if j, ok := o.Authenticator.(*auth.JWT); ok && o.Authenticator != next.Authenticator {
+		j.Close() // stops its JWKS refresh; checks under way finish with the keys held
+	}
 	o.Authenticator = next.Authenticator
 	o.Authorizer = next.Authorizer
 	o.MaxConnections = next.MaxConnections

@@ -234,6 +234,20 @@ func (f *File) buildAuth(c *collector, o *broker.Options) {
 			}
 		}
 	}
+	if a.JWT.Enabled() {
+		jo := a.JWT.options()
+		jo.Next = o.Authenticator
+		jo.Logger = o.Logger
+		j, err := auth.NewJWT(jo)
+		if err != nil {
+			c.wrap("auth.jwt", err)
+		} else {
+			o.Authenticator = j
+			if jo.ACLClaim != "" {
+				o.Authorizer = &auth.JWTAuthorizer{Next: o.Authorizer}
+			}
+		}
+	}
 	if a.SCRAM.UsersFile != "" {
 		s, err := loadSCRAMUsers(a.SCRAM.UsersFile)
 		if err != nil {
@@ -242,6 +256,26 @@ func (f *File) buildAuth(c *collector, o *broker.Options) {
 			o.EnhancedAuth = append(o.EnhancedAuth, s)
 		}
 	}
+}
+
+// options turns the file's auth.jwt section into auth.JWTOptions, without
+// the chained authenticator.
+func (j *JWTAuth) options() auth.JWTOptions {
+	o := auth.DefaultJWTOptions()
+	o.From = j.From
+	o.Algorithms = j.Algorithms
+	if j.Secret != "" {
+		o.Secret = []byte(j.Secret)
+	}
+	o.PublicKeyFile = j.PublicKeyFile
+	o.JWKSURL = j.JWKSURL
+	o.JWKSRefresh = j.JWKSRefresh
+	o.JWKSMinRefresh = j.JWKSMinRefresh
+	o.ACLClaim = j.ACLClaim
+	o.RequiredClaims = j.RequiredClaims
+	o.DisconnectOnExpiry = j.DisconnectOnExpiry
+	o.Leeway = j.Leeway
+	return o
 }
 
 // loadSCRAMUsers reads "user:password" lines into a SCRAM-SHA-256 method.

@@ -2,6 +2,10 @@ package config
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"io/fs"
@@ -205,6 +209,18 @@ auth:
   http:
     auth_url: http://127.0.0.1:9999/auth
     acl_url: https://auth.example.com/acl
+  jwt:
+    from: username
+    algorithms: [HS512, RS256]
+    secret: jwt-secret
+    public_key_file: %[1]s/jwt.pem
+    jwks_url: http://127.0.0.1:9/jwks
+    jwks_refresh: 2m
+    jwks_min_refresh: 1m
+    acl_claim: perms
+    required_claims: {iss: "https://idp.example.com", sub: "%%u"}
+    disconnect_on_expiry: false
+    leeway: 5s
 admin:
   address: 0.0.0.0:9090
   allowed_hosts: [broker.lan]
@@ -219,6 +235,15 @@ func writeEveryOption(t *testing.T) (dir, content string) {
 	testPasswordFile(t, dir)
 	writeFile(t, dir, "acl", "topic read public/#\nuser alice\ntopic readwrite alice/#\n")
 	writeFile(t, dir, "scram", "# SCRAM users\nalice:wonderland\n\nbob: pass:word\n")
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, dir, "jwt.pem", string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})))
 	return dir, fmt.Sprintf(everyOption, dir)
 }
 
@@ -227,7 +252,7 @@ func writeEveryOption(t *testing.T) (dir, content string) {
 func TestEveryOption(t *testing.T) {
 	dir, content := writeEveryOption(t)
 	f := mustLoad(t, "every.yaml", content)
-	h := mustLoad(t, "http.yaml", everyOptionHTTP)
+	h := mustLoad(t, "http.yaml", fmt.Sprintf(everyOptionHTTP, dir))
 
 	// Every key is covered: each differs from its default in one of them.
 	def := reflect.ValueOf(Default()).Elem()
@@ -391,11 +416,16 @@ func TestEveryOption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := hr.BrokerOptions.Authenticator.(*auth.HTTPHook); !ok {
-		t.Errorf("Authenticator %T, want *auth.HTTPHook", hr.BrokerOptions.Authenticator)
+	// JWT comes first, then the hook (chained inside the JWT).
+	if j, ok := hr.BrokerOptions.Authenticator.(*auth.JWT); !ok {
+		t.Errorf("Authenticator %T, want *auth.JWT", hr.BrokerOptions.Authenticator)
+	} else {
+		j.Close()
 	}
-	if _, ok := hr.BrokerOptions.Authorizer.(*auth.HTTPHook); !ok {
-		t.Errorf("Authorizer %T, want *auth.HTTPHook", hr.BrokerOptions.Authorizer)
+	if ja, ok := hr.BrokerOptions.Authorizer.(*auth.JWTAuthorizer); !ok {
+		t.Errorf("Authorizer %T, want *auth.JWTAuthorizer", hr.BrokerOptions.Authorizer)
+	} else if _, ok := ja.Next.(*auth.HTTPHook); !ok {
+		t.Errorf("JWTAuthorizer.Next %T, want *auth.HTTPHook", ja.Next)
 	}
 
 	// Written out and read back, it is the same configuration.

@@ -208,6 +208,8 @@ func (d *yamlDecoder) decode(v reflect.Value, n ast.Node, path string) {
 		d.decodeStrings(v, n, path)
 	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct:
 		d.decodeList(v, n, path)
+	case t.Kind() == reflect.Map && t.Key().Kind() == reflect.String && t.Elem().Kind() == reflect.String:
+		d.decodeStringMap(v, n, path)
 	default:
 		s, ok := scalarOf(n)
 		if !ok {
@@ -292,6 +294,43 @@ func (d *yamlDecoder) decodeStrings(v reflect.Value, n ast.Node, path string) {
 			continue
 		}
 		out = append(out, s.text)
+	}
+	v.Set(reflect.ValueOf(out))
+}
+
+// decodeStringMap reads a mapping of names to scalars (auth.jwt.required_claims).
+func (d *yamlDecoder) decodeStringMap(v reflect.Value, n ast.Node, path string) {
+	if _, null := n.(*ast.NullNode); null {
+		v.SetZero()
+		return
+	}
+	pairs, ok := mappingPairs(n)
+	if !ok {
+		d.errorf(n, path, "want a mapping of names to values, got %s", describe(n))
+		return
+	}
+	out := make(map[string]string, len(pairs))
+	for _, kv := range pairs {
+		key, ok := scalarOf(d.resolve(kv.Key))
+		if !ok || key.kind == kindNull {
+			d.errorf(kv.Key, path, "a key must be a plain name, got %s", describe(kv.Key))
+			continue
+		}
+		sub := joinPath(path, key.text)
+		if _, dup := out[key.text]; dup {
+			d.notef(kv.Key, sub, "repeated")
+			continue
+		}
+		val, ok := scalarOf(d.resolve(kv.Value))
+		if !ok || val.kind == kindNull {
+			d.errorf(kv.Value, sub, "want a value, got %s", describe(kv.Value))
+			continue
+		}
+		out[key.text] = val.text
+	}
+	if len(out) == 0 {
+		v.SetZero()
+		return
 	}
 	v.Set(reflect.ValueOf(out))
 }

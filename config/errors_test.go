@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 )
 
@@ -238,7 +239,7 @@ listeners:
 	if f.Limits.MaxInflight != 100 || f.Limits.MaxQueued != 100 {
 		t.Errorf("limits %+v", f.Limits)
 	}
-	if f.Auth != Default().Auth {
+	if !reflect.DeepEqual(f.Auth, Default().Auth) {
 		t.Errorf("auth %+v", f.Auth)
 	}
 	if len(f.Listeners) != 2 || f.Listeners[1].Name != "1884" || f.Listeners[1].Anonymous != "default" {

@@ -171,6 +171,7 @@ type Auth struct {
 	ACLFile      string    `yaml:"acl_file"`
 	HTTP         HTTPAuth  `yaml:"http"`
 	SCRAM        SCRAMAuth `yaml:"scram"`
+	JWT          JWTAuth   `yaml:"jwt"`
 	// ACLReadAtDelivery makes the ACL file refuse no subscription and
 	// decide read access for each message by its topic name, as
 	// Mosquitto's acl_file does. Off: a subscription is refused unless the
@@ -212,6 +213,27 @@ type HTTPAuth struct {
 	Timeout   time.Duration `yaml:"timeout"`
 	CacheSize int           `yaml:"cache_size"`
 	CacheTTL  time.Duration `yaml:"cache_ttl"`
+}
+
+// JWTAuth authenticates clients by a JSON Web Token (auth.JWT). It is on
+// when secret, public_key_file or jwks_url is set.
+type JWTAuth struct {
+	From               string            `yaml:"from"`       // password or username
+	Algorithms         []string          `yaml:"algorithms"` // accepted, e.g. [HS256] or [RS256, ES256]
+	Secret             string            `yaml:"secret"`     // HMAC key for HS*
+	PublicKeyFile      string            `yaml:"public_key_file"`
+	JWKSURL            string            `yaml:"jwks_url"`
+	JWKSRefresh        time.Duration     `yaml:"jwks_refresh"`     // periodic JWKS fetch
+	JWKSMinRefresh     time.Duration     `yaml:"jwks_min_refresh"` // at most one fetch per this on an unknown kid
+	ACLClaim           string            `yaml:"acl_claim"`        // "" ignores ACL claims
+	RequiredClaims     map[string]string `yaml:"required_claims"`  // %u, %c substituted
+	DisconnectOnExpiry bool              `yaml:"disconnect_on_expiry"`
+	Leeway             time.Duration     `yaml:"leeway"` // clock skew allowed on exp, nbf, iat
+}
+
+// Enabled reports whether JWT authentication is configured.
+func (j *JWTAuth) Enabled() bool {
+	return j.Secret != "" || j.PublicKeyFile != "" || j.JWKSURL != ""
 }
 
 // SCRAMAuth offers MQTT 5.0 SCRAM-SHA-256 enhanced authentication.
@@ -260,6 +282,7 @@ const (
 func Default() *File {
 	o := broker.DefaultOptions()
 	h := auth.DefaultHTTPHookOptions()
+	j := auth.DefaultJWTOptions()
 	return &File{
 		Listeners: []Listener{{Type: string(listener.TypeTCP), Address: DefaultAddress, Anonymous: "default"}},
 		Store:     Store{Type: "pebble", DataDir: DefaultDataDir, Fsync: "always", FsyncInterval: time.Second},
@@ -313,8 +336,10 @@ func Default() *File {
 			UpgradeOutgoingQoS:      o.UpgradeOutgoingQoS,
 		},
 		Auth: Auth{
-			HTTP:             HTTPAuth{Timeout: h.Timeout, CacheSize: h.CacheSize, CacheTTL: h.CacheTTL},
-			Login:            Login(o.LoginLimits),
+			HTTP:  HTTPAuth{Timeout: h.Timeout, CacheSize: h.CacheSize, CacheTTL: h.CacheTTL},
+			Login: Login(o.LoginLimits),
+			JWT: JWTAuth{From: j.From, Algorithms: j.Algorithms, JWKSRefresh: j.JWKSRefresh, JWKSMinRefresh: j.JWKSMinRefresh,
+				ACLClaim: j.ACLClaim, DisconnectOnExpiry: true, Leeway: j.Leeway},
 			SessionOwnership: o.SessionOwnership.String(),
 		},
 		Logging: Logging{Level: "info", Format: "text"},

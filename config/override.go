@@ -83,6 +83,22 @@ func setLeaf(root reflect.Value, l leaf, text string) error {
 		v.Set(reflect.ValueOf(list))
 		return nil
 	}
+	if v.Kind() == reflect.Map && v.Type().Elem().Kind() == reflect.String {
+		// name=value pairs, comma-separated: iss=https://idp,aud=mqtt
+		m := make(map[string]string)
+		for _, s := range strings.Split(text, ",") {
+			if s = strings.TrimSpace(s); s == "" {
+				continue
+			}
+			k, val, ok := strings.Cut(s, "=")
+			if !ok || strings.TrimSpace(k) == "" {
+				return fmt.Errorf("%q is not name=value", s)
+			}
+			m[strings.TrimSpace(k)] = strings.TrimSpace(val)
+		}
+		v.Set(reflect.ValueOf(m))
+		return nil
+	}
 	return setScalar(v, scalar{text: text, kind: kindAny})
 }
 

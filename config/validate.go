@@ -351,6 +351,31 @@ func (f *File) validateAuth(c *collector) {
 	c.nonNegative("auth.login.user_failure_rate", a.Login.UserFailureRate)
 	c.nonNegative("auth.login.user_failure_burst", float64(a.Login.UserFailureBurst))
 	c.oneOf("auth.session_ownership", a.SessionOwnership, "owner", "any")
+	f.validateJWT(c)
+}
+
+// validateJWT checks auth.jwt without reading the key file or fetching the JWKS.
+func (f *File) validateJWT(c *collector) {
+	j := &f.Auth.JWT
+	if !j.Enabled() {
+		if len(j.RequiredClaims) > 0 {
+			c.at("auth.jwt", "required_claims set but JWT is off: set secret, public_key_file or jwks_url")
+		}
+		return
+	}
+	if err := j.options().Validate(); err != nil {
+		for _, e := range splitJoined(err) {
+			c.at("auth.jwt", "%s", strings.TrimPrefix(e.Error(), "auth: jwt: "))
+		}
+	}
+}
+
+// splitJoined returns the errors an errors.Join made, or err alone.
+func splitJoined(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 func (f *File) validateRest(c *collector) {
