@@ -171,7 +171,8 @@ func (c *conn) setReadDeadline() (yield bool) {
 // unprocessed rest, moved to the front of buf.
 func (c *conn) process(buf []byte) ([]byte, error) {
 	c.startBatch()
-	defer c.endBatch()
+	handled := 0
+	defer func() { c.endBatch(handled <= 1) }() // write.go
 	off := 0
 	for off < len(buf) {
 		p, n, err := c.dec.Decode(buf[off:])
@@ -192,6 +193,7 @@ func (c *conn) process(buf []byte) ([]byte, error) {
 		if err := c.handle(p); err != nil {
 			return buf, err
 		}
+		handled++
 		off += n
 	}
 	if off > 0 {

@@ -12,7 +12,10 @@ import "sync"
 // Under load, writes are batched instead: while a read loop handles the
 // packets of one read (conn.process), the connections it queues packets on
 // (its own acknowledgements, and the subscribers of what it routes) are
-// written once each at the end of that read, not once per packet.
+// written at the end of that read. A read of one packet is a quiet one:
+// they are written at once. A read of several is a busy one: they go to
+// their flushers, which run once the read loops now runnable have queued
+// what they have too, so that each write carries as much as it can.
 
 // batch is the set of connections a read loop has queued packets on during
 // one read, written at its end. Its lock is a leaf: taken with a conn's
@@ -30,8 +33,9 @@ func (c *conn) startBatch() {
 	c.batch.mu.Unlock()
 }
 
-// endBatch stops deferring and writes every connection deferred meanwhile.
-func (c *conn) endBatch() {
+// endBatch stops deferring and writes every connection deferred meanwhile:
+// at once after a quiet read, by their flushers after a busy one.
+func (c *conn) endBatch(quiet bool) {
 	b := &c.batch
 	b.mu.Lock()
 	b.active = false
@@ -42,7 +46,12 @@ func (c *conn) endBatch() {
 		t.wmu.Lock()
 		t.deferred = false
 		if len(t.out) > 0 && !t.flushing && !t.closing {
-			t.writeLocked()
+			if quiet {
+				t.writeLocked()
+			} else {
+				t.flushing = true
+				go t.flush()
+			}
 		}
 		t.wmu.Unlock()
 		conns[i] = nil
@@ -64,7 +73,7 @@ func (c *conn) flushBatch() {
 	active := c.batch.active
 	c.batch.mu.Unlock()
 	if active {
-		c.endBatch()
+		c.endBatch(true)
 		c.startBatch()
 	}
 }

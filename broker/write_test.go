@@ -96,7 +96,7 @@ func TestBatchedWriteAtEndOfRead(t *testing.T) {
 	if pending != 12 || otherPending == 0 {
 		t.Fatalf("during the read: %d and %d bytes held, want 12 and the PUBLISH", pending, otherPending)
 	}
-	c.endBatch()
+	c.endBatch(true)
 	for _, x := range []*conn{c, other} {
 		x.wmu.Lock()
 		if len(x.out) > 0 || x.deferred {
