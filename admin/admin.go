@@ -41,6 +41,11 @@ type Options struct {
 	Ready func() error
 	// Logger receives the admin's logs; nil means slog.Default().
 	Logger *slog.Logger
+	// Bridges, when set, are listed by /api/v1/bridges and /metrics.
+	Bridges Bridges
+	// TraceDir is where file traces are written (trace.go); empty: only
+	// streamed traces.
+	TraceDir string
 }
 
 // Admin serves the administration endpoints of one broker.
@@ -51,6 +56,8 @@ type Admin struct {
 	tokenSum [sha256.Size]byte // of opts.Token, compared in constant time
 	registry *prometheus.Registry
 	handler  http.Handler
+	traces   *tracer
+	rates    topicRates // message rates of the per-topic metric filters
 }
 
 // New returns the admin endpoints of srv.
@@ -75,7 +82,16 @@ func New(srv *broker.Server, opts Options) (*Admin, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.Bridges != nil {
+		if err := reg.Register(newBridgeCollector(opts.Bridges)); err != nil {
+			return nil, fmt.Errorf("admin: register bridge metrics: %w", err)
+		}
+	}
 	a.registry = reg
+	a.traces = newTracer(srv, opts.TraceDir)
+	if err := reg.Register(traceCollector{a.traces}); err != nil {
+		return nil, fmt.Errorf("admin: register metrics: %w", err)
+	}
 	a.handler = a.routes()
 	return a, nil
 }
@@ -127,6 +143,7 @@ func (a *Admin) Serve(ctx context.Context, l net.Listener) error {
 		return fmt.Errorf("admin: serve on %s: %w", l.Addr(), err)
 	case <-ctx.Done():
 	}
+	a.traces.close()
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	err := hs.Shutdown(sctx)
@@ -149,6 +166,7 @@ func (a *Admin) routes() http.Handler {
 	private.Handle("GET /metrics", a.metricsHandler())
 	methodNotAllowed(private, "/metrics", "GET")
 	a.apiRoutes(private)
+	a.opsRoutes(private)
 
 	open.Handle("/metrics", a.requireToken(private))
 	open.Handle("/api/", a.requireToken(private))

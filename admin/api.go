@@ -54,6 +54,9 @@ func (a *Admin) apiRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/publish", a.publish)
 	methodNotAllowed(mux, "/api/v1/publish", "POST")
 
+	a.bridgeRoutes(mux)
+	a.traceRoutes(mux) // trace.go
+
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s", r.URL.Path))
 	})
@@ -282,23 +285,30 @@ func (a *Admin) listSubscriptions(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// TopicInfo is one topic filter in GET /api/v1/topics. The broker counts
-// no messages per topic, so the busiest topics are those with the most
-// subscribers; Retained tells whether the filter, as a topic name, holds a
-// retained message.
+// TopicInfo is one topic filter in GET /api/v1/topics. Without per-topic
+// metrics (metrics.topics) the broker counts no messages per topic, so the
+// busiest topics are those with the most subscribers; with them, the
+// busiest are the configured filters with the highest message rates (in
+// plus out, per second). Retained tells whether the filter, as a topic
+// name, holds a retained message.
 type TopicInfo struct {
 	Filter      string `json:"filter"`
 	Subscribers int    `json:"subscribers"`
 	MaxQoS      byte   `json:"max_qos"`
 	Retained    bool   `json:"retained"`
+	// With per-topic metrics: messages per second in and out, and the
+	// copies dropped since the broker started.
+	RateIn  float64 `json:"messages_in_per_second,omitempty"`
+	RateOut float64 `json:"messages_out_per_second,omitempty"`
+	Dropped uint64  `json:"dropped,omitempty"`
 }
 
 // TopicList is the body of GET /api/v1/topics.
 type TopicList struct {
 	Topics []TopicInfo `json:"topics"`
 	Total  int         `json:"total"` // distinct filters
-	// RankedBy says what the order is: "subscribers" until the broker
-	// counts messages per topic.
+	// RankedBy says what the order is: "message_rate" with per-topic
+	// metrics configured, else "subscribers".
 	RankedBy string `json:"ranked_by"`
 }
 
@@ -306,6 +316,10 @@ func (a *Admin) listTopics(w http.ResponseWriter, r *http.Request) {
 	limit, err := queryLimit(r.URL.Query().Get("limit"), 10)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if a.srv.TopicStats() != nil {
+		a.topicsByRate(w, limit)
 		return
 	}
 	byFilter := make(map[string]*TopicInfo)

@@ -77,6 +77,8 @@ type adminServer struct {
 	URL   string
 	Admin *admin.Admin
 	token string
+	// timeout bounds each request; 0: waitFor.
+	timeout time.Duration
 }
 
 func runAdmin(t testing.TB, srv *broker.Server, opts admin.Options) *adminServer {
@@ -157,9 +159,23 @@ func (s *adminServer) requestAuth(method, path string, body any, authorization s
 	return s.do(req)
 }
 
+// requestTimeout is request with its own deadline, for a request whose
+// cost is the test machine's CPU (a body of many MB under -race).
+func (s *adminServer) requestTimeout(method, path string, body any, timeout time.Duration) *response {
+	s.t.Helper()
+	old := s.timeout
+	s.timeout = timeout
+	defer func() { s.timeout = old }()
+	return s.request(method, path, body)
+}
+
 func (s *adminServer) do(req *http.Request) *response {
 	s.t.Helper()
-	c := &http.Client{Timeout: waitFor}
+	timeout := waitFor
+	if s.timeout > 0 {
+		timeout = s.timeout
+	}
+	c := &http.Client{Timeout: timeout}
 	resp, err := c.Do(req)
 	if err != nil {
 		s.t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)

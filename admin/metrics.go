@@ -17,6 +17,7 @@ func newRegistry(srv *broker.Server) (*prometheus.Registry, error) {
 	reg := prometheus.NewRegistry()
 	for _, c := range []prometheus.Collector{
 		newBrokerCollector(srv),
+		newOpsCollector(srv),
 		newJWTCollector(srv),
 		storeSeconds,
 		storeErrors,

@@ -146,6 +146,9 @@ func (s *Server) authenticate(c *conn, p *packet.Connect, id, enhancedUser strin
 		}
 	}
 	c.disconnectAt = ac.DisconnectAt
+	if p.WillFlag && len(s.opt().Rewrite) > 0 {
+		p.Will.Topic = s.rewrite(RewritePublish, p.Will.Topic, false, ac) // before authorisation
+	}
 	if p.WillFlag && !s.allowedMsg(ac, auth.Write, p.Will.Topic, p.Will.QoS, p.Will.Retain) {
 		return packet.NotAuthorized, "will topic " + p.Will.Topic + " not writable by this client", false
 	}

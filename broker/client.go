@@ -13,6 +13,7 @@ import (
 // handle runs the protocol for one decoded packet of an established
 // connection. It runs on the read loop; p is valid only during the call.
 func (c *conn) handle(p packet.Packet) error {
+	c.srv.emitPacket(EventPacketIn, c, p)
 	switch p := p.(type) {
 	case *packet.Publish:
 		return c.handlePublish(p)
@@ -124,12 +125,29 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			return err
 		}
 	}
-	p.Topic = c.mount(p.Topic) // see mount.go
 	if p.QoS > o.MaximumQoS {
 		return &closeError{packet.QoSNotSupported, "PUBLISH above the broker's maximum QoS"} // 5.0 3.2.2.3.4
 	}
 	if p.Retain && !o.RetainAvailable {
 		return &closeError{packet.RetainNotSupported, "retained PUBLISH while retain is not available"} // 5.0 3.2.2.3.5
+	}
+	var delay time.Duration
+	delayed := false
+	if o.DelayedPublish {
+		if target, d, rc, ok := parseDelayed(p.Topic, o.MaxDelay); ok {
+			if rc != packet.Success {
+				if (c.pubRate != nil || c.byteRate != nil) && !c.throttle(len(p.Payload)+len(p.Topic)) {
+					return &closeError{packet.MessageRateTooHigh, "publishing far above the configured rate"}
+				}
+				c.refuseDelayed(p, rc) // rate-limited like any PUBLISH
+				return nil
+			}
+			p.Topic, delay, delayed = target, d, true // authorised and rewritten as the target
+		}
+	}
+	p.Topic = c.mount(p.Topic) // see mount.go; a delayed message's target
+	if len(o.Rewrite) > 0 {
+		p.Topic = c.srv.rewrite(RewritePublish, p.Topic, false, c.who()) // before authorisation
 	}
 	if !c.checkTopic(p.Topic) {
 		return &closeError{packet.TopicNameInvalid, "topic name exceeds the configured length or level limit"}
@@ -150,6 +168,9 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	}
 	if !c.srv.allowedMsg(c.authc, auth.Write, p.Topic, p.QoS, p.Retain) {
 		c.srv.log.Debug("PUBLISH refused: not authorized", "client", c.clientID, "topic", p.Topic)
+		if obs := c.srv.observers.Load(); obs != nil {
+			obs.emit(&Event{Kind: EventDropped, ClientID: c.clientID, Username: userOf(c), Topic: p.Topic, QoS: p.QoS, Retain: p.Retain, Payload: p.Payload, Reason: DropNotAuthorized})
+		}
 		switch {
 		case p.QoS > 0 && v5:
 			c.ack(p, packet.NotAuthorized)
@@ -210,9 +231,32 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			m.source = c.authc
 		}
 	}
-	m.via.Store(&c.batch) // copies are written at the end of this read (write.go)
-	n := c.srv.publish(m, c.sess, c.matches)
-	m.via.Store(nil)
+	var n int
+	if delayed {
+		if rc := c.srv.hold(m, delay, c.clientID); rc != packet.Success {
+			c.refuseDelayed(p, rc)
+			return nil
+		}
+		n = 1 // held, not routed: no 0x10 No matching subscribers
+		if c.srv.syncer != nil {
+			c.syncRead = true // held durably before the read's acknowledgements
+		}
+	} else {
+		m.via.Store(&c.batch) // copies are written at the end of this read (write.go)
+		n = c.srv.publish(m, c.sess, c.matches)
+		m.via.Store(nil)
+	}
+	if n == routeFailed {
+		switch {
+		case p.QoS == 0: // nothing to refuse: dropped, as QoS 0 may be
+		case !v5:
+			// 3.1.1 cannot refuse a PUBLISH: closing is how it says no.
+			return &closeError{packet.UnspecifiedError, "the cluster could not take the message"}
+		default:
+			c.ack(p, packet.UnspecifiedError)
+		}
+		return nil
+	}
 	if n == quotaRefused {
 		c.srv.log.Info("retained PUBLISH refused: over the retained message quota", "client", c.clientID, "topic", p.Topic, "owner", m.owner)
 		c.ack(p, packet.QuotaExceeded) // 5.0 3.4.2.1; frees a QoS 2 identifier [MQTT-4.3.3-9]
@@ -232,12 +276,28 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	}
 	if p.QoS > 0 {
 		rc := packet.Success
-		if n == 0 && v5 {
+		if n == 0 && v5 && c.srv.cluster == nil { // other nodes may have some
 			rc = packet.NoMatchingSubscribers
 		}
 		c.ack(p, rc) // [MQTT-4.3.2-4] [MQTT-4.3.3-8] [MQTT-3.3.4-1]
 	}
 	return nil
+}
+
+// refuseDelayed answers a PUBLISH to a delayed topic that is malformed,
+// asks for more than the maximum delay, or finds no room: a 5.0 QoS 1/2
+// publisher hears rc; 3.1.1 cannot refuse a PUBLISH, so the message is
+// acknowledged and dropped, as an unauthorised one [MQTT-3.3.5-2]. Counted.
+func (c *conn) refuseDelayed(p *packet.Publish, rc packet.ReasonCode) {
+	c.srv.stats.delayedRefused.Add(1)
+	c.srv.log.Info("delayed PUBLISH refused", "client", c.clientID, "topic", p.Topic, "reason", rc.String())
+	switch {
+	case p.QoS == 0:
+	case c.version >= packet.V5:
+		c.ack(p, rc)
+	default:
+		c.ack(p, packet.Success)
+	}
 }
 
 // ack answers a QoS 1 or 2 PUBLISH. With a store that syncs, the answer
@@ -308,6 +368,9 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 	overMem := c.overMemory(false)
 	for i := range p.Subscriptions {
 		p.Subscriptions[i].Filter = c.mountFilter(p.Subscriptions[i].Filter) // see mount.go
+		if len(o.Rewrite) > 0 {
+			p.Subscriptions[i].Filter = c.srv.rewriteFilter(p.Subscriptions[i].Filter, c.who()) // before authorisation
+		}
 		sub := p.Subscriptions[i]
 		_, inner, shared := topic.ParseShare(sub.Filter)
 		if !shared {
@@ -326,6 +389,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			codes[i] = packet.WildcardSubscriptionsNotSupported // [MQTT-3.8.3-2] (3.1.1)
 		}
 	}
+	c.srv.syncRetained(p)
 	c.srv.retainMu.Lock() // see Server.publish
 	defer c.srv.retainMu.Unlock()
 	for i, sub := range p.Subscriptions {
@@ -335,6 +399,11 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		_, _, shared := topic.ParseShare(sub.Filter)
 		granted := min(sub.QoS, o.MaximumQoS) // [MQTT-3.2.2-10]
 		sub.QoS = granted
+		if c.bridge {
+			// A bridge (try_private) does not get its own messages back
+			// and keeps the retain flag, as with Mosquitto.
+			sub.NoLocal, sub.RetainAsPublished = true, true
+		}
 		filter := strings.Clone(sub.Filter)
 		sub.Filter = filter
 		share, _, _ := topic.ParseShare(filter)
@@ -360,10 +429,13 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		}
 		s.subs[filter] = store.Subscription{Subscription: sub, ID: subID}
 		if !s.ended.Load() { // a taken-over session's trie entries are gone for good
-			c.srv.subs.Add(ts) // replaces an identical filter [MQTT-3.8.4-3]
+			if !c.srv.subs.Add(ts) { // replaces an identical filter [MQTT-3.8.4-3]
+				c.srv.clusterSub(filter)
+			}
 		}
 		s.mu.Unlock()
 		codes[i] = packet.ReasonCode(granted) // [MQTT-3.8.4-5]
+		c.srv.emitClient(EventSubscribed, c, filter, granted, "", "")
 		if shared {
 			continue // no retained messages on a shared subscription
 		}
@@ -408,14 +480,20 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
 	s := c.sess
 	codes := make([]packet.ReasonCode, len(p.Filters))
+	rewrite := len(c.srv.opt().Rewrite) > 0
 	for i, f := range p.Filters {
 		f = c.mountFilter(f)
+		if rewrite {
+			f = c.srv.rewriteFilter(f, c.who()) // as the SUBSCRIBE that made it
+		}
 		s.mu.Lock()
 		_, ok := s.subs[f]
 		delete(s.subs, f)
 		s.mu.Unlock()
 		if ok && c.srv.subs.Remove(s, f) { // [MQTT-3.10.4-1]
+			c.srv.clusterUnsub(f)
 			codes[i] = packet.Success
+			c.srv.emitClient(EventUnsubscribed, c, f, 0, "", "")
 		} else {
 			codes[i] = packet.NoSubscriptionExisted
 		}

@@ -32,6 +32,7 @@ type conn struct {
 	reauth     auth.Exchange // re-authentication under way
 	hsRest     []byte        // bytes read beyond CONNECT during the handshake
 	refused    bool          // a refusing CONNACK was sent
+	bridge     bool          // CONNECT had Mosquitto's bridge bit (try_private)
 
 	disconnectAt time.Time   // credentials expire: close then (zero: never)
 	expiryTimer  *time.Timer // closes the connection at disconnectAt
@@ -64,6 +65,7 @@ type conn struct {
 	acks      []ackLater          // acknowledgements waiting for the store to sync
 	syncRead  bool                // this read wrote what no acknowledgement covers (a retained QoS 0 message): sync at its end
 	connected bool
+	willKept  bool // the cluster keeps the will (cluster.go): set by connect, read by disconnected
 
 	// Write side, guarded by wmu.
 	wmu       sync.Mutex
@@ -238,6 +240,10 @@ func (c *conn) flushAcks() {
 // ended runs when the read loop stops: it reports why, and hands the
 // session and the will to the server.
 func (c *conn) ended(err error) (linger bool) {
+	reason, detail := "", ""
+	if c.connected && c.srv.observers.Load() != nil {
+		reason, detail = disconnectReason(c, err) // before the connection is marked closed below
+	}
 	var perr *packet.Error
 	switch {
 	case errors.Is(err, errTakenOver):
@@ -281,6 +287,9 @@ func (c *conn) ended(err error) (linger bool) {
 	if c.expiryTimer != nil {
 		c.expiryTimer.Stop()
 	}
+	if reason != "" {
+		c.srv.emitClient(EventDisconnected, c, "", 0, reason, detail)
+	}
 	c.srv.disconnected(c)
 	return linger
 }
@@ -314,6 +323,7 @@ func (c *conn) sendPacket(p packet.Packet) {
 	c.checkHardLimitLocked()
 	c.kickLocked(nil)
 	c.wmu.Unlock()
+	c.srv.emitPacket(EventPacketOut, c, p)
 }
 
 // checkHardLimitLocked cuts off a client whose unwritten bytes pass the
@@ -357,6 +367,8 @@ func (c *conn) sendPublish(m *message, qos byte, id uint16, retain, dup bool, su
 	}
 	if qos == 0 && len(c.out) > c.srv.opt().WriteBufferLimit {
 		c.srv.stats.slowDropped.Add(1)
+		c.srv.emitMessage(EventDropped, m, c.clientID, userOf(c), DropSlowClient, qos)
+		m.countDropped(0)
 		return true
 	}
 	if c.out == nil {
@@ -399,6 +411,8 @@ func (c *conn) sendPublish(m *message, qos byte, id uint16, retain, dup bool, su
 		}
 		if c.maxOut > 0 && p.Size(packet.V5) > c.maxOut {
 			c.srv.stats.tooLarge.Add(1)
+			c.srv.emitMessage(EventDropped, m, c.clientID, userOf(c), DropTooLarge, qos)
+			m.countDropped(qos)
 			return false // [MQTT-3.1.2-24] [MQTT-3.1.2-25]
 		}
 		if newAlias {
@@ -411,6 +425,8 @@ func (c *conn) sendPublish(m *message, qos byte, id uint16, retain, dup bool, su
 	}
 	c.srv.stats.sent.Add(1)
 	c.srv.stats.sentQoS[qos].Add(1)
+	c.srv.emitMessage(EventDelivered, m, c.clientID, userOf(c), "", qos)
+	m.countOut(qos)
 	c.checkHardLimitLocked()
 	c.kickLocked(m.via.Load())
 	return true

@@ -21,6 +21,7 @@ const neverExpires = time.Duration(1<<63 - 1)
 func (s *Server) connect(c *conn, p *packet.Connect) error {
 	c.version = p.Version
 	c.dec.Version = p.Version
+	c.bridge = p.Bridge
 	v5 := p.Version >= packet.V5
 	if v5 && p.Properties.Has(packet.PropMaximumPacketSize) {
 		c.maxOut = int(p.Properties.MaximumPacketSize) // a refusal too [MQTT-3.1.2-24]
@@ -209,9 +210,17 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		}
 	}
 
+	owners, _ := s.cluster.(SessionOwners)
+	if owners != nil {
+		if err := owners.Claim(id); err != nil {
+			s.log.Warn("cannot claim the session in the cluster", "client", id, "error", err)
+			return refuse(packet.ServerUnavailable, "the cluster cannot give this node the session now; try again")
+		}
+	}
 	s.letFinish(id, ident)
 	var tookOver *conn
 	var cancelledWill *message
+	created := false
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -243,8 +252,10 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 			syncAck = syncAck || old.stored
 			old.mu.Unlock()
 			s.discardLocked(old) // [MQTT-3.1.2-6] [MQTT-3.1.2-4]
+			s.emitSession(EventSessionEnded, old, "clean_start")
 		}
 		sess = newSession(s, id)
+		created = true
 		sess.owner = ident
 		s.sessions[id] = sess
 	} else {
@@ -290,6 +301,12 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	c.connected = true
 	s.mu.Unlock()
 	c.startExpiry()
+	if s.observers.Load() != nil {
+		if created {
+			s.emitSession(EventSessionCreated, sess, "")
+		}
+		s.emitClient(EventConnected, c, "", 0, "", "")
+	}
 
 	if tookOver != nil {
 		s.log.Info("session taken over by a new connection", "client", id, "old_remote", tookOver.nc.RemoteAddr(), "new_remote", c.nc.RemoteAddr())
@@ -307,6 +324,13 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	}
 	if s.log.Enabled(context.Background(), slog.LevelDebug) { // a connect storm builds no line nobody reads
 		s.log.Debug("client connected", "client", id, "remote", c.nc.RemoteAddr(), "version", p.Version, "clean", p.CleanStart, "keepalive", keepAlive, "session_present", ack.SessionPresent)
+	}
+	if owners != nil && !owners.Owns(id) {
+		// Another node claimed the identifier while this one connected:
+		// its takeover request may have found nothing here yet.
+		go s.takeOverRemote(id)
+	} else if s.cluster != nil {
+		s.keepWill(c)
 	}
 	return nil
 }
@@ -327,7 +351,9 @@ func (s *Server) discardLocked(sess *session) {
 	sess.ended.Store(true)
 	sess.mu.Unlock()
 	for _, f := range filters {
-		s.subs.Remove(sess, f)
+		if s.subs.Remove(sess, f) {
+			s.clusterUnsub(f)
+		}
 	}
 	if s.sessions[sess.id] == sess {
 		delete(s.sessions, sess.id)
@@ -344,6 +370,9 @@ func (s *Server) discardLocked(sess *session) {
 // unless DISCONNECT removed it (or schedules it after the Will Delay
 // Interval), and ends the session or starts its expiry.
 func (s *Server) disconnected(c *conn) {
+	if s.cluster != nil {
+		s.dropWill(c)
+	}
 	// handleDisconnect already dropped the will unless the reason was 0x04
 	// (Disconnect with Will Message) [MQTT-3.1.2-10] [MQTT-3.14.4-3].
 	will := c.will
@@ -372,6 +401,7 @@ func (s *Server) disconnected(c *conn) {
 	if sess != nil && sess.conn.CompareAndSwap(c, nil) {
 		if !sess.persistent || sess.expiry == 0 {
 			s.discardLocked(sess) // [MQTT-3.1.2-6] [MQTT-4.1.0-2]
+			s.emitSession(EventSessionEnded, sess, "disconnected")
 		} else {
 			sess.mu.Lock()
 			sess.disconnected = time.Now()
@@ -445,6 +475,7 @@ func (s *Server) expire(sess *session, gen uint64) {
 	sess.mu.Unlock()
 	s.discardLocked(sess)
 	s.mu.Unlock()
+	s.emitSession(EventSessionEnded, sess, "expired")
 	s.log.Debug("session expired", "client", sess.id)
 	if will != nil {
 		s.publishWill(sess.id, will)

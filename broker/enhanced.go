@@ -65,7 +65,7 @@ func (c *conn) authExchange(m auth.EnhancedAuth, p *packet.Connect) (reply []byt
 // readHandshakePacket reads one more packet before CONNACK, from the bytes
 // left over from CONNECT and then the socket.
 func (c *conn) readHandshakePacket(deadline time.Time) (packet.Packet, error) {
-	dec := packet.Decoder{Version: packet.V5, MaxSize: c.srv.opt().MaxPacketSize}
+	dec := packet.Decoder{Version: packet.V5, MaxSize: c.srv.opt().MaxPacketSize, MaxUserProperties: c.srv.opt().MaxUserProperties}
 	c.nc.SetReadDeadline(deadline)
 	for {
 		p, n, err := dec.Decode(c.hsRest)

@@ -5,12 +5,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gannet-mqtt/gannet/broker"
 	"github.com/gannet-mqtt/gannet/packet"
 	"github.com/gannet-mqtt/gannet/store"
 	"github.com/gannet-mqtt/gannet/store/pebble"
 )
 
-func openPebble(t *testing.T, dir string) *pebble.Store {
+// openPebble opens the pebble store in dir. It is closed when the test
+// ends, after the brokers started later (cleanups run last first); a test
+// may close it sooner to open it again.
+func openPebble(t testing.TB, dir string) *pebble.Store {
 	t.Helper()
 	opts := pebble.DefaultOptions()
 	opts.Logger = testLogger()
@@ -18,7 +22,16 @@ func openPebble(t *testing.T, dir string) *pebble.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { st.Close() })
 	return st
+}
+
+// runPebbleBroker runs a broker with opts on the pebble store in dir.
+func runPebbleBroker(t testing.TB, dir string, opts broker.Options) (*testBroker, *pebble.Store) {
+	t.Helper()
+	st := openPebble(t, dir)
+	opts.Store = st
+	return runBroker(t, opts), st
 }
 
 func storedRetained(t *testing.T, st store.Store) []string {
@@ -37,10 +50,8 @@ func storedRetained(t *testing.T, st store.Store) []string {
 func TestExpiredRetainedDeleted_MQTT_3_3_2_5(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	st := openPebble(t, dir)
 	opts := testOptions()
-	opts.Store = st
-	b := runBroker(t, opts)
+	b, st := runPebbleBroker(t, dir, opts)
 
 	const n = 20
 	pub := v5Client(t, b, "exp-retain-pub")
@@ -61,7 +72,6 @@ func TestExpiredRetainedDeleted_MQTT_3_3_2_5(t *testing.T) {
 		t.Fatal(err)
 	}
 	st = openPebble(t, dir)
-	defer st.Close()
 	if got := storedRetained(t, st); len(got) != 1 || got[0] != "exp/kept" {
 		t.Errorf("store holds retained %v after a restart, want exp/kept only", got)
 	}
@@ -72,10 +82,8 @@ func TestExpiredRetainedDeleted_MQTT_3_3_2_5(t *testing.T) {
 func TestExpiredRetainedDeletedOnRestore_MQTT_3_3_2_5(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	st := openPebble(t, dir)
 	opts := testOptions()
-	opts.Store = st
-	b := runBroker(t, opts)
+	b, st := runPebbleBroker(t, dir, opts)
 	pub := v5Client(t, b, "exp-restore-pub")
 	for i := range 10 {
 		pub.v5Publish(v5Expiring(fmt.Sprintf("exp/restore/%d", i), "soon gone", 1, true, 1))
@@ -87,10 +95,7 @@ func TestExpiredRetainedDeletedOnRestore_MQTT_3_3_2_5(t *testing.T) {
 	}
 	time.Sleep(1100 * time.Millisecond)
 
-	st = openPebble(t, dir)
-	defer st.Close()
-	opts.Store = st
-	b = runBroker(t, opts)
+	b, st = runPebbleBroker(t, dir, opts)
 	if got := b.Stats().Retained; got != 1 {
 		t.Errorf("retained count %d after restore, want 1", got)
 	}

@@ -137,7 +137,12 @@ func TestPasswordFloodDoesNotStarveLogins(t *testing.T) {
 		t.Fatalf("alice before the flood: %v", err)
 	}
 	stop := make(chan struct{})
-	wait := guessFlood(t, b.Addr, 400, 500*time.Millisecond, stop)
+	// 2 s of backoff after an unchecked refusal: 400 goroutines still keep
+	// the source at its cap of checks and its failure budget empty, with
+	// about 200 connections a second. With 500 ms, the 800 a second of
+	// connection churn under -race took alice's login past 6 s on a loaded
+	// 2-core machine: the test measured the CPU, not the login limits.
+	wait := guessFlood(t, b.Addr, 400, 2*time.Second, stop)
 	time.Sleep(500 * time.Millisecond) // the flood is on
 	var worst time.Duration
 	for i := range 3 {

@@ -153,6 +153,7 @@ func (s *Server) Disconnect(id string, discard bool) bool {
 		sess.mu.Unlock()
 		if sess.conn.Load() == nil {
 			s.discardLocked(sess)
+			s.emitSession(EventSessionEnded, sess, "discarded")
 		}
 	}
 	s.mu.Unlock()

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"hash/maphash"
 	"net"
 	"net/netip"
 	"sync"
@@ -62,12 +63,25 @@ type loginGuard struct {
 	checks   int                      // running or waiting
 	bySource map[netip.Prefix]int     // checks per source
 	srcFail  map[netip.Prefix]*budget // failure budget per source
-	userFail map[string]*budget       // failure budget per user
+	userFail map[uint64]*budget       // failure budget per user, by userKey
+	seed     maphash.Seed             // of userKey; zero until the first use
 	good     map[goodLogin]time.Time  // user logged in from source, when
 	refused  int                      // refused since lastNote
 	lastNote time.Time                // of the last summary warning
 	errLog   time.Time                // of the last authenticator error logged
 	errCount int                      // authenticator errors since errLog
+}
+
+// userKey is the key of user's failure budget: a hash, not the name,
+// whose 65,535 bytes an attacker chooses anew with every wrong password;
+// keyed by the name, the 65,536 budgets kept could hold 4 GiB. Two names
+// that share a key share a budget; with a random seed no one can make
+// them. g.mu held.
+func (g *loginGuard) userKey(user string) uint64 {
+	if g.seed == (maphash.Seed{}) {
+		g.seed = maphash.MakeSeed()
+	}
+	return maphash.String(g.seed, user)
 }
 
 type goodLogin struct {
@@ -142,7 +156,7 @@ func (s *Server) admitLogin(ac *auth.Client) (done func(ok bool), rc packet.Reas
 	if ll.UserFailureRate > 0 {
 		t, known := g.good[goodLogin{ac.Username, src}]
 		if !hasSrc || !known || now.Sub(t) > goodLoginFor {
-			g.userFail, userRes = take(g.userFail, ac.Username, now, ll.UserFailureRate, ll.UserFailureBurst)
+			g.userFail, userRes = take(g.userFail, g.userKey(ac.Username), now, ll.UserFailureRate, ll.UserFailureBurst)
 			if userRes == nil {
 				if srcRes != nil {
 					srcRes.give()

@@ -29,6 +29,10 @@ type message struct {
 	owner           string
 	refuseOverQuota bool
 
+	// tm are the per-topic counters of the filters the topic matches
+	// (topicmetrics.go), set by publish before the message is shared.
+	tm []*topicCounters
+
 	// enc caches the 3.1/3.1.1 encoding of the message, one for QoS 0 and
 	// one for QoS 1/2 (whose packet identifier and flags are patched per
 	// copy), so a publish is encoded once for all such subscribers.

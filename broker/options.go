@@ -116,6 +116,9 @@ type Options struct {
 	// PeerIdentity returns the verified TLS client certificate identity of
 	// a connection (listener.PeerIdentity fits), for auth.
 	PeerIdentity func(net.Conn) (string, bool)
+	// Cluster joins the broker to a cluster of nodes (package cluster);
+	// nil: a single node.
+	Cluster Cluster
 	// PeerSubject returns the full subject of the verified TLS client
 	// certificate of a connection (listener.PeerSubject fits), for
 	// ListenerOptions.SubjectAsUsername.
@@ -186,6 +189,25 @@ type Options struct {
 	// ValidatePayloadFormat refuses 5.0 PUBLISH packets that declare a
 	// UTF-8 payload (Payload Format Indicator 1) which is not (0x99).
 	ValidatePayloadFormat bool
+
+	// DelayedPublish holds a PUBLISH to "$delayed/{seconds}/{topic}" for
+	// that many seconds, up to MaxDelay, then publishes it to {topic}
+	// (delayed.go). At most MaxDelayed messages are held at once (0: no
+	// cap). Off: such a topic is an ordinary one.
+	DelayedPublish bool
+	MaxDelay       time.Duration
+	MaxDelayed     int
+	// Rewrite lists the topic rewrite rules, tried in order (rewrite.go).
+	Rewrite []RewriteRule
+	// TopicMetrics lists the topic filters counted separately
+	// (topicmetrics.go), at most MaxTopicMetrics of them.
+	TopicMetrics    []string
+	MaxTopicMetrics int
+	// MaxQueuedBytesTotal caps the bytes of the queued QoS 1/2 deliveries
+	// all sessions hold in memory together, counted as MaxQueuedBytes
+	// does (0: no cap). Beyond it a delivery is dropped and counted, or,
+	// for a persistent session with a durable store, kept on disk only.
+	MaxQueuedBytesTotal int64
 }
 
 // The bounds of Options.MaxPacketSize. NoMaxPacketSize, the largest packet
@@ -229,6 +251,10 @@ func DefaultOptions() Options {
 
 		LoginLimits:               DefaultLoginLimits(),
 		MaxAnonymousSessionExpiry: 3600,
+
+		MaxDelay:        24 * time.Hour,
+		MaxDelayed:      100_000,
+		MaxTopicMetrics: 100,
 	}
 }
 
@@ -283,6 +309,31 @@ func (o *Options) Validate() error {
 	}
 	if ll := o.LoginLimits; ll.SourceFailureRate < 0 || ll.UserFailureRate < 0 {
 		bad("login failure rates %v (source), %v (user) must not be negative", ll.SourceFailureRate, ll.UserFailureRate)
+	}
+	if o.DelayedPublish && o.MaxDelay < time.Second {
+		bad("delayed publish max delay %v must be at least 1s", o.MaxDelay)
+	}
+	if o.MaxDelayed < 0 {
+		bad("max delayed messages %d must not be negative", o.MaxDelayed)
+	}
+	if o.MaxQueuedBytesTotal < 0 {
+		bad("max queued bytes total %d must not be negative", o.MaxQueuedBytesTotal)
+	}
+	for i, r := range o.Rewrite {
+		if err := r.validate(); err != nil {
+			bad("rewrite rule %d: %v", i+1, err)
+		}
+	}
+	if o.MaxTopicMetrics < 0 {
+		bad("max topic metrics %d must not be negative", o.MaxTopicMetrics)
+	}
+	if len(o.TopicMetrics) > o.MaxTopicMetrics {
+		bad("%d topic metric filters configured, more than the maximum of %d", len(o.TopicMetrics), o.MaxTopicMetrics)
+	}
+	for _, f := range o.TopicMetrics {
+		if !topic.ValidFilter(f) {
+			bad("topic metric filter %q is not a valid topic filter", f)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/gannet-mqtt/gannet/auth"
 	"github.com/gannet-mqtt/gannet/broker"
 	"github.com/gannet-mqtt/gannet/packet"
-	"github.com/gannet-mqtt/gannet/store/pebble"
 )
 
 // ownerBroker runs a broker with users alice/wonder and bob/builder, each
@@ -166,10 +165,7 @@ func TestSessionOwnerAnonymous(t *testing.T) {
 // refused and alice still resumes.
 func TestSessionOwnerSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
-	st, err := pebble.Open(dir, pebble.DefaultOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openPebble(t, dir)
 	b := ownerBroker(t, broker.SessionOwnerOnly, func(o *broker.Options) { o.Store = st })
 	alice, _ := connectOK(t, b.Addr, persistentLogin("kept-id", "alice", "wonder", packet.V311))
 	alice.sub("home/alice/#", 1)
@@ -178,11 +174,7 @@ func TestSessionOwnerSurvivesRestart(t *testing.T) {
 	b.Close()
 	st.Close()
 
-	st, err = pebble.Open(dir, pebble.DefaultOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st = openPebble(t, dir)
 	b = ownerBroker(t, broker.SessionOwnerOnly, func(o *broker.Options) { o.Store = st })
 	c, ack := connectRaw(t, b.Addr, persistentLogin("kept-id", "bob", "builder", packet.V311))
 	if ack.ReasonCode != packet.NotAuthorized {

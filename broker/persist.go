@@ -161,6 +161,18 @@ func (sess *session) spillLocked() bool {
 		(sess.spilled > 0 || sess.queue.len() >= queueMemory || sess.queue.bytes >= queueMemoryBytes)
 }
 
+// maySpillLocked reports whether queued deliveries of the session can be
+// kept on disk only. sess.mu held.
+func (sess *session) maySpillLocked() bool { return sess.stored && sess.srv.syncer != nil }
+
+// overQueuedBytesTotalLocked reports whether queuing o in memory would take
+// the queues of all sessions together over Options.MaxQueuedBytesTotal.
+// sess.mu held.
+func (sess *session) overQueuedBytesTotalLocked(o *outbound) bool {
+	max := sess.srv.opt().MaxQueuedBytesTotal
+	return max > 0 && sess.srv.queuedBytes.Load()+outCost(o) > max
+}
+
 // overQueuedBytesLocked reports whether queuing o would take the session
 // over Options.MaxQueuedBytes, counting what waits in memory and on disk.
 // sess.mu held.
@@ -306,11 +318,13 @@ func (s *Server) restore() error {
 			}
 			sess.subs[sub.Filter] = sub
 			share, _, _ := topic.ParseShare(sub.Filter)
-			s.subs.Add(topic.Subscription[*session]{
+			if !s.subs.Add(topic.Subscription[*session]{
 				Subscriber: sess, Filter: sub.Filter, Share: share, QoS: sub.QoS,
 				NoLocal: sub.NoLocal, RetainAsPublished: sub.RetainAsPublished,
 				RetainHandling: sub.RetainHandling, ID: sub.ID,
-			})
+			}) {
+				s.clusterSub(sub.Filter)
+			}
 		}
 		for _, id := range rec.Inbound {
 			if sess.inbound2 == nil {

@@ -1,6 +1,9 @@
 package broker
 
-import "time"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // fifo is a queue of deliveries: O(1) at both ends on average, compacting
 // its backing array when more than half of it is consumed. It keeps the
@@ -12,13 +15,24 @@ type fifo struct {
 	// soonest is at most the earliest expiry of a queued message (zero:
 	// none expires): before it, nothing queued can have expired.
 	soonest time.Time
+	// total, when set, follows bytes: the sum over all sessions
+	// (Options.MaxQueuedBytesTotal).
+	total *atomic.Int64
+}
+
+// addBytes changes bytes, and total with it.
+func (q *fifo) addBytes(d int64) {
+	q.bytes += d
+	if q.total != nil {
+		q.total.Add(d)
+	}
 }
 
 func (q *fifo) len() int { return len(q.items) - q.head }
 
 func (q *fifo) push(o *outbound) {
 	q.items = append(q.items, o)
-	q.bytes += outCost(o)
+	q.addBytes(outCost(o))
 	q.noteExpiry(o)
 }
 
@@ -56,7 +70,7 @@ func (q *fifo) evictExpired(now time.Time, gone func(*outbound)) int {
 	n := 0
 	for _, o := range q.items[q.head:] {
 		if o.msg != nil && o.msg.expired(now) {
-			q.bytes -= outCost(o)
+			q.addBytes(-outCost(o))
 			gone(o)
 			n++
 			continue
@@ -76,7 +90,7 @@ func (q *fifo) evictExpired(now time.Time, gone func(*outbound)) int {
 func (q *fifo) pushFront(os []*outbound) {
 	for _, o := range os {
 		q.noteExpiry(o)
-		q.bytes += outCost(o)
+		q.addBytes(outCost(o))
 	}
 	rest := q.items[q.head:]
 	q.items = append(append(make([]*outbound, 0, len(os)+len(rest)), os...), rest...)
@@ -87,7 +101,7 @@ func (q *fifo) pop() *outbound {
 	o := q.items[q.head]
 	q.items[q.head] = nil
 	q.head++
-	q.bytes -= outCost(o)
+	q.addBytes(-outCost(o))
 	if q.head == len(q.items) {
 		q.items, q.head = q.items[:0], 0
 	} else if q.head >= 64 && q.head*2 >= len(q.items) {
@@ -101,4 +115,7 @@ func (q *fifo) pop() *outbound {
 // all returns the queued deliveries, oldest first, without removing them.
 func (q *fifo) all() []*outbound { return q.items[q.head:] }
 
-func (q *fifo) reset() { q.items, q.head, q.bytes, q.soonest = nil, 0, 0, time.Time{} }
+func (q *fifo) reset() {
+	q.addBytes(-q.bytes)
+	q.items, q.head, q.soonest = nil, 0, time.Time{}
+}

@@ -1,6 +1,10 @@
 package broker
 
-import "github.com/gannet-mqtt/gannet/auth"
+import (
+	"slices"
+
+	"github.com/gannet-mqtt/gannet/auth"
+)
 
 // opt returns the options in force. Reload replaces them as a whole, so a
 // caller that reads several fields should keep the pointer it got.
@@ -9,7 +13,9 @@ func (s *Server) opt() *Options { return s.cfg.Load() }
 // Reload applies new options to the running broker without dropping
 // connections: authentication and authorisation, connection, rate,
 // subscription, queue, buffer and memory limits, session ownership, topic limits and the
-// keep-alive cap. Other fields (store, logger, capabilities advertised in
+// keep-alive cap, topic rewrite rules, delayed publish settings, the
+// memory budget of all queues and the per-topic metric filters (whose
+// counters start afresh when the list changes). Other fields (store, logger, capabilities advertised in
 // CONNACK) keep their values from New. Rates apply to new connections.
 // Invalid options are refused whole and the old ones stay.
 func (s *Server) Reload(next Options) error {
@@ -39,6 +45,13 @@ func (s *Server) Reload(next Options) error {
 	o.EnhancedAuth = next.EnhancedAuth
 	o.LoginLimits = next.LoginLimits
 	o.SessionOwnership = next.SessionOwnership
+	o.Rewrite = next.Rewrite
+	o.DelayedPublish, o.MaxDelay, o.MaxDelayed = next.DelayedPublish, next.MaxDelay, next.MaxDelayed
+	o.MaxQueuedBytesTotal = next.MaxQueuedBytesTotal
+	if !slices.Equal(o.TopicMetrics, next.TopicMetrics) {
+		s.topicMetrics.Store(newTopicMetrics(next.TopicMetrics))
+	}
+	o.TopicMetrics, o.MaxTopicMetrics = next.TopicMetrics, next.MaxTopicMetrics
 	s.cfg.Store(&o)
 	s.logins.mu.Lock()
 	s.logins.srcFail, s.logins.userFail = nil, nil // new budgets start full

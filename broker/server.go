@@ -25,6 +25,7 @@ type Server struct {
 	stats     stats
 	started   time.Time
 	store     store.Store
+	cluster   Cluster       // nil on a single node
 	msgSeq    atomic.Uint64 // last message ID given to the store
 	syncer    syncer        // the store's Sync, nil when it has none
 	writeSeq  atomic.Uint64 // store writes made
@@ -50,6 +51,11 @@ type Server struct {
 	// pubMatches is the scratch for Publish calls made outside a connection.
 	pubMu      sync.Mutex
 	pubMatches topic.Matches[*session]
+
+	observers    atomic.Pointer[observers]    // nil: none (observer.go)
+	delayed      delayQueue                   // delayed publish (delayed.go)
+	topicMetrics atomic.Pointer[topicMetrics] // per-topic counters, nil: none (topicmetrics.go)
+	queuedBytes  atomic.Int64                 // bytes of all sessions' in-memory queues (MaxQueuedBytesTotal)
 }
 
 // stats are the broker's counters.
@@ -67,6 +73,10 @@ type stats struct {
 	bytesIn       atomic.Uint64    // bytes read from clients
 	bytesOut      atomic.Uint64    // bytes written to clients
 	maxConns      atomic.Int64     // most clients connected at once
+
+	droppedBudget   atomic.Uint64 // QoS 1/2 deliveries dropped: over MaxQueuedBytesTotal
+	delayedRefused  atomic.Uint64 // delayed PUBLISH packets refused: malformed, too long a delay, no room
+	delayedReleased atomic.Uint64 // delayed messages published when due
 }
 
 // New returns a server with the given options.
@@ -95,9 +105,21 @@ func New(opts Options) (*Server, error) {
 	s.cfg.Store(&opts)
 	s.syncer, _ = store.Find[syncer](st)
 	s.stop = make(chan struct{})
+	s.cluster = opts.Cluster
+	s.topicMetrics.Store(newTopicMetrics(opts.TopicMetrics))
 	if err := s.restore(); err != nil {
 		s.stopSweep()
 		return nil, err
+	}
+	if err := s.startDelayed(); err != nil {
+		s.stopSweep()
+		return nil, fmt.Errorf("broker: loading delayed messages: %w", err)
+	}
+	if s.cluster != nil {
+		if err := s.cluster.Start(inbound{s}); err != nil {
+			s.stopSweep()
+			return nil, fmt.Errorf("broker: join the cluster: %w", err)
+		}
 	}
 	if opts.SysInterval > 0 {
 		go s.sysLoop(opts.Version, s.stop)
@@ -199,6 +221,7 @@ func (s *Server) Close() error {
 		connected[c] = c.connected // written under s.mu, with c.version before it
 	}
 	s.mu.Unlock()
+	s.stopDelayed() // not under s.mu: it waits for a delayed message being published
 	ref := s.opt().ServerReference
 	for _, c := range conns {
 		if connected[c] && c.version >= packet.V5 { // no DISCONNECT before CONNACK [MQTT-3.14.0-1]
@@ -218,6 +241,11 @@ func (s *Server) Close() error {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		s.log.Warn("shutdown: some connections did not end within 5s")
+	}
+	if s.cluster != nil {
+		if err := s.cluster.Close(); err != nil {
+			s.log.Warn("shutdown: leaving the cluster failed", "error", err)
+		}
 	}
 	return nil
 }
@@ -249,6 +277,10 @@ const quotaRefused = -1
 // unless m.refuseOverQuota: then it goes nowhere and publish returns
 // quotaRefused.
 func (s *Server) publish(m *message, from *session, matches *topic.Matches[*session]) int {
+	if s.cluster != nil && !s.route(m) {
+		return routeFailed
+	}
+	s.countIn(m)
 	if m.retain {
 		// A subscription being made scans the retained messages under the
 		// same lock, so it gets this message either live or retained,
@@ -256,16 +288,26 @@ func (s *Server) publish(m *message, from *session, matches *topic.Matches[*sess
 		s.retainMu.Lock()
 		defer s.retainMu.Unlock()
 		if !s.retainLocked(m) && m.refuseOverQuota {
+			s.emitPublished(m, from, EventPublished, "")
+			s.emitPublished(m, from, EventDropped, DropQuotaExceeded)
+			m.countDropped(m.qos)
 			return quotaRefused
 		}
 	}
+	s.emitPublished(m, from, EventPublished, "")
 	matches.Reset()
 	s.subs.Match(m.topic, from, online, matches)
 	for i := range matches.Deliveries {
 		d := &matches.Deliveries[i] // deliver checks read access
+		if d.Share != "" && s.cluster != nil && routed(m.topic) {
+			continue // the cluster picks one member cluster-wide (cluster.go)
+		}
 		// RETAIN is 0 on established subscriptions [MQTT-3.3.1-9] unless
 		// Retain As Published [MQTT-3.3.1-12] [MQTT-3.3.1-13].
 		d.Subscriber.deliver(m, s.outQoS(m.qos, d.QoS), m.retain && d.RetainAsPublished, d.IDs, d.Share) // [MQTT-3.8.4-6] [MQTT-4.8.2-3]
+	}
+	if len(matches.Deliveries) == 0 {
+		s.emitPublished(m, from, EventDropped, DropNoSubscribers)
 	}
 	return len(matches.Deliveries)
 }
@@ -355,7 +397,9 @@ func (s *Server) handshake(nc net.Conn, lo *listenerState) {
 func (c *conn) readConnect() (*packet.Connect, []byte, error) {
 	c.nc.SetReadDeadline(time.Now().Add(c.srv.opt().ConnectTimeout))
 	buf := make([]byte, 0, 512)
-	dec := packet.Decoder{MaxSize: c.srv.opt().MaxPacketSize}
+	// The CONNECT's user properties, its will's included, are capped as
+	// those of any later packet: the will lives as long as the connection.
+	dec := packet.Decoder{MaxSize: c.srv.opt().MaxPacketSize, MaxUserProperties: c.srv.opt().MaxUserProperties}
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]

@@ -75,11 +75,13 @@ type session struct {
 }
 
 func newSession(srv *Server, id string) *session {
-	return &session{
+	s := &session{
 		id:          id,
 		srv:         srv,
 		maxInflight: srv.opt().MaxInflight,
 	}
+	s.queue.total = &srv.queuedBytes
+	return s
 }
 
 // deliver hands the session one message at the QoS and RETAIN flag chosen
@@ -122,7 +124,17 @@ func (s *session) deliver(m *message, qos byte, retain bool, subIDs []uint32, sh
 	case s.queueFullLocked() || s.overQueuedBytesLocked(o):
 		s.dropped++
 		s.srv.stats.dropped.Add(1)
-	case s.spillLocked():
+		m.countDropped(qos)
+		s.srv.emitMessage(EventDropped, m, s.id, userOfAuth(s), DropQueueFull, qos)
+	case s.overQueuedBytesTotalLocked(o) && !s.maySpillLocked():
+		// Over the memory budget of all queues together, with no disk
+		// to keep it on.
+		s.dropped++
+		s.srv.stats.dropped.Add(1)
+		s.srv.stats.droppedBudget.Add(1)
+		m.countDropped(qos)
+		s.srv.emitMessage(EventDropped, m, s.id, userOfAuth(s), DropQueueFull, qos)
+	case s.spillLocked() || s.overQueuedBytesTotalLocked(o):
 		// Beyond what a session keeps in memory: the queue continues on
 		// disk and is read back as the window drains.
 		s.appendLocked(o)
@@ -214,6 +226,7 @@ func (s *session) fillLocked() {
 	for s.resends == 0 && s.queue.len() > 0 && len(s.inflight) < s.maxInflight {
 		o := s.queue.pop()
 		if o.msg.expired(now) { // [MQTT-3.3.2-5]
+			s.srv.emitMessage(EventDropped, o.msg, s.id, userOfAuth(s), DropExpired, o.qos)
 			s.removeLocked(o)
 			continue
 		}

@@ -27,6 +27,11 @@ type Stats struct {
 	RefusedMemoryOps uint64    // PUBLISH and SUBSCRIBE packets refused: memory above the ceiling
 	Throttled        uint64    // publishes held back by the publish rate
 	SlowClosed       uint64    // clients disconnected for not reading
+	DelayedHeld      int       // delayed messages held now
+	DelayedReleased  uint64    // delayed messages published when due
+	DelayedRefused   uint64    // delayed PUBLISH packets refused: malformed, over the maximum delay, no room
+	DroppedBudget    uint64    // QoS 1/2 deliveries dropped: over the memory budget of all queues (also in DroppedQueue)
+	QueuedBytes      int64     // bytes of the QoS 1/2 deliveries queued in memory, all sessions together
 }
 
 // Stats returns the broker's counters.
@@ -56,7 +61,14 @@ func (s *Server) Stats() Stats {
 		RefusedMemoryOps: s.limits.refusedMemOps.Load(),
 		Throttled:        s.limits.throttled.Load(),
 		SlowClosed:       s.limits.slowClosed.Load(),
+		DelayedReleased:  s.stats.delayedReleased.Load(),
+		DelayedRefused:   s.stats.delayedRefused.Load(),
+		QueuedBytes:      s.queuedBytes.Load(),
+		DroppedBudget:    s.stats.droppedBudget.Load(),
 	}
+	s.delayed.mu.Lock()
+	st.DelayedHeld = len(s.delayed.heap)
+	s.delayed.mu.Unlock()
 	for q := range 3 {
 		st.ReceivedByQoS[q] = s.stats.receivedQoS[q].Load()
 		st.SentByQoS[q] = s.stats.sentQoS[q].Load()

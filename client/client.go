@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/url"
 	"sync"
 	"time"
@@ -143,7 +144,13 @@ func (c *Client) connectOnce(ctx context.Context) (*conn, *packet.Connack, error
 	ctx, cancel := context.WithTimeout(ctx, orDefault(c.opts.ConnectTimeout, DefaultConnectTimeout))
 	defer cancel()
 	where := "client: connect to " + c.server.Redacted()
-	nc, err := dialNetwork(ctx, c.server, &c.opts)
+	var nc net.Conn
+	var err error
+	if c.opts.Dialer != nil {
+		nc, err = c.opts.Dialer(ctx)
+	} else {
+		nc, err = dialNetwork(ctx, c.server, &c.opts)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", where, err)
 	}
@@ -181,6 +188,7 @@ func (c *Client) connectPacketLocked() *packet.Connect {
 		Password:   o.Password,
 	}
 	p.UsernameFlag = o.Username != ""
+	p.Bridge = o.TryPrivate && c.version < packet.V5
 	p.PasswordFlag = o.Password != nil
 	if w := o.Will; w != nil {
 		p.WillFlag = true

@@ -29,6 +29,17 @@ func dialNetwork(ctx context.Context, u *url.URL, o *Options) (net.Conn, error) 
 	return nil, fmt.Errorf("client: unsupported scheme %q", u.Scheme)
 }
 
+// DialServer opens the transport a server URL names (see Options.Server),
+// with the TLS settings and WebSocket headers of o, as Connect would: for
+// an Options.Dialer that chooses among servers.
+func DialServer(ctx context.Context, server string, o *Options) (net.Conn, error) {
+	u, err := parseServer(server)
+	if err != nil {
+		return nil, err
+	}
+	return dialNetwork(ctx, u, o)
+}
+
 func tlsConfig(u *url.URL, o *Options) *tls.Config {
 	var cfg *tls.Config
 	if o.TLSConfig != nil {

@@ -20,6 +20,20 @@ type Message struct {
 	// Identifiers included; a Topic Alias is resolved into Topic and
 	// removed.
 	Properties packet.Properties
+
+	ack func() // with Options.ManualAck: sends PUBACK or PUBREC, once
+}
+
+// Ack acknowledges a QoS 1 or 2 message received with Options.ManualAck:
+// PUBACK, or PUBREC for QoS 2. Call it once the message is safe, in the
+// order the messages arrived [MQTT-4.6.0-2]; a message not acknowledged
+// before the connection is lost is sent again by a server that kept the
+// session. Without ManualAck, or for QoS 0, it does nothing.
+func (m *Message) Ack() {
+	if f := m.ack; f != nil {
+		m.ack = nil
+		f()
+	}
 }
 
 // delivery is one received message on its way to the handlers.
@@ -98,10 +112,15 @@ func (c *Client) dispatchLoop() {
 		if x == nil {
 			return
 		}
+		if c.opts.ManualAck && x.msg.QoS > 0 {
+			x.msg.ack = func() { c.acknowledge(x) }
+		}
 		for _, h := range x.handlers {
 			h(x.msg)
 		}
-		c.acknowledge(x)
+		if !c.opts.ManualAck || x.msg.QoS == 0 {
+			c.acknowledge(x)
+		}
 	}
 }
 

@@ -1,10 +1,12 @@
 package client
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"time"
@@ -103,6 +105,11 @@ type Options struct {
 	// handler or channel of its own (messages of a resumed session, for
 	// instance). nil drops them, acknowledging them all the same.
 	OnMessage func(*Message)
+	// ManualAck leaves the acknowledgement of QoS 1 and 2 messages to the
+	// application (Message.Ack) instead of sending it when the handlers
+	// return: a bridge acknowledges a message once it is safe elsewhere.
+	// Messages not acknowledged count against Options.ReceiveMaximum.
+	ManualAck bool
 	// OnConnect is called after every successful connection, the first
 	// included, once the session is restored (resubscriptions and resent
 	// messages are queued for sending). It runs on the goroutine that
@@ -111,6 +118,17 @@ type Options struct {
 	// OnConnectionLost is called when an established connection ends
 	// other than by Disconnect or Close, before any reconnect.
 	OnConnectionLost func(err error)
+
+	// Dialer, when set, opens the transport instead of Server's scheme and
+	// address (which still names the server in errors): a bridge uses it to
+	// choose among several addresses, or to reach an in-process broker.
+	// DialServer dials a URL as the client would.
+	Dialer func(ctx context.Context) (net.Conn, error)
+	// TryPrivate sets the high bit of the protocol level in CONNECT
+	// (0x83, 0x84), which Mosquitto takes to mean "this client is a
+	// bridge": it then does not send a bridge's own messages back to it.
+	// 3.1 and 3.1.1 only; other servers may refuse the connection.
+	TryPrivate bool
 
 	// Logger receives the client's logs; nil means slog.Default().
 	Logger *slog.Logger

@@ -91,6 +91,36 @@ func (c *Client) Publish(ctx context.Context, topicName string, payload []byte, 
 		return nil
 	}
 
+	wait, err := c.enqueue(where, topicName, payload, o)
+	if err != nil {
+		return err
+	}
+	return wait(ctx)
+}
+
+// PublishAsync queues a QoS 1 or 2 message as Publish does, in the order
+// of the calls, and returns at once; wait waits, within its context, for
+// the message to complete as Publish would (a message withdrawn when that
+// context ends is only one not yet sent). Call wait once.
+func (c *Client) PublishAsync(topicName string, payload []byte, o PublishOptions) (wait func(context.Context) error, err error) {
+	where := fmt.Sprintf("client: publish to %q", topicName)
+	if !topic.ValidName(topicName) {
+		return nil, fmt.Errorf("%s: %w: a topic name has 1 to 65535 bytes and no wildcard or U+0000", where, ErrInvalidTopic)
+	}
+	if o.QoS < 1 || o.QoS > 2 {
+		return nil, fmt.Errorf("%s: PublishAsync takes QoS 1 or 2, not %d", where, o.QoS)
+	}
+	if !o.Properties.Empty() && c.version < packet.V5 {
+		return nil, fmt.Errorf("%s: PUBLISH properties need MQTT 5.0", where)
+	}
+	if len(o.Properties.SubscriptionIDs) > 0 {
+		return nil, fmt.Errorf("%s: a client must not send subscription identifiers [MQTT-3.3.4-6]", where)
+	}
+	return c.enqueue(where, topicName, payload, o)
+}
+
+// enqueue queues a checked QoS 1 or 2 message and returns the wait for it.
+func (c *Client) enqueue(where, topicName string, payload []byte, o PublishOptions) (func(context.Context) error, error) {
 	p := &packet.Publish{QoS: o.QoS, Retain: o.Retain, Topic: topicName, Properties: o.Properties.Clone()}
 	if payload != nil {
 		p.Payload = append(make([]byte, 0, len(payload)), payload...) // kept for resending
@@ -100,44 +130,45 @@ func (c *Client) Publish(ctx context.Context, topicName string, payload []byte, 
 	if c.closed {
 		err := c.endErrLocked()
 		c.mu.Unlock()
-		return fmt.Errorf("%s: %w", where, err)
+		return nil, fmt.Errorf("%s: %w", where, err)
 	}
 	if !c.started {
 		c.mu.Unlock()
-		return fmt.Errorf("%s: not connected: call Connect first", where)
+		return nil, fmt.Errorf("%s: not connected: call Connect first", where)
 	}
 	if cn := c.cn; cn != nil {
 		if err := checkPublish(cn, p); err != nil {
 			c.mu.Unlock()
-			return fmt.Errorf("%s: %w", where, err)
+			return nil, fmt.Errorf("%s: %w", where, err)
 		}
 	}
 	c.waiting = append(c.waiting, op)
 	c.fillLocked()
 	c.mu.Unlock()
-
-	select {
-	case <-op.done:
-	case <-ctx.Done():
-		c.mu.Lock()
-		if !op.finished && op.state == pubWaiting && !op.sent {
-			c.withdrawLocked(op)
-			op.finish(ctx.Err())
+	return func(ctx context.Context) error {
+		select {
+		case <-op.done:
+		case <-ctx.Done():
+			c.mu.Lock()
+			if !op.finished && op.state == pubWaiting && !op.sent {
+				c.withdrawLocked(op)
+				op.finish(ctx.Err())
+			}
+			finished := op.finished
+			c.mu.Unlock()
+			if !finished {
+				return fmt.Errorf("%s: %w", where, ctx.Err())
+			}
 		}
-		finished := op.finished
-		c.mu.Unlock()
-		if !finished {
-			return fmt.Errorf("%s: %w", where, ctx.Err())
+		if op.err == nil {
+			return nil
 		}
-	}
-	if op.err == nil {
-		return nil
-	}
-	var re *ReasonError
-	if errors.As(op.err, &re) {
-		return op.err
-	}
-	return fmt.Errorf("%s: %w", where, op.err)
+		var re *ReasonError
+		if errors.As(op.err, &re) {
+			return op.err
+		}
+		return fmt.Errorf("%s: %w", where, op.err)
+	}, nil
 }
 
 // checkPublish checks p against the server's limits from CONNACK.

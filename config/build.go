@@ -5,17 +5,21 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"github.com/gannet-mqtt/gannet/cluster"
 	"io"
 	"io/fs"
 	"log/slog"
 	"net"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
 	"github.com/gannet-mqtt/gannet/auth"
+	"github.com/gannet-mqtt/gannet/bridge"
 	"github.com/gannet-mqtt/gannet/broker"
 	"github.com/gannet-mqtt/gannet/listener"
+	"github.com/gannet-mqtt/gannet/webhook"
 )
 
 // Runtime is a configuration ready to run: what Build makes of a File.
@@ -35,6 +39,13 @@ type Runtime struct {
 	Admin Admin
 	// Logger writes to standard error at the configured level and format.
 	Logger *slog.Logger
+	// Bridges are for bridge.Manager.Apply.
+	Bridges []bridge.Config
+	// Webhooks are for webhook.New, once the broker is made; none: off.
+	Webhooks []webhook.Hook
+	// Cluster, when not nil, are the options of this node's cluster
+	// (cluster.New); the caller sets BrokerOptions.Cluster to it.
+	Cluster *cluster.Options
 }
 
 // RuntimeListener is one listener: how to open it, and how the broker
@@ -75,12 +86,18 @@ func (f *File) build(logOut io.Writer) (*Runtime, error) {
 		Store:         f.Store,
 		Admin:         f.Admin,
 		Logger:        log,
+		Bridges:       f.bridgeConfigs(),
+		Cluster:       f.clusterOptions(),
+	}
+	if rt.Cluster != nil {
+		rt.Cluster.Logger = log
 	}
 	o := &rt.BrokerOptions
 	o.Logger = log
 	o.PeerIdentity = peerIdentity
 	o.PeerSubject = listener.PeerSubject
 	f.buildAuth(c, o)
+	rt.Webhooks = f.buildWebhooks(c)
 
 	for i := range f.Listeners {
 		l := &f.Listeners[i]
@@ -173,6 +190,15 @@ func (f *File) brokerOptions() broker.Options {
 	o.UpgradeOutgoingQoS = m.UpgradeOutgoingQoS
 	o.CheckRetainSource = f.Auth.CheckRetainSource
 	o.BadCredentialsNotAuthorized = f.Auth.BadCredentialsNotAuthorized
+	o.DelayedPublish, o.MaxDelay, o.MaxDelayed = m.DelayedPublish.Enabled, m.DelayedPublish.MaxDelay, m.DelayedPublish.MaxMessages
+	o.Rewrite = nil
+	for _, r := range m.Rewrite {
+		action, _ := broker.ParseRewriteAction(r.Action)
+		re, _ := regexp.Compile(r.Regex) // checked by validateMQTT
+		o.Rewrite = append(o.Rewrite, broker.RewriteRule{Action: action, Filter: r.Filter, Regex: re, Replace: r.Replace})
+	}
+	o.MaxQueuedBytesTotal = int64(l.MaxQueuedBytesTotal)
+	o.TopicMetrics, o.MaxTopicMetrics = f.Metrics.Topics, f.Metrics.MaxTopics
 	return o
 }
 

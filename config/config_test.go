@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -137,6 +138,7 @@ limits:
   max_inflight: 100
   max_queued: 500
   max_queued_bytes: 8MiB
+  max_queued_bytes_total: 256MiB
   max_retained: 10
   max_retained_bytes: 1MiB
   max_retained_per_user: 5
@@ -173,6 +175,15 @@ mqtt:
   validate_payload_format: false
   allow_empty_client_id: false
   upgrade_outgoing_qos: true
+  delayed_publish:
+    enabled: true
+    max_delay: 1h
+    max_messages: 50
+  rewrite:
+    - action: publish
+      filter: "x/#"
+      regex: "^x/(.+)$"
+      replace: "y/$1"
 auth:
   password_file: %[1]s/passwd
   acl_file: %[1]s/acl
@@ -202,6 +213,9 @@ admin:
   token: s3cret
 sys:
   interval: 1m
+metrics:
+  topics: ["sensors/#", "a/+/b"]
+  max_topics: 5
 `
 
 const everyOptionHTTP = `
@@ -225,6 +239,14 @@ admin:
   address: 0.0.0.0:9090
   allowed_hosts: [broker.lan]
   insecure_no_token: true
+cluster:
+  name: c1
+  node: n1
+  listen: 127.0.0.1:7222
+  routes: [nats://127.0.0.1:7223]
+  replicas: 1
+  nats_url: nats://127.0.0.1:4222
+  sync_always: true
 `
 
 // writeEveryOption writes the files everyOption names and returns the
@@ -347,6 +369,14 @@ func TestEveryOption(t *testing.T) {
 		BadCredentialsNotAuthorized: true,
 
 		MaxAnonymousSessionExpiry: 600,
+
+		MaxQueuedBytesTotal: 256 << 20,
+		DelayedPublish:      true,
+		MaxDelay:            time.Hour,
+		MaxDelayed:          50,
+		Rewrite:             []broker.RewriteRule{{Action: broker.RewritePublish, Filter: "x/#", Regex: regexp.MustCompile("^x/(.+)$"), Replace: "y/$1"}},
+		TopicMetrics:        []string{"sensors/#", "a/+/b"},
+		MaxTopicMetrics:     5,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("broker options\n got %+v\nwant %+v", got, want)
@@ -356,7 +386,7 @@ func TestEveryOption(t *testing.T) {
 	bd, bw := reflect.ValueOf(broker.DefaultOptions()), reflect.ValueOf(want)
 	for i := range bw.NumField() {
 		switch name := bw.Type().Field(i).Name; name {
-		case "Store", "Version", "Logger", "PeerIdentity", "PeerSubject", "Authenticator", "Authorizer", "EnhancedAuth":
+		case "Store", "Version", "Logger", "PeerIdentity", "PeerSubject", "Authenticator", "Authorizer", "EnhancedAuth", "Cluster":
 		default:
 			if reflect.DeepEqual(bw.Field(i).Interface(), bd.Field(i).Interface()) {
 				t.Errorf("broker option %s is left at its default by the test", name)

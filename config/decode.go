@@ -25,6 +25,8 @@ var (
 	sizeType     = reflect.TypeFor[Size]()
 	modeType     = reflect.TypeFor[Mode]()
 	listenerType = reflect.TypeFor[Listener]()
+	bridgeType   = reflect.TypeFor[Bridge]()
+	topicType    = reflect.TypeFor[BridgeTopic]()
 )
 
 // scalarKind is what a scalar was written as.
@@ -359,8 +361,15 @@ func (d *yamlDecoder) decodeList(v reflect.Value, n ast.Node, path string) {
 // newElem returns the value a new list element starts from.
 func newElem(t reflect.Type) reflect.Value {
 	e := reflect.New(t).Elem()
-	if t == listenerType {
+	switch t {
+	case listenerType:
 		e.Set(reflect.ValueOf(defaultListener()))
+	case bridgeType:
+		e.Set(reflect.ValueOf(defaultBridge()))
+	case topicType:
+		e.Set(reflect.ValueOf(defaultBridgeTopic()))
+	case webhookType:
+		e.Set(reflect.ValueOf(defaultWebhook()))
 	}
 	return e
 }

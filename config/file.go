@@ -26,6 +26,11 @@ type File struct {
 	Logging   Logging    `yaml:"logging"`
 	Admin     Admin      `yaml:"admin"`
 	Sys       Sys        `yaml:"sys"`
+	// Bridges connect this broker to others (docs/bridges.md).
+	Bridges  []Bridge  `yaml:"bridges,omitempty"`
+	Webhooks []Webhook `yaml:"webhooks"` // webhooks.go
+	Metrics  Metrics   `yaml:"metrics"`
+	Cluster  Cluster   `yaml:"cluster,omitempty"`
 
 	// src says where each value came from, for error messages; nil for a
 	// File built in code.
@@ -119,6 +124,8 @@ type Limits struct {
 	MaxInflight       int           `yaml:"max_inflight"`
 	MaxQueued         int           `yaml:"max_queued"`
 	MaxQueuedBytes    Size          `yaml:"max_queued_bytes"`
+	// MaxQueuedBytesTotal: the bytes all sessions queue in memory together.
+	MaxQueuedBytesTotal Size `yaml:"max_queued_bytes_total"`
 	// Retained message caps, for the broker and per identity.
 	MaxRetained             int           `yaml:"max_retained"`
 	MaxRetainedBytes        Size          `yaml:"max_retained_bytes"`
@@ -161,6 +168,34 @@ type MQTT struct {
 	ValidatePayloadFormat   bool   `yaml:"validate_payload_format"`
 	AllowEmptyClientID      bool   `yaml:"allow_empty_client_id"`
 	UpgradeOutgoingQoS      bool   `yaml:"upgrade_outgoing_qos"`
+	// DelayedPublish holds PUBLISH packets to $delayed/{seconds}/{topic}.
+	DelayedPublish DelayedPublish `yaml:"delayed_publish"`
+	// Rewrite lists topic rewrite rules, tried in order.
+	Rewrite []Rewrite `yaml:"rewrite,omitempty"`
+}
+
+// DelayedPublish is mqtt.delayed_publish (docs/delayed-publish.md).
+type DelayedPublish struct {
+	Enabled  bool          `yaml:"enabled"`
+	MaxDelay time.Duration `yaml:"max_delay"`
+	// MaxMessages caps the messages held at once (0: no cap).
+	MaxMessages int `yaml:"max_messages"`
+}
+
+// Rewrite is one rule of mqtt.rewrite (docs/rewrite.md).
+type Rewrite struct {
+	Action  string `yaml:"action"` // publish, subscribe or all
+	Filter  string `yaml:"filter"`
+	Regex   string `yaml:"regex"`
+	Replace string `yaml:"replace"`
+}
+
+// Metrics configures what is counted beyond the broker's own counters.
+type Metrics struct {
+	// Topics are topic filters counted separately (docs/topic-metrics.md).
+	Topics []string `yaml:"topics,omitempty"`
+	// MaxTopics bounds how many there may be.
+	MaxTopics int `yaml:"max_topics"`
 }
 
 // Auth names the files and services that authenticate and authorise
@@ -295,6 +330,8 @@ func Default() *File {
 			MaxQueued:         o.MaxQueued,
 			MaxQueuedBytes:    Size(o.MaxQueuedBytes),
 
+			MaxQueuedBytesTotal: Size(o.MaxQueuedBytesTotal),
+
 			MaxRetained:             o.MaxRetained,
 			MaxRetainedBytes:        Size(o.MaxRetainedBytes),
 			MaxRetainedPerUser:      o.MaxRetainedPerUser,
@@ -334,7 +371,9 @@ func Default() *File {
 			ValidatePayloadFormat:   o.ValidatePayloadFormat,
 			AllowEmptyClientID:      !o.RefuseEmptyClientID,
 			UpgradeOutgoingQoS:      o.UpgradeOutgoingQoS,
+			DelayedPublish:          DelayedPublish{Enabled: o.DelayedPublish, MaxDelay: o.MaxDelay, MaxMessages: o.MaxDelayed},
 		},
+		Metrics: Metrics{MaxTopics: o.MaxTopicMetrics},
 		Auth: Auth{
 			HTTP:  HTTPAuth{Timeout: h.Timeout, CacheSize: h.CacheSize, CacheTTL: h.CacheTTL},
 			Login: Login(o.LoginLimits),

@@ -38,9 +38,10 @@ import (
 //     becomes the largest value Gannet takes.
 //
 // Options that change nothing in Gannet (log_dest, log_type, ...) are
-// ignored with a warning; options Gannet has no equivalent for (bridges,
-// plugins, ...) are reported as unsupported. Whatever is translated with a
-// difference in behaviour gets a warning that says which.
+// ignored with a warning; options Gannet has no equivalent for (plugins,
+// ...) are reported as unsupported. Whatever is translated with a
+// difference in behaviour gets a warning that says which. Bridge sections
+// become entries of bridges (mosquitto_bridge.go).
 
 // mosquittoListener is a listener section being translated.
 type mosquittoListener struct {
@@ -67,15 +68,16 @@ type mosquittoTranslator struct {
 	errs Errors
 	bad  map[string]bool
 
-	listeners   []*mosquittoListener
-	def         *mosquittoListener // the default listener (port, bind_address, options before any listener line)
-	cur         *mosquittoListener // the listener section options apply to; nil before the first
-	bridge      string             // the bridge section we are in, if any
-	perListener bool
-	allowAnon   *bool
-	allowLine   int
-	persistence bool
-	persistFile string // persistence_file
+	listeners     []*mosquittoListener
+	def           *mosquittoListener // the default listener (port, bind_address, options before any listener line)
+	cur           *mosquittoListener // the listener section options apply to; nil before the first
+	bridge        string             // the bridge section we are in, if any
+	localCleanSet bool               // local_cleansession given in this bridge section
+	perListener   bool
+	allowAnon     *bool
+	allowLine     int
+	persistence   bool
+	persistFile   string // persistence_file
 	// listenerGlobals are lines of options Mosquitto applies per listener
 	// and Gannet to all, met inside a listener section.
 	listenerGlobals []int
@@ -177,11 +179,11 @@ func (t *mosquittoTranslator) listener(line int) *mosquittoListener {
 	return t.def
 }
 
-// The options of a bridge section, which Gannet does not have.
+// The options of a bridge section (mosquitto_bridge.go).
 func isBridgeOption(w string) bool {
 	switch w {
 	case "address", "addresses", "topic", "cleansession", "clientid", "keepalive_interval",
-		"local_clientid", "local_password", "local_username", "notifications",
+		"local_clientid", "local_password", "local_username", "local_cleansession", "notifications",
 		"notifications_local_only", "notification_topic", "remote_clientid",
 		"remote_password", "remote_username", "restart_timeout", "round_robin",
 		"start_type", "threshold", "try_private", "idle_timeout",
@@ -283,12 +285,20 @@ func mosquittoKnown(w string) bool {
 // option translates one line.
 func (t *mosquittoTranslator) option(n int, w string, args []string) {
 	if w == "connection" {
-		t.bridge = strings.Join(args, " ")
-		t.warn(n, "unsupported option %q: bridges are not supported; the bridge %q is ignored", w, t.bridge)
+		t.localCleanSet = false
+		t.newBridge(n, args)
 		return
 	}
-	if t.bridge != "" && (isBridgeOption(w) || (mosquittoListenerOptions[w] && w != "max_connections")) {
+	if t.bridge != "" && isBridgeOption(w) {
+		t.bridgeOption(n, w, args)
+		return
+	}
+	if t.bridge != "" && mosquittoListenerOptions[w] && w != "max_connections" && w != "listener" {
 		t.warn(n, "unsupported option %q (bridge %q)", w, t.bridge)
+		return
+	}
+	if t.bridge == "" && isBridgeOption(w) {
+		t.warn(n, "unsupported option %q: a bridge option outside a connection section", w)
 		return
 	}
 	if why, ok := mosquittoIgnored[w]; ok {

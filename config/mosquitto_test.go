@@ -97,6 +97,14 @@ auth:
   bad_credentials_not_authorized: true
 sys:
   interval: 30s
+bridges:
+  - name: bridge-01
+    addresses: [remote.example.com:1883]
+    protocol_version: mqttv50
+    topics:
+      - pattern: sensors/#
+        direction: out
+        qos: 1
 `
 
 // A mosquitto.conf translates to the same configuration as the equivalent
@@ -120,10 +128,6 @@ func TestMosquittoTranslation(t *testing.T) {
 		`mosquitto.conf:14: log_type ignored: Gannet logs to standard error (see logging.level, logging.format)`,
 		`mosquitto.conf:15: log_dest ignored: Gannet logs to standard error (see logging.level, logging.format)`,
 		`mosquitto.conf:18: memory_limit: above it Gannet refuses new connections (0x97, or 3 for 3.1.1) instead of dropping messages and disconnecting their clients`,
-		`mosquitto.conf:38: unsupported option "connection": bridges are not supported; the bridge "bridge-01" is ignored`,
-		`mosquitto.conf:39: unsupported option "address" (bridge "bridge-01")`,
-		`mosquitto.conf:40: unsupported option "topic" (bridge "bridge-01")`,
-		`mosquitto.conf:41: unsupported option "bridge_protocol_version" (bridge "bridge-01")`,
 	})
 	// Its YAML form reads back to the same configuration.
 	b, err := m.YAML()
@@ -160,7 +164,7 @@ bridge_protocol_version mqttv50
 		`mosquitto.conf:9: password_file: no value`,
 	})
 	f, _ := Parse("mosquitto.conf", []byte("bridge_protocol_version mqttv50\nlistener 1883\n"))
-	if w := f.Warnings(); len(w) != 1 || w[0].String() != `mosquitto.conf:1: unsupported option "bridge_protocol_version"` {
+	if w := f.Warnings(); len(w) != 1 || w[0].String() != `mosquitto.conf:1: unsupported option "bridge_protocol_version": a bridge option outside a connection section` {
 		t.Errorf("warnings %v", w)
 	}
 }

@@ -110,6 +110,8 @@ func setLeaf(root reflect.Value, l leaf, text string) error {
 // index one past the last adds a listener (tcp unless
 // GANNET_LISTENERS_<n>_TYPE says otherwise). Lists take comma-separated
 // values (GANNET_LISTENERS_0_PROXY_FROM=10.0.0.0/8,192.168.0.0/16).
+// Webhooks go by index the same way: GANNET_WEBHOOKS_0_URL,
+// GANNET_WEBHOOKS_0_SECRET, GANNET_WEBHOOKS_0_EVENTS=client.connected,...
 //
 // A GANNET_ variable of a configuration section (LISTENERS, STORE, LIMITS,
 // MQTT, AUTH, LOGGING, ADMIN, SYS) that names no key is an error; other
@@ -125,7 +127,7 @@ func (f *File) ApplyEnv(environ []string) error {
 		index       int
 		l           leaf
 	}
-	var lvars []listenerVar
+	var lvars, wvars []listenerVar
 	root := reflect.ValueOf(f).Elem()
 	for _, kv := range environ {
 		name, value, ok := strings.Cut(kv, "=")
@@ -139,6 +141,17 @@ func (f *File) ApplyEnv(environ []string) error {
 				continue
 			}
 			f.setPos(l.path, Pos{Env: name})
+			continue
+		}
+		if after, ok := strings.CutPrefix(rest, "WEBHOOKS_"); ok {
+			num, field, _ := strings.Cut(after, "_")
+			i, err := strconv.Atoi(num)
+			l, known := envWebhook[field]
+			if err != nil || i < 0 || !known {
+				bad(name, "webhooks", "unknown variable: want %sWEBHOOKS_<index>_<KEY>, KEY one of %s", EnvPrefix, strings.Join(sortedKeys(envWebhook), ", "))
+				continue
+			}
+			wvars = append(wvars, listenerVar{name: name, value: value, index: i, l: l})
 			continue
 		}
 		if after, ok := strings.CutPrefix(rest, "LISTENERS_"); ok {
@@ -187,6 +200,24 @@ func (f *File) ApplyEnv(environ []string) error {
 		}
 		f.setPos(sub, Pos{Env: lv.name})
 	}
+	slices.SortStableFunc(wvars, func(a, b listenerVar) int { return a.index - b.index })
+	for _, wv := range wvars {
+		path := fmt.Sprintf("webhooks[%d]", wv.index)
+		switch {
+		case wv.index == len(f.Webhooks):
+			f.Webhooks = append(f.Webhooks, defaultWebhook())
+			f.setPos(path, Pos{Env: wv.name})
+		case wv.index > len(f.Webhooks):
+			bad(wv.name, path, "there are %d webhooks; add new ones with the next index, %d", len(f.Webhooks), len(f.Webhooks))
+			continue
+		}
+		sub := path + "." + wv.l.path
+		if err := setLeaf(reflect.ValueOf(&f.Webhooks[wv.index]).Elem(), wv.l, wv.value); err != nil {
+			bad(wv.name, sub, "%v", err)
+			continue
+		}
+		f.setPos(sub, Pos{Env: wv.name})
+	}
 	return errs.err()
 }
 
@@ -231,6 +262,12 @@ var flagKeys = []struct{ name, path, usage string }{
 	{"max-connections", "limits.max_connections", "concurrent connections (0: no limit)"},
 	{"max-topic-length", "limits.max_topic_length", "longest topic name or filter, in bytes"},
 	{"max-topic-levels", "limits.max_topic_levels", "most levels in a topic name, filter or will topic (0: no limit)"},
+	{"cluster-name", "cluster.name", "join the cluster of this name (its nodes share it; empty: a single node)"},
+	{"node-name", "cluster.node", "this node's name in the cluster (default: the host name)"},
+	{"cluster-listen", "cluster.listen", "address of the cluster's route listener (default 0.0.0.0:6222)"},
+	{"cluster-routes", "cluster.routes", "the other nodes' route listeners, nats://host:port (comma-separated, repeatable)"},
+	{"cluster-replicas", "cluster.replicas", "JetStream replicas of the cluster's shared state, 1 to 5 (default 3)"},
+	{"nats-url", "cluster.nats_url", "use this existing NATS cluster instead of embedding one"},
 }
 
 // AddFlags registers --config, --listen and the flags of the common
@@ -308,6 +345,9 @@ func (v *flagValue) String() string {
 // Set checks that s parses, so that a bad value is reported by the flag
 // parser with the flag's name, and keeps it for Apply.
 func (v *flagValue) Set(s string) error {
+	if v.set && v.typ == "strings" {
+		s = v.text + "," + s // a repeated list flag adds to it
+	}
 	if err := setLeaf(reflect.ValueOf(Default()).Elem(), v.leaf, s); err != nil {
 		return err
 	}
@@ -348,6 +388,9 @@ func typeName(t reflect.Type) string {
 		return "size"
 	case modeType:
 		return "mode"
+	}
+	if t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String {
+		return "strings"
 	}
 	return t.Kind().String()
 }

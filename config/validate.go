@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,6 +37,10 @@ func (f *File) validate(c *collector) {
 	f.validateMQTT(c)
 	f.validateAuth(c)
 	f.validateRest(c)
+	f.validateBridges(c)
+	f.validateWebhooks(c)
+	f.validateMetrics(c)
+	f.validateCluster(c)
 	if len(c.errs) == n {
 		// The broker's own checks, in case they know of something the
 		// ones above do not.
@@ -300,6 +305,37 @@ func (f *File) validateMQTT(c *collector) {
 	c.between("mqtt.receive_maximum", int64(m.ReceiveMaximum), 1, 65535)
 	if _, ok := parseShareStrategy(m.ShareStrategy); !ok {
 		c.at("mqtt.share_strategy", "%q is not round_robin or random", m.ShareStrategy)
+	}
+	if d := m.DelayedPublish.MaxDelay; d < time.Second || d%time.Second != 0 {
+		c.at("mqtt.delayed_publish.max_delay", "%v must be whole seconds, at least 1s", d)
+	}
+	c.nonNegative("mqtt.delayed_publish.max_messages", float64(m.DelayedPublish.MaxMessages))
+	for i, r := range m.Rewrite {
+		at := fmt.Sprintf("mqtt.rewrite[%d]", i)
+		if _, err := broker.ParseRewriteAction(r.Action); err != nil {
+			c.at(at+".action", "%q is not publish, subscribe or all", r.Action)
+		}
+		if !topic.ValidFilter(r.Filter) {
+			c.at(at+".filter", "%q is not a valid topic filter", r.Filter)
+		}
+		if r.Regex == "" {
+			c.at(at+".regex", "is missing")
+		} else if _, err := regexp.Compile(r.Regex); err != nil {
+			c.at(at+".regex", "%q is not a regular expression (Go RE2 syntax): %v", r.Regex, err)
+		}
+	}
+}
+
+func (f *File) validateMetrics(c *collector) {
+	mt := &f.Metrics
+	c.nonNegative("metrics.max_topics", float64(mt.MaxTopics))
+	if len(mt.Topics) > mt.MaxTopics {
+		c.at("metrics.topics", "%d filters, more than metrics.max_topics (%d)", len(mt.Topics), mt.MaxTopics)
+	}
+	for i, t := range mt.Topics {
+		if !topic.ValidFilter(t) {
+			c.at(fmt.Sprintf("metrics.topics[%d]", i), "%q is not a valid topic filter", t)
+		}
 	}
 }
 

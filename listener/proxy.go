@@ -463,6 +463,16 @@ func (c *proxyConn) LocalAddr() net.Addr {
 // NetConn returns the connection from the proxy.
 func (c *proxyConn) NetConn() net.Conn { return c.Conn }
 
+// CloseWrite shuts down the sending side of the socket, as the socket's own
+// CloseWrite does: embedding net.Conn hides it, and a broker closing
+// gracefully (TLS close_notify, then FIN) must reach it.
+func (c *proxyConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 // trusted reports whether addr, the transport peer, is in prefixes.
 func trusted(addr net.Addr, prefixes []netip.Prefix) bool {
 	a, ok := addrIP(addr)

@@ -23,6 +23,9 @@ type Connect struct {
 	PasswordFlag bool
 	Password     []byte
 	Properties   Properties
+	// Bridge is the high bit of the protocol level (Mosquitto's
+	// try_private: 0x83, 0x84 from a bridge), kept out of Version.
+	Bridge bool
 }
 
 func (*Connect) Type() Type { return CONNECT }
@@ -75,7 +78,11 @@ func (c *Connect) Append(dst []byte, _ byte) ([]byte, error) {
 		return dst, err
 	}
 	dst = appendString(dst, c.name())
-	dst = append(dst, c.Version)
+	if c.Bridge {
+		dst = append(dst, c.Version|0x80)
+	} else {
+		dst = append(dst, c.Version)
+	}
 	var flags byte
 	if c.CleanStart {
 		flags |= 0x02
@@ -128,6 +135,11 @@ func (c *Connect) decode(r *reader, _ byte, _ byte) error {
 	c.ProtocolName = name
 	if c.Version, err = r.byte(); err != nil {
 		return err
+	}
+	if c.Version == V31|0x80 || c.Version == V311|0x80 {
+		// Mosquitto's try_private: a bridge, at 3.1 or 3.1.1.
+		c.Version &^= 0x80
+		c.Bridge = true
 	}
 	switch {
 	case name == "MQTT" && (c.Version == V311 || c.Version == V5):

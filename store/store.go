@@ -159,3 +159,22 @@ type RetainedStore interface {
 	DeleteRetained(topic string) error
 	LoadRetained(fn func(*Message) error) error
 }
+
+// Delayed is a message held for publication at a later time (the broker's
+// delayed publish, "$delayed/{seconds}/{topic}"). Message.Topic is the
+// topic it will be published to.
+type Delayed struct {
+	ID      uint64 // unique among held messages, assigned by the broker
+	Due     time.Time
+	Message *Message
+}
+
+// DelayedStore is implemented by stores that keep delayed messages, so
+// that a held message survives a restart. The broker finds it with Find;
+// without it, held messages live in memory only.
+type DelayedStore interface {
+	AddDelayed(d *Delayed) error
+	RemoveDelayed(id uint64) error
+	// LoadDelayed calls fn for every held message, in ID order.
+	LoadDelayed(fn func(*Delayed) error) error
+}

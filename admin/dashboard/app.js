@@ -164,6 +164,7 @@
       setStatus(true, "live");
       if (tick % CLIENTS_EVERY === 0) await refreshClients();
       if (tick % TOPICS_EVERY === 0) await refreshTopics();
+      if (tick % TOPICS_EVERY === 0) await refreshBridges();
     } catch (err) {
       if (handleError(err)) return;
       setStatus(false, "unreachable: " + err.message);
@@ -451,22 +452,64 @@
 
   async function refreshTopics() {
     const body = await api("topics?limit=8");
-    const top = body.topics.length ? body.topics[0].subscribers : 1;
-    const rows = body.topics.map((t) =>
-      el("tr", {},
+    const byRate = body.ranked_by === "message_rate"; // per-topic metrics configured
+    const head = byRate
+      ? ["Topic filter", "Messages/s in", "Messages/s out", "Dropped"]
+      : ["Topic filter", "Subscribers", "Max QoS", "Retained"];
+    $("topics-head").replaceChildren(...head.map((h, i) => el("th", i && (byRate || i < 3) ? { class: "num" } : {}, h)));
+    const score = (t) => byRate ? t.messages_in_per_second + t.messages_out_per_second : t.subscribers;
+    const top = Math.max(body.topics.length ? score(body.topics[0]) : 1, 1e-9);
+    const rows = body.topics.map((t) => byRate
+      ? el("tr", {},
+        el("td", { class: "mono" }, t.filter),
+        el("td", { class: "num" }, barFor(score(t), top), fmtRate(t.messages_in_per_second || 0)),
+        el("td", { class: "num" }, fmtRate(t.messages_out_per_second || 0)),
+        el("td", { class: "num" }, fmtInt(t.dropped || 0)))
+      : el("tr", {},
         el("td", { class: "mono" }, t.filter),
         el("td", { class: "num" }, barFor(t.subscribers, top), fmtInt(t.subscribers)),
         el("td", { class: "num" }, t.max_qos),
         el("td", {}, t.retained ? "yes" : "–")));
     if (rows.length === 0) rows.push(el("tr", { class: "empty" }, el("td", { colspan: "4" }, "No subscriptions yet")));
     $("topics-body").replaceChildren(...rows);
-    setText("topics-basis", "by " + body.ranked_by + (body.total > body.topics.length ? " · top " + body.topics.length + " of " + fmtInt(body.total) : ""));
+    setText("topics-basis", (byRate ? "by message rate" : "by " + body.ranked_by) + (body.total > body.topics.length ? " · top " + body.topics.length + " of " + fmtInt(body.total) : ""));
   }
 
   function barFor(n, top) {
     const b = el("span", { class: "bar" });
     b.style.width = Math.max(4, Math.round((n / top) * 60)) + "px";
     return b;
+  }
+
+  // ---- bridges ---------------------------------------------------------
+
+  async function refreshBridges() {
+    const body = await api("bridges");
+    const rows = body.bridges.map((b) =>
+      el("tr", {},
+        el("td", { class: "mono" }, b.name),
+        el("td", {}, b.state),
+        el("td", { class: "mono" }, b.address || "–"),
+        el("td", { class: "num" }, fmtInt(b.queued)),
+        el("td", { class: "num" }, fmtInt(b.sent)),
+        el("td", { class: "num" }, fmtInt(b.received)),
+        el("td", { class: "num" }, fmtInt(b.dropped)),
+        el("td", {}, el("button", { class: "small ghost", type: "button", data: { action: "restart", bridge: b.name }, onclick: (e) => restartBridge(e.currentTarget, b.name) }, "Restart"))));
+    if (rows.length === 0) rows.push(el("tr", { class: "empty" }, el("td", { colspan: "8" }, "No bridges")));
+    $("bridges-body").replaceChildren(...rows);
+  }
+
+  async function restartBridge(btn, name) {
+    btn.disabled = true;
+    try {
+      await api("bridges/" + encodeURIComponent(name) + "/restart", { method: "POST" });
+      toast("Bridge " + name + " restarted", false);
+      await refreshBridges();
+    } catch (err) {
+      if (!handleError(err)) toast(err.message, true);
+    } finally {
+      btn.disabled = false;
+    }
   }
 
   // ---- publish ---------------------------------------------------------

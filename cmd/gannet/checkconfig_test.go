@@ -64,7 +64,7 @@ func TestCheckConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("mosquitto.conf: %v: %s", err, errOut)
 	}
-	if errOut != "warning: "+conf+":3: unsupported option \"bridge_protocol_version\"\n" {
+	if errOut != "warning: "+conf+":3: unsupported option \"bridge_protocol_version\": a bridge option outside a connection section\n" {
 		t.Errorf("stderr %q", errOut)
 	}
 	if !strings.HasPrefix(out, conf+": OK\n") || !strings.Contains(out, "address: :1883") || !strings.Contains(out, "anonymous: allow") {

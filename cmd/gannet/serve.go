@@ -8,18 +8,22 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/gannet-mqtt/gannet/admin"
+	"github.com/gannet-mqtt/gannet/bridge"
 	"github.com/gannet-mqtt/gannet/broker"
+	"github.com/gannet-mqtt/gannet/cluster"
 	"github.com/gannet-mqtt/gannet/config"
 	"github.com/gannet-mqtt/gannet/listener"
 	"github.com/gannet-mqtt/gannet/store"
 	"github.com/gannet-mqtt/gannet/store/memory"
 	"github.com/gannet-mqtt/gannet/store/pebble"
+	"github.com/gannet-mqtt/gannet/webhook"
 )
 
 func newServeCmd() *cobra.Command {
@@ -33,7 +37,7 @@ Configuration comes from, in order of precedence: the flags below, GANNET_*
 environment variables (GANNET_LIMITS_MAX_INFLIGHT=100, GANNET_ADMIN_TOKEN=...),
 the file given with --config (YAML, see gannet.example.yaml, or a
 mosquitto.conf), and the defaults. SIGHUP reloads passwords, ACL, TLS
-certificates and limits without dropping connections.`,
+certificates, limits and bridges without dropping connections.`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: false,
@@ -104,9 +108,30 @@ func serve(ctx context.Context, flags *config.Flags) error {
 	if rt.Admin.Address != "" {
 		rt.BrokerOptions.Store = admin.MeteredStore(st)
 	}
+	if rt.Cluster != nil {
+		cl, err := cluster.New(*rt.Cluster)
+		if err != nil {
+			return fmt.Errorf("cannot join cluster %q: %w", rt.Cluster.Name, err)
+		}
+		rt.BrokerOptions.Cluster = cl // closed by srv.Close
+		log.Info("joining cluster", "cluster", rt.Cluster.Name, "node", rt.Cluster.Node, "route_listener", cl.RouteAddr(), "routes", rt.Cluster.Routes, "replicas", rt.Cluster.Replicas, "nats_url", rt.Cluster.NATSURL)
+	}
 	srv, err := broker.New(rt.BrokerOptions)
 	if err != nil {
+		if c, ok := rt.BrokerOptions.Cluster.(*cluster.Cluster); ok {
+			c.Close()
+		}
 		return err
+	}
+	var hooks *webhook.Engine
+	if len(rt.Webhooks) > 0 {
+		hooks, err = webhook.New(srv, webhook.Options{Hooks: rt.Webhooks, Logger: log})
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		defer hooks.Close() // after srv.Close: the last events go out
+		log.Info("webhooks started", "count", len(rt.Webhooks))
 	}
 
 	var ls []*listener.Listener
@@ -134,10 +159,16 @@ func serve(ctx context.Context, flags *config.Flags) error {
 	for i, l := range ls {
 		go func() { errc <- srv.ServeListener(l, rt.Listeners[i].ListenerOptions) }()
 	}
+	bridges := bridge.NewManager(srv, log)
+	bridges.StartSys(rt.BrokerOptions.SysInterval)
+	defer bridges.Close() // before the broker closes: deferred calls run last first
+	if err := bridges.Apply(rt.Bridges); err != nil {
+		log.Error("some bridges did not start", "error", err)
+	}
 	adminCtx, stopAdmin := context.WithCancel(context.Background())
 	defer stopAdmin()
 	if rt.Admin.Address != "" {
-		a, err := admin.New(srv, admin.Options{Token: rt.Admin.Token, AllowedHosts: rt.Admin.AllowedHosts, InsecureNoToken: rt.Admin.InsecureNoToken, Logger: log, Ready: func() error {
+		a, err := admin.New(srv, admin.Options{Token: rt.Admin.Token, AllowedHosts: rt.Admin.AllowedHosts, InsecureNoToken: rt.Admin.InsecureNoToken, Logger: log, Bridges: adminBridges{bridges}, TraceDir: filepath.Join(rt.Store.DataDir, "traces"), Ready: func() error {
 			if !srv.Serving() {
 				return errors.New("not serving")
 			}
@@ -147,6 +178,11 @@ func serve(ctx context.Context, flags *config.Flags) error {
 			srv.Close()
 			closeAll()
 			return err
+		}
+		if hooks != nil {
+			if err := a.Registry().Register(hooks.Collector()); err != nil {
+				log.Warn("webhook metrics not registered", "error", err)
+			}
 		}
 		if rt.Admin.Token == "" {
 			log.Warn("admin listener has no token: anyone who reaches " + rt.Admin.Address + " can administer the broker; set admin.token (requests naming it by a host name other than localhost or admin.allowed_hosts are refused)")
@@ -168,9 +204,10 @@ func serve(ctx context.Context, flags *config.Flags) error {
 		select {
 		case <-ctx.Done():
 			log.Info("shutting down: signal received")
+			bridges.Close()
 			return srv.Close()
 		case <-hup:
-			reload(flags, srv, ls, log)
+			reload(flags, srv, ls, bridges, log)
 		case err := <-errc:
 			if errors.Is(err, broker.ErrServerClosed) {
 				continue
@@ -184,7 +221,7 @@ func serve(ctx context.Context, flags *config.Flags) error {
 
 // reload re-reads the configuration on SIGHUP and applies what can change
 // while running; an invalid configuration keeps the old one.
-func reload(flags *config.Flags, srv *broker.Server, ls []*listener.Listener, log *slog.Logger) {
+func reload(flags *config.Flags, srv *broker.Server, ls []*listener.Listener, bridges *bridge.Manager, log *slog.Logger) {
 	_, rt, err := resolve(flags)
 	if err != nil {
 		log.Error("reload refused: the new configuration is invalid; keeping the old one", "error", err)
@@ -199,6 +236,10 @@ func reload(flags *config.Flags, srv *broker.Server, ls []*listener.Listener, lo
 		if err := l.Reload(); err != nil {
 			log.Error("TLS certificates not reloaded; keeping the old ones", "listener", l.Name(), "error", err)
 		}
+	}
+	// Added, removed and changed bridges; the others keep their connection.
+	if err := bridges.Apply(rt.Bridges); err != nil {
+		log.Error("bridges not all reloaded", "error", err)
 	}
 }
 

@@ -17,11 +17,13 @@ type Store struct {
 	queues   map[string]map[uint64]*store.Entry
 	retained map[string]*store.Message
 	inbound  map[string]map[uint16]struct{}
+	delayed  map[uint64]*store.Delayed
 }
 
 var (
 	_ store.Store        = (*Store)(nil)
 	_ store.InboundStore = (*Store)(nil)
+	_ store.DelayedStore = (*Store)(nil)
 )
 
 // New returns an empty store.
@@ -31,6 +33,7 @@ func New() *Store {
 		queues:   make(map[string]map[uint64]*store.Entry),
 		retained: make(map[string]*store.Message),
 		inbound:  make(map[string]map[uint16]struct{}),
+		delayed:  make(map[uint64]*store.Delayed),
 	}
 }
 
@@ -182,3 +185,39 @@ func (m *Store) LoadRetained(fn func(*store.Message) error) error {
 
 // Close does nothing: the memory is the garbage collector's.
 func (m *Store) Close() error { return nil }
+
+// AddDelayed keeps a message held until d.Due.
+func (m *Store) AddDelayed(d *store.Delayed) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := *d
+	msg := *d.Message
+	c.Message = &msg
+	m.delayed[d.ID] = &c
+	return nil
+}
+
+// RemoveDelayed forgets held message id.
+func (m *Store) RemoveDelayed(id uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.delayed, id)
+	return nil
+}
+
+// LoadDelayed calls fn for each held message, in ID order.
+func (m *Store) LoadDelayed(fn func(*store.Delayed) error) error {
+	m.mu.Lock()
+	list := make([]*store.Delayed, 0, len(m.delayed))
+	for _, d := range m.delayed {
+		list = append(list, d)
+	}
+	m.mu.Unlock()
+	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
+	for _, d := range list {
+		if err := fn(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}

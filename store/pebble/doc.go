@@ -22,6 +22,7 @@
 //	m/<message id:8>           message: flags, ID, topic, times, properties, payload
 //	r/<topic>                  retained message, encoded as under m/
 //	i/<len><client id><id:2>   inbound QoS 2 identifier awaiting PUBREL (empty value)
+//	d/<id:8>                   delayed message: due time, then the message encoded as under m/
 //
 // A message queued for many sessions is stored once, under m/, however
 // many entries refer to it: fan-out to 10,000 offline sessions writes one

@@ -13,6 +13,7 @@ const (
 	prefixMessage  = "m/"
 	prefixRetained = "r/"
 	prefixInbound  = "i/"
+	prefixDelayed  = "d/"
 	keyFormat      = "_format"
 	keyHint        = "_hint"
 )

@@ -1,0 +1,727 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+
+	"github.com/gannet-mqtt/gannet/broker"
+	"github.com/gannet-mqtt/gannet/packet"
+	"github.com/gannet-mqtt/gannet/topic"
+)
+
+// Headers of a routed message.
+const (
+	hdrOrigin = "Gannet-Origin" // the publishing node's instance
+	hdrSeq    = "Gannet-Seq"    // its count of routed messages
+)
+
+// StoreTimeout bounds how long a QoS 1/2 or retained publish waits for
+// JetStream to store it; past it the publisher is refused.
+const StoreTimeout = 3 * time.Second
+
+// ErrNotReady is returned by Route for a message that needs JetStream
+// while it has no quorum (or has not formed yet).
+var ErrNotReady = errors.New("cluster: JetStream is not available (no quorum of nodes?)")
+
+// Cluster is one node's membership of a cluster: it implements
+// broker.Cluster. Create it with New and give it to broker.Options.Cluster.
+type Cluster struct {
+	opt    Options
+	log    *slog.Logger
+	ns     *server.Server // the embedded server; nil with Options.NATSURL
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	prefix string // "gannet.NAME."
+	origin string // this node's instance: node name and a fresh nuid
+
+	pubMu sync.Mutex // orders hdrSeq with the publishes
+	seq   uint64     // guarded by pubMu
+
+	in     broker.Inbound
+	owners jetstream.KeyValue // client identifier → owning node instance
+	wills  jetstream.KeyValue // client identifier → will (wills.go)
+	msgs   chan *nats.Msg     // every live message, in the order NATS delivers them
+	ready  atomic.Bool        // the JetStream streams exist and are consumed
+	// retainedSeq is the stream sequence of the last retained message applied.
+	retainedSeq atomic.Uint64
+	readyCh     chan struct{}
+	// willsStarted is set once setupWills succeeded (setup goroutine only).
+	willsStarted bool
+
+	mu       sync.Mutex // guards the fields below
+	started  bool
+	closed   bool
+	interest map[string]*filterSub
+	queues   map[*nats.Subscription]string // queue subscription → $share filter
+	owned    map[string]uint64             // client identifier → revision of our claim
+	willRevs map[string]uint64             // client identifier → revision of the will we kept
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// filterSub is this node's interest in one MQTT filter.
+type filterSub struct {
+	n    int                  // local subscriptions using the filter
+	subs []*nats.Subscription // one, or two for "x/#" (x and x.>)
+}
+
+// New starts the embedded NATS server (unless Options.NATSURL names an
+// existing one) and connects to it. The broker calls Start.
+func New(o Options) (*Cluster, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("node", o.Node)
+	c := &Cluster{
+		opt:      o,
+		log:      log,
+		prefix:   "gannet." + o.Name + ".",
+		origin:   o.Node + "-" + nuid.Next(),
+		msgs:     make(chan *nats.Msg, 1<<16),
+		interest: make(map[string]*filterSub),
+		queues:   make(map[*nats.Subscription]string),
+		owned:    make(map[string]uint64),
+		willRevs: make(map[string]uint64),
+		stop:     make(chan struct{}),
+		readyCh:  make(chan struct{}),
+	}
+	copts := []nats.Option{
+		nats.Name("gannet " + o.Node),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("cluster: lost the NATS connection, reconnecting", "error", err)
+			}
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, s *nats.Subscription, err error) {
+			log.Warn("cluster: NATS error: messages from other nodes may be lost", "error", err)
+		}),
+	}
+	url := o.NATSURL
+	if url == "" {
+		ns, err := startServer(o, log)
+		if err != nil {
+			return nil, err
+		}
+		c.ns = ns
+		copts = append(copts, nats.InProcessServer(ns))
+	}
+	nc, err := nats.Connect(url, copts...)
+	if err != nil {
+		if c.ns != nil {
+			c.ns.Shutdown()
+		}
+		return nil, fmt.Errorf("cluster: connect to NATS: %w", err)
+	}
+	c.nc = nc
+	c.js, err = jetstream.New(nc)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("cluster: JetStream: %w", err)
+	}
+	return c, nil
+}
+
+// startServer starts the embedded nats-server with JetStream and routes.
+func startServer(o Options, log *slog.Logger) (*server.Server, error) {
+	host, port, err := hostPort(o.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: listen %q: %w", o.Listen, err)
+	}
+	chost, cport, err := hostPort(o.ClientListen)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: client listen %q: %w", o.ClientListen, err)
+	}
+	sopts := &server.Options{
+		ServerName: o.Node,
+		// Routing waits on the client accept loop: keep a client
+		// listener, on loopback.
+		Host:       chost,
+		Port:       cport,
+		Cluster:    server.ClusterOpts{Name: o.Name, Host: host, Port: port},
+		JetStream:  true,
+		StoreDir:   filepath.Join(o.DataDir, "jetstream"),
+		SyncAlways: o.SyncAlways,
+		MaxPayload: 8 << 20,
+		NoSigs:     true,
+	}
+	if len(o.Routes) > 0 {
+		sopts.Routes = server.RoutesFromStr(strings.Join(o.Routes, ","))
+	}
+	ns, err := server.NewServer(sopts)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: NATS server: %w", err)
+	}
+	ns.SetLoggerV2(natsLogger{log}, false, false, false)
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		ns.Shutdown()
+		return nil, fmt.Errorf("cluster: the NATS server did not start within 10s (is %s free?)", o.Listen)
+	}
+	return ns, nil
+}
+
+// hostPort splits an address; port 0 asks NATS for a free one (-1).
+func hostPort(addr string) (string, int, error) {
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil {
+		return "", 0, err
+	}
+	if n == 0 {
+		n = server.RANDOM_PORT
+	}
+	return h, n, nil
+}
+
+// RouteAddr is the address the embedded server's route listener is bound
+// to ("" without an embedded server).
+func (c *Cluster) RouteAddr() string {
+	if c.ns == nil {
+		return ""
+	}
+	a := c.ns.ClusterAddr()
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}
+
+// Ready is closed once JetStream has formed and the cluster-wide state is
+// being read.
+func (c *Cluster) Ready() <-chan struct{} { return c.readyCh }
+
+// Start implements broker.Cluster: it subscribes to what the broker's
+// subscriptions need, and sets up JetStream in the background (it needs a
+// quorum of nodes; live QoS 0 routing works before).
+func (c *Cluster) Start(in broker.Inbound) error {
+	c.mu.Lock()
+	if c.started {
+		c.mu.Unlock()
+		return errors.New("cluster: started twice")
+	}
+	c.in = in
+	c.started = true
+	var err error
+	for f, fs := range c.interest {
+		err = errors.Join(err, c.subscribeLocked(f, fs))
+	}
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if _, err := c.nc.Subscribe(c.prefix+"ctl."+c.origin, c.control); err != nil {
+		return fmt.Errorf("cluster: control subject: %w", err)
+	}
+	c.wg.Add(2)
+	go c.dispatch()
+	go c.setup()
+	return nil
+}
+
+// setup creates the streams and starts the retained consumer, retrying
+// until JetStream answers.
+func (c *Cluster) setup() {
+	defer c.wg.Done()
+	deadline := time.Now().Add(c.opt.StartTimeout)
+	warned := false
+	for {
+		err := c.setupOnce()
+		if err == nil {
+			c.ready.Store(true)
+			close(c.readyCh)
+			c.log.Info("cluster: JetStream ready", "replicas", c.opt.Replicas)
+			return
+		}
+		if !warned && time.Now().After(deadline) {
+			c.log.Warn("cluster: JetStream not ready yet: QoS 1/2 and retained publishes are refused until a quorum of nodes is up", "error", err)
+			warned = true
+		}
+		select {
+		case <-c.stop:
+			return
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func (c *Cluster) retainedStream() string { return "GANNET_" + c.opt.Name + "_RETAINED" }
+
+func (c *Cluster) messageStream() string { return "GANNET_" + c.opt.Name + "_MESSAGES" }
+
+// MessageRetention is how long the messages stream keeps QoS 1/2
+// messages.
+const MessageRetention = time.Hour
+
+func (c *Cluster) setupOnce() error {
+	// JetStream answers once it has a meta leader: ask cheaply first.
+	actx, acancel := context.WithTimeout(context.Background(), time.Second)
+	_, err := c.js.AccountInfo(actx)
+	acancel()
+	if err != nil {
+		return fmt.Errorf("JetStream: %w", err)
+	}
+	// An attempt that hangs (a stream whose leader is being elected) is
+	// cut short and made again: every step is idempotent.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	// Each replicated stream elects its own leader, which takes seconds:
+	// create them all at once.
+	var (
+		wg                 sync.WaitGroup
+		st                 jetstream.Stream
+		owners, wills, hbs jetstream.KeyValue
+		errs               [5]error
+	)
+	kv := func(i int, dst *jetstream.KeyValue, cfg jetstream.KeyValueConfig) {
+		defer wg.Done()
+		cfg.Replicas = c.opt.Replicas
+		*dst, errs[i] = c.js.CreateOrUpdateKeyValue(ctx, cfg)
+	}
+	wg.Add(5)
+	go func() {
+		defer wg.Done()
+		st, errs[0] = c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:              c.retainedStream(),
+			Description:       "Gannet: the retained message of each MQTT topic",
+			Subjects:          []string{c.prefix + "r.>"},
+			MaxMsgsPerSubject: 1,
+			Replicas:          c.opt.Replicas,
+			AllowDirect:       true,
+		})
+	}()
+	go func() {
+		defer wg.Done()
+		_, errs[1] = c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        c.messageStream(),
+			Description: "Gannet: QoS 1 and 2 messages, stored before the publisher is acknowledged",
+			Subjects:    []string{c.prefix + "q.>"},
+			Replicas:    c.opt.Replicas,
+			MaxAge:      MessageRetention,
+			AllowDirect: true,
+		})
+	}()
+	go kv(2, &owners, jetstream.KeyValueConfig{
+		Bucket:      "gannet_" + c.opt.Name + "_owners",
+		Description: "Gannet: the node that owns each client identifier's session",
+	})
+	go kv(3, &wills, jetstream.KeyValueConfig{
+		Bucket:      "gannet_" + c.opt.Name + "_wills",
+		Description: "Gannet: the will of each connected client, published by a survivor if its node dies",
+	})
+	go kv(4, &hbs, jetstream.KeyValueConfig{
+		Bucket:      "gannet_" + c.opt.Name + "_nodes",
+		Description: "Gannet: node heartbeats",
+		TTL:         DeadAfter,
+	})
+	wg.Wait()
+	for i, what := range []string{"retained stream", "messages stream", "owners bucket", "wills bucket", "nodes bucket"} {
+		if errs[i] != nil {
+			return fmt.Errorf("%s: %w", what, errs[i])
+		}
+	}
+	c.owners, c.wills = owners, wills
+	if !c.willsStarted {
+		if err := c.watchWills(hbs); err != nil {
+			return err
+		}
+		c.willsStarted = true
+	}
+	c.log.Debug("cluster: streams and buckets exist")
+	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("retained consumer: %w", err)
+	}
+	cc, err := cons.Consume(c.applyRetained)
+	if err != nil {
+		return fmt.Errorf("retained consumer: %w", err)
+	}
+	go func() { <-c.stop; cc.Stop() }()
+	return nil
+}
+
+// applyRetained makes a cluster-wide retained message this node's.
+func (c *Cluster) applyRetained(m jetstream.Msg) {
+	p, err := decode(m.Data())
+	if err != nil {
+		c.log.Warn("cluster: unreadable retained message skipped", "subject", m.Subject(), "error", err)
+	} else {
+		p.Retain = true
+		c.in.Retain(p)
+	}
+	if md, err := m.Metadata(); err == nil {
+		c.retainedSeq.Store(md.Sequence.Stream)
+	}
+}
+
+// control answers requests from other nodes: "takeover CLIENTID".
+func (c *Cluster) control(m *nats.Msg) {
+	if id, ok := strings.CutPrefix(string(m.Data), "takeover "); ok {
+		c.mu.Lock()
+		delete(c.owned, id)
+		c.mu.Unlock()
+		c.in.TakeOver(id)
+	}
+	m.Respond(nil)
+}
+
+// ownerKey is the owners bucket's key of a client identifier: one token.
+func ownerKey(id string) string { return "c" + string(appendLevel(nil, id)) }
+
+// Claim implements broker.SessionOwners: it makes this node the owner of
+// clientID by compare-and-set on the owners bucket (whose writes go
+// through the stream's leader, so two nodes cannot both win), then asks
+// the previous owner, if another node, to take its connection over.
+func (c *Cluster) Claim(clientID string) error {
+	if !c.ready.Load() {
+		return ErrNotReady
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), StoreTimeout)
+	defer cancel()
+	key := ownerKey(clientID)
+	var prev string
+	var rev uint64
+	for attempt := 0; ; attempt++ {
+		e, err := c.owners.Get(ctx, key)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+			prev = ""
+			rev, err = c.owners.Create(ctx, key, []byte(c.origin))
+		case err == nil:
+			prev = string(e.Value())
+			rev, err = c.owners.Update(ctx, key, []byte(c.origin), e.Revision())
+		}
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil || attempt >= 50 {
+			return fmt.Errorf("cluster: claim session %q: %w", clientID, err)
+		}
+		// Someone wrote first (or a replica lagged): read again.
+		time.Sleep(time.Duration(attempt%5+1) * time.Millisecond)
+	}
+	c.mu.Lock()
+	c.owned[clientID] = rev
+	c.mu.Unlock()
+	if prev != "" && prev != c.origin {
+		// The old owner ends its connection; a dead one has no
+		// responders and is skipped at once.
+		_, err := c.nc.RequestWithContext(ctx, c.prefix+"ctl."+prev, []byte("takeover "+clientID))
+		if err != nil && !errors.Is(err, nats.ErrNoResponders) {
+			c.log.Warn("cluster: the previous owner did not confirm the takeover", "client", clientID, "previous", prev, "error", err)
+		}
+	}
+	return nil
+}
+
+// Owns implements broker.SessionOwners: it rewrites this node's claim at
+// the revision it made, which fails if another node claimed since (a
+// read could come from a lagging replica; a write cannot).
+func (c *Cluster) Owns(clientID string) bool {
+	c.mu.Lock()
+	rev, ok := c.owned[clientID]
+	c.mu.Unlock()
+	if !ok || !c.ready.Load() {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	nrev, err := c.owners.Update(ctx, ownerKey(clientID), []byte(c.origin), rev)
+	if err != nil {
+		// Someone wrote since, or the write failed: only another owner's
+		// name says this node lost the identifier.
+		e, gerr := c.owners.Get(ctx, ownerKey(clientID))
+		if gerr != nil {
+			c.log.Warn("cluster: cannot check who owns a session; keeping the connection", "client", clientID, "error", err)
+			return true
+		}
+		if string(e.Value()) != c.origin {
+			return false
+		}
+		nrev = e.Revision()
+	}
+	c.mu.Lock()
+	if c.owned[clientID] == rev {
+		c.owned[clientID] = nrev
+	}
+	c.mu.Unlock()
+	return true
+}
+
+// SyncRetained implements broker.RetainedSyncer: it asks the retained
+// stream for its last sequence and waits (at most 2 s) until this node has
+// applied it.
+func (c *Cluster) SyncRetained() {
+	if !c.ready.Load() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err := c.js.Stream(ctx, c.retainedStream())
+	if err != nil {
+		c.log.Warn("cluster: cannot read the retained stream: a new subscription may miss a retained message", "error", err)
+		return
+	}
+	last := st.CachedInfo().State.LastSeq
+	for c.retainedSeq.Load() < last {
+		select {
+		case <-ctx.Done():
+			c.log.Warn("cluster: retained messages lag: a new subscription may miss one", "applied", c.retainedSeq.Load(), "last", last)
+			return
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// decode reads a routed message: a 5.0 PUBLISH packet.
+func decode(b []byte) (*packet.Publish, error) {
+	d := packet.Decoder{Version: packet.V5}
+	p, _, err := d.Decode(b)
+	if err != nil {
+		return nil, err
+	}
+	pub, ok := p.(*packet.Publish)
+	if !ok || p == nil {
+		return nil, errors.New("not a PUBLISH")
+	}
+	return pub, nil
+}
+
+// Route implements broker.Cluster. A retained message is stored in the
+// retained stream, a QoS 1/2 message in the messages stream, first
+// (acknowledged by a majority of its replicas); every message then goes to
+// the nodes with matching subscriptions over core NATS.
+func (c *Cluster) Route(p *packet.Publish) error {
+	q := *p
+	q.PacketID = 0
+	q.Dup = false
+	if q.QoS > 0 {
+		q.PacketID = 1 // a 5.0 PUBLISH at QoS > 0 carries one; unused
+	}
+	data, err := q.Append(nil, packet.V5)
+	if err != nil {
+		return fmt.Errorf("cluster: encode %q: %w", p.Topic, err)
+	}
+	subj := TopicSubject(p.Topic)
+	if p.Retain || p.QoS > 0 {
+		// Stored, with a majority of the replicas, before the publisher
+		// is acknowledged; refused without a quorum.
+		if !c.ready.Load() {
+			return ErrNotReady
+		}
+		stream := "q."
+		if p.Retain {
+			stream = "r."
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), StoreTimeout)
+		_, err := c.js.Publish(ctx, c.prefix+stream+subj, data)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("cluster: store %q in JetStream: %w", p.Topic, err)
+		}
+	}
+	msg := &nats.Msg{Subject: c.prefix + "m." + subj, Data: data, Header: nats.Header{}}
+	c.pubMu.Lock()
+	defer c.pubMu.Unlock()
+	c.seq++
+	msg.Header.Set(hdrOrigin, c.origin)
+	msg.Header.Set(hdrSeq, strconv.FormatUint(c.seq, 10))
+	if err := c.nc.PublishMsg(msg); err != nil {
+		return fmt.Errorf("cluster: route %q: %w", p.Topic, err)
+	}
+	return nil
+}
+
+// Subscribe implements broker.Cluster: the first local subscription of a
+// filter subscribes this node to it on NATS.
+func (c *Cluster) Subscribe(filter string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fs := c.interest[filter]
+	if fs == nil {
+		fs = &filterSub{}
+		c.interest[filter] = fs
+	}
+	fs.n++
+	if fs.n == 1 && c.started && !c.closed {
+		if err := c.subscribeLocked(filter, fs); err != nil {
+			c.log.Warn("cluster: cannot subscribe: messages from other nodes will not reach this filter", "filter", filter, "error", err)
+		}
+	}
+}
+
+// Unsubscribe implements broker.Cluster.
+func (c *Cluster) Unsubscribe(filter string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fs := c.interest[filter]
+	if fs == nil {
+		return
+	}
+	fs.n--
+	if fs.n > 0 {
+		return
+	}
+	delete(c.interest, filter)
+	for _, s := range fs.subs {
+		delete(c.queues, s)
+		s.Unsubscribe()
+	}
+}
+
+// subscribeLocked makes the NATS subscriptions of a filter. c.mu held.
+func (c *Cluster) subscribeLocked(filter string, fs *filterSub) error {
+	group, inner, shared := topic.ParseShare(filter)
+	if !shared {
+		inner = filter
+	}
+	subj, parent := FilterSubject(inner)
+	subjects := []string{c.prefix + "m." + subj}
+	if parent != "" {
+		subjects = append(subjects, c.prefix+"m."+parent)
+	}
+	for _, s := range subjects {
+		var sub *nats.Subscription
+		var err error
+		if shared {
+			// One member cluster-wide: NATS gives each message to one
+			// queue subscriber of the group [MQTT-4.8.2-3].
+			sub, err = c.nc.ChanQueueSubscribe(s, string(appendLevel(nil, group)), c.msgs)
+			if err == nil {
+				c.queues[sub] = filter
+			}
+		} else {
+			sub, err = c.nc.ChanSubscribe(s, c.msgs)
+		}
+		if err != nil {
+			return err
+		}
+		fs.subs = append(fs.subs, sub)
+	}
+	return nil
+}
+
+// Subscriptions returns how many NATS subscriptions this node holds for
+// its MQTT subscriptions.
+func (c *Cluster) Subscriptions() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, fs := range c.interest {
+		n += len(fs.subs)
+	}
+	return n
+}
+
+// Received returns how many messages this node's NATS connection has
+// received.
+func (c *Cluster) Received() uint64 { return c.nc.Stats().InMsgs }
+
+// Interest returns how many subscriptions, of any node, this node's NATS
+// server knows for topic's subject.
+func (c *Cluster) Interest(topicName string) int {
+	if c.ns == nil {
+		return 0
+	}
+	return c.ns.GlobalAccount().Interest(c.prefix + "m." + TopicSubject(topicName))
+}
+
+// dispatch hands live messages from other nodes to the broker, in the
+// order NATS delivered them. A message that matches several of this node's
+// filters arrives once per filter: the origin's sequence numbers, which
+// only grow, let only the first through.
+func (c *Cluster) dispatch() {
+	defer c.wg.Done()
+	last := make(map[string]uint64)
+	for {
+		var m *nats.Msg
+		select {
+		case <-c.stop:
+			return
+		case m = <-c.msgs:
+		}
+		share, filter := "", ""
+		if m.Sub != nil && m.Sub.Queue != "" {
+			c.mu.Lock()
+			filter = c.queues[m.Sub]
+			c.mu.Unlock()
+			if filter == "" {
+				continue // unsubscribed since
+			}
+			share, _, _ = topic.ParseShare(filter)
+		} else {
+			origin := m.Header.Get(hdrOrigin)
+			if origin == c.origin {
+				continue // delivered here already
+			}
+			seq, _ := strconv.ParseUint(m.Header.Get(hdrSeq), 10, 64)
+			if seq <= last[origin] {
+				continue
+			}
+			last[origin] = seq
+		}
+		p, err := decode(m.Data)
+		if err != nil {
+			c.log.Warn("cluster: unreadable message from another node skipped", "subject", m.Subject, "error", err)
+			continue
+		}
+		c.in.Deliver(p, share, filter)
+	}
+}
+
+// Close implements broker.Cluster: it leaves the cluster and stops the
+// embedded server.
+func (c *Cluster) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.mu.Unlock()
+	close(c.stop)
+	c.wg.Wait()
+	if c.nc != nil {
+		c.nc.Close()
+	}
+	if c.ns != nil {
+		c.ns.Shutdown()
+		c.ns.WaitForShutdown()
+	}
+	return nil
+}
+
+// natsLogger sends the embedded server's logs to slog.
+type natsLogger struct{ log *slog.Logger }
+
+func (l natsLogger) Noticef(f string, v ...any) { l.log.Info("nats: " + fmt.Sprintf(f, v...)) }
+func (l natsLogger) Warnf(f string, v ...any)   { l.log.Warn("nats: " + fmt.Sprintf(f, v...)) }
+func (l natsLogger) Fatalf(f string, v ...any)  { l.log.Error("nats: " + fmt.Sprintf(f, v...)) }
+func (l natsLogger) Errorf(f string, v ...any)  { l.log.Error("nats: " + fmt.Sprintf(f, v...)) }
+func (l natsLogger) Debugf(f string, v ...any)  { l.log.Debug("nats: " + fmt.Sprintf(f, v...)) }
+func (l natsLogger) Tracef(f string, v ...any)  {}

@@ -1,0 +1,22 @@
+// Package cluster joins Gannet nodes into one broker on NATS JetStream.
+//
+// Each node embeds a nats-server with JetStream (or connects to an existing
+// NATS cluster, Options.NATSURL); the servers are meshed by routes. A
+// Cluster, made with New, implements broker.Cluster, broker.RetainedSyncer
+// and broker.SessionOwners: give it to broker.Options.Cluster and the
+// broker calls it; package broker never imports this one.
+//
+//   - Live messages travel on core NATS subjects, one subscription per
+//     distinct MQTT filter per node (TopicSubject and FilterSubject map MQTT
+//     topics to subjects, reversibly).
+//   - QoS 1/2 messages are stored in a replicated stream before the
+//     publisher is acknowledged; retained messages live in a stream with one
+//     message per topic, read by each node into its retained index.
+//   - The owner of each client identifier is kept in a KV bucket, claimed by
+//     compare-and-set at CONNECT.
+//   - $share groups are NATS queue groups.
+//
+// Caveats: sessions themselves (subscriptions, queues, inflight messages)
+// stay on the node a client is connected to; see docs/clustering.md for
+// what is and is not shared yet.
+package cluster

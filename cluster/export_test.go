@@ -1,0 +1,45 @@
+package cluster
+
+import (
+	"context"
+	"time"
+
+	"github.com/gannet-mqtt/gannet/packet"
+)
+
+// StoredMessage returns the last QoS 1/2 message the messages stream holds
+// for topicName.
+func (c *Cluster) StoredMessage(topicName string) (*packet.Publish, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err := c.js.Stream(ctx, c.messageStream())
+	if err != nil {
+		return nil, err
+	}
+	m, err := st.GetLastMsgForSubject(ctx, c.prefix+"q."+TopicSubject(topicName))
+	if err != nil {
+		return nil, err
+	}
+	return decode(m.Data)
+}
+
+// NATSSubs returns how many NATS subscriptions this node holds for an
+// MQTT filter, and how many local subscriptions use it.
+func (c *Cluster) NATSSubs(filter string) (subs, users int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fs := c.interest[filter]
+	if fs == nil {
+		return 0, 0
+	}
+	return len(fs.subs), fs.n
+}
+
+// Crash stops the node's NATS server at once, as kill -9 would stop the
+// process, leaving its broker running but cut off: no heartbeat, no
+// goodbye.
+func (c *Cluster) Crash() {
+	if c.ns != nil {
+		c.ns.Shutdown()
+	}
+}

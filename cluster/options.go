@@ -1,0 +1,97 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"regexp"
+	"time"
+)
+
+// Options configure a node of a cluster. Start from DefaultOptions.
+type Options struct {
+	// Name is the cluster's name: all its nodes share it. It names the
+	// NATS cluster, the JetStream streams and the subjects.
+	Name string
+	// Node is this node's name, unique in the cluster (default: the host
+	// name).
+	Node string
+	// Listen is the address of the embedded NATS route listener, that the
+	// other nodes' Routes name ("host:port"; port 0 picks a free one).
+	Listen string
+	// Routes are the other nodes' route listeners (nats://host:port).
+	Routes []string
+	// Replicas is how many copies JetStream keeps of the shared state (1
+	// to 5); the cluster needs a majority of them to accept QoS 1/2 and
+	// retained messages.
+	Replicas int
+	// NATSURL, when set, connects to an existing NATS cluster with
+	// JetStream (comma-separated URLs) instead of embedding a server:
+	// Listen and Routes are then unused.
+	NATSURL string
+	// DataDir is where the embedded server keeps JetStream's files
+	// (DataDir/jetstream).
+	DataDir string
+	// SyncAlways makes JetStream fsync every write before acknowledging
+	// it. By default it syncs on an interval (2 minutes): a write
+	// acknowledged by a majority of replicas survives the crash of any
+	// minority of processes, but a power loss of a majority of machines
+	// at once can lose what was written since the last sync.
+	SyncAlways bool
+	// ClientListen is the embedded server's client listener, kept on
+	// loopback (NATS routing needs one); default 127.0.0.1, any port.
+	ClientListen string
+	// StartTimeout bounds how long Start waits for JetStream to form
+	// (a quorum of nodes must be up).
+	StartTimeout time.Duration
+	// Logger receives the cluster's and the embedded server's logs.
+	Logger *slog.Logger
+}
+
+// DefaultOptions returns options for a node named after the host, on the
+// standard route port.
+func DefaultOptions() Options {
+	host, _ := os.Hostname()
+	return Options{
+		Name:         "gannet",
+		Node:         host,
+		Listen:       "0.0.0.0:6222",
+		Replicas:     3,
+		ClientListen: "127.0.0.1:0",
+		StartTimeout: time.Minute,
+	}
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// Validate reports every invalid option at once.
+func (o *Options) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("cluster: "+format, a...)) }
+	if !nameRE.MatchString(o.Name) {
+		bad("name %q must be letters, digits, '-' and '_'", o.Name)
+	}
+	if !nameRE.MatchString(o.Node) {
+		bad("node name %q must be letters, digits, '-' and '_'", o.Node)
+	}
+	if o.Replicas < 1 || o.Replicas > 5 {
+		bad("replicas %d must be between 1 and 5", o.Replicas)
+	}
+	if o.NATSURL == "" {
+		if _, _, err := net.SplitHostPort(o.Listen); err != nil {
+			bad("listen %q: %v", o.Listen, err)
+		}
+		if _, _, err := net.SplitHostPort(o.ClientListen); err != nil {
+			bad("client listen %q: %v", o.ClientListen, err)
+		}
+		if o.DataDir == "" {
+			bad("a data directory is needed for JetStream's files")
+		}
+	}
+	if o.StartTimeout <= 0 {
+		bad("start timeout %v must be positive", o.StartTimeout)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,200 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/gannet-mqtt/gannet/packet"
+)
+
+// The wills of a node that dies. Each node writes the will of each of its
+// connected clients to a replicated KV bucket (KeepWill) and removes it
+// when the connection ends (DropWill: the node then publishes or drops the
+// will itself). Each node also writes a heartbeat every second to a bucket
+// whose entries expire. A node that has not heard a heartbeat of the
+// node that wrote a will for DeadAfter claims the will by deleting it at
+// the revision it read; only one node can succeed, and that node
+// publishes the will after its delay.
+
+const (
+	// HeartbeatEvery is how often a node writes its heartbeat.
+	HeartbeatEvery = time.Second
+	// DeadAfter is how long without a heartbeat makes a node dead.
+	DeadAfter = 3 * time.Second
+)
+
+type keptWill struct {
+	origin string
+	rev    uint64
+	delay  time.Duration
+	data   []byte
+}
+
+func encodeWill(origin string, delay time.Duration, p *packet.Publish) ([]byte, error) {
+	q := *p
+	if q.QoS > 0 {
+		q.PacketID = 1
+	}
+	data, err := q.Append(nil, packet.V5)
+	if err != nil {
+		return nil, err
+	}
+	head := origin + "\n" + strconv.FormatInt(int64(delay/time.Second), 10) + "\n"
+	return append([]byte(head), data...), nil
+}
+
+func decodeWill(v []byte, rev uint64) (keptWill, error) {
+	origin, rest, ok1 := strings.Cut(string(v), "\n")
+	delay, data, ok2 := strings.Cut(rest, "\n")
+	secs, err := strconv.ParseInt(delay, 10, 64)
+	if !ok1 || !ok2 || err != nil {
+		return keptWill{}, errors.New("cluster: malformed will entry")
+	}
+	return keptWill{origin: origin, rev: rev, delay: time.Duration(secs) * time.Second, data: []byte(data)}, nil
+}
+
+// watchWills starts the loop that watches the wills and the heartbeats.
+func (c *Cluster) watchWills(nodes jetstream.KeyValue) error {
+	wctx, cancel := context.WithCancel(context.Background())
+	ww, err := c.wills.WatchAll(wctx)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("wills watcher: %w", err)
+	}
+	nw, err := nodes.WatchAll(wctx)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("nodes watcher: %w", err)
+	}
+	c.wg.Add(1)
+	go c.willLoop(cancel, nodes, ww, nw)
+	return nil
+}
+
+func (c *Cluster) willLoop(cancel context.CancelFunc, nodes jetstream.KeyValue, ww, nw jetstream.KeyWatcher) {
+	defer c.wg.Done()
+	defer cancel()
+	known := make(map[string]keptWill)
+	seen := make(map[string]time.Time)
+	start := time.Now()
+	beat := time.NewTicker(HeartbeatEvery)
+	defer beat.Stop()
+	check := time.NewTicker(HeartbeatEvery / 2)
+	defer check.Stop()
+	heartbeat := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), HeartbeatEvery)
+		defer cancel()
+		if _, err := nodes.Put(ctx, c.origin, []byte("alive")); err != nil {
+			c.log.Debug("cluster: heartbeat not written", "error", err)
+		}
+	}
+	heartbeat()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case e := <-ww.Updates():
+			if e == nil {
+				continue
+			}
+			if e.Operation() != jetstream.KeyValuePut {
+				delete(known, e.Key())
+				continue
+			}
+			w, err := decodeWill(e.Value(), e.Revision())
+			if err != nil {
+				c.log.Warn("cluster: unreadable will skipped", "key", e.Key(), "error", err)
+				continue
+			}
+			known[e.Key()] = w
+		case e := <-nw.Updates():
+			if e != nil && e.Operation() == jetstream.KeyValuePut {
+				seen[e.Key()] = time.Now()
+			}
+		case <-beat.C:
+			heartbeat()
+		case now := <-check.C:
+			for key, w := range known {
+				if w.origin == c.origin {
+					continue
+				}
+				last, ok := seen[w.origin]
+				if ok && now.Sub(last) < DeadAfter || !ok && now.Sub(start) < DeadAfter {
+					continue
+				}
+				delete(known, key)
+				c.claimWill(key, w)
+			}
+		}
+	}
+}
+
+// claimWill deletes the will of a dead node's client at the revision read;
+// the one node that succeeds publishes it after its delay.
+func (c *Cluster) claimWill(key string, w keptWill) {
+	ctx, cancel := context.WithTimeout(context.Background(), StoreTimeout)
+	defer cancel()
+	if err := c.wills.Delete(ctx, key, jetstream.LastRevision(w.rev)); err != nil {
+		return // another node claimed it, or it changed
+	}
+	p, err := decode(w.data)
+	if err != nil {
+		c.log.Warn("cluster: unreadable will of a dead node dropped", "key", key, "error", err)
+		return
+	}
+	c.log.Info("cluster: publishing the will of a client of a dead node", "topic", p.Topic, "node", w.origin, "delay", w.delay)
+	publish := func() { c.in.Publish(p) }
+	if w.delay > 0 {
+		time.AfterFunc(w.delay, publish) // [MQTT-3.1.3-9]
+		return
+	}
+	publish()
+}
+
+// KeepWill implements broker.WillKeeper.
+func (c *Cluster) KeepWill(clientID string, will *packet.Publish, delay time.Duration) {
+	if !c.ready.Load() {
+		return
+	}
+	v, err := encodeWill(c.origin, delay, will)
+	if err != nil {
+		c.log.Warn("cluster: cannot keep a will: it is lost if this node dies", "client", clientID, "error", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), StoreTimeout)
+	defer cancel()
+	rev, err := c.wills.Put(ctx, ownerKey(clientID), v)
+	if err != nil {
+		c.log.Warn("cluster: cannot keep a will: it is lost if this node dies", "client", clientID, "error", err)
+		return
+	}
+	c.mu.Lock()
+	c.willRevs[clientID] = rev
+	c.mu.Unlock()
+}
+
+// DropWill implements broker.WillKeeper: it deletes the will this node
+// wrote, unless another connection has since written one for the client.
+func (c *Cluster) DropWill(clientID string) {
+	c.mu.Lock()
+	rev, ok := c.willRevs[clientID]
+	delete(c.willRevs, clientID)
+	c.mu.Unlock()
+	if !ok {
+		return
+	}
+	// In the background: the connection's end need not wait for it (a
+	// node without quorum would wait StoreTimeout), and a will written
+	// since by a new connection has another revision, so it stays.
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), StoreTimeout)
+		defer cancel()
+		c.wills.Delete(ctx, ownerKey(clientID), jetstream.LastRevision(rev))
+	}()
+}
