@@ -148,6 +148,9 @@ func (c *client) connect() error {
 	if ack.ReasonCode != packet.Success {
 		return handshakeError("connack: refused: " + ack.ReasonCode.String())
 	}
+	if ack.SessionPresent {
+		c.e.sessionPresent.Add(1)
+	}
 	ka := time.Duration(cfg.KeepAlive) * time.Second
 	if cfg.Version >= packet.V5 {
 		props := &ack.Properties

@@ -27,6 +27,10 @@ const (
 	Sub Scenario = "sub"
 	// PubSub runs publishers and subscribers together in a Shape.
 	PubSub Scenario = "pubsub"
+	// PingPong runs one publisher and one subscriber of its topic; each
+	// message goes out only once the previous one arrived and both its
+	// flows are complete: the latency of a broker at rest.
+	PingPong Scenario = "pingpong"
 )
 
 // Shape is how publishers and subscribers of a PubSub run are matched.
@@ -114,6 +118,16 @@ type Config struct {
 	// ClientIDPrefix starts every client identifier; the role (p, s or c)
 	// and the index follow.
 	ClientIDPrefix string
+	// Reconnect (Conn only) ends the hold with a reconnect storm: every
+	// connection is cut at once, without DISCONNECT, and every client
+	// connects again at once; the report's Reconnect describes it.
+	Reconnect bool
+	// MemoryTopic (Conn only), when set, is a topic on which the broker
+	// publishes its own memory in use, in bytes, as the first word of the
+	// payload ("$SYS/broker/heap/current" for Gannet and Mosquitto): read
+	// before connecting and while holding, it gives the memory per idle
+	// connection.
+	MemoryTopic string
 	// Username and Password, when Username is set, go in CONNECT.
 	Username, Password string
 }
@@ -144,9 +158,9 @@ func (c *Config) Validate() error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("bench: "+format, a...)) }
 	switch c.Scenario {
-	case Conn, Pub, Sub, PubSub:
+	case Conn, Pub, Sub, PubSub, PingPong:
 	default:
-		bad("scenario %q: use conn, pub, sub or pubsub", c.Scenario)
+		bad("scenario %q: use conn, pub, sub, pubsub or pingpong", c.Scenario)
 	}
 	if c.Scenario == PubSub {
 		switch c.Shape {
@@ -180,12 +194,12 @@ func (c *Config) Validate() error {
 			bad("pairs need as many publishers (%d) as subscribers (%d)", p, s)
 		}
 	}
-	if c.Scenario == Pub || c.Scenario == PubSub {
+	if c.Scenario == Pub || c.Scenario == PubSub || c.Scenario == PingPong {
 		if err := validTemplate(c.Topic, false); err != nil {
 			bad("topic %q: %v", c.Topic, err)
 		}
 	}
-	if c.Scenario == Sub || c.Scenario == PubSub {
+	if c.Scenario == Sub || c.Scenario == PubSub || c.Scenario == PingPong {
 		if err := validTemplate(c.filter(), true); err != nil {
 			bad("filter %q: %v", c.filter(), err)
 		}
@@ -214,6 +228,14 @@ func (c *Config) Validate() error {
 	if c.Drain < 0 {
 		bad("drain %v must not be negative", c.Drain)
 	}
+	if (c.Reconnect || c.MemoryTopic != "") && c.Scenario != Conn {
+		bad("reconnect and memory topic are for the conn scenario")
+	}
+	if c.MemoryTopic != "" {
+		if err := packet.ValidTopicFilter(c.MemoryTopic); err != nil {
+			bad("memory topic %q: %v", c.MemoryTopic, err)
+		}
+	}
 	if c.ConnRate < 0 {
 		bad("connection rate must not be negative")
 	}
@@ -233,6 +255,8 @@ func (c *Config) counts() (pubs, subs int) {
 		return c.Clients, 0
 	case Sub:
 		return 0, c.Clients
+	case PingPong:
+		return 1, 1
 	case PubSub:
 		switch c.Shape {
 		case Pairs:
@@ -258,7 +282,7 @@ func (c *Config) filter() string {
 	if c.Filter != "" {
 		return c.Filter
 	}
-	if c.Scenario == PubSub && c.Shape == Pairs {
+	if (c.Scenario == PubSub && c.Shape == Pairs) || c.Scenario == PingPong {
 		return c.Topic
 	}
 	return strings.ReplaceAll(c.Topic, "%i", "+")

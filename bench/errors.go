@@ -83,3 +83,6 @@ func errorKind(op string, err error) string {
 	}
 	return op + ": " + err.Error()
 }
+
+// errNoMemoryFigure: the broker published nothing on the memory topic.
+var errNoMemoryFigure = errors.New("no figure on the memory topic (is $SYS enabled, with a short interval?)")

@@ -30,7 +30,11 @@ type Report struct {
 	Duration time.Duration `json:"duration_ns"`
 
 	Connections Connections `json:"connections"`
-	Messages    *Messages   `json:"messages,omitempty"` // all but Conn
+	// Reconnect is a Conn run's reconnect storm (Config.Reconnect).
+	Reconnect *Connections `json:"reconnect,omitempty"`
+	// Memory is the broker's own memory figure (Config.MemoryTopic).
+	Memory   *Memory   `json:"memory,omitempty"`
+	Messages *Messages `json:"messages,omitempty"` // all but Conn
 	// Latency is end to end, from the timestamp a publisher put in the
 	// payload to the subscriber's read; AckLatency from a QoS 1 or 2
 	// PUBLISH to its PUBACK or PUBCOMP.
@@ -59,6 +63,8 @@ type Connections struct {
 	Setup     time.Duration `json:"setup_ns"`
 	PerSecond float64       `json:"per_second"`
 	Latency   *Latency      `json:"latency,omitempty"` // dial to CONNACK
+	// SessionPresent counts CONNACKs that found a session kept.
+	SessionPresent int `json:"session_present"`
 }
 
 // Messages counts the messages of a run.
@@ -118,23 +124,14 @@ func (e *engine) report() *Report {
 	if cfg.Scenario == Conn {
 		r.QoS, r.PayloadSize = 0, 0
 	}
-	cs := &r.Connections
-	cs.Attempted = int(e.attempted.Load())
-	for _, c := range e.clients {
-		if c.ready.Load() {
-			cs.Established++
-			if c.lost.Load() {
-				cs.Lost++
-			}
-		}
+	r.Connections = e.connSummary()
+	r.Connections.OpenAtEnd = int(e.openAtEnd)
+	if e.initial != nil {
+		storm := r.Connections
+		r.Reconnect = &storm
+		r.Connections = *e.initial
 	}
-	cs.Failed = cs.Attempted - cs.Established
-	cs.OpenAtEnd = int(e.openAtEnd)
-	cs.Setup = e.setupEnd.Sub(e.setupStart)
-	if cs.Setup > 0 {
-		cs.PerSecond = float64(cs.Established) / cs.Setup.Seconds()
-	}
-	cs.Latency = e.connLatency.merged().Summary()
+	r.Memory = e.memory
 	if cfg.Scenario == Conn {
 		return r
 	}
@@ -207,6 +204,17 @@ func (r *Report) WriteText(w io.Writer) error {
 	line("connections", "%s", conn)
 	if cs.Latency != nil {
 		line("connect", "%s", cs.Latency.text())
+	}
+	if rc := r.Reconnect; rc != nil {
+		line("reconnect", "%s of %s in %s (%s/s), %d failed, %d found their session",
+			count(uint64(rc.Established)), count(uint64(rc.Attempted)), dur(rc.Setup), num(rc.PerSecond), rc.Failed, rc.SessionPresent)
+		if rc.Latency != nil {
+			line("", "%s", rc.Latency.text())
+		}
+	}
+	if m := r.Memory; m != nil {
+		line("memory", "%s: %s bytes before, %s held, %s bytes per connection",
+			m.Topic, count(m.Before), count(m.After), num(m.PerConnection))
 	}
 	if m := r.Messages; m != nil {
 		if r.Scenario != Sub {

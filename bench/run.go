@@ -38,9 +38,12 @@ type engine struct {
 	ackLatency  shardedHistogram // PUBLISH to PUBACK or PUBCOMP
 	connLatency shardedHistogram // dial to CONNACK
 
-	attempted atomic.Int64 // connections dialled
-	open      atomic.Int64 // connections established and not lost
-	firstRecv atomic.Int64 // unix nanoseconds of the first PUBLISH received
+	attempted      atomic.Int64 // connections dialled
+	sessionPresent atomic.Int64 // CONNACKs with Session Present 1
+	initial        *Connections // a Reconnect run's first connection phase
+	memory         *Memory      // a MemoryTopic run's figures
+	open           atomic.Int64 // connections established and not lost
+	firstRecv      atomic.Int64 // unix nanoseconds of the first PUBLISH received
 	// staleBefore: a PubSub run ignores messages stamped before it began,
 	// which an overloaded broker may still deliver from an earlier run on
 	// the same topics. Set before any client starts.
@@ -121,8 +124,19 @@ func (e *engine) run(ctx context.Context) {
 	e.cpuStart = cpuTime()
 	defer func() { e.cpuEnd, e.end = cpuTime(), time.Now() }()
 	e.staleBefore = math.MinInt64
-	if e.cfg.Scenario == PubSub {
+	if e.cfg.Scenario == PubSub || e.cfg.Scenario == PingPong {
 		e.staleBefore = time.Now().UnixNano()
+	}
+	var mw *memWatch
+	if e.cfg.MemoryTopic != "" {
+		var err error
+		if mw, err = e.watchMemory(ctx); err != nil {
+			e.errs.add("memory: " + err.Error())
+		} else {
+			defer mw.close()
+			v, _ := mw.fresh(0, 0)
+			e.memory = &Memory{Topic: e.cfg.MemoryTopic, Before: v}
+		}
 	}
 	e.connectAll(ctx)
 	defer e.teardown()
@@ -140,6 +154,10 @@ func (e *engine) run(ctx context.Context) {
 	}
 	switch cfg.Scenario {
 	case Conn:
+		held := 0
+		if mw != nil {
+			held = mw.updateCount()
+		}
 		if cfg.Duration > 0 {
 			select {
 			case <-deadline:
@@ -147,6 +165,26 @@ func (e *engine) run(ctx context.Context) {
 			}
 		}
 		e.pubEnd = time.Now()
+		if mw != nil {
+			// The second figure after the connections were made is
+			// surely taken with all of them; a broker that publishes only
+			// what changed (Mosquitto) may send none: its last stands.
+			v, ok := mw.fresh(held+1, 3*time.Second)
+			if !ok {
+				v, ok = mw.fresh(0, 0)
+			}
+			if ok {
+				e.memory.After = v
+				if n := e.open.Load(); n > 0 {
+					e.memory.PerConnection = (float64(v) - float64(e.memory.Before)) / float64(n)
+				}
+			} else {
+				e.errs.add("memory: " + errNoMemoryFigure.Error())
+			}
+		}
+		if cfg.Reconnect && ctx.Err() == nil {
+			e.initial = e.reconnect(ctx)
+		}
 	case Sub:
 		e.wait(ctx, deadline, func() bool {
 			if cfg.Count == 0 {
@@ -163,6 +201,9 @@ func (e *engine) run(ctx context.Context) {
 	case Pub, PubSub:
 		e.publishPhase(ctx, deadline)
 		e.drain(ctx)
+	case PingPong:
+		e.pingPong(ctx, deadline)
+		e.pubEnd = time.Now()
 	}
 	e.openAtEnd = e.open.Load()
 }
@@ -201,6 +242,9 @@ loop:
 			defer func() { <-sem }()
 			if c.setup(ctx, e.dialers[i%len(e.dialers)]) {
 				e.open.Add(1)
+				if cfg.Scenario == PingPong {
+					return // pingPong reads both connections itself
+				}
 				e.readers.Add(1)
 				go func() {
 					defer e.readers.Done()
@@ -340,6 +384,9 @@ func (e *engine) messages() msgTotals {
 		m.Acked += c.acked.Load()
 		if c.win != nil && !c.lost.Load() {
 			m.awaitingAck += sent
+		}
+		if e.cfg.Scenario == PingPong {
+			m.Expected += sent
 		}
 		if e.cfg.Scenario != PubSub {
 			continue

@@ -242,7 +242,9 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			c.syncRead = true // held durably before the read's acknowledgements
 		}
 	} else {
+		m.via.Store(&c.batch) // copies are written at the end of this read (write.go)
 		n = c.srv.publish(m, c.sess, c.matches)
+		m.via.Store(nil)
 	}
 	if n == routeFailed {
 		switch {

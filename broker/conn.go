@@ -1,11 +1,14 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -79,6 +82,10 @@ type conn struct {
 	syncWrites atomic.Bool
 	aliasOut   map[string]uint16 // outbound topic aliases, guarded by wmu
 	wdone      chan struct{}     // closing gracefully: closed when the last write is done (see linger.go)
+	deferred   bool              // in a read loop's batch, written at the end of its read (write.go); guarded by wmu
+	raw        syscall.RawConn   // the socket, for writes that do not wait; nil: TLS, WebSocket (write.go)
+
+	batch batch // connections this read loop queued packets on during a read (write.go)
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
@@ -165,6 +172,9 @@ func (c *conn) setReadDeadline() (yield bool) {
 // process decodes and handles every complete packet in buf and returns the
 // unprocessed rest, moved to the front of buf.
 func (c *conn) process(buf []byte) ([]byte, error) {
+	c.startBatch()
+	handled := 0
+	defer func() { c.endBatch(handled <= 1) }() // write.go
 	off := 0
 	for off < len(buf) {
 		p, n, err := c.dec.Decode(buf[off:])
@@ -185,6 +195,7 @@ func (c *conn) process(buf []byte) ([]byte, error) {
 		if err := c.handle(p); err != nil {
 			return buf, err
 		}
+		handled++
 		off += n
 	}
 	if off > 0 {
@@ -214,6 +225,7 @@ func (c *conn) flushAcks() {
 		return
 	}
 	c.syncRead = false
+	c.flushBatch() // deliveries need not wait for the sync (write.go)
 	c.srv.syncStore()
 	for _, a := range c.acks {
 		if a.qos == 1 {
@@ -256,7 +268,9 @@ func (c *conn) ended(err error) (linger bool) {
 			linger = c.closeLinger(&packet.Disconnect{ReasonCode: packet.KeepAliveTimeout})
 		}
 	case err == io.EOF || errors.Is(err, net.ErrClosed):
-		c.srv.log.Debug("connection closed", "client", c.clientID, "remote", c.nc.RemoteAddr())
+		if c.srv.log.Enabled(context.Background(), slog.LevelDebug) { // nor does a storm of disconnections
+			c.srv.log.Debug("connection closed", "client", c.clientID, "remote", c.nc.RemoteAddr())
+		}
 	case errors.Is(err, errDisconnect):
 	default:
 		var ce *closeError
@@ -307,7 +321,7 @@ func (c *conn) sendPacket(p packet.Packet) {
 	}
 	c.out, _ = p.Append(c.out, c.version)
 	c.checkHardLimitLocked()
-	c.kickLocked()
+	c.kickLocked(nil)
 	c.wmu.Unlock()
 	c.srv.emitPacket(EventPacketOut, c, p)
 }
@@ -414,7 +428,7 @@ func (c *conn) sendPublish(m *message, qos byte, id uint16, retain, dup bool, su
 	c.srv.emitMessage(EventDelivered, m, c.clientID, userOf(c), "", qos)
 	m.countOut(qos)
 	c.checkHardLimitLocked()
-	c.kickLocked()
+	c.kickLocked(m.via.Load())
 	return true
 }
 
@@ -427,14 +441,6 @@ func expiryLeft(expiry, now time.Time) uint32 {
 		return 1
 	}
 	return uint32((left + time.Second - 1) / time.Second)
-}
-
-// kickLocked starts the flusher if it is not running. wmu held.
-func (c *conn) kickLocked() {
-	if !c.flushing {
-		c.flushing = true
-		go c.flush()
-	}
 }
 
 // flush writes the buffer until it is empty, then exits; many packets
@@ -512,8 +518,8 @@ func (c *conn) closeWith(p packet.Packet) {
 			c.out = getBuf()
 		}
 		c.out, _ = p.Append(c.out, c.version)
-		c.kickLocked()
 	}
+	c.kickNowLocked()
 	c.closing = true
 	c.closed.Store(true)
 	if !c.flushing {

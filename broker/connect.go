@@ -1,8 +1,10 @@
 package broker
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -320,7 +322,9 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		// ends is ended by that very connection [MQTT-3.1.2-8].
 		s.log.Debug("delayed will cancelled by reconnection", "client", id, "topic", cancelledWill.topic, "clean_start", p.CleanStart)
 	}
-	s.log.Debug("client connected", "client", id, "remote", c.nc.RemoteAddr(), "version", p.Version, "clean", p.CleanStart, "keepalive", keepAlive, "session_present", ack.SessionPresent)
+	if s.log.Enabled(context.Background(), slog.LevelDebug) { // a connect storm builds no line nobody reads
+		s.log.Debug("client connected", "client", id, "remote", c.nc.RemoteAddr(), "version", p.Version, "clean", p.CleanStart, "keepalive", keepAlive, "session_present", ack.SessionPresent)
+	}
 	if owners != nil && !owners.Owns(id) {
 		// Another node claimed the identifier while this one connected:
 		// its takeover request may have found nothing here yet.

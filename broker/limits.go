@@ -158,6 +158,9 @@ func (c *conn) overMemory(wait bool) bool {
 	if !l.overMem.Load() {
 		return false
 	}
+	if wait {
+		c.flushBatch() // others need not wait with this client (write.go)
+	}
 	for deadline := time.Now().Add(maxThrottle); wait && time.Now().Before(deadline); {
 		time.Sleep(50 * time.Millisecond)
 		if !l.overMem.Load() {
@@ -192,6 +195,7 @@ func (c *conn) throttle(size int) bool {
 		return false
 	}
 	c.srv.limits.throttled.Add(1)
+	c.flushBatch() // others need not wait with this client (write.go)
 	time.Sleep(d)
 	return true
 }

@@ -48,8 +48,8 @@ func (c *conn) closeLinger(p packet.Packet) bool {
 			c.out = getBuf()
 		}
 		c.out, _ = p.Append(c.out, c.version) // nothing follows it [MQTT-3.14.4-1]
-		c.kickLocked()
 	}
+	c.kickNowLocked()
 	c.closing = true
 	c.closed.Store(true)
 	if c.flushing {

@@ -38,6 +38,11 @@ type message struct {
 	// copy), so a publish is encoded once for all such subscribers.
 	enc [2]atomic.Pointer[[]byte]
 
+	// via is the batch of the read loop routing the message, while it
+	// routes it: the copies it queues are written at the end of that read
+	// (write.go). nil otherwise.
+	via atomic.Pointer[batch]
+
 	// stored is the store's record of the message, made on first need.
 	stored atomic.Pointer[store.Message]
 }

@@ -339,7 +339,7 @@ func live(s *session) bool { return s.conn.Load() != nil && !s.ended.Load() }
 // handshake reads CONNECT within the connect timeout, then hands the
 // connection to its read loop.
 func (s *Server) handshake(nc net.Conn, lo *listenerState) {
-	c := &conn{srv: s, nc: nc, lo: lo, done: make(chan struct{})}
+	c := &conn{srv: s, nc: nc, lo: lo, done: make(chan struct{}), raw: rawConn(nc)}
 	c.dec.MaxSize = s.opt().MaxPacketSize
 	c.dec.MaxUserProperties = s.opt().MaxUserProperties
 	c.dec.Reuse = true
@@ -417,7 +417,10 @@ func (c *conn) readConnect() (*packet.Connect, []byte, error) {
 			return nil, nil, derr
 		}
 		if p != nil {
-			rest := append(getBuf(), buf[used:]...)
+			var rest []byte
+			if used < len(buf) { // most clients wait for CONNACK: nothing follows
+				rest = append(getBuf(), buf[used:]...)
+			}
 			return p.(*packet.Connect), rest, nil
 		}
 		if err != nil {

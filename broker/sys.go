@@ -62,6 +62,10 @@ func (s *Server) sysLoop(version string, stop <-chan struct{}) {
 		s.publishSys("$SYS/broker/retained messages/count", i(int64(st.Retained)))
 		s.publishSys("$SYS/broker/bytes/received", u(st.BytesReceived))
 		s.publishSys("$SYS/broker/bytes/sent", u(st.BytesSent))
+		// As Mosquitto names it; here the memory the Go runtime holds in
+		// use (heap objects, stacks, runtime structures), not what it has
+		// freed: "gannet bench conn --memory-topic" reads it.
+		s.publishSys("$SYS/broker/heap/current", u(memInUse()))
 		for k, name := range []string{"1min", "5min", "15min"} {
 			f := func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
 			s.publishSys("$SYS/broker/load/messages/received/"+name, f(recv.avg[k]))

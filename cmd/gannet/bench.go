@@ -39,6 +39,14 @@ percentiles. The scenario is one of:
             pairs    --clients publishers, each with its own subscriber
             fan-in   --clients publishers, one subscriber on a wildcard
             fan-out  one publisher, --clients subscribers
+  pingpong one publisher and one subscriber; each message is sent only once
+          the previous one arrived and its acknowledgements are done: the
+          latency of a broker at rest (--count or --duration)
+
+A conn run can end with a reconnect storm (--reconnect: every connection cut
+at once, then all connect again) and report the broker's memory per idle
+connection from its own figure (--memory-topic '$SYS/broker/heap/current';
+the broker must publish $SYS every second or so).
 
 In topic templates %i is the client's index. Payloads start with the send
 time, so publishers and subscribers must share a clock (same machine).
@@ -48,9 +56,11 @@ goes to stdout, as JSON with --json.`,
 		Example: `  gannet bench pubsub -c 8 -q 1 --duration 10s
   gannet bench pubsub --shape fan-out -c 100 --rate 1000 -V 5
   gannet bench conn -c 100000 --conn-rate 5000 --duration 1m --bind 127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5
-  gannet bench pubsub -c 2 -C 1000 --json`,
+  gannet bench pubsub -c 2 -C 1000 --json
+  gannet bench pingpong -q 1 -C 20000
+  gannet bench conn -c 10000 --persistent --reconnect --memory-topic '$SYS/broker/heap/current' --duration 3s`,
 		Args:          cobra.MatchAll(cobra.MaximumNArgs(1), cobra.OnlyValidArgs),
-		ValidArgs:     []string{"conn", "pub", "sub", "pubsub"},
+		ValidArgs:     []string{"conn", "pub", "sub", "pubsub", "pingpong"},
 		SilenceUsage:  true,
 		SilenceErrors: false,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -130,6 +140,8 @@ goes to stdout, as JSON with --json.`,
 	f.DurationVar(&cfg.ConnectTimeout, "connect-timeout", cfg.ConnectTimeout, "limit on each dial, CONNECT and SUBSCRIBE")
 	f.IntVarP(&keepAlive, "keepalive", "k", int(cfg.KeepAlive), "keep-alive in seconds (0: none)")
 	f.BoolVar(&cfg.Persistent, "persistent", false, "persistent sessions (clean session 0): a durable broker stores each QoS 1/2 delivery")
+	f.BoolVar(&cfg.Reconnect, "reconnect", false, "conn: after the hold, cut every connection at once and reconnect them all (a reconnect storm)")
+	f.StringVar(&cfg.MemoryTopic, "memory-topic", "", "conn: topic where the broker publishes its memory in use, in bytes (e.g. $SYS/broker/heap/current)")
 	f.StringVarP(&idPrefix, "id-prefix", "i", "", "client identifier prefix, followed by the role (c, p, s) and index (default gannet-bench-PID-)")
 	f.StringVarP(&cfg.Username, "username", "u", "", "user name")
 	f.StringVarP(&cfg.Password, "pw", "P", "", "password")

@@ -1,0 +1,13 @@
+//go:build !unix
+
+package broker
+
+import (
+	"net"
+	"syscall"
+)
+
+// rawConn returns nil: every write goes through the flusher.
+func rawConn(net.Conn) syscall.RawConn { return nil }
+
+func tryWrite(syscall.RawConn, []byte) (int, bool) { return 0, false }
