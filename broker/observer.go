@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -85,6 +86,7 @@ const (
 )
 
 // Event is one thing that happened. Fields that do not apply are zero.
+// Its strings stay valid after the call.
 // Payload is the message's own immutable bytes: an observer may keep it
 // but must never modify it; only for EventPacketIn it is the read buffer,
 // valid during the call alone.
@@ -211,7 +213,9 @@ func (s *Server) emitClientSlow(kind EventKind, c *conn, topicOrFilter string, q
 	if obs == nil {
 		return
 	}
-	e := &Event{Kind: kind, ClientID: c.clientID, Username: userOf(c), Topic: topicOrFilter, QoS: qos, Reason: reason, Detail: detail, Protocol: c.version}
+	// An UNSUBSCRIBE's filter is a slice of the read buffer, reused once
+	// the packet is handled; observers keep events, so copy it.
+	e := &Event{Kind: kind, ClientID: c.clientID, Username: userOf(c), Topic: strings.Clone(topicOrFilter), QoS: qos, Reason: reason, Detail: detail, Protocol: c.version}
 	if kind == EventConnected || kind == EventDisconnected {
 		e.Remote = c.nc.RemoteAddr().String()
 	}
