@@ -56,6 +56,7 @@ type Server struct {
 	delayed      delayQueue                   // delayed publish (delayed.go)
 	topicMetrics atomic.Pointer[topicMetrics] // per-topic counters, nil: none (topicmetrics.go)
 	queuedBytes  atomic.Int64                 // bytes of all sessions' in-memory queues (MaxQueuedBytesTotal)
+	sessionCaps  sync.Map                     // client identifier to int64: SetSessionByteCap
 }
 
 // stats are the broker's counters.
