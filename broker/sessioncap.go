@@ -12,15 +12,22 @@ package broker
 // Options.MaxQueuedBytes, which still applies. 0 removes the cap.
 func (s *Server) SetSessionByteCap(clientID string, maxBytes int64) {
 	if maxBytes <= 0 {
-		s.sessionCaps.Delete(clientID)
+		if _, had := s.sessionCaps.LoadAndDelete(clientID); had {
+			s.sessionCapCount.Add(-1)
+		}
 		return
 	}
-	s.sessionCaps.Store(clientID, maxBytes)
+	if _, had := s.sessionCaps.Swap(clientID, maxBytes); !had {
+		s.sessionCapCount.Add(1)
+	}
 }
 
 // overSessionCapLocked reports whether holding o would take the session
 // over its SetSessionByteCap cap. sess.mu held.
 func (sess *session) overSessionCapLocked(o *outbound) bool {
+	if sess.srv.sessionCapCount.Load() == 0 {
+		return false // no cap anywhere: no lookup on the delivery path
+	}
 	v, ok := sess.srv.sessionCaps.Load(sess.id)
 	if !ok {
 		return false
