@@ -119,8 +119,8 @@ func SubjectTopic(subject string) (string, error) {
 				return "", errSubject
 			}
 			v := byte(h<<4 | l)
-			if plain(v) {
-				return "", errSubject // not canonical: the mapping is one to one
+			if plain(v) || v == '/' {
+				return "", errSubject // not canonical, or a separator inside a level: the mapping is one to one
 			}
 			dst = append(dst, v)
 			i += 2
