@@ -41,7 +41,7 @@ type Info struct {
 	Queued    int    `json:"queued"`   // messages waiting for the remote in the local session
 	Sent      uint64 `json:"sent"`     // messages delivered to the remote
 	Received  uint64 `json:"received"` // messages from the remote made durable locally
-	Dropped   uint64 `json:"dropped"`  // messages not forwarded (QoS 0 while offline, refused, too large)
+	Dropped   uint64 `json:"dropped"`  // messages not forwarded (QoS 0 while offline, refused, too large, queue full)
 	Looped    uint64 `json:"looped"`   // echoes of our own messages dropped by the loop guard
 	Connects  uint64 `json:"connects"`
 }
@@ -128,7 +128,9 @@ func start(cfg Config, srv *broker.Server, pipe *pipeListener, log *slog.Logger)
 	if cfg.Notifications {
 		b.notifyLocal(false)
 	}
+	srv.SetSessionByteCap(cfg.LocalClientID, cfg.QueueMaxBytes)
 	if err := b.startLocal(); err != nil {
+		srv.SetSessionByteCap(cfg.LocalClientID, 0)
 		cancel()
 		return nil, err
 	}
@@ -237,6 +239,7 @@ func (b *Bridge) stop() {
 	if b.cfg.Notifications {
 		b.notifyLocal(false)
 	}
+	b.srv.SetSessionByteCap(b.cfg.LocalClientID, 0)
 	b.setState(StateStopped)
 }
 
@@ -289,7 +292,10 @@ func (b *Bridge) Info() Info {
 	b.mu.Unlock()
 	in.Sent, in.Received, in.Dropped = b.sent.Load(), b.received.Load(), b.dropped.Load()
 	in.Looped, in.Connects = b.looped.Load(), b.connects.Load()
-	in.Queued = b.waiting()
+	if ci, _, ok := b.srv.Client(b.cfg.LocalClientID); ok {
+		in.Queued = ci.Inflight + ci.Queued
+		in.Dropped += ci.Dropped // queue full: queue_max_bytes, limits.max_queued(_bytes)
+	}
 	return in
 }
 

@@ -130,6 +130,12 @@ type Config struct {
 	// MaxPacketSize caps the packets exchanged with the remote (0: the
 	// protocol's limit); a bigger message is dropped and counted.
 	MaxPacketSize uint32 `json:"max_packet_size,omitempty" yaml:"max_packet_size"`
+	// QueueMaxBytes caps the bytes of the QoS 1/2 messages waiting for the
+	// remote (in flight to the bridge and queued in its local session,
+	// each counted as topic and payload plus 128 bytes); 0: no cap but the
+	// broker's limits.max_queued_bytes. When full, the newest message is
+	// dropped and counted in the bridge's dropped.
+	QueueMaxBytes int64 `json:"queue_max_bytes,omitempty" yaml:"queue_max_bytes"`
 	// ReceiveMaximum and MaxTopicAlias are announced to a 5.0 remote.
 	ReceiveMaximum uint16 `json:"receive_maximum,omitempty" yaml:"receive_maximum"`
 	MaxTopicAlias  uint16 `json:"max_topic_alias,omitempty" yaml:"max_topic_alias"`
@@ -240,6 +246,9 @@ func (c *Config) Validate() error {
 	case "", "tlsv1.2", "tlsv1.3", "1.2", "1.3":
 	default:
 		bad("tls min_version %q: use tlsv1.2 or tlsv1.3", c.TLS.MinVersion)
+	}
+	if c.QueueMaxBytes < 0 {
+		bad("queue_max_bytes %d must not be negative", c.QueueMaxBytes)
 	}
 	if len(c.Rules) == 0 {
 		bad("no topic rule: add at least one (pattern, direction, qos)")

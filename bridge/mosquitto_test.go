@@ -145,6 +145,9 @@ func TestBridgeToMosquittoRetained(t *testing.T) {
 				r, _ := local.Srv.Retained("in/ret")
 				return len(r) == 1 && string(r[0].Payload) == "remote"
 			})
+			// Subscribed before Mosquitto has it, the message would come
+			// live, without the flag: wait for Mosquitto's PUBACK first.
+			eventually(t, "Mosquitto's acknowledgement", func() bool { return bridgeInfo(m, "b").Sent >= 1 })
 			s := subscribe(t, mq.Addr, "out/ret", 1)
 			if got := s.next(); !got.Retain || got.Payload != "local" {
 				t.Fatalf("Mosquitto holds %+v, want the retained message", got)

@@ -52,10 +52,12 @@ type Server struct {
 	pubMu      sync.Mutex
 	pubMatches topic.Matches[*session]
 
-	observers    atomic.Pointer[observers]    // nil: none (observer.go)
-	delayed      delayQueue                   // delayed publish (delayed.go)
-	topicMetrics atomic.Pointer[topicMetrics] // per-topic counters, nil: none (topicmetrics.go)
-	queuedBytes  atomic.Int64                 // bytes of all sessions' in-memory queues (MaxQueuedBytesTotal)
+	observers       atomic.Pointer[observers]    // nil: none (observer.go)
+	delayed         delayQueue                   // delayed publish (delayed.go)
+	topicMetrics    atomic.Pointer[topicMetrics] // per-topic counters, nil: none (topicmetrics.go)
+	queuedBytes     atomic.Int64                 // bytes of all sessions' in-memory queues (MaxQueuedBytesTotal)
+	sessionCaps     sync.Map                     // client identifier to int64: SetSessionByteCap
+	sessionCapCount atomic.Int64                 // entries in sessionCaps
 }
 
 // stats are the broker's counters.

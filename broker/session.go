@@ -119,9 +119,9 @@ func (s *session) deliver(m *message, qos byte, retain bool, subIDs []uint32, sh
 	switch {
 	case c != nil && qos == 0: // came online meanwhile
 		c.sendPublish(m, 0, 0, retain, false, subIDs)
-	case c != nil && s.queue.len() == 0 && s.spilled == 0 && s.resends == 0 && len(s.inflight) < s.maxInflight:
+	case c != nil && s.queue.len() == 0 && s.spilled == 0 && s.resends == 0 && len(s.inflight) < s.maxInflight && !s.overSessionCapLocked(o):
 		s.sendLocked(c, o, false)
-	case s.queueFullLocked() || s.overQueuedBytesLocked(o):
+	case s.queueFullLocked() || s.overQueuedBytesLocked(o) || s.overSessionCapLocked(o):
 		s.dropped++
 		s.srv.stats.dropped.Add(1)
 		m.countDropped(qos)

@@ -45,6 +45,7 @@ type Bridge struct {
 	OutgoingRetain         bool          `yaml:"outgoing_retain"`
 	AttemptUnsubscribe     bool          `yaml:"attempt_unsubscribe"`
 	MaxPacketSize          int           `yaml:"max_packet_size,omitempty"`
+	QueueMaxBytes          Size          `yaml:"queue_max_bytes,omitempty"`
 	ReceiveMaximum         int           `yaml:"receive_maximum,omitempty"`
 	MaxTopicAlias          int           `yaml:"max_topic_alias,omitempty"`
 	Topics                 []BridgeTopic `yaml:"topics"`
@@ -126,6 +127,7 @@ func (b *Bridge) bridgeConfig() (bridge.Config, error) {
 		StartType: bridge.StartType(b.StartType), Threshold: b.Threshold, IdleTimeout: b.IdleTimeout,
 		Notifications: b.Notifications, NotificationsLocalOnly: b.NotificationsLocalOnly, NotificationTopic: b.NotificationTopic,
 		TryPrivate: b.TryPrivate, OutgoingRetain: b.OutgoingRetain, AttemptUnsubscribe: b.AttemptUnsubscribe,
+		QueueMaxBytes: int64(b.QueueMaxBytes),
 		MaxPacketSize: uint32(b.MaxPacketSize), ReceiveMaximum: uint16(b.ReceiveMaximum), MaxTopicAlias: uint16(b.MaxTopicAlias),
 	}
 	if len(c.TLS.ALPN) == 0 {

@@ -135,6 +135,7 @@ func TestYAMLBridges(t *testing.T) {
   - name: cloud
     addresses: [cloud.example.com:1883]
     protocol_version: "5"
+    queue_max_bytes: 64MiB
     topics:
       - pattern: a/#
         direction: both
@@ -148,6 +149,7 @@ func TestYAMLBridges(t *testing.T) {
 	want := bridge.DefaultConfig("cloud")
 	want.Addresses = []string{"cloud.example.com:1883"}
 	want.Version = packet.V5
+	want.QueueMaxBytes = 64 << 20
 	want.PrimaryRetry = 0
 	want.Transport = ""
 	want.Rules = []bridge.Rule{{Pattern: "a/#", Direction: bridge.Both, QoS: 1}, {Pattern: "b/#", Direction: bridge.Out}}
