@@ -236,6 +236,11 @@ func TestBridgeV31(t *testing.T) {
 		m := local.bridges(testBridge("v31", packet.V31, directionRules(), mq.Addr))
 		waitState(t, m, "v31", bridge.StateConnected)
 		checkDirections(t, local.Addr, mq.Addr)
+		mq.stop() // its output is complete once it exited
+		// Mosquitto logs the protocol as p1 for 3.1 (p2 for 3.1.1, p5 for 5.0).
+		if out := mq.out.String(); !strings.Contains(out, "as bridge-v31 (p1,") {
+			t.Fatalf("mosquitto did not see the bridge at MQTT 3.1:\n%s", out)
+		}
 	})
 }
 
