@@ -125,6 +125,7 @@ done
 
 mean() { awk '{s=0; for (i=1;i<=NF;i++) s+=$i; if (NF) printf "%.2f", s/NF}' <<<"$1"; }
 echo "memory per idle connection, $CLIENTS connections, KiB (runs, [mean]); connected; setup seconds"
+echo "(Mosquitto's \$SYS heap counts only its own allocations, not OpenSSL's or libwebsockets': compare tls and ws by RSS)"
 printf '| %-9s | %-7s | %-22s | %-22s | %-24s | %-24s | %-10s | %-11s |\n' transport measure Gannet Mosquitto "Gannet / Mosquitto" "vs Gannet tcp" connected "setup s"
 for t in tcp tls ws; do
   for m in rss heap; do
