@@ -152,7 +152,7 @@ func (t *trace) wants(e *broker.Event) bool {
 	}
 	switch e.Kind {
 	case broker.EventPublished, broker.EventDelivered, broker.EventDropped:
-		return matchFilter(t.filter, e.Topic)
+		return topic.MatchFilter(t.filter, e.Topic)
 	}
 	return false
 }
@@ -570,27 +570,4 @@ func (c traceCollector) Collect(ch chan<- prometheus.Metric) {
 	c.tr.mu.Unlock()
 	ch <- prometheus.MustNewConstMetric(descTracesActive, prometheus.GaugeValue, float64(n))
 	ch <- prometheus.MustNewConstMetric(descTracesTotal, prometheus.CounterValue, float64(c.tr.started.Load()))
-}
-
-// matchFilter reports whether topic name matches filter: '+' one level,
-// '#' the rest and the parent level (section 4.7.1.2); names starting with
-// '$' are not matched by a leading wildcard [MQTT-4.7.2-1].
-func matchFilter(filter, name string) bool {
-	if name != "" && name[0] == '$' && filter != "" && (filter[0] == '+' || filter[0] == '#') {
-		return false
-	}
-	for {
-		f, frest, fmore := strings.Cut(filter, "/")
-		if f == "#" {
-			return true
-		}
-		n, nrest, nmore := strings.Cut(name, "/")
-		if f != "+" && f != n {
-			return false
-		}
-		if !fmore || !nmore {
-			return fmore == nmore || (fmore && frest == "#")
-		}
-		filter, name = frest, nrest
-	}
 }

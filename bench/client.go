@@ -84,7 +84,7 @@ func (c *client) setup(ctx context.Context, d *net.Dialer) bool {
 	cfg := &c.e.cfg
 	begin := time.Now()
 	dctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
-	nc, err := d.DialContext(dctx, "tcp", cfg.Addr)
+	nc, err := cfg.dial(dctx, d)
 	cancel()
 	if err != nil {
 		if ctx.Err() == nil {

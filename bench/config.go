@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -54,6 +55,13 @@ type Config struct {
 
 	// Addr is the broker's host:port.
 	Addr string
+	// Transport is tcp (""), tls, ws or wss.
+	Transport Transport
+	// TLSConfig configures tls and wss dials; nil: the system's roots, the
+	// server name from Addr.
+	TLSConfig *tls.Config
+	// WSPath is the HTTP path of ws and wss dials; "": /mqtt.
+	WSPath string
 	// Bind lists local IP addresses to dial from, used in turn: each
 	// address has its own range of ephemeral ports, so several let one
 	// machine open more connections than one range holds (about 28,000 on
@@ -171,6 +179,11 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		bad("broker address %q: %v", c.Addr, err)
+	}
+	switch c.Transport {
+	case "", TCP, TLS, WS, WSS:
+	default:
+		bad("transport %q: use tcp, tls, ws or wss", c.Transport)
 	}
 	for _, b := range c.Bind {
 		if net.ParseIP(b) == nil {

@@ -11,6 +11,11 @@
 //     subscriber i), fan-in (many publishers, one wildcard subscriber) or
 //     fan-out (one publisher, many subscribers).
 //
+// Every client dials over Config.Transport: plain TCP, TLS, WebSocket or
+// WebSocket over TLS (the "mqtt" subprotocol, binary messages), so that the
+// cost of each transport can be measured; bench/transport_memory.sh
+// measures the memory per idle connection of each, beside Mosquitto.
+//
 // The clients are raw connections driven by the packet codec, not a client
 // library, so that the bench can saturate a broker before itself: each
 // publisher encodes its PUBLISH once and patches the packet identifier and

@@ -106,7 +106,7 @@ func (e *engine) report() *Report {
 	pubs, subs := cfg.counts()
 	r := &Report{
 		Scenario:    cfg.Scenario,
-		Broker:      cfg.Addr,
+		Broker:      cfg.brokerName(),
 		Protocol:    versionName(cfg.Version),
 		QoS:         cfg.QoS,
 		PayloadSize: cfg.PayloadSize,

@@ -79,7 +79,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 	e.run(ctx)
 	r := e.report()
 	if r.Connections.Established == 0 {
-		return r, fmt.Errorf("%w to %s", ErrNoConnection, cfg.Addr)
+		return r, fmt.Errorf("%w to %s", ErrNoConnection, cfg.brokerName())
 	}
 	return r, nil
 }

@@ -92,7 +92,7 @@ func (e *engine) watchMemory(ctx context.Context) (*memWatch, error) {
 	d := e.dialers[0]
 	dctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
 	defer cancel()
-	nc, err := d.DialContext(dctx, "tcp", cfg.Addr)
+	nc, err := cfg.dial(dctx, d)
 	if err != nil {
 		return nil, err
 	}

@@ -48,19 +48,3 @@ func BenchmarkEncodeBatch(b *testing.B) {
 		encodeBatch(batch, true)
 	}
 }
-
-func TestMatchFilter(t *testing.T) {
-	for _, c := range []struct {
-		filter, name string
-		want         bool
-	}{
-		{"#", "a/b", true}, {"a/#", "a", true}, {"a/#", "a/b/c", true}, {"a/+", "a/b", true},
-		{"a/+", "a/b/c", false}, {"a/+", "a", false}, {"+/+", "a/b", true}, {"a/b", "a/b", true},
-		{"a/b", "a/c", false}, {"+", "", true}, {"a//b", "a//b", true}, {"a/+/c", "a//c", true},
-		{"#", "$SYS/x", false}, {"+/x", "$SYS/x", false}, {"$SYS/#", "$SYS/x", true}, // [MQTT-4.7.2-1]
-	} {
-		if got := matchFilter(c.filter, c.name); got != c.want {
-			t.Errorf("matchFilter(%q, %q) = %v, want %v", c.filter, c.name, got, c.want)
-		}
-	}
-}

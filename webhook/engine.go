@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gannet-mqtt/gannet/broker"
+	"github.com/gannet-mqtt/gannet/topic"
 )
 
 // SignatureHeader carries "sha256=" and the hex HMAC-SHA256 of the request
@@ -159,7 +160,7 @@ func (h *hook) wantsTopic(ev *broker.Event) bool {
 		return true
 	}
 	for _, f := range h.Topics {
-		if f == ev.Topic || matchFilter(f, ev.Topic) {
+		if f == ev.Topic || topic.MatchFilter(f, ev.Topic) {
 			return true
 		}
 	}

@@ -23,6 +23,8 @@ func newBenchCmd() *cobra.Command {
 		qos                   int
 		keepAlive             int
 		asJSON, quiet         bool
+		transport, cafile     string
+		insecure              bool
 	)
 	cmd := &cobra.Command{
 		Use:   "bench [conn|pub|sub|pubsub]",
@@ -48,6 +50,9 @@ at once, then all connect again) and report the broker's memory per idle
 connection from its own figure (--memory-topic '$SYS/broker/heap/current';
 the broker must publish $SYS every second or so).
 
+Every scenario dials over --transport: tcp (the default), tls, ws or wss;
+--cafile and --insecure set up TLS as for gannet pub and sub.
+
 In topic templates %i is the client's index. Payloads start with the send
 time, so publishers and subscribers must share a clock (same machine).
 
@@ -58,7 +63,9 @@ goes to stdout, as JSON with --json.`,
   gannet bench conn -c 100000 --conn-rate 5000 --duration 1m --bind 127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5
   gannet bench pubsub -c 2 -C 1000 --json
   gannet bench pingpong -q 1 -C 20000
-  gannet bench conn -c 10000 --persistent --reconnect --memory-topic '$SYS/broker/heap/current' --duration 3s`,
+  gannet bench conn -c 10000 --persistent --reconnect --memory-topic '$SYS/broker/heap/current' --duration 3s
+  gannet bench conn -c 5000 --transport tls -p 8883 --cafile ca.pem --memory-topic '$SYS/broker/heap/current'
+  gannet bench conn -c 5000 --transport ws -p 8080 --ws-path /mqtt --memory-topic '$SYS/broker/heap/current'`,
 		Args:          cobra.MatchAll(cobra.MaximumNArgs(1), cobra.OnlyValidArgs),
 		ValidArgs:     []string{"conn", "pub", "sub", "pubsub", "pingpong"},
 		SilenceUsage:  true,
@@ -67,11 +74,30 @@ goes to stdout, as JSON with --json.`,
 			if len(args) == 1 {
 				cfg.Scenario = bench.Scenario(args[0])
 			}
-			cfg.Shape = bench.Shape(shape)
-			cfg.Addr = net.JoinHostPort(host, strconv.Itoa(port))
 			v, err := bench.ParseVersion(protocol)
 			if err != nil {
 				return err
+			}
+			cfg.Shape = bench.Shape(shape)
+			// As for pub and sub, --cafile and --insecure turn on TLS.
+			cfg.Transport = bench.Transport(transport)
+			if cafile != "" || insecure {
+				switch cfg.Transport {
+				case bench.TCP:
+					cfg.Transport = bench.TLS
+				case bench.WS:
+					cfg.Transport = bench.WSS
+				}
+			}
+			if port == 0 {
+				port = defaultPort(cfg.Transport)
+			}
+			cfg.Addr = net.JoinHostPort(host, strconv.Itoa(port))
+			if cfg.Transport == bench.TLS || cfg.Transport == bench.WSS {
+				tf := clientFlags{cafile: cafile, insecure: insecure}
+				if cfg.TLSConfig, err = tf.tlsConfig(); err != nil {
+					return err
+				}
 			}
 			cfg.Version = v
 			if qos < 0 || qos > 2 {
@@ -118,7 +144,11 @@ goes to stdout, as JSON with --json.`,
 	// -h is the host, as for mosquitto_pub; help stays --help.
 	f.Bool("help", false, "help for bench")
 	f.StringVarP(&host, "host", "h", "127.0.0.1", "broker host")
-	f.IntVarP(&port, "port", "p", 1883, "broker port")
+	f.IntVarP(&port, "port", "p", 0, "broker port (default by transport: 1883 tcp, 8883 tls, 80 ws, 443 wss)")
+	f.StringVar(&transport, "transport", "tcp", "how to reach the broker: tcp, tls, ws (WebSocket) or wss (WebSocket over TLS)")
+	f.StringVar(&cfg.WSPath, "ws-path", "/mqtt", "ws and wss: the HTTP path of the WebSocket endpoint")
+	f.StringVar(&cafile, "cafile", "", "PEM file of the certificate authorities to trust; turns on TLS (tcp becomes tls, ws becomes wss)")
+	f.BoolVar(&insecure, "insecure", false, "do not check that the server certificate's host name matches the host\n(the certificate chain is still verified); turns on TLS")
 	f.StringSliceVar(&cfg.Bind, "bind", nil, "local IP addresses to connect from, in turn (comma-separated); each adds a range of ~28,000 ephemeral ports")
 	f.StringVarP(&protocol, "protocol-version", "V", "3.1.1", "MQTT version: 3.1.1 (mqttv311) or 5 (mqttv5)")
 	f.StringVar(&shape, "shape", string(cfg.Shape), "pubsub shape: pairs, fan-in, fan-out")
@@ -148,6 +178,19 @@ goes to stdout, as JSON with --json.`,
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	f.BoolVar(&quiet, "quiet", false, "no progress line, even on a terminal")
 	return cmd
+}
+
+// defaultPort is the broker port a transport uses when -p is not given.
+func defaultPort(t bench.Transport) int {
+	switch t {
+	case bench.TLS:
+		return 8883
+	case bench.WS:
+		return 80
+	case bench.WSS:
+		return 443
+	}
+	return 1883
 }
 
 // isTerminal reports whether f is a character device (a terminal).

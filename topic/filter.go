@@ -1,11 +1,13 @@
-package webhook
+package topic
 
 import "strings"
 
-// matchFilter reports whether topic name matches filter: '+' one level,
-// '#' the rest and the parent level (section 4.7.1.2); names starting with
-// '$' are not matched by a leading wildcard [MQTT-4.7.2-1].
-func matchFilter(filter, name string) bool {
+// MatchFilter reports whether the topic name matches filter without a trie:
+// '+' one level, '#' the rest and the parent level (section 4.7.1.2); a
+// name starting with '$' is not matched by a leading wildcard
+// [MQTT-4.7.2-1]. For a few filters checked outside the routing path
+// (traces, webhook filters); routing uses Trie.
+func MatchFilter(filter, name string) bool {
 	if name != "" && name[0] == '$' && filter != "" && (filter[0] == '+' || filter[0] == '#') {
 		return false
 	}
@@ -19,7 +21,6 @@ func matchFilter(filter, name string) bool {
 			return false
 		}
 		if !fmore || !nmore {
-			// "a/#" matches "a" as well (section 4.7.1.2).
 			return fmore == nmore || (fmore && frest == "#")
 		}
 		filter, name = frest, nrest
