@@ -245,13 +245,15 @@ func (b *Bridge) stop() {
 
 // Restart drops the remote connection and connects again at once.
 func (b *Bridge) Restart() {
+	// Take the connection in use before asking for the restart: once asked,
+	// a new connection may be made at once, and it must not be the one closed.
+	b.mu.Lock()
+	nc := b.conn
+	b.mu.Unlock()
 	select {
 	case b.restartReq <- struct{}{}:
 	default:
 	}
-	b.mu.Lock()
-	nc := b.conn
-	b.mu.Unlock()
 	if nc != nil {
 		nc.Close()
 	}
