@@ -168,6 +168,19 @@ var (
 	_ Authorizer        = (*HTTPHook)(nil)
 )
 
+// Immediate is an optional interface of an Authorizer that decides in
+// memory, without I/O, so that a caller need not bound its time: the broker
+// then arms no timeout for it (a context and a timer on every delivery).
+type Immediate interface {
+	Immediate() bool
+}
+
+// IsImmediate reports whether a decides without I/O.
+func IsImmediate(a Authorizer) bool {
+	i, ok := a.(Immediate)
+	return ok && i.Immediate()
+}
+
 // SubscribeAuthorizer is an optional interface of an Authorizer that
 // decides SUBSCRIBE itself. Without it, the broker asks Authorize for Read
 // on the filter.
@@ -191,3 +204,6 @@ func (readAtDelivery) AuthorizeSubscribe(context.Context, *Client, string) (bool
 
 // Unwrap returns the wrapped Authorizer.
 func (r readAtDelivery) Unwrap() Authorizer { return r.Authorizer }
+
+// Immediate reports whether the wrapped Authorizer decides without I/O.
+func (r readAtDelivery) Immediate() bool { return IsImmediate(r.Authorizer) }

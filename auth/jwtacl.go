@@ -311,6 +311,10 @@ type JWTAuthorizer struct {
 	Next Authorizer
 }
 
+// Immediate reports whether the whole decision is in memory: the claim
+// always is, Next may not be.
+func (a *JWTAuthorizer) Immediate() bool { return a.Next == nil || IsImmediate(a.Next) }
+
 // Authorize applies the claim with QoS and retain unknown (a delivery).
 func (a *JWTAuthorizer) Authorize(ctx context.Context, c *Client, acc Access, t string) (bool, error) {
 	if c != nil && c.jwtACL != nil {

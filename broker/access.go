@@ -59,6 +59,18 @@ type listenerState struct {
 // authTimeout bounds one authentication or authorisation decision.
 const authTimeout = 10 * time.Second
 
+// authContext bounds a decision of a by authTimeout, unless a decides in
+// memory (auth.Immediate): a delivery's read check then costs no context
+// and no timer.
+func authContext(a auth.Authorizer) (context.Context, context.CancelFunc) {
+	if auth.IsImmediate(a) {
+		return context.Background(), noCancel
+	}
+	return context.WithTimeout(context.Background(), authTimeout)
+}
+
+func noCancel() {}
+
 // authenticate decides whether the CONNECT's credentials get in. It returns
 // Success or the CONNACK reason code to refuse with; guarded reports a
 // refusal by the login limits (loginguard.go), which logged it already.
@@ -173,7 +185,7 @@ func (s *Server) allowedMsg(ac *auth.Client, a auth.Access, topic string, qos by
 	if !ok || ac == nil || (a == auth.Write && strings.HasPrefix(topic, "$SYS")) {
 		return s.allowed(ac, a, topic)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), authTimeout)
+	ctx, cancel := authContext(ma)
 	ok, err := ma.AuthorizeMessage(ctx, ac, a, topic, qos, retain)
 	cancel()
 	if err != nil {
@@ -213,8 +225,9 @@ func (s *Server) allowed(ac *auth.Client, a auth.Access, topic string) bool {
 	if s.opt().Authorizer == nil || ac == nil {
 		return true
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), authTimeout)
-	ok, err := s.opt().Authorizer.Authorize(ctx, ac, a, topic)
+	az := s.opt().Authorizer
+	ctx, cancel := authContext(az)
+	ok, err := az.Authorize(ctx, ac, a, topic)
 	cancel()
 	if err != nil {
 		s.log.Error("authorisation failed to decide; refusing", "client", ac.ClientID, "user", ac.Username, "access", a.String(), "topic", topic, "error", err)
@@ -235,7 +248,7 @@ func (s *Server) allowedSubscribe(ac *auth.Client, filter string, qos byte) bool
 	if !ok || ac == nil {
 		return s.allowed(ac, auth.Read, filter)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), authTimeout)
+	ctx, cancel := authContext(s.opt().Authorizer)
 	ok, err := sa.AuthorizeSubscribe(ctx, ac, filter)
 	cancel()
 	if err != nil {

@@ -5,6 +5,8 @@ package broker
 // counts, connections still in the handshake, whether a session is online,
 // and how many bytes wait in write buffers.
 
+import "github.com/gannet-mqtt/gannet/auth"
+
 // SessionDropped is the per-session count of messages dropped because the
 // session queue was full; ok is false when there is no such session.
 func (s *Server) SessionDropped(id string) (n uint64, ok bool) {
@@ -65,3 +67,8 @@ func (s *Server) SampleMemory() { s.sampleMemory() }
 
 // MemInUse is the broker's measure of the memory in use.
 func MemInUse() uint64 { return memInUse() }
+
+// AllowedRead asks the authoriser for read access as a delivery does.
+func (s *Server) AllowedRead(ac *auth.Client, topic string) bool {
+	return s.allowed(ac, auth.Read, topic)
+}
