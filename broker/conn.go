@@ -283,7 +283,13 @@ func (c *conn) ended(err error) (linger bool) {
 			c.srv.log.Info("connection lost", "client", c.clientID, "remote", c.nc.RemoteAddr(), "error", err)
 		}
 	}
-	c.closeWith(nil)
+	// After a DISCONNECT the session goes offline before the socket
+	// closes: a client that saw the close finds its messages queued, under
+	// the queue's limit, not sent to a connection already ending.
+	clean := errors.Is(err, errDisconnect)
+	if !clean {
+		c.closeWith(nil)
+	}
 	if c.expiryTimer != nil {
 		c.expiryTimer.Stop()
 	}
@@ -291,6 +297,9 @@ func (c *conn) ended(err error) (linger bool) {
 		c.srv.emitClient(EventDisconnected, c, "", 0, reason, detail)
 	}
 	c.srv.disconnected(c)
+	if clean {
+		c.closeWith(nil)
+	}
 	return linger
 }
 
