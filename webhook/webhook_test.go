@@ -281,6 +281,9 @@ func TestReceiverFailingRetriesWithBackoff(t *testing.T) {
 	b, eng := runBroker(t, nil, h)
 	pahoClient(t, b.Addr, "one", nil)
 	eventually(t, "the event after two 500s", func() bool { return len(rc.snapshot()) == 1 })
+	// The receiver records the request before the engine has read the
+	// 200: wait for the engine to count it sent.
+	eventually(t, "the engine counts it sent", func() bool { return eng.Stats()[0].Sent == 1 })
 
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
