@@ -1,6 +1,7 @@
 package admin_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
@@ -27,6 +28,12 @@ const browserTimeout = 40 * time.Second
 // newBrowser starts headless Chromium with a fresh profile. It skips the
 // test when Chromium is missing, except in CI, where that is a failure.
 // extra adds allocator options (flags) to the defaults.
+//
+// The browser is started here, not by the test's first action: chromedp
+// allocates again on a context whose first allocation failed, and that
+// second allocation panics inside chromedp (close of a closed channel),
+// killing the whole test binary. A start that fails is retried with a new
+// profile, then reported with what Chromium printed.
 func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
@@ -35,27 +42,59 @@ func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Con
 		}
 		t.Skipf("%s missing (apt-get install chromium): %v", chromiumPath, err)
 	}
-	ctx, cancelTimeout := context.WithTimeout(context.Background(), browserTimeout)
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, append([]chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1440, 1000),
-	}, extra...)...)
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	t.Cleanup(func() {
-		cancelBrowser() // closes the browser and waits for it
-		cancelAlloc()
-		cancelTimeout()
-	})
-	return bctx
+	var errs []string
+	for attempt := 1; attempt <= 3; attempt++ {
+		out := &lockedBuffer{}
+		ctx, cancelTimeout := context.WithTimeout(context.Background(), browserTimeout)
+		actx, cancelAlloc := chromedp.NewExecAllocator(ctx, append([]chromedp.ExecAllocatorOption{
+			chromedp.ExecPath(chromiumPath),
+			chromedp.Flag("headless", true),
+			chromedp.Flag("no-sandbox", true),
+			chromedp.Flag("disable-gpu", true),
+			chromedp.Flag("disable-dev-shm-usage", true),
+			chromedp.Flag("disable-background-networking", true),
+			chromedp.Flag("disable-component-update", true),
+			chromedp.Flag("disable-sync", true),
+			chromedp.Flag("no-first-run", true),
+			chromedp.Flag("hide-scrollbars", true),
+			chromedp.UserDataDir(t.TempDir()),
+			chromedp.WindowSize(1440, 1000),
+			chromedp.CombinedOutput(out),
+		}, extra...)...)
+		bctx, cancelBrowser := chromedp.NewContext(actx)
+		stop := func() {
+			cancelBrowser() // closes the browser and waits for it
+			cancelAlloc()
+			cancelTimeout()
+		}
+		if _, err := chromedp.Run(bctx, chromedp.Sleep(0)); err != nil {
+			stop()
+			errs = append(errs, fmt.Sprintf("attempt %d: %v\nChromium printed:\n%s", attempt, err, out.String()))
+			continue
+		}
+		t.Cleanup(stop)
+		return bctx
+	}
+	t.Fatalf("headless Chromium (%s) would not start:\n%s", chromiumPath, strings.Join(errs, "\n"))
+	return nil
+}
+
+// lockedBuffer lets Chromium's output goroutine and the test share a buffer.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
 
 // consoleLog collects the page's console messages and exceptions.
