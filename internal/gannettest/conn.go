@@ -245,6 +245,9 @@ func (c *Conn) NextID() uint16 {
 	return c.nextID
 }
 
+// LastID returns the packet identifier NextID returned last (0: none yet).
+func (c *Conn) LastID() uint16 { return c.nextID }
+
 // Subscribe sends one SUBSCRIBE with an optional 5.0 Subscription
 // Identifier (0: none) and returns the SUBACK's reason codes, one per
 // filter [MQTT-3.8.4-5] under the SUBSCRIBE's identifier [MQTT-3.8.4-2].
