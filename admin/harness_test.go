@@ -235,17 +235,12 @@ func (m *mqttClient) subscribe(filter string, qos byte) {
 	}
 }
 
-// publish publishes and, at QoS 1, waits for PUBACK; a QoS 2 flow is left
-// to the test.
+// publish publishes and waits for the exchange to end: PUBACK at QoS 1,
+// PUBREC then PUBCOMP at QoS 2, so that the broker has the message when it
+// returns.
 func (m *mqttClient) publish(topic, payload string, qos byte, retain bool) {
 	m.t.Helper()
-	p := &packet.Publish{Topic: topic, Payload: []byte(payload), QoS: qos, Retain: retain}
-	if qos == 2 {
-		p.PacketID = m.NextID()
-		m.Send(p)
-		return
-	}
-	m.Publish(p)
+	m.Pub(topic, payload, qos, retain)
 }
 
 // receive reads one PUBLISH and acknowledges it at QoS 1.
