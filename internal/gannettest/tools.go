@@ -156,28 +156,39 @@ func (s *SyncBuffer) Len() int {
 
 // RunMosquitto starts Debian's mosquitto broker on a free 127.0.0.1 port
 // with an anonymous listener and no persistence, and kills it when the test
-// ends (its output is logged when the test failed). Extra lines are
-// appended to its configuration file. Without mosquitto the test fails
-// under CI and is skipped elsewhere. It returns the address.
+// ends. Extra lines are appended to its configuration file. Without
+// mosquitto the test fails under CI and is skipped elsewhere. It returns
+// the address.
 func RunMosquitto(t testing.TB, extra ...string) string {
+	t.Helper()
+	return RunMosquittoConf(t, func(port int) string {
+		return strings.Join(append([]string{
+			fmt.Sprintf("listener %d 127.0.0.1", port),
+			"allow_anonymous true",
+			"persistence false",
+		}, extra...), "\n")
+	})
+}
+
+// RunMosquittoConf starts Debian's mosquitto with the configuration conf
+// returns for a free loopback port (it must listen on 127.0.0.1 at that
+// port), and kills it when the test ends; its output is logged when the
+// test failed. Lines are added that keep it in the foreground of the test:
+// it keeps root privileges (its files are in a private temporary
+// directory) and logs errors and warnings to stderr. Without mosquitto the
+// test fails under CI and is skipped elsewhere. It returns the address
+// once mosquitto accepts connections.
+func RunMosquittoConf(t testing.TB, conf func(port int) string) string {
 	t.Helper()
 	bin := Tool(t, "mosquitto", "apt-get install mosquitto")
 	port := FreePort(t)
-	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
-	lines := append([]string{
-		fmt.Sprintf("listener %d 127.0.0.1", port),
-		"allow_anonymous true",
-		"persistence false",
-		"user root", // do not drop privileges: the file is in a private temporary directory
-		"log_dest stderr",
-		"log_type error",
-		"log_type warning",
-	}, extra...)
-	if err := os.WriteFile(conf, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+	path := filepath.Join(t.TempDir(), "mosquitto.conf")
+	text := strings.TrimRight(conf(port), "\n") + "\nuser root\nlog_dest stderr\nlog_type error\nlog_type warning\n"
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var out SyncBuffer
-	cmd := exec.Command(bin, "-c", conf)
+	cmd := exec.Command(bin, "-c", path)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start mosquitto: %v", err)
@@ -185,7 +196,7 @@ func RunMosquitto(t testing.TB, extra ...string) string {
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
-		cmd.Process.Kill()
+		cmd.Process.Kill() // by PID: the process this test started
 		select {
 		case <-exited:
 		case <-time.After(WaitFor):
@@ -205,7 +216,7 @@ func RunMosquitto(t testing.TB, extra ...string) string {
 		}
 		select {
 		case <-exited:
-			t.Fatalf("mosquitto exited: %s", out.String())
+			t.Fatalf("mosquitto exited:\n%s", out.String())
 		default:
 		}
 		if time.Now().After(deadline) {
