@@ -35,18 +35,14 @@ func v5Dial(t testing.TB, addr string) *rawClient {
 func v5ConnectRaw(t testing.TB, addr string, p *packet.Connect) (*rawClient, *packet.Connack) {
 	t.Helper()
 	c := v5Dial(t, addr)
-	c.send(p)
-	return c, expectPacket[*packet.Connack](c)
+	return c, c.Connect(p)
 }
 
 // v5ConnectOK is v5ConnectRaw that fails unless the CONNACK is 0x00.
 func v5ConnectOK(t testing.TB, addr string, p *packet.Connect) (*rawClient, *packet.Connack) {
 	t.Helper()
-	c, ack := v5ConnectRaw(t, addr, p)
-	if ack.ReasonCode != packet.Success {
-		t.Fatalf("CONNACK for %q: %s (%#x)", p.ClientID, ack.ReasonCode, byte(ack.ReasonCode))
-	}
-	return c, ack
+	c := v5Dial(t, addr)
+	return c, c.ConnectOK(p)
 }
 
 // v5Client connects a raw 5.0 client called id with Clean Start 1 and
@@ -91,14 +87,7 @@ func (c *rawClient) v5ExpectDisconnect(rc packet.ReasonCode) *packet.Disconnect 
 // Present 0 [MQTT-3.2.2-6], and then the close [MQTT-3.2.2-7].
 func v5ExpectConnackRefused(t testing.TB, addr string, p *packet.Connect, rc packet.ReasonCode) {
 	t.Helper()
-	c, ack := v5ConnectRaw(t, addr, p)
-	if ack.ReasonCode != rc {
-		t.Fatalf("CONNACK %s (%#x), want %s (%#x)", ack.ReasonCode, byte(ack.ReasonCode), rc, byte(rc))
-	}
-	if ack.SessionPresent {
-		t.Errorf("refusing CONNACK has Session Present 1 [MQTT-3.2.2-6]")
-	}
-	c.expectClosedSilently(waitFor)
+	v5Dial(t, addr).ConnectRefused(p, rc)
 }
 
 // v5ExpectNothing checks with a ping that nothing is pending for c.

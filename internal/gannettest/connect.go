@@ -39,38 +39,57 @@ func versionOf(p *packet.Connect) byte {
 	return packet.V311
 }
 
+// Connect sends p on c and returns the CONNACK, whatever its code.
+func (c *Conn) Connect(p *packet.Connect) *packet.Connack {
+	c.T.Helper()
+	c.Send(p)
+	return ExpectPacket[*packet.Connack](c)
+}
+
+// ConnectOK is Connect that fails unless the CONNACK accepts p.
+func (c *Conn) ConnectOK(p *packet.Connect) *packet.Connack {
+	c.T.Helper()
+	ack := c.Connect(p)
+	if ack.ReasonCode != packet.Success {
+		c.T.Fatalf("CONNACK for %q: %s (%#x)", p.ClientID, ack.ReasonCode, byte(ack.ReasonCode))
+	}
+	return ack
+}
+
+// ConnectRefused sends p and expects a CONNACK with failure code rc,
+// Session Present 0 [MQTT-3.2.2-6], and then the close [MQTT-3.2.2-7].
+func (c *Conn) ConnectRefused(p *packet.Connect, rc packet.ReasonCode) {
+	c.T.Helper()
+	ack := c.Connect(p)
+	if ack.ReasonCode != rc {
+		c.T.Fatalf("CONNACK %s (%#x), want %s (%#x)", ack.ReasonCode, byte(ack.ReasonCode), rc, byte(rc))
+	}
+	if ack.SessionPresent {
+		c.T.Errorf("refusing CONNACK has Session Present 1 [MQTT-3.2.2-6]")
+	}
+	c.ExpectClosedSilently(c.timeout())
+}
+
 // ConnectRaw dials addr, sends p and returns the connection (at p's
 // protocol level) and the CONNACK, whatever its code.
 func ConnectRaw(t testing.TB, addr string, p *packet.Connect) (*Conn, *packet.Connack) {
 	t.Helper()
 	c := Dial(t, addr, versionOf(p))
-	c.Send(p)
-	return c, ExpectPacket[*packet.Connack](c)
+	return c, c.Connect(p)
 }
 
 // ConnectOK is ConnectRaw that fails unless the CONNACK accepts p.
 func ConnectOK(t testing.TB, addr string, p *packet.Connect) (*Conn, *packet.Connack) {
 	t.Helper()
-	c, ack := ConnectRaw(t, addr, p)
-	if ack.ReasonCode != packet.Success {
-		t.Fatalf("CONNACK for %q: %s (%#x)", p.ClientID, ack.ReasonCode, byte(ack.ReasonCode))
-	}
-	return c, ack
+	c := Dial(t, addr, versionOf(p))
+	return c, c.ConnectOK(p)
 }
 
-// ExpectConnackRefused connects with p and expects a CONNACK with failure
-// code rc, Session Present 0 [MQTT-3.2.2-6], and then the close
-// [MQTT-3.2.2-7].
+// ExpectConnackRefused connects with p and expects the refusal rc (see
+// ConnectRefused).
 func ExpectConnackRefused(t testing.TB, addr string, p *packet.Connect, rc packet.ReasonCode) {
 	t.Helper()
-	c, ack := ConnectRaw(t, addr, p)
-	if ack.ReasonCode != rc {
-		t.Fatalf("CONNACK %s (%#x), want %s (%#x)", ack.ReasonCode, byte(ack.ReasonCode), rc, byte(rc))
-	}
-	if ack.SessionPresent {
-		t.Errorf("refusing CONNACK has Session Present 1 [MQTT-3.2.2-6]")
-	}
-	c.ExpectClosedSilently(c.timeout())
+	Dial(t, addr, versionOf(p)).ConnectRefused(p, rc)
 }
 
 // ExpectServing checks that the broker at addr still accepts a client and
