@@ -4,7 +4,8 @@
 // reads packets with a deadline (Conn, Dial, ConnectRaw); paho.mqtt.golang
 // (3.1, 3.1.1) and paho.golang (5.0) clients (Paho, Paho5); and the
 // Debian mosquitto tools (Tool, StartTool, RunMosquitto), which fail the
-// test under CI when missing and skip it elsewhere. Its subpackage
+// test under CI when missing and skip it elsewhere (Require); and a test
+// certificate authority for TLS (NewPKI). Its subpackage
 // clustertest starts a cluster of N nodes; it is apart so that the tests
 // that need no cluster do not link NATS.
 //
