@@ -2,6 +2,7 @@ package bridge_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -16,27 +17,44 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/gannet-mqtt/gannet/client"
+	"github.com/gannet-mqtt/gannet/packet"
 )
 
 // TestBridgeQoS2SurvivesKill9 kills the local broker (a child process,
-// SIGKILL) in the middle of the QoS 2 exchange of a message on its way to
-// the remote, restarts it, and checks that the remote's subscriber gets
-// every message exactly once, in order: the bridge resumes the exchange with
-// the same packet identifier, PUBLISH again with DUP before PUBREC
-// ([MQTT-4.3.3-10] on the remote: not delivered again) and PUBREL after it,
-// never a new PUBLISH [MQTT-4.3.3-6] [MQTT-4.4.0-1].
+// SIGKILL) in the middle of the QoS 2 exchange of a message crossing the
+// bridge, restarts it, and checks that the subscriber on the other side
+// gets every message exactly once, in order.
 //
-// A proxy between the bridge and the remote holds the exchange at one of
-// three steps, chosen with the message at random (the seed is logged; set
-// GANNET_SEED to replay it):
+// out: messages to the remote. The bridge resumes the exchange with the
+// same packet identifier, PUBLISH again with DUP before PUBREC
+// ([MQTT-4.3.3-10] on the remote: not delivered again) and PUBREL after it,
+// never a new PUBLISH [MQTT-4.3.3-6] [MQTT-4.4.0-1]. A proxy between the
+// bridge and the remote holds the exchange at one of three steps:
 //   - pubrec: the remote got the PUBLISH and sent PUBREC, which is held;
 //   - pubrel: the bridge sent PUBREL, which is held;
 //   - pubcomp: the remote completed the exchange, and its PUBCOMP is held.
 //
-// The remote is an in-process Gannet, and Debian's mosquitto (which
-// delivers at PUBREL). The default run kills once per step and remote;
-// GANNET_LONG=1 kills 8 times per step and remote.
+// in: messages from the remote, to a persistent subscriber of the local
+// broker. The proxy holds the bridge's PUBREC (the message is durable
+// locally, the remote does not know), the remote's PUBREL, or the
+// bridge's PUBCOMP. The remote's PUBLISH sent again with DUP and the same
+// identifier reaches the local broker with that identifier, which it still
+// holds [MQTT-4.3.3-10], and its PUBREL is passed on.
+//
+// The message at which the exchange is held and the protocol version are
+// drawn at random (the seed is logged; GANNET_SEED replays it). The
+// remote is an in-process Gannet, and Debian's mosquitto (which delivers
+// at PUBREL). The default run kills once per step, direction and remote;
+// GANNET_LONG=1 kills 8 times each.
 func TestBridgeQoS2SurvivesKill9(t *testing.T) {
+	bin := buildGannet(t)
+	t.Run("out", func(t *testing.T) { qos2KillTest(t, bin, false) })
+	t.Run("in", func(t *testing.T) { qos2KillTest(t, bin, true) })
+}
+
+func qos2KillTest(t *testing.T, bin string, inbound bool) {
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("GANNET_SEED"); s != "" {
 		seed, _ = strconv.ParseUint(s, 10, 64)
@@ -47,7 +65,6 @@ func TestBridgeQoS2SurvivesKill9(t *testing.T) {
 	if os.Getenv("GANNET_LONG") != "" {
 		rounds = 8
 	}
-	bin := buildGannet(t)
 	remotes := []struct {
 		name  string
 		start func(t *testing.T) string
@@ -60,26 +77,43 @@ func TestBridgeQoS2SurvivesKill9(t *testing.T) {
 			raddr := rm.start(t)
 			for i := 0; i < rounds; i++ {
 				for _, step := range []string{"pubrec", "pubrel", "pubcomp"} {
-					ver := []string{"3.1.1", "5"}[rng.IntN(2)]
-					total := 12
-					at := 2 + rng.IntN(total-4) // at least 2 complete before: a new client's first identifiers differ
-					name := fmt.Sprintf("%s-%d-%s-v%s-at%d", rm.name, i, step, ver, at)
-					t.Run(name, func(t *testing.T) {
-						qos2KillRound(t, bin, raddr, name, step, ver, total, at)
-					})
+					r := &killRound{bin: bin, raddr: raddr, step: step, inbound: inbound, total: 12,
+						ver: []string{"3.1.1", "5"}[rng.IntN(2)]}
+					r.at = 2 + rng.IntN(r.total-4) // at least 2 complete before: a new client's first identifiers differ
+					r.name = fmt.Sprintf("%s-%d-%s-v%s-at%d", rm.name, i, step, r.ver, r.at)
+					t.Run(r.name, r.run)
 				}
 			}
 		})
 	}
 }
 
-// qos2KillRound runs one kill: total messages, the exchange of number at
+// killRound is one kill: total messages, the exchange of number at
 // (counting from 0) held at step.
-func qos2KillRound(t *testing.T, bin, raddr, name, step, ver string, total, at int) {
-	px := startHoldProxy(t, raddr, step, at)
+type killRound struct {
+	bin, raddr, name, step, ver string
+	inbound                     bool
+	total, at                   int
+}
+
+// heldPacket is the packet type the proxy holds, and whether it goes to
+// the remote (else to the bridge).
+func (r *killRound) heldPacket() (typ byte, toRemote bool) {
+	typ = map[string]byte{"pubrec": 5, "pubrel": 6, "pubcomp": 7}[r.step]
+	// The receiver of the message sends PUBREC and PUBCOMP.
+	return typ, r.inbound != (r.step == "pubrel")
+}
+
+func (r *killRound) run(t *testing.T) {
+	typ, toRemote := r.heldPacket()
+	px := startHoldProxy(t, r.raddr, typ, toRemote, r.at)
 	dir := t.TempDir()
 	laddr := freePort(t)
 	conf := filepath.Join(dir, "gannet.yaml")
+	direction := "out"
+	if r.inbound {
+		direction = "in"
+	}
 	yaml := fmt.Sprintf(`sys:
   interval: 0s
 bridges:
@@ -92,18 +126,24 @@ bridges:
     restart_max: 100ms
     topics:
       - pattern: %s/#
+        direction: %s
         qos: 2
-`, px.addr(), ver, name, name)
+`, px.addr(), r.ver, r.name, r.name, direction)
 	if err := os.WriteFile(conf, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	child := &gannetChild{t: t, bin: bin, addr: laddr, args: []string{"--listen", laddr, "--data-dir", filepath.Join(dir, "data"),
-		"--store", "pebble", "--log-level", "warn", "--config", conf}}
+	child := &gannetChild{t: t, bin: r.bin, addr: laddr, args: []string{"--listen", laddr, "--data-dir", filepath.Join(dir, "data"),
+		"--store", "pebble", "--log-level", logLevel(), "--config", conf}}
 
 	got := make(chan string, 1000)
-	sub := connectPaho(t, raddr, "sub-"+name, true, nil)
-	if tok := sub.Subscribe(name+"/#", 2, func(_ mqtt.Client, m mqtt.Message) { got <- string(m.Payload()) }); !tok.WaitTimeout(waitFor) || tok.Error() != nil {
-		t.Fatalf("subscribe on the remote: %v", tok.Error())
+	pubAddr := laddr // where the messages are published
+	if r.inbound {
+		pubAddr = r.raddr
+	} else {
+		sub := connectPaho(t, r.raddr, "sub-"+r.name, true, nil)
+		if tok := sub.Subscribe(r.name+"/#", 2, func(_ mqtt.Client, m mqtt.Message) { got <- string(m.Payload()) }); !tok.WaitTimeout(waitFor) || tok.Error() != nil {
+			t.Fatalf("subscribe on the remote: %v", tok.Error())
+		}
 	}
 
 	child.start()
@@ -114,18 +154,46 @@ bridges:
 	case <-time.After(waitFor):
 		t.Fatal("the bridge never dialled the remote")
 	}
-	pub := connectPaho(t, laddr, "pub-"+name, true, nil)
-	for i := 0; i < total; i++ {
-		if tok := pub.Publish(fmt.Sprintf("%s/m", name), 2, false, strconv.Itoa(i)); !tok.WaitTimeout(waitFor) || tok.Error() != nil {
-			t.Fatalf("publish %d on the local broker: %v", i, tok.Error())
+	if r.inbound {
+		// A persistent subscriber of the local broker, which reconnects
+		// after the kill; its own link keeps QoS 2 exactly once.
+		o := client.DefaultOptions()
+		o.Server = "mqtt://" + laddr
+		o.ClientID = "sub-" + r.name
+		o.ResumeSession = true
+		o.Properties.SetUint(packet.PropSessionExpiry, 3600)
+		o.AutoReconnect = true
+		o.ReconnectMin, o.ReconnectMax = 20*time.Millisecond, 100*time.Millisecond
+		o.Logger = testLogger()
+		o.OnMessage = func(m *client.Message) { got <- string(m.Payload) }
+		sub, err := client.Dial(context.Background(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		if _, err := sub.Subscribe(ctx, client.Subscription{Filter: r.name + "/#", QoS: 2}); err != nil {
+			t.Fatal(err)
+		}
+		px.open()
+		select { // the bridge's subscription on the remote is made
+		case <-px.subacked:
+		case <-time.After(waitFor):
+			t.Fatal("the bridge did not subscribe on the remote")
 		}
 	}
-	pub.Disconnect(0)
-	px.open() // the bridge connects now, with every message queued
+	pub := connectPaho(t, pubAddr, "pub-"+r.name, true, nil)
+	for i := 0; i < r.total; i++ {
+		if tok := pub.Publish(r.name+"/m", 2, false, strconv.Itoa(i)); !tok.WaitTimeout(waitFor) || tok.Error() != nil {
+			t.Fatalf("publish %d: %v", i, tok.Error())
+		}
+	}
+	px.open() // outgoing: the bridge connects now, with every message queued
 	select {
 	case <-px.held:
 	case <-time.After(waitFor):
-		t.Fatalf("the exchange of message %d never reached %s", at, step)
+		t.Fatalf("the exchange of message %d never reached %s", r.at, r.step)
 	}
 	child.kill()
 	px.passAll()
@@ -133,17 +201,17 @@ bridges:
 
 	var seq []string
 	deadline := time.After(waitFor)
-	for len(seq) < total {
+	for len(seq) < r.total {
 		select {
 		case p := <-got:
 			seq = append(seq, p)
 		case <-deadline:
-			t.Fatalf("the remote got %v, want 0 to %d once each, in order", seq, total-1)
+			t.Fatalf("got %v, want 0 to %d once each, in order", seq, r.total-1)
 		}
 	}
-	// A last message after them: a duplicate resent before it shows.
-	pub = connectPaho(t, laddr, "pub2-"+name, true, nil)
-	if tok := pub.Publish(name+"/m", 2, false, "end"); !tok.WaitTimeout(waitFor) || tok.Error() != nil {
+	// A last message after them: a duplicate sent before it shows.
+	pub = connectPaho(t, pubAddr, "pub2-"+r.name, true, nil)
+	if tok := pub.Publish(r.name+"/m", 2, false, "end"); !tok.WaitTimeout(waitFor) || tok.Error() != nil {
 		t.Fatalf("publish the last message: %v", tok.Error())
 	}
 	for seq[len(seq)-1] != "end" {
@@ -151,16 +219,16 @@ bridges:
 		case p := <-got:
 			seq = append(seq, p)
 		case <-time.After(waitFor):
-			t.Fatalf("the last message did not arrive; the remote got %v", seq)
+			t.Fatalf("the last message did not arrive; got %v", seq)
 		}
 	}
-	want := make([]string, 0, total+1)
-	for i := 0; i < total; i++ {
+	want := make([]string, 0, r.total+1)
+	for i := 0; i < r.total; i++ {
 		want = append(want, strconv.Itoa(i))
 	}
 	want = append(want, "end")
 	if fmt.Sprint(seq) != fmt.Sprint(want) {
-		t.Fatalf("the remote got %v, want %v (each once, in order)", seq, want)
+		t.Fatalf("got %v, want %v (each once, in order)", seq, want)
 	}
 }
 
@@ -221,13 +289,15 @@ func (c *gannetChild) kill() {
 // the way of the held packet (so the exchange stays there) and signals
 // held. After passAll, new connections pass everything.
 type holdProxy struct {
-	t      testing.TB
-	l      net.Listener
-	remote string
-	step   string
-	at     int
-	held   chan struct{}
-	dialed chan struct{} // closed at the first connection: the bridge has started
+	t        testing.TB
+	l        net.Listener
+	remote   string
+	typ      byte // the packet type held
+	toRemote bool // held on its way to the remote, else to the bridge
+	at       int
+	held     chan struct{}
+	dialed   chan struct{} // closed at the first connection: the bridge has started
+	subacked chan struct{} // closed at the first SUBACK to the bridge
 
 	mu       sync.Mutex
 	opened   bool
@@ -237,15 +307,17 @@ type holdProxy struct {
 	conns    []net.Conn
 	heldOnce sync.Once
 	dialOnce sync.Once
+	subOnce  sync.Once
 }
 
-func startHoldProxy(t testing.TB, remote, step string, at int) *holdProxy {
+func startHoldProxy(t testing.TB, remote string, typ byte, toRemote bool, at int) *holdProxy {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &holdProxy{t: t, l: l, remote: remote, step: step, at: at, held: make(chan struct{}), dialed: make(chan struct{})}
+	p := &holdProxy{t: t, l: l, remote: remote, typ: typ, toRemote: toRemote, at: at,
+		held: make(chan struct{}), dialed: make(chan struct{}), subacked: make(chan struct{})}
 	go p.serve()
 	t.Cleanup(func() {
 		l.Close()
@@ -294,18 +366,13 @@ func (p *holdProxy) serve() {
 		p.mu.Lock()
 		p.conns = append(p.conns, bc, rc)
 		p.mu.Unlock()
-		// The held packet: PUBREC and PUBCOMP come from the remote, PUBREL
-		// from the bridge.
 		toRemote, toBridge := byte(0), byte(0)
-		if !pass {
-			switch p.step {
-			case "pubrec":
-				toBridge = 5
-			case "pubcomp":
-				toBridge = 7
-			case "pubrel":
-				toRemote = 6
-			}
+		switch {
+		case pass:
+		case p.toRemote:
+			toRemote = p.typ
+		default:
+			toBridge = p.typ
 		}
 		go p.pump(bc, rc, toRemote)
 		go p.pump(rc, bc, toBridge)
@@ -323,6 +390,9 @@ func (p *holdProxy) pump(src, dst net.Conn, hold byte) {
 		pk, err := readPacket(r)
 		if err != nil {
 			return
+		}
+		if pk[0]>>4 == 9 { // SUBACK
+			p.subOnce.Do(func() { close(p.subacked) })
 		}
 		if hold != 0 && pk[0]>>4 == hold {
 			p.mu.Lock()
@@ -368,4 +438,12 @@ func readPacket(r *bufio.Reader) ([]byte, error) {
 		return nil, err
 	}
 	return append(pk, body...), nil
+}
+
+// logLevel is the child's: GANNET_TEST_LOG=1 shows its debug log.
+func logLevel() string {
+	if os.Getenv("GANNET_TEST_LOG") != "" {
+		return "debug"
+	}
+	return "warn"
 }
