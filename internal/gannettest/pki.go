@@ -95,7 +95,11 @@ func (p *PKI) issue(t testing.TB, cn string, usage x509.ExtKeyUsage, ip net.IP) 
 // in p.Dir, as a listener's configuration names them.
 func (p *PKI) Write(t testing.TB, name string, c tls.Certificate) (certFile, keyFile string) {
 	t.Helper()
-	kDER, err := x509.MarshalECPrivateKey(c.PrivateKey.(*ecdsa.PrivateKey))
+	key, ok := c.PrivateKey.(*ecdsa.PrivateKey)
+	if !ok {
+		t.Fatalf("write %s: the key is a %T, not one this PKI issued", name, c.PrivateKey)
+	}
+	kDER, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
 		t.Fatalf("marshal key: %v", err)
 	}
