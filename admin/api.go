@@ -55,6 +55,7 @@ func (a *Admin) apiRoutes(mux *http.ServeMux) {
 	methodNotAllowed(mux, "/api/v1/publish", "POST")
 
 	a.bridgeRoutes(mux)
+	a.clusterRoutes(mux) // cluster.go
 	a.traceRoutes(mux) // trace.go
 
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
