@@ -56,7 +56,7 @@ func (a *Admin) apiRoutes(mux *http.ServeMux) {
 
 	a.bridgeRoutes(mux)
 	a.clusterRoutes(mux) // cluster.go
-	a.traceRoutes(mux) // trace.go
+	a.traceRoutes(mux)   // trace.go
 
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s", r.URL.Path))

@@ -226,7 +226,7 @@ func (s *Server) Close() error {
 		connected[c] = c.connected // written under s.mu, with c.version before it
 	}
 	s.mu.Unlock()
-	s.stopDelayed() // not under s.mu: it waits for a delayed message being published
+	s.stopDelayed()               // not under s.mu: it waits for a delayed message being published
 	serverRef := s.drainCluster() // clusterops.go
 	for _, c := range conns {
 		if connected[c] && c.version >= packet.V5 { // no DISCONNECT before CONNACK [MQTT-3.14.0-1]
