@@ -55,8 +55,8 @@ func (a *Admin) apiRoutes(mux *http.ServeMux) {
 	methodNotAllowed(mux, "/api/v1/publish", "POST")
 
 	a.bridgeRoutes(mux)
-	a.clusterRoutes(mux) // cluster.go
-	a.traceRoutes(mux)   // trace.go
+	a.traceRoutes(mux) // trace.go
+	a.clusterRoutes(mux)
 
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s", r.URL.Path))

@@ -226,8 +226,9 @@ func (s *Server) Close() error {
 		connected[c] = c.connected // written under s.mu, with c.version before it
 	}
 	s.mu.Unlock()
-	s.stopDelayed()               // not under s.mu: it waits for a delayed message being published
-	serverRef := s.drainCluster() // clusterops.go
+	s.stopDelayed() // not under s.mu: it waits for a delayed message being published
+	// A clustered node moves its clients to the others (clusterops.go).
+	serverRef := s.drainCluster()
 	for _, c := range conns {
 		if connected[c] && c.version >= packet.V5 { // no DISCONNECT before CONNACK [MQTT-3.14.0-1]
 			d := &packet.Disconnect{ReasonCode: packet.ServerShuttingDown}
