@@ -162,15 +162,22 @@ func (c *Cluster) Nodes() []broker.ClusterNode {
 	return out
 }
 
-// ServerReference implements broker.ClusterDrainer: the live nodes that
-// are not draining and advertise an address, in turn.
-func (c *Cluster) ServerReference() string {
+// liveOthers returns the MQTT addresses of the live nodes, other than
+// this one, that are not draining, sorted by node name.
+func (c *Cluster) liveOthers() []string {
 	var live []string
 	for _, n := range c.Nodes() {
 		if !n.Self && n.Alive && !n.Draining && n.Address != "" {
 			live = append(live, n.Address)
 		}
 	}
+	return live
+}
+
+// ServerReference implements broker.ClusterDrainer: the live nodes that
+// are not draining and advertise an address, in turn.
+func (c *Cluster) ServerReference() string {
+	live := c.liveOthers()
 	if len(live) == 0 {
 		return ""
 	}
@@ -179,14 +186,42 @@ func (c *Cluster) ServerReference() string {
 
 // Drain implements broker.ClusterDrainer: the heartbeat says the node is
 // draining, at once, so that the other nodes stop sending clients here.
+//
+// The last node of a cluster has nowhere to send its clients: it neither
+// drains nor releases (without the other nodes JetStream has no quorum to
+// write to, and waiting for one would only delay the shutdown).
 func (c *Cluster) Drain(ctx context.Context) {
 	c.ops.draining.Store(true)
 	kv := c.ops.nodes.Load()
-	if kv == nil {
+	if kv == nil || len(c.liveOthers()) == 0 {
 		return
 	}
-	if _, err := (*kv).Put(ctx, c.origin, c.heartbeatValue()); err != nil {
+	hctx, cancel := context.WithTimeout(ctx, HeartbeatEvery)
+	defer cancel()
+	if _, err := (*kv).Put(hctx, c.origin, c.heartbeatValue()); err != nil {
 		c.log.Warn("cluster: could not tell the other nodes that this node is leaving; they may send clients here for 3 s", "error", err)
+	}
+	c.stepDown(ctx)
+}
+
+// stepDown hands the leadership of the streams this node leads to another
+// replica, so that the writes of the clients it sends away (their claims
+// on the owners bucket) do not wait for an election after it stops.
+func (c *Cluster) stepDown(ctx context.Context) {
+	if !c.ready.Load() {
+		return
+	}
+	lister := c.js.ListStreams(ctx)
+	var led []string
+	for info := range lister.Info() {
+		if c.ownStream(info.Config.Name) && info.Cluster != nil && info.Cluster.Leader == c.opt.Node && info.Config.Replicas > 1 {
+			led = append(led, info.Config.Name)
+		}
+	}
+	for _, name := range led {
+		if _, err := c.nc.RequestWithContext(ctx, "$JS.API.STREAM.LEADER.STEPDOWN."+name, nil); err != nil {
+			c.log.Info("cluster: a stream's leadership was not handed over; its replicas elect a new leader once this node stops", "stream", name, "error", err)
+		}
 	}
 }
 
@@ -201,7 +236,7 @@ func (c *Cluster) Release(ctx context.Context) {
 	owned := c.owned
 	c.owned = make(map[string]uint64)
 	c.mu.Unlock()
-	if len(owned) == 0 || c.owners == nil || !c.ready.Load() {
+	if len(owned) == 0 || c.owners == nil || !c.ready.Load() || len(c.liveOthers()) == 0 {
 		return
 	}
 	type claim struct {
@@ -239,7 +274,7 @@ func (c *Cluster) Release(ctx context.Context) {
 func (c *Cluster) leave() {
 	c.ops.drops.Wait() // the wills of connections that ended here are deleted first
 	kv := c.ops.nodes.Load()
-	if kv == nil || !c.ops.draining.Load() {
+	if kv == nil || !c.ops.draining.Load() || len(c.liveOthers()) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
