@@ -502,9 +502,9 @@
 
   // ---- cluster ---------------------------------------------------------
 
-  // clustered turns false for good once the broker says it is a single
-  // node (404): the panel stays hidden and is not asked for again.
-  let clustered = true;
+  // A clustered node names itself in the page; a single node has no
+  // Cluster panel and is never asked for one.
+  let clustered = ((document.querySelector('meta[name="gannet-node"]') || {}).content || "") !== "";
 
   async function refreshCluster() {
     let st;
