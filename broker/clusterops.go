@@ -6,6 +6,8 @@ import (
 	"net"
 	"strconv"
 	"time"
+
+	"github.com/gannet-mqtt/gannet/packet"
 )
 
 // Operating a cluster: what a node reports about the cluster (for the
@@ -178,6 +180,22 @@ func (s *Server) drainCluster() func() string {
 		}
 		return static
 	}
+}
+
+// refusalReference is the Server Reference of a CONNACK that refuses with
+// rc: for 0x88 Server unavailable (shutting down, the cluster cannot claim
+// the session) and 0x89 Server busy, a live node of the cluster in turn,
+// else Options.ServerReference; "" for other refusals.
+func (s *Server) refusalReference(o *Options, rc packet.ReasonCode) string {
+	if rc != packet.ServerUnavailable && rc != packet.ServerBusy {
+		return ""
+	}
+	if d, ok := s.cluster.(ClusterDrainer); ok {
+		if ref := d.ServerReference(); ref != "" {
+			return ref
+		}
+	}
+	return o.ServerReference
 }
 
 // publishClusterSys publishes this node's view of the cluster under

@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"testing"
@@ -177,5 +178,39 @@ func TestClusterLocalNode(t *testing.T) {
 	single := runBroker(t, testOptions())
 	if _, err := single.ClusterStatus(context.Background()); err != broker.ErrNotClustered {
 		t.Errorf("ClusterStatus of a single node: %v, want ErrNotClustered", err)
+	}
+}
+
+// refusingOwners is opsCluster whose claims fail, as without a quorum.
+type refusingOwners struct{ *opsCluster }
+
+func (r refusingOwners) Claim(string) error { return errors.New("no quorum") }
+func (r refusingOwners) Owns(string) bool   { return true }
+
+// A CONNECT a clustered node cannot serve (0x88: it cannot claim the
+// session, or it is shutting down) is sent to a live node instead:
+// CONNACK 0x9C with its address as Server Reference, the nodes in turn;
+// 3.1.1 has no such code and gets 3 (Server unavailable).
+func TestClusterRefusalNamesLiveNode(t *testing.T) {
+	oc := &opsCluster{fakeCluster: &fakeCluster{}, refs: []string{"n2:1883", "n3:1883"}}
+	o := testOptions()
+	o.Cluster = refusingOwners{oc}
+	b := runBroker(t, o)
+	var refs []string
+	for _, id := range []string{"refused-1", "refused-2"} {
+		c := v5Dial(t, b.Addr)
+		c.send(v5Connect(id))
+		ack := expectPacket[*packet.Connack](c)
+		if ack.ReasonCode != packet.UseAnotherServer || ack.SessionPresent {
+			t.Fatalf("CONNACK %s (%#x) session present %v, want 0x9C and 0 [MQTT-3.2.2-6]", ack.ReasonCode, byte(ack.ReasonCode), ack.SessionPresent)
+		}
+		refs = append(refs, ack.Properties.ServerReference)
+		c.expectClosed(waitFor) // [MQTT-3.2.2-7]
+	}
+	if !slices.Equal(refs, []string{"n2:1883", "n3:1883"}) {
+		t.Errorf("Server References %q, want n2 then n3", refs)
+	}
+	if _, ack := connectRaw(t, b.Addr, connectPacket("refused-311")); ack.ReasonCode != packet.ServerUnavailable { // return code 3
+		t.Errorf("3.1.1 CONNACK %s, want Server unavailable (return code 3)", ack.ReasonCode)
 	}
 }
