@@ -4,6 +4,7 @@ package cluster_test
 // call, around internal/gannettest and its clustertest.
 
 import (
+	"log/slog"
 	"os"
 	"sync"
 	"testing"
@@ -26,12 +27,17 @@ const (
 
 // node is one node of a test cluster: a broker with its cluster membership.
 type node struct {
-	*clustertest.Node
 	name string
 	cl   *cluster.Cluster
 	srv  *broker.Server
 	addr string // MQTT listener
+	done chan error
 }
+
+func testLogger() *slog.Logger { return gannettest.Logger() }
+
+// freePorts returns n loopback addresses that were free a moment ago.
+func freePorts(n int) ([]string, error) { return clustertest.FreePorts(n) }
 
 // startNodes starts n nodes on loopback, each with routes to all, and
 // waits until JetStream has formed on every node.
@@ -42,15 +48,15 @@ func startNodes(tb testing.TB, n int, dir string) ([]*node, error) {
 	}
 	nodes := make([]*node, len(ns))
 	for i, nd := range ns {
-		nodes[i] = &node{Node: nd, name: nd.Name, cl: nd.Cluster, srv: nd.Server, addr: nd.Addr}
+		nodes[i] = &node{name: nd.Name, cl: nd.Cluster, srv: nd.Server, addr: nd.Addr, done: nd.Done}
 	}
 	return nodes, nil
 }
 
-// closeNodes closes nodes; closing one twice is harmless.
+// closeNodes closes nodes and waits for their Serve to return.
 func closeNodes(nodes []*node) {
 	for _, nd := range nodes {
-		nd.Close()
+		(&clustertest.Node{Name: nd.name, Cluster: nd.cl, Server: nd.srv, Addr: nd.addr, Done: nd.done}).Close()
 	}
 }
 

@@ -26,8 +26,8 @@ type Node struct {
 	Name    string
 	Cluster *cluster.Cluster
 	Server  *broker.Server
-	Addr    string // the MQTT listener
-	done    chan error
+	Addr    string     // the MQTT listener
+	Done    chan error // receives what Serve returned
 }
 
 // FreePorts returns n loopback addresses whose ports were free a moment
@@ -101,8 +101,8 @@ func Start(n int, dir string, configure func(i int, co *cluster.Options, bo *bro
 			Close(nodes)
 			return nil, fmt.Errorf("node %s: %w", o.Node, err)
 		}
-		nd := &Node{Name: o.Node, Cluster: cl, Server: srv, Addr: l.Addr().String(), done: make(chan error, 1)}
-		go func() { nd.done <- srv.Serve(l) }()
+		nd := &Node{Name: o.Node, Cluster: cl, Server: srv, Addr: l.Addr().String(), Done: make(chan error, 1)}
+		go func() { nd.Done <- srv.Serve(l) }()
 		nodes = append(nodes, nd)
 	}
 	for _, nd := range nodes {
@@ -130,12 +130,12 @@ func Close(nodes []*Node) {
 func (nd *Node) Close() {
 	nd.Server.Close()
 	select {
-	case err, ok := <-nd.done:
+	case err, ok := <-nd.Done:
 		if ok && !errors.Is(err, broker.ErrServerClosed) {
 			fmt.Fprintf(os.Stderr, "node %s: Serve returned %v\n", nd.Name, err)
 		}
 		if ok {
-			close(nd.done)
+			close(nd.Done)
 		}
 	case <-time.After(gannettest.WaitFor):
 	}
