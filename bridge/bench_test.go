@@ -95,4 +95,3 @@ func benchBridge(b *testing.B, qos byte) {
 
 func BenchmarkBridgeQoS1(b *testing.B) { benchBridge(b, 1) }
 func BenchmarkBridgeQoS0(b *testing.B) { benchBridge(b, 0) }
-
