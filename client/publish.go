@@ -64,34 +64,33 @@ func (op *pubOp) finish(err error) {
 // sent stays with the client, which keeps trying to complete it, and
 // Publish returns ctx's error.
 func (c *Client) Publish(ctx context.Context, topicName string, payload []byte, o PublishOptions) error {
-	where := fmt.Sprintf("client: publish to %q", topicName)
 	if !topic.ValidName(topicName) {
-		return fmt.Errorf("%s: %w: a topic name has 1 to 65535 bytes and no wildcard or U+0000", where, ErrInvalidTopic)
+		return fmt.Errorf("%s: %w: a topic name has 1 to 65535 bytes and no wildcard or U+0000", pubWhere(topicName), ErrInvalidTopic)
 	}
 	if o.QoS > 2 {
-		return fmt.Errorf("%s: QoS %d is above 2", where, o.QoS)
+		return fmt.Errorf("%s: QoS %d is above 2", pubWhere(topicName), o.QoS)
 	}
 	if !o.Properties.Empty() && c.version < packet.V5 {
-		return fmt.Errorf("%s: PUBLISH properties need MQTT 5.0", where)
+		return fmt.Errorf("%s: PUBLISH properties need MQTT 5.0", pubWhere(topicName))
 	}
 	if len(o.Properties.SubscriptionIDs) > 0 {
-		return fmt.Errorf("%s: a client must not send subscription identifiers [MQTT-3.3.4-6]", where)
+		return fmt.Errorf("%s: a client must not send subscription identifiers [MQTT-3.3.4-6]", pubWhere(topicName))
 	}
 	if o.QoS == 0 {
 		cn, err := c.waitOnline(ctx)
 		if err != nil {
-			return fmt.Errorf("%s: %w", where, err)
+			return fmt.Errorf("%s: %w", pubWhere(topicName), err)
 		}
 		op := pubOp{p: &packet.Publish{Retain: o.Retain, Topic: topicName, Payload: payload, Properties: o.Properties}}
 		err = c.writePublishLocked(cn, &op)
 		c.mu.Unlock()
 		if err != nil {
-			return fmt.Errorf("%s: %w", where, err)
+			return fmt.Errorf("%s: %w", pubWhere(topicName), err)
 		}
 		return nil
 	}
 
-	wait, err := c.enqueue(where, topicName, payload, o)
+	wait, err := c.enqueue(topicName, payload, o)
 	if err != nil {
 		return err
 	}
@@ -103,24 +102,23 @@ func (c *Client) Publish(ctx context.Context, topicName string, payload []byte, 
 // the message to complete as Publish would (a message withdrawn when that
 // context ends is only one not yet sent). Call wait once.
 func (c *Client) PublishAsync(topicName string, payload []byte, o PublishOptions) (wait func(context.Context) error, err error) {
-	where := fmt.Sprintf("client: publish to %q", topicName)
 	if !topic.ValidName(topicName) {
-		return nil, fmt.Errorf("%s: %w: a topic name has 1 to 65535 bytes and no wildcard or U+0000", where, ErrInvalidTopic)
+		return nil, fmt.Errorf("%s: %w: a topic name has 1 to 65535 bytes and no wildcard or U+0000", pubWhere(topicName), ErrInvalidTopic)
 	}
 	if o.QoS < 1 || o.QoS > 2 {
-		return nil, fmt.Errorf("%s: PublishAsync takes QoS 1 or 2, not %d", where, o.QoS)
+		return nil, fmt.Errorf("%s: PublishAsync takes QoS 1 or 2, not %d", pubWhere(topicName), o.QoS)
 	}
 	if !o.Properties.Empty() && c.version < packet.V5 {
-		return nil, fmt.Errorf("%s: PUBLISH properties need MQTT 5.0", where)
+		return nil, fmt.Errorf("%s: PUBLISH properties need MQTT 5.0", pubWhere(topicName))
 	}
 	if len(o.Properties.SubscriptionIDs) > 0 {
-		return nil, fmt.Errorf("%s: a client must not send subscription identifiers [MQTT-3.3.4-6]", where)
+		return nil, fmt.Errorf("%s: a client must not send subscription identifiers [MQTT-3.3.4-6]", pubWhere(topicName))
 	}
-	return c.enqueue(where, topicName, payload, o)
+	return c.enqueue(topicName, payload, o)
 }
 
 // enqueue queues a checked QoS 1 or 2 message and returns the wait for it.
-func (c *Client) enqueue(where, topicName string, payload []byte, o PublishOptions) (func(context.Context) error, error) {
+func (c *Client) enqueue(topicName string, payload []byte, o PublishOptions) (func(context.Context) error, error) {
 	p := &packet.Publish{QoS: o.QoS, Retain: o.Retain, Topic: topicName, Properties: o.Properties.Clone()}
 	if payload != nil {
 		p.Payload = append(make([]byte, 0, len(payload)), payload...) // kept for resending
@@ -130,16 +128,16 @@ func (c *Client) enqueue(where, topicName string, payload []byte, o PublishOptio
 	if c.closed {
 		err := c.endErrLocked()
 		c.mu.Unlock()
-		return nil, fmt.Errorf("%s: %w", where, err)
+		return nil, fmt.Errorf("%s: %w", pubWhere(topicName), err)
 	}
 	if !c.started {
 		c.mu.Unlock()
-		return nil, fmt.Errorf("%s: not connected: call Connect first", where)
+		return nil, fmt.Errorf("%s: not connected: call Connect first", pubWhere(topicName))
 	}
 	if cn := c.cn; cn != nil {
 		if err := checkPublish(cn, p); err != nil {
 			c.mu.Unlock()
-			return nil, fmt.Errorf("%s: %w", where, err)
+			return nil, fmt.Errorf("%s: %w", pubWhere(topicName), err)
 		}
 	}
 	c.waiting = append(c.waiting, op)
@@ -157,7 +155,7 @@ func (c *Client) enqueue(where, topicName string, payload []byte, o PublishOptio
 			finished := op.finished
 			c.mu.Unlock()
 			if !finished {
-				return fmt.Errorf("%s: %w", where, ctx.Err())
+				return fmt.Errorf("%s: %w", pubWhere(topicName), ctx.Err())
 			}
 		}
 		if op.err == nil {
@@ -167,7 +165,7 @@ func (c *Client) enqueue(where, topicName string, payload []byte, o PublishOptio
 		if errors.As(op.err, &re) {
 			return op.err
 		}
-		return fmt.Errorf("%s: %w", where, op.err)
+		return fmt.Errorf("%s: %w", pubWhere(topicName), op.err)
 	}, nil
 }
 
@@ -207,7 +205,7 @@ func (c *Client) writePublishLocked(cn *conn, op *pubOp) error {
 			}
 		}
 	}
-	if err := cn.send(&p); err != nil {
+	if err := cn.sendPublish(&p); err != nil {
 		return err
 	}
 	if newAlias != 0 {
@@ -264,12 +262,19 @@ func (c *Client) finishLocked(op *pubOp, err error) {
 // completeLocked ends an inflight op and lets a waiting one take its place.
 // c.mu held.
 func (c *Client) completeLocked(op *pubOp, err error) {
-	for i, o := range c.inflight {
-		if o == op {
-			copy(c.inflight[i:], c.inflight[i+1:])
-			c.inflight[len(c.inflight)-1] = nil
-			c.inflight = c.inflight[:len(c.inflight)-1]
-			break
+	if len(c.inflight) > 0 && c.inflight[0] == op {
+		// The usual case, acknowledgements in order: the slice moves
+		// forward instead of shifting the whole window down.
+		c.inflight[0] = nil
+		c.inflight = c.inflight[1:]
+	} else {
+		for i, o := range c.inflight {
+			if o == op {
+				copy(c.inflight[i:], c.inflight[i+1:])
+				c.inflight[len(c.inflight)-1] = nil
+				c.inflight = c.inflight[:len(c.inflight)-1]
+				break
+			}
 		}
 	}
 	c.finishLocked(op, err)
@@ -315,7 +320,7 @@ func (c *Client) handlePubrec(cn *conn, p *packet.Pubrec) {
 		return
 	}
 	op.state = pubReleased
-	cn.send(&packet.Pubrel{PacketID: p.PacketID})
+	cn.sendAck(firstPubrel, p.PacketID)
 }
 
 // handlePubcomp completes a QoS 2 message. c.mu held.
@@ -337,3 +342,6 @@ func reasonErr(op string, rc packet.ReasonCode, props *packet.Properties) error 
 }
 
 func quote(s string) string { return fmt.Sprintf("%q", s) }
+
+// pubWhere names a publish in errors; built only when there is one.
+func pubWhere(topicName string) string { return fmt.Sprintf("client: publish to %q", topicName) }
