@@ -46,9 +46,9 @@ type delivery struct {
 	m        Message  // one allocation for both
 	handlers []func(*Message)
 	h1       [1]func(*Message) // handlers' backing array for one handler
-	cn       *conn     // the connection it came on
-	id       uint16    // packet identifier (QoS 1 and 2)
-	st       *inbound2 // QoS 2 state
+	cn       *conn             // the connection it came on
+	id       uint16            // packet identifier (QoS 1 and 2)
+	st       *inbound2         // QoS 2 state
 }
 
 // inbound2 is the state of a QoS 2 message from the server between PUBLISH
