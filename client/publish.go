@@ -33,7 +33,7 @@ const (
 // pubOp is one outbound QoS 1/2 message until it is complete. Its fields
 // are guarded by Client.mu.
 type pubOp struct {
-	p        *packet.Publish // owned copy; PacketID set at the first send and kept
+	p        packet.Publish // owned copy; PacketID set at the first send and kept
 	state    pubState
 	sent     bool // sent at least once: DUP on any resend [MQTT-3.3.1-1]
 	finished bool
@@ -81,7 +81,7 @@ func (c *Client) Publish(ctx context.Context, topicName string, payload []byte, 
 		if err != nil {
 			return fmt.Errorf("%s: %w", pubWhere(topicName), err)
 		}
-		op := pubOp{p: &packet.Publish{Retain: o.Retain, Topic: topicName, Payload: payload, Properties: o.Properties}}
+		op := pubOp{p: packet.Publish{Retain: o.Retain, Topic: topicName, Payload: payload, Properties: o.Properties}}
 		err = c.writePublishLocked(cn, &op)
 		c.mu.Unlock()
 		if err != nil {
@@ -119,11 +119,11 @@ func (c *Client) PublishAsync(topicName string, payload []byte, o PublishOptions
 
 // enqueue queues a checked QoS 1 or 2 message and returns the wait for it.
 func (c *Client) enqueue(topicName string, payload []byte, o PublishOptions) (func(context.Context) error, error) {
-	p := &packet.Publish{QoS: o.QoS, Retain: o.Retain, Topic: topicName, Properties: o.Properties.Clone()}
+	op := &pubOp{p: packet.Publish{QoS: o.QoS, Retain: o.Retain, Topic: topicName, Properties: o.Properties.Clone()}, done: make(chan struct{})}
+	p := &op.p
 	if payload != nil {
 		p.Payload = append(make([]byte, 0, len(payload)), payload...) // kept for resending
 	}
-	op := &pubOp{p: p, done: make(chan struct{})}
 	c.mu.Lock()
 	if c.closed {
 		err := c.endErrLocked()
@@ -186,7 +186,7 @@ func checkPublish(cn *conn, p *packet.Publish) error {
 // writePublishLocked encodes op's PUBLISH for cn, with DUP when it is a
 // resend and a topic alias when enabled. c.mu held.
 func (c *Client) writePublishLocked(cn *conn, op *pubOp) error {
-	p := *op.p // shallow copy: the alias and DUP are per send
+	p := op.p // shallow copy: the alias and DUP are per send
 	p.Dup = op.sent && p.QoS > 0
 	p.Properties.Present.Remove(packet.PropTopicAlias)
 	if err := checkPublish(cn, &p); err != nil {
@@ -301,7 +301,7 @@ func (c *Client) handlePuback(p *packet.Puback) {
 		c.log.Debug("PUBACK for no QoS 1 message in flight", "packet_id", p.PacketID)
 		return
 	}
-	c.completeLocked(op, reasonErr("publish to "+quote(op.p.Topic), p.ReasonCode, &p.Properties))
+	c.completeLocked(op, pubReasonErr(op, p.ReasonCode, &p.Properties))
 }
 
 // handlePubrec answers PUBREC with PUBREL [MQTT-4.3.3-4], or completes the
@@ -316,7 +316,7 @@ func (c *Client) handlePubrec(cn *conn, p *packet.Pubrec) {
 		return
 	}
 	if p.ReasonCode.IsError() {
-		c.completeLocked(op, reasonErr("publish to "+quote(op.p.Topic), p.ReasonCode, &p.Properties))
+		c.completeLocked(op, pubReasonErr(op, p.ReasonCode, &p.Properties))
 		return
 	}
 	op.state = pubReleased
@@ -330,7 +330,16 @@ func (c *Client) handlePubcomp(p *packet.Pubcomp) {
 		c.log.Debug("PUBCOMP for no QoS 2 message released", "packet_id", p.PacketID)
 		return
 	}
-	c.completeLocked(op, reasonErr("publish to "+quote(op.p.Topic), p.ReasonCode, &p.Properties))
+	c.completeLocked(op, pubReasonErr(op, p.ReasonCode, &p.Properties))
+}
+
+// pubReasonErr is reasonErr for op's acknowledgement: the text is built
+// only for a failure.
+func pubReasonErr(op *pubOp, rc packet.ReasonCode, props *packet.Properties) error {
+	if !rc.IsError() {
+		return nil
+	}
+	return reasonErr("publish to "+quote(op.p.Topic), rc, props)
 }
 
 // reasonErr returns a *ReasonError for a failure code, nil otherwise.
