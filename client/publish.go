@@ -227,17 +227,18 @@ func (c *Client) fillLocked() {
 	if cn == nil {
 		return
 	}
-	for len(c.waiting) > 0 && len(c.inflight) < cn.sendQuota {
-		op := c.waiting[0]
+	i := 0
+	for i < len(c.waiting) && len(c.inflight) < cn.sendQuota {
+		op := c.waiting[i]
 		if op.p.PacketID == 0 {
 			id := c.allocIDLocked(op)
 			if id == 0 {
-				return // all identifiers in use: wait for an acknowledgement
+				break // all identifiers in use: wait for an acknowledgement
 			}
 			op.p.PacketID = id
 		}
-		c.waiting[0] = nil
-		c.waiting = c.waiting[1:]
+		c.waiting[i] = nil
+		i++
 		op.state = pubSent
 		if err := c.writePublishLocked(cn, op); err != nil {
 			c.finishLocked(op, err)
@@ -245,8 +246,13 @@ func (c *Client) fillLocked() {
 		}
 		c.inflight = append(c.inflight, op)
 	}
-	if len(c.waiting) == 0 {
-		c.waiting = nil // let the backing array go
+	switch {
+	case i < len(c.waiting):
+		c.waiting = c.waiting[i:]
+	case cap(c.waiting) <= 1024:
+		c.waiting = c.waiting[:0] // kept for the next publish, usually sent at once
+	default:
+		c.waiting = nil // let a large backing array go
 	}
 }
 
