@@ -13,7 +13,7 @@ import (
 
 // benchBridge forwards b.N 64-byte messages at qos from a publisher on one
 // in-process broker, over a bridge, to a subscriber on another, and
-// reports messages per second. The publisher keeps up to 1,000 QoS 1
+// reports messages per second (at QoS 0, of those that arrived). The publisher keeps up to 1,000 QoS 1
 // messages unacknowledged, as `gannet bench pub` does. Profile the bridge
 // path with:
 //
@@ -83,9 +83,13 @@ func benchBridge(b *testing.B, qos byte) {
 			b.Fatal(err)
 		}
 	}
+	wait := time.Minute
+	if qos == 0 {
+		wait = 5 * time.Second // QoS 0 may be dropped on the way (a full write buffer)
+	}
 	select {
 	case <-done:
-	case <-time.After(time.Minute):
+	case <-time.After(wait):
 		if qos > 0 {
 			b.Fatalf("%d of %d messages crossed the bridge", got.Load(), n)
 		}
