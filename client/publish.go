@@ -19,6 +19,14 @@ type PublishOptions struct {
 	// Alias here is ignored: see Options.TopicAliases. Subscription
 	// Identifiers are not allowed [MQTT-3.3.4-6].
 	Properties packet.Properties
+	// PacketID, when not 0, is the packet identifier of a QoS 1 or 2
+	// message, chosen by the caller instead of the client: a relay that
+	// must send a message again with the identifier it had before a
+	// restart. It must not be in use by the client (ErrPacketIDInUse).
+	PacketID uint16
+	// Dup sets DUP on the first send too: the message may have been sent
+	// before, by an earlier run of the caller [MQTT-3.3.1-1].
+	Dup bool
 }
 
 // pubState is where an outbound QoS 1/2 message stands.
@@ -27,18 +35,26 @@ type pubState uint8
 const (
 	pubWaiting  pubState = iota // not sent: no connection, or the server's quota is used up
 	pubSent                     // PUBLISH sent, awaiting PUBACK or PUBREC
+	pubReceived                 // PUBREC came; PUBREL waits for Exchange.Release
 	pubReleased                 // PUBREL sent, awaiting PUBCOMP
 )
 
 // pubOp is one outbound QoS 1/2 message until it is complete. Its fields
 // are guarded by Client.mu.
 type pubOp struct {
-	p        packet.Publish // owned copy; PacketID set at the first send and kept
+	p        *packet.Publish // owned copy; PacketID set at the first send and kept
 	state    pubState
 	sent     bool // sent at least once: DUP on any resend [MQTT-3.3.1-1]
+	dup      bool // DUP from the first send (PublishOptions.Dup)
 	finished bool
 	err      error
 	done     chan struct{} // closed when finished
+
+	// A held QoS 2 exchange (Exchange): PUBREL waits for the caller.
+	hold     bool
+	relOK    bool          // the caller released it
+	recv     chan struct{} // closed at PUBREC, or when finished
+	recvDone bool
 }
 
 func (op *pubOp) finish(err error) {
@@ -46,7 +62,16 @@ func (op *pubOp) finish(err error) {
 		return
 	}
 	op.finished, op.err = true, err
+	op.received()
 	close(op.done)
+}
+
+// received wakes the callers waiting for PUBREC of a held exchange.
+func (op *pubOp) received() {
+	if op.recv != nil && !op.recvDone {
+		op.recvDone = true
+		close(op.recv)
+	}
 }
 
 // Publish sends a message and waits for it to complete: for QoS 0 until it
@@ -64,33 +89,34 @@ func (op *pubOp) finish(err error) {
 // sent stays with the client, which keeps trying to complete it, and
 // Publish returns ctx's error.
 func (c *Client) Publish(ctx context.Context, topicName string, payload []byte, o PublishOptions) error {
+	where := "" // pubWhere(topicName), built only for an error
 	if !topic.ValidName(topicName) {
-		return fmt.Errorf("%s: %w: a topic name has 1 to 65535 bytes and no wildcard or U+0000", pubWhere(topicName), ErrInvalidTopic)
+		return fmt.Errorf("%s: %w: a topic name has 1 to 65535 bytes and no wildcard or U+0000", pubWhereOr(where, topicName), ErrInvalidTopic)
 	}
 	if o.QoS > 2 {
-		return fmt.Errorf("%s: QoS %d is above 2", pubWhere(topicName), o.QoS)
+		return fmt.Errorf("%s: QoS %d is above 2", pubWhereOr(where, topicName), o.QoS)
 	}
 	if !o.Properties.Empty() && c.version < packet.V5 {
-		return fmt.Errorf("%s: PUBLISH properties need MQTT 5.0", pubWhere(topicName))
+		return fmt.Errorf("%s: PUBLISH properties need MQTT 5.0", pubWhereOr(where, topicName))
 	}
 	if len(o.Properties.SubscriptionIDs) > 0 {
-		return fmt.Errorf("%s: a client must not send subscription identifiers [MQTT-3.3.4-6]", pubWhere(topicName))
+		return fmt.Errorf("%s: a client must not send subscription identifiers [MQTT-3.3.4-6]", pubWhereOr(where, topicName))
 	}
 	if o.QoS == 0 {
 		cn, err := c.waitOnline(ctx)
 		if err != nil {
-			return fmt.Errorf("%s: %w", pubWhere(topicName), err)
+			return fmt.Errorf("%s: %w", pubWhereOr(where, topicName), err)
 		}
-		op := pubOp{p: packet.Publish{Retain: o.Retain, Topic: topicName, Payload: payload, Properties: o.Properties}}
+		op := pubOp{p: &packet.Publish{Retain: o.Retain, Topic: topicName, Payload: payload, Properties: o.Properties}}
 		err = c.writePublishLocked(cn, &op)
 		c.mu.Unlock()
 		if err != nil {
-			return fmt.Errorf("%s: %w", pubWhere(topicName), err)
+			return fmt.Errorf("%s: %w", pubWhereOr(where, topicName), err)
 		}
 		return nil
 	}
 
-	wait, err := c.enqueue(topicName, payload, o)
+	wait, err := c.enqueue(where, topicName, payload, o)
 	if err != nil {
 		return err
 	}
@@ -102,71 +128,102 @@ func (c *Client) Publish(ctx context.Context, topicName string, payload []byte, 
 // the message to complete as Publish would (a message withdrawn when that
 // context ends is only one not yet sent). Call wait once.
 func (c *Client) PublishAsync(topicName string, payload []byte, o PublishOptions) (wait func(context.Context) error, err error) {
+	where := "" // pubWhere(topicName), built only for an error
 	if !topic.ValidName(topicName) {
-		return nil, fmt.Errorf("%s: %w: a topic name has 1 to 65535 bytes and no wildcard or U+0000", pubWhere(topicName), ErrInvalidTopic)
+		return nil, fmt.Errorf("%s: %w: a topic name has 1 to 65535 bytes and no wildcard or U+0000", pubWhereOr(where, topicName), ErrInvalidTopic)
 	}
 	if o.QoS < 1 || o.QoS > 2 {
-		return nil, fmt.Errorf("%s: PublishAsync takes QoS 1 or 2, not %d", pubWhere(topicName), o.QoS)
+		return nil, fmt.Errorf("%s: PublishAsync takes QoS 1 or 2, not %d", pubWhereOr(where, topicName), o.QoS)
 	}
 	if !o.Properties.Empty() && c.version < packet.V5 {
-		return nil, fmt.Errorf("%s: PUBLISH properties need MQTT 5.0", pubWhere(topicName))
+		return nil, fmt.Errorf("%s: PUBLISH properties need MQTT 5.0", pubWhereOr(where, topicName))
 	}
 	if len(o.Properties.SubscriptionIDs) > 0 {
-		return nil, fmt.Errorf("%s: a client must not send subscription identifiers [MQTT-3.3.4-6]", pubWhere(topicName))
+		return nil, fmt.Errorf("%s: a client must not send subscription identifiers [MQTT-3.3.4-6]", pubWhereOr(where, topicName))
 	}
-	return c.enqueue(topicName, payload, o)
+	return c.enqueue(where, topicName, payload, o)
 }
 
 // enqueue queues a checked QoS 1 or 2 message and returns the wait for it.
-func (c *Client) enqueue(topicName string, payload []byte, o PublishOptions) (func(context.Context) error, error) {
-	op := &pubOp{p: packet.Publish{QoS: o.QoS, Retain: o.Retain, Topic: topicName, Properties: o.Properties.Clone()}, done: make(chan struct{})}
-	p := &op.p
+func (c *Client) enqueue(where, topicName string, payload []byte, o PublishOptions) (func(context.Context) error, error) {
+	op, err := c.enqueueOp(where, topicName, payload, o, false)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error { return c.waitOp(ctx, where, op, op.done) }, nil
+}
+
+// enqueueOp queues a checked QoS 1 or 2 message. where names the publish
+// in errors; "" stands for pubWhere(topicName), so that the hot path
+// formats no text. With hold, its PUBREL
+// waits for Exchange.Release; a Dup message whose caller-chosen identifier
+// names a held exchange in flight returns that exchange's op.
+func (c *Client) enqueueOp(where, topicName string, payload []byte, o PublishOptions, hold bool) (*pubOp, error) {
+	p := &packet.Publish{QoS: o.QoS, Retain: o.Retain, Topic: topicName, Properties: o.Properties.Clone(), PacketID: o.PacketID}
 	if payload != nil {
 		p.Payload = append(make([]byte, 0, len(payload)), payload...) // kept for resending
 	}
+	op := &pubOp{p: p, done: make(chan struct{}), dup: o.Dup, hold: hold}
+	if hold {
+		op.recv = make(chan struct{})
+	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.closed {
-		err := c.endErrLocked()
-		c.mu.Unlock()
-		return nil, fmt.Errorf("%s: %w", pubWhere(topicName), err)
+		return nil, fmt.Errorf("%s: %w", pubWhereOr(where, topicName), c.endErrLocked())
 	}
 	if !c.started {
-		c.mu.Unlock()
-		return nil, fmt.Errorf("%s: not connected: call Connect first", pubWhere(topicName))
+		return nil, fmt.Errorf("%s: not connected: call Connect first", pubWhereOr(where, topicName))
 	}
 	if cn := c.cn; cn != nil {
 		if err := checkPublish(cn, p); err != nil {
-			c.mu.Unlock()
-			return nil, fmt.Errorf("%s: %w", pubWhere(topicName), err)
+			return nil, fmt.Errorf("%s: %w", pubWhereOr(where, topicName), err)
 		}
+	}
+	if id := o.PacketID; id != 0 {
+		if v, used := c.ids[id]; used {
+			if old, ok := v.(*pubOp); ok && hold && old.hold && o.Dup && old.p.Topic == topicName {
+				return old, nil // sent again by the caller: the same exchange
+			}
+			return nil, fmt.Errorf("%s: %w (%d)", pubWhereOr(where, topicName), ErrPacketIDInUse, id)
+		}
+		c.ids[id] = op
 	}
 	c.waiting = append(c.waiting, op)
 	c.fillLocked()
+	return op, nil
+}
+
+// waitOp waits within ctx for ch (op.done, or op.recv) to close, and
+// returns op's error once op has finished. When ctx ends first, an op not
+// yet sent is withdrawn.
+func (c *Client) waitOp(ctx context.Context, where string, op *pubOp, ch <-chan struct{}) error {
+	topicName := op.p.Topic
+	select {
+	case <-ch:
+	case <-ctx.Done():
+		c.mu.Lock()
+		if !op.finished && op.state == pubWaiting && !op.sent {
+			c.withdrawLocked(op)
+			op.finish(ctx.Err())
+		}
+		finished := op.finished
+		c.mu.Unlock()
+		if !finished {
+			return fmt.Errorf("%s: %w", pubWhereOr(where, topicName), ctx.Err())
+		}
+	}
+	c.mu.Lock()
+	finished, err := op.finished, op.err
 	c.mu.Unlock()
-	return func(ctx context.Context) error {
-		select {
-		case <-op.done:
-		case <-ctx.Done():
-			c.mu.Lock()
-			if !op.finished && op.state == pubWaiting && !op.sent {
-				c.withdrawLocked(op)
-				op.finish(ctx.Err())
-			}
-			finished := op.finished
-			c.mu.Unlock()
-			if !finished {
-				return fmt.Errorf("%s: %w", pubWhere(topicName), ctx.Err())
-			}
-		}
-		if op.err == nil {
-			return nil
-		}
-		var re *ReasonError
-		if errors.As(op.err, &re) {
-			return op.err
-		}
-		return fmt.Errorf("%s: %w", pubWhere(topicName), op.err)
-	}, nil
+	if !finished || err == nil {
+		return nil
+	}
+	var re *ReasonError
+	if errors.As(err, &re) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", pubWhereOr(where, topicName), err)
 }
 
 // checkPublish checks p against the server's limits from CONNACK.
@@ -186,8 +243,8 @@ func checkPublish(cn *conn, p *packet.Publish) error {
 // writePublishLocked encodes op's PUBLISH for cn, with DUP when it is a
 // resend and a topic alias when enabled. c.mu held.
 func (c *Client) writePublishLocked(cn *conn, op *pubOp) error {
-	p := op.p // shallow copy: the alias and DUP are per send
-	p.Dup = op.sent && p.QoS > 0
+	p := *op.p // shallow copy: the alias and DUP are per send
+	p.Dup = (op.sent || op.dup) && p.QoS > 0
 	p.Properties.Present.Remove(packet.PropTopicAlias)
 	if err := checkPublish(cn, &p); err != nil {
 		return err
@@ -325,6 +382,11 @@ func (c *Client) handlePubrec(cn *conn, p *packet.Pubrec) {
 		c.completeLocked(op, pubReasonErr(op, p.ReasonCode, &p.Properties))
 		return
 	}
+	op.received()
+	if op.hold && !op.relOK {
+		op.state = pubReceived // PUBREL once the caller releases it
+		return
+	}
 	op.state = pubReleased
 	cn.sendAck(firstPubrel, p.PacketID)
 }
@@ -358,5 +420,13 @@ func reasonErr(op string, rc packet.ReasonCode, props *packet.Properties) error 
 
 func quote(s string) string { return fmt.Sprintf("%q", s) }
 
-// pubWhere names a publish in errors; built only when there is one.
+// pubWhere names a publish in errors.
 func pubWhere(topicName string) string { return fmt.Sprintf("client: publish to %q", topicName) }
+
+// pubWhereOr is where, or when it is "" pubWhere(topicName).
+func pubWhereOr(where, topicName string) string {
+	if where != "" {
+		return where
+	}
+	return pubWhere(topicName)
+}
