@@ -1,0 +1,310 @@
+package broker
+
+import (
+	"log/slog"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Parking idle connections (Linux). An idle connection costs its read
+// loop's goroutine (a 2 KiB stack at least, and the goroutine itself) for
+// as long as it stays idle, which for a fleet of devices that report now
+// and then is nearly always. So once a plain TCP or Unix connection has
+// been quiet for parkAfter, its read loop parks it and exits: the socket is
+// registered, one-shot, in one of a few epoll instances owned by the
+// broker, and the connection holds no goroutine and no read buffer. When
+// the socket becomes readable (bytes, EOF, a reset: EPOLLIN, EPOLLRDHUP,
+// EPOLLHUP), a new goroutine resumes the read loop where it stopped.
+//
+// The epoll instances only tell that a socket is readable; every read
+// still goes through the net.Conn (the runtime's own poller has the
+// descriptor too, which is fine). Every epoll_ctl on a connection's
+// descriptor is made inside syscall.RawConn.Control, which keeps the
+// descriptor open for its duration: a descriptor closed meanwhile can
+// never be confused with a new connection given the same number. Closing
+// a descriptor removes it from the epoll instances by itself.
+//
+// What else must resume a parked connection, since no read is pending to
+// notice it: its keep-alive (1.5 x Keep Alive after the last packet,
+// [MQTT-3.1.2-24]) by a timer armed while parked; and everything that ends
+// a connection from another goroutine (closeWith, a takeover, a failed
+// write), which calls wakeReader after the change, so that the resumed
+// read loop meets the closed socket or the past deadline and ends the
+// connection as before (the will published when the client vanished).
+//
+// Writes need no reader: a packet for a parked connection is written
+// inline by the goroutine that queued it (write.go).
+//
+// TLS and WebSocket connections are not parked: their readers may hold
+// decrypted or framed bytes the socket no longer shows as readable. Nor
+// are connections behind PROXY protocol or any other wrapper of the socket
+// (conn.raw is nil for them). They keep the goroutine per connection, as
+// on other systems (park_other.go).
+
+// parkAfter is how long a read loop waits with its goroutine before it
+// parks the connection: a connection that talks more often than this
+// never pays for parking and resuming.
+const parkAfter = 100 * time.Millisecond
+
+// parkState is the part of a conn that parking uses.
+type parkState struct {
+	state   atomic.Int32 // readRunning, readParking or readParked
+	wakeReq atomic.Bool  // wakeReader was called: a read loop about to park must not
+	id      uint64       // key in the poller's table, 0 until first parked; read loop only
+	armed   bool         // the descriptor is in the epoll set (ADD done); read loop only
+	kaTimer *time.Timer  // resumes the connection at its keep-alive deadline
+}
+
+// A read loop that parks goes from readRunning to readParking (registering
+// the socket) to readParked, and exits. Whoever moves readParked back to
+// readRunning (readiness, the keep-alive timer, wakeReader) starts the next
+// read loop; a wake during readParking moves it to readRunning and the
+// parking read loop carries on itself. So at most one read loop runs.
+const (
+	readRunning int32 = iota
+	readParking
+	readParked
+)
+
+// parkingOff disables parking (GANNET_PARK=0), for comparison.
+var parkingOff = os.Getenv("GANNET_PARK") == "0"
+
+// readIdle waits for the next bytes of an idle connection (no partial
+// packet buffered) into b. It reports parked when the connection was
+// parked instead: the read loop must then return at once, without ending
+// it or touching it again.
+func (c *conn) readIdle(b []byte) (n int, err error, parked bool) {
+	if c.raw == nil || parkingOff {
+		n, err = c.nc.Read(b)
+		return n, err, false
+	}
+	c.park.wakeReq.Store(false) // before the flags are looked at
+	var ka time.Time
+	if c.keepAlive > 0 {
+		ka = c.lastPacket.Add(c.keepAlive) // set by setReadDeadline already
+	}
+	grace := time.Now().Add(parkAfter)
+	graced := ka.IsZero() || grace.Before(ka)
+	if graced {
+		c.nc.SetReadDeadline(grace)
+		// A takeover or closeWith sets its flag, then a past deadline:
+		// one set before the grace above would be lost.
+		if c.yield.Load() || c.closed.Load() {
+			c.nc.SetReadDeadline(time.Now())
+		}
+	}
+	n, err = c.nc.Read(b)
+	if !isTimeout(err) || !graced {
+		if graced && ka.IsZero() {
+			c.nc.SetReadDeadline(time.Time{}) // no keep-alive: no deadline on later reads
+		}
+		return n, err, false
+	}
+	if c.yield.Load() || c.closed.Load() || (!ka.IsZero() && !time.Now().Before(ka)) {
+		return n, err, false // the deadline was a real one
+	}
+	if c.parkConn() {
+		return 0, nil, true
+	}
+	if ka.IsZero() {
+		c.nc.SetReadDeadline(time.Time{})
+	}
+	return 0, nil, false // woken while parking: read on
+}
+
+// parkConn registers the idle connection with a poller and arms its
+// keep-alive timer. It reports false when the read loop must read on
+// (woken meanwhile, or the socket could not be registered). Read loop
+// only; nothing buffered.
+func (c *conn) parkConn() bool {
+	ps := &c.park
+	if ps.id == 0 {
+		ps.id = parkIDs.Add(1)
+	}
+	p := pollerFor(ps.id)
+	if p == nil {
+		return false
+	}
+	p.add(ps.id, c)
+	ps.state.Store(readParking)
+	if c.keepAlive > 0 { // armed while parking: firing now makes the read loop read on
+		d := time.Until(c.lastPacket.Add(c.keepAlive))
+		if ps.kaTimer == nil {
+			ps.kaTimer = time.AfterFunc(d, c.resumeReader)
+		} else {
+			ps.kaTimer.Reset(d)
+		}
+	}
+	var cerr error
+	err := c.raw.Control(func(fd uintptr) { cerr = p.arm(int(fd), ps.id, &ps.armed) })
+	if err == nil && cerr == nil && ps.state.CompareAndSwap(readParking, readParked) {
+		// Parked: from here another read loop may run; touch nothing
+		// but the atomics. A wake between the checks in readIdle and
+		// the registration saw the connection running: take it back.
+		return !(ps.wakeReq.Load() && c.unpark())
+	}
+	// Not registered (closed meanwhile, or epoll refused), or woken while
+	// registering: read on.
+	if cerr != nil && !parkWarned.Swap(true) {
+		c.srv.log.Warn("cannot park idle connections: they keep their goroutine", "client", c.clientID, "error", cerr)
+	}
+	ps.state.Store(readRunning)
+	c.unparked()
+	return false
+}
+
+var parkWarned atomic.Bool
+
+// unpark makes a parked connection running again; it reports whether this
+// caller did it, and then owns the read loop.
+func (c *conn) unpark() bool {
+	if !c.park.state.CompareAndSwap(readParked, readRunning) {
+		return false
+	}
+	c.unparked()
+	return true
+}
+
+// unparked stops the keep-alive timer and leaves the poller's table. Called
+// by the owner of the read loop.
+func (c *conn) unparked() {
+	ps := &c.park
+	if ps.kaTimer != nil {
+		ps.kaTimer.Stop() // a callback already started finds it running: no-op
+	}
+	pollerFor(ps.id).remove(ps.id)
+}
+
+// resumeReader starts a new read loop for a parked connection, or tells a
+// parking one to read on; a no-op for one that is running (a stale
+// readiness or timer).
+func (c *conn) resumeReader() {
+	ps := &c.park
+	for {
+		switch ps.state.Load() {
+		case readParked:
+			if c.unpark() {
+				go c.readFrom(nil)
+				return
+			}
+		case readParking:
+			if ps.state.CompareAndSwap(readParking, readRunning) {
+				return
+			}
+		default:
+			return
+		}
+	}
+}
+
+// wakeReader makes the read loop look at the connection again after
+// another goroutine closed it, set a past read deadline or asked it to
+// yield: a parked one is resumed, one about to park does not park.
+func (c *conn) wakeReader() {
+	c.park.wakeReq.Store(true)
+	c.resumeReader()
+}
+
+// poller is one epoll instance and its goroutine, shared by every Server
+// in the process, and the connections parked on it by id.
+type poller struct {
+	epfd  int
+	mu    sync.Mutex
+	conns map[uint64]*conn
+}
+
+var (
+	parkIDs     atomic.Uint64
+	pollersOnce sync.Once
+	pollers     []*poller
+)
+
+// pollerFor returns the poller for id, starting the pollers on first use;
+// nil when epoll is unavailable.
+func pollerFor(id uint64) *poller {
+	pollersOnce.Do(startPollers)
+	if len(pollers) == 0 {
+		return nil
+	}
+	return pollers[id%uint64(len(pollers))]
+}
+
+func startPollers() {
+	n := min(max(runtime.GOMAXPROCS(0)/2, 1), 4)
+	for range n {
+		fd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+		if err != nil {
+			slog.Warn("broker: epoll unavailable: idle connections keep their goroutine", "error", err)
+			break
+		}
+		p := &poller{epfd: fd, conns: make(map[uint64]*conn)}
+		pollers = append(pollers, p)
+		go p.run()
+	}
+}
+
+func (p *poller) add(id uint64, c *conn) {
+	p.mu.Lock()
+	p.conns[id] = c
+	p.mu.Unlock()
+}
+
+func (p *poller) remove(id uint64) {
+	p.mu.Lock()
+	delete(p.conns, id)
+	p.mu.Unlock()
+}
+
+// arm registers fd for one readiness event, reported with id. Called
+// inside RawConn.Control: fd stays open meanwhile.
+func (p *poller) arm(fd int, id uint64, added *bool) error {
+	ev := syscall.EpollEvent{
+		Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT,
+		Fd:     int32(uint32(id)),
+		Pad:    int32(uint32(id >> 32)),
+	}
+	op := syscall.EPOLL_CTL_MOD
+	if !*added {
+		op = syscall.EPOLL_CTL_ADD
+	}
+	err := syscall.EpollCtl(p.epfd, op, fd, &ev)
+	if err == syscall.EEXIST { // cannot happen while added tracks it; be safe
+		err = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_MOD, fd, &ev)
+	} else if err == syscall.ENOENT && op == syscall.EPOLL_CTL_MOD {
+		err = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &ev)
+	}
+	if err == nil {
+		*added = true
+	}
+	return err
+}
+
+// run waits for parked sockets to become readable and resumes their read
+// loops. It blocks one thread in epoll_wait; it never ends.
+func (p *poller) run() {
+	events := make([]syscall.EpollEvent, 128)
+	for {
+		n, err := syscall.EpollWait(p.epfd, events, -1)
+		if err != nil {
+			if err == syscall.EINTR {
+				continue
+			}
+			slog.Error("broker: epoll_wait failed: parked connections wait for their keep-alive", "error", err)
+			time.Sleep(time.Second)
+			continue
+		}
+		for i := range events[:n] {
+			id := uint64(uint32(events[i].Fd)) | uint64(uint32(events[i].Pad))<<32
+			p.mu.Lock()
+			c := p.conns[id]
+			p.mu.Unlock()
+			if c != nil {
+				c.resumeReader()
+			}
+		}
+	}
+}
