@@ -110,12 +110,24 @@ func TestParkKeepAlive(t *testing.T) {
 	}
 	sub.expectPublish("park/ka/will", "gone")
 
-	// 5.0: the parked client hears 0x8D Keep alive timeout.
+	// 5.0: a client that pings from parked every 0.5 s stays connected
+	// past the first deadline (each packet moves it), the idle one beside
+	// it with a longer keep-alive is left alone, and once silent the
+	// pinging one hears 0x8D Keep alive timeout.
+	long := v5Connect("park-ka-long")
+	long.KeepAlive = 60
+	cl, _ := v5ConnectOK(t, b.Addr, long)
 	v := v5Connect("park-ka5")
 	v.KeepAlive = 1
+	start = time.Now()
 	c5, _ := v5ConnectOK(t, b.Addr, v)
-	waitParked(t, b, 2)
+	for time.Since(start) < 2*time.Second {
+		time.Sleep(500 * time.Millisecond)
+		c5.sync()
+	}
+	waitParked(t, b, 3)
 	c5.v5ExpectDisconnect(packet.KeepAliveTimeout)
+	cl.sync()
 }
 
 // TestParkWillOnVanish: a parked client whose socket closes without
