@@ -21,7 +21,8 @@ import (
 // conn moves bytes between one network connection and the protocol logic
 // in client.go: a read loop that decodes packets and hands them over, and a
 // write buffer drained by a flusher goroutine that runs only while there is
-// something to write. An idle connection holds no buffer and one goroutine.
+// something to write. An idle connection holds no buffer, and on Linux no
+// goroutine once parked (park_linux.go).
 type conn struct {
 	srv *Server
 	nc  net.Conn

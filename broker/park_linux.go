@@ -3,6 +3,7 @@ package broker
 import (
 	"container/heap"
 	"log/slog"
+	"net"
 	"os"
 	"runtime"
 	"sync"
@@ -41,10 +42,11 @@ import (
 // inline by the goroutine that queued it (write.go).
 //
 // TLS and WebSocket connections are not parked: their readers may hold
-// decrypted or framed bytes the socket no longer shows as readable. Nor
-// are connections behind PROXY protocol or any other wrapper of the socket
-// (conn.raw is nil for them). They keep the goroutine per connection, as
-// on other systems (park_other.go).
+// decrypted or framed bytes the socket no longer shows as readable, and
+// crypto/tls does not say whether it does. They keep the goroutine per
+// connection, as on other systems (park_other.go). Connections behind a
+// PROXY protocol header are parked once the bytes read past the header
+// are consumed (parkRaw).
 
 // parkAfter is how long a read loop waits with its goroutine before it
 // parks the connection: a connection that talks more often than this
@@ -80,7 +82,11 @@ var parkingOff = os.Getenv("GANNET_PARK") == "0"
 // parked instead: the read loop must then return at once, without ending
 // it or touching it again.
 func (c *conn) readIdle(b []byte) (n int, err error, parked bool) {
-	if c.raw == nil || parkingOff {
+	var raw syscall.RawConn
+	if !parkingOff {
+		raw = c.parkRaw()
+	}
+	if raw == nil {
 		n, err = c.nc.Read(b)
 		return n, err, false
 	}
@@ -109,7 +115,7 @@ func (c *conn) readIdle(b []byte) (n int, err error, parked bool) {
 	if c.yield.Load() || c.closed.Load() || (!ka.IsZero() && !time.Now().Before(ka)) {
 		return n, err, false // the deadline was a real one
 	}
-	if c.parkConn() {
+	if c.parkConn(raw) {
 		return 0, nil, true
 	}
 	if ka.IsZero() {
@@ -118,11 +124,36 @@ func (c *conn) readIdle(b []byte) (n int, err error, parked bool) {
 	return 0, nil, false // woken while parking: read on
 }
 
-// parkConn registers the idle connection with a poller and arms its
-// keep-alive timer. It reports false when the read loop must read on
-// (woken meanwhile, or the socket could not be registered). Read loop
-// only; nothing buffered.
-func (c *conn) parkConn() bool {
+// parkRaw returns the socket a parked connection waits on: a plain TCP or
+// Unix socket, or one behind a PROXY protocol header (listener/proxy.go)
+// once no byte read past the header waits to be served; nil for anything
+// that buffers or transforms what it reads (TLS, WebSocket). Read loop only.
+func (c *conn) parkRaw() syscall.RawConn {
+	if c.raw != nil {
+		return c.raw
+	}
+	nc := c.nc
+	for range 4 { // the listener may wrap once for the first byte, once for the header
+		w, ok := nc.(interface {
+			NetConn() net.Conn
+			Buffered() int
+		})
+		if !ok || w.Buffered() > 0 {
+			return nil
+		}
+		nc = w.NetConn()
+		if raw := rawConn(nc); raw != nil {
+			return raw
+		}
+	}
+	return nil
+}
+
+// parkConn registers the idle connection, whose socket is raw, with a
+// poller and its keep-alive deadline. It reports false when the read loop
+// must read on (woken meanwhile, or the socket could not be registered).
+// Read loop only; nothing buffered.
+func (c *conn) parkConn(raw syscall.RawConn) bool {
 	ps := &c.park
 	if ps.id == 0 {
 		ps.id = parkIDs.Add(1)
@@ -141,7 +172,7 @@ func (c *conn) parkConn() bool {
 	}
 	p.add(ps.id, c, ka)
 	var cerr error
-	err := c.raw.Control(func(fd uintptr) { cerr = p.arm(int(fd), ps.id, &ps.armed) })
+	err := raw.Control(func(fd uintptr) { cerr = p.arm(int(fd), ps.id, &ps.armed) })
 	if err == nil && cerr == nil && ps.state.CompareAndSwap(readParking, readParked) {
 		// Parked: from here another read loop may run; touch nothing
 		// but the atomics. A wake between the checks in readIdle and

@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/gannet-mqtt/gannet/broker"
+	"github.com/gannet-mqtt/gannet/listener"
 	"github.com/gannet-mqtt/gannet/packet"
 )
 
@@ -277,4 +280,35 @@ func (h *warnings) has(sub string) bool {
 		}
 	}
 	return false
+}
+
+// TestParkProxyProtocol: a connection behind a PROXY protocol header is
+// parked once what was read past the header is consumed, is served from
+// parked, and has its will published when it vanishes.
+func TestParkProxyProtocol(t *testing.T) {
+	cfg := listener.DefaultConfig(listener.TypeTCP, "127.0.0.1:0")
+	cfg.ProxyProtocol = true
+	cfg.ProxyFrom = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	srv, l := serveOn(t, testOptions(), cfg, broker.ListenerOptions{Name: "proxied"})
+	b := &testBroker{Server: srv, Addr: l.Addr().String()}
+	sub := dialRaw(t, b.Addr)
+	sub.write([]byte("PROXY TCP4 192.0.2.1 192.0.2.2 40000 1883\r\n"))
+	sub.send(connectPacket("park-proxy-sub"))
+	expectPacket[*packet.Connack](sub)
+	sub.sub("park/proxy", 0)
+
+	c := dialRaw(t, b.Addr)
+	p := connectPacket("park-proxy")
+	p.WillFlag = true
+	p.Will = packet.Will{Topic: "park/proxy", Payload: []byte("gone")}
+	// Header and CONNECT in one write: the bytes past the header are
+	// served first, then the connection is parked.
+	c.write(append([]byte("PROXY TCP4 192.0.2.3 192.0.2.2 40001 1883\r\n"), c.encode(p)...))
+	expectPacket[*packet.Connack](c)
+	waitParked(t, b, 2)
+	c.sync()
+	sub.sync()
+	waitParked(t, b, 2)
+	c.nc.Close()
+	sub.expectPublish("park/proxy", "gone")
 }
