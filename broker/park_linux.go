@@ -49,8 +49,8 @@ import (
 // are consumed (parkRaw).
 
 // parkAfter is how long a read loop waits with its goroutine before it
-// parks the connection: a connection that talks more often than this
-// never pays for parking and resuming.
+// parks the connection (the sweeper looks every parkAfter/2): a connection
+// that talks more often than this never pays for parking and resuming.
 const parkAfter = 100 * time.Millisecond
 
 // parkState is the part of a conn that parking uses.
@@ -61,6 +61,12 @@ type parkState struct {
 	armed   bool         // the descriptor is in the epoll set (ADD done); read loop only
 	kaAt    int64        // keep-alive deadline while parked (UnixNano); guarded by the poller's mu
 	kaIdx   int32        // index in the poller's deadline heap, -1: none; guarded by the poller's mu
+	listed  bool         // in the sweeper's set; read loop only
+
+	mu        sync.Mutex // between the read loop's idle wait and the sweeper
+	idle      bool       // the read loop waits in readIdle
+	parkReq   bool       // the sweeper ended that wait to park the connection
+	idleSince int64      // when the wait began (nanotime)
 }
 
 // A read loop that parks goes from readRunning to readParking (registering
@@ -81,6 +87,11 @@ var parkingOff = os.Getenv("GANNET_PARK") == "0"
 // packet buffered) into b. It reports parked when the connection was
 // parked instead: the read loop must then return at once, without ending
 // it or touching it again.
+//
+// The wait costs no timer operation: the read blocks as before, and the
+// sweeper (sweep) interrupts it with a past read deadline once it has
+// lasted parkAfter. The lock between the two makes sure the sweeper's
+// deadline can only end this wait, never a later read.
 func (c *conn) readIdle(b []byte) (n int, err error, parked bool) {
 	var raw syscall.RawConn
 	if !parkingOff {
@@ -90,38 +101,117 @@ func (c *conn) readIdle(b []byte) (n int, err error, parked bool) {
 		n, err = c.nc.Read(b)
 		return n, err, false
 	}
-	c.park.wakeReq.Store(false) // before the flags are looked at
+	ps := &c.park
+	ps.wakeReq.Store(false) // before the flags are looked at
+	if !ps.listed {
+		ps.listed = true
+		sweeper.add(c)
+	}
+	ps.mu.Lock()
+	ps.idle, ps.idleSince = true, nanotime()
+	ps.mu.Unlock()
+	n, err = c.nc.Read(b)
+	ps.mu.Lock()
+	ps.idle = false
+	asked := ps.parkReq
+	ps.parkReq = false
+	ps.mu.Unlock()
+	if !asked {
+		return n, err, false
+	}
+	// The sweeper set a past deadline: park if that is what ended the
+	// read, else put the keep-alive deadline back.
 	var ka time.Time
 	if c.keepAlive > 0 {
-		ka = c.lastPacket.Add(c.keepAlive) // set by setReadDeadline already
+		ka = c.lastPacket.Add(c.keepAlive)
 	}
-	grace := time.Now().Add(parkAfter)
-	graced := ka.IsZero() || grace.Before(ka)
-	if graced {
-		c.nc.SetReadDeadline(grace)
+	due := c.yield.Load() || c.closed.Load() || (!ka.IsZero() && !time.Now().Before(ka))
+	if isTimeout(err) && !due {
+		if c.parkConn(raw) {
+			return 0, nil, true
+		}
+		n, err = 0, nil // woken while parking: read on
+	}
+	if !isTimeout(err) || !due {
+		c.nc.SetReadDeadline(ka) // zero: none
 		// A takeover or closeWith sets its flag, then a past deadline:
-		// one set before the grace above would be lost.
+		// one set before the line above would be lost.
 		if c.yield.Load() || c.closed.Load() {
 			c.nc.SetReadDeadline(time.Now())
 		}
 	}
-	n, err = c.nc.Read(b)
-	if !isTimeout(err) || !graced {
-		if graced && ka.IsZero() {
-			c.nc.SetReadDeadline(time.Time{}) // no keep-alive: no deadline on later reads
+	return n, err, false
+}
+
+// nanotime is a monotonic clock reading for idle times.
+func nanotime() int64 { return int64(time.Since(clockBase)) }
+
+var clockBase = time.Now()
+
+// sweeper holds the connections that may be parked and are not, and
+// interrupts those that have waited idle for parkAfter. It runs only while
+// it holds some.
+var sweeper = &sweepSet{conns: make(map[*conn]struct{})}
+
+type sweepSet struct {
+	mu      sync.Mutex
+	conns   map[*conn]struct{}
+	running bool
+}
+
+// add lists c; its read loop calls it once, the first time it waits idle
+// after starting or resuming.
+func (s *sweepSet) add(c *conn) {
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	if !s.running {
+		s.running = true
+		go s.sweep()
+	}
+	s.mu.Unlock()
+}
+
+func (s *sweepSet) remove(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// sweep asks every listed connection idle for parkAfter to park, by a past
+// read deadline, and forgets those that ended or parked.
+func (s *sweepSet) sweep() {
+	var batch []*conn
+	for {
+		time.Sleep(parkAfter / 2)
+		s.mu.Lock()
+		if len(s.conns) == 0 {
+			s.running = false
+			s.mu.Unlock()
+			return
 		}
-		return n, err, false
+		batch = batch[:0]
+		for c := range s.conns {
+			batch = append(batch, c)
+		}
+		s.mu.Unlock()
+		now := nanotime()
+		for i, c := range batch {
+			batch[i] = nil
+			select {
+			case <-c.done: // ended
+				s.remove(c)
+				continue
+			default:
+			}
+			ps := &c.park
+			ps.mu.Lock()
+			if ps.idle && !ps.parkReq && now-ps.idleSince >= int64(parkAfter) {
+				ps.parkReq = true
+				c.nc.SetReadDeadline(time.Now()) // under mu: only this wait ends
+			}
+			ps.mu.Unlock()
+		}
 	}
-	if c.yield.Load() || c.closed.Load() || (!ka.IsZero() && !time.Now().Before(ka)) {
-		return n, err, false // the deadline was a real one
-	}
-	if c.parkConn(raw) {
-		return 0, nil, true
-	}
-	if ka.IsZero() {
-		c.nc.SetReadDeadline(time.Time{})
-	}
-	return 0, nil, false // woken while parking: read on
 }
 
 // parkRaw returns the socket a parked connection waits on: a plain TCP or
@@ -163,6 +253,8 @@ func (c *conn) parkConn(raw syscall.RawConn) bool {
 	if p == nil {
 		return false
 	}
+	ps.listed = false
+	sweeper.remove(c)
 	ps.state.Store(readParking)
 	// Added while parking: a keep-alive due at once makes the read loop
 	// read on, and meet its deadline.
@@ -216,7 +308,7 @@ func (c *conn) resumeReader() {
 		switch ps.state.Load() {
 		case readParked:
 			if c.unpark() {
-				go c.readFrom(nil)
+				go c.resume()
 				return
 			}
 		case readParking:
@@ -227,6 +319,21 @@ func (c *conn) resumeReader() {
 			return
 		}
 	}
+}
+
+// resume is the read loop of a connection that was parked. The wait that
+// parked it ended on a past read deadline: the keep-alive one (or none)
+// comes back first.
+func (c *conn) resume() {
+	var ka time.Time
+	if c.keepAlive > 0 {
+		ka = c.lastPacket.Add(c.keepAlive)
+	}
+	c.nc.SetReadDeadline(ka)
+	if c.yield.Load() || c.closed.Load() { // set their flag, then a past deadline
+		c.nc.SetReadDeadline(time.Now())
+	}
+	c.readFrom(nil)
 }
 
 // wakeReader makes the read loop look at the connection again after

@@ -312,3 +312,17 @@ func TestParkProxyProtocol(t *testing.T) {
 	c.nc.Close()
 	sub.expectPublish("park/proxy", "gone")
 }
+
+// TestParkKeepAliveZero: a client without keep-alive is served after
+// each park and resume, and never cut off (the past deadline that ended
+// its wait to park it does not stay).
+func TestParkKeepAliveZero(t *testing.T) {
+	b := runBroker(t, testOptions())
+	p := connectPacket("park-ka0")
+	p.KeepAlive = 0
+	c, _ := connectOK(t, b.Addr, p)
+	for range 3 {
+		waitParked(t, b, 1)
+		c.sync()
+	}
+}
