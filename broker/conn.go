@@ -125,7 +125,7 @@ func (c *conn) readLoop(pending []byte) {
 			putBuf(buf)
 			buf = nil
 			var n int
-			n, err = c.nc.Read(small[:])
+			n, err = c.read(small[:])
 			c.srv.stats.bytesIn.Add(uint64(n))
 			if n > 0 {
 				buf = append(getBuf(), small[:n]...)
@@ -139,7 +139,7 @@ func (c *conn) readLoop(pending []byte) {
 			buf = grown
 		}
 		var n int
-		n, err = c.nc.Read(buf[len(buf):cap(buf)])
+		n, err = c.read(buf[len(buf):cap(buf)])
 		c.srv.stats.bytesIn.Add(uint64(n))
 		buf = buf[:len(buf)+n]
 	}

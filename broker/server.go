@@ -406,7 +406,7 @@ func (c *conn) readConnect() (*packet.Connect, []byte, error) {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
 		}
-		n, err := c.nc.Read(buf[len(buf):cap(buf)])
+		n, err := c.read(buf[len(buf):cap(buf)])
 		c.srv.stats.bytesIn.Add(uint64(n))
 		buf = buf[:len(buf)+n]
 		if len(buf) > 0 && buf[0]>>4 != byte(packet.CONNECT) {
