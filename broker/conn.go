@@ -47,6 +47,7 @@ type conn struct {
 	keepAlive time.Duration // 1.5 x the negotiated keep alive; 0: none
 
 	lastPacket time.Time // when the last complete packet arrived (read loop)
+	kaArmed    bool      // the keep-alive read deadline is set (read loop, keepalive.go)
 	maxOut     int       // client's Maximum Packet Size (5.0); 0: none
 
 	// 5.0 connection settings, fixed once CONNECT is accepted.
@@ -125,7 +126,7 @@ func (c *conn) readLoop(pending []byte) {
 			putBuf(buf)
 			buf = nil
 			var n int
-			n, err = c.read(small[:])
+			n, err = c.readAlive(small[:])
 			c.srv.stats.bytesIn.Add(uint64(n))
 			if n > 0 {
 				buf = append(getBuf(), small[:n]...)
@@ -139,7 +140,7 @@ func (c *conn) readLoop(pending []byte) {
 			buf = grown
 		}
 		var n int
-		n, err = c.read(buf[len(buf):cap(buf)])
+		n, err = c.readAlive(buf[len(buf):cap(buf)])
 		c.srv.stats.bytesIn.Add(uint64(n))
 		buf = buf[:len(buf)+n]
 	}
@@ -159,11 +160,14 @@ func (c *conn) readLoop(pending []byte) {
 // setReadDeadline arms the keep-alive: 1.5 x Keep Alive after the last
 // complete control packet, not after the last byte, so that a client
 // trickling a packet byte by byte is still cut off [MQTT-3.1.2-24]
-// [MQTT-3.1.2-22]. It reports true when a takeover asks the read loop to
-// stop: the deadline is set before the check, and the takeover sets the
-// flag before its own deadline, so a read never waits past the takeover.
+// [MQTT-3.1.2-22]. It sets the deadline once; a deadline that passes after
+// later packets arrived is moved on then (readAlive, keepalive.go), not at
+// every read. It reports true when a takeover asks the read loop to stop:
+// the deadline is set before the check, and the takeover sets the flag
+// before its own deadline, so a read never waits past the takeover.
 func (c *conn) setReadDeadline() (yield bool) {
-	if c.keepAlive > 0 {
+	if c.keepAlive > 0 && !c.kaArmed {
+		c.kaArmed = true
 		c.nc.SetReadDeadline(c.lastPacket.Add(c.keepAlive))
 	}
 	return c.yield.Load()
