@@ -77,13 +77,14 @@ type conn struct {
 	closed    atomic.Bool
 	takenOver atomic.Bool
 	yield     atomic.Bool   // a new connection waits to take the session over
-	done      chan struct{} // closed when the read loop has handed over session and will
+	done      chan struct{} // made on demand, closed when the read loop has handed over session and will (handover.go); guarded by wmu
 	// syncWrites makes the flusher sync the store before each write: the
 	// session is persistent and the store durable.
 	syncWrites atomic.Bool
 	aliasOut   map[string]uint16 // outbound topic aliases, guarded by wmu
 	wdone      chan struct{}     // closing gracefully: closed when the last write is done (see linger.go)
 	deferred   bool              // in a read loop's batch, written at the end of its read (write.go); guarded by wmu
+	handedOver bool              // the read loop has handed over session and will (handover.go); guarded by wmu
 	raw        syscall.RawConn   // the socket, for writes that do not wait; nil: TLS, WebSocket (write.go)
 
 	batch batch // connections this read loop queued packets on during a read (write.go)
@@ -151,7 +152,7 @@ func (c *conn) readLoop(pending []byte) {
 	}
 	putBuf(buf)
 	linger := c.ended(err)
-	close(c.done) // session and will handed over: a takeover need not wait for the linger
+	c.handOver() // session and will handed over: a takeover need not wait for the linger
 	if linger {
 		c.linger()
 	}

@@ -341,7 +341,7 @@ func live(s *session) bool { return s.conn.Load() != nil && !s.ended.Load() }
 // handshake reads CONNECT within the connect timeout, then hands the
 // connection to its read loop.
 func (s *Server) handshake(nc net.Conn, lo *listenerState) {
-	c := &conn{srv: s, nc: nc, lo: lo, done: make(chan struct{}), raw: rawConn(nc)}
+	c := &conn{srv: s, nc: nc, lo: lo, raw: rawConn(nc)}
 	c.dec.MaxSize = s.opt().MaxPacketSize
 	c.dec.MaxUserProperties = s.opt().MaxUserProperties
 	c.dec.Reuse = true
