@@ -1,4 +1,4 @@
-//go:build unix && !race
+//go:build linux && !race
 
 package broker
 
@@ -14,8 +14,8 @@ import (
 // broker goes idle: on a quiet broker that is a thread wake-up per packet,
 // two context switches per message where Mosquitto has one (issue 14).
 // Never for a blocking call: it would hold the scheduler's processor for as
-// long as it blocks. Race builds use the syscall package instead
-// (rawsys_race_unix.go).
+// long as it blocks. Race builds, and other systems (where a program may
+// have to go through libc), use the syscall package (rawsys_other_unix.go).
 func sysRead(fd uintptr, b []byte) (int, error) { return rawSyscall(syscall.SYS_READ, fd, b) }
 
 func sysWrite(fd uintptr, b []byte) (int, error) { return rawSyscall(syscall.SYS_WRITE, fd, b) }
