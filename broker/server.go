@@ -345,7 +345,7 @@ func live(s *session) bool { return s.conn.Load() != nil && !s.ended.Load() }
 // handshake reads CONNECT within the connect timeout, then hands the
 // connection to its read loop.
 func (s *Server) handshake(nc net.Conn, lo *listenerState) {
-	c := &conn{srv: s, nc: nc, lo: lo, done: make(chan struct{}), raw: rawConn(nc)}
+	c := &conn{srv: s, nc: nc, lo: lo, raw: rawConn(nc)}
 	c.dec.MaxSize = s.opt().MaxPacketSize
 	c.dec.MaxUserProperties = s.opt().MaxUserProperties
 	c.dec.Reuse = true
@@ -410,7 +410,7 @@ func (c *conn) readConnect() (*packet.Connect, []byte, error) {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
 		}
-		n, err := c.nc.Read(buf[len(buf):cap(buf)])
+		n, err := c.read(buf[len(buf):cap(buf)])
 		c.srv.stats.bytesIn.Add(uint64(n))
 		buf = buf[:len(buf)+n]
 		if len(buf) > 0 && buf[0]>>4 != byte(packet.CONNECT) {
