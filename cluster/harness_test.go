@@ -142,7 +142,7 @@ var (
 	sharedDir  string
 )
 
-func three(t *testing.T) []*node {
+func three(t testing.TB) []*node {
 	t.Helper()
 	sharedOnce.Do(func() {
 		sharedDir, sharedErr = os.MkdirTemp("", "gannet-cluster-test")
