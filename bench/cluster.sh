@@ -45,7 +45,7 @@ fi
 BENCH=${BENCH:-$GANNET}
 tick=$(getconf CLK_TCK)
 
-base=$((20000 + RANDOM % 20000))
+base=$((10000 + RANDOM % 20000)) # below the ephemeral ports (32768-60999)
 mqtt=($base $((base + 1)) $((base + 2)))
 route=($((base + 3)) $((base + 4)) $((base + 5)))
 single=$((base + 6))

@@ -67,6 +67,8 @@ type Cluster struct {
 	readyCh     chan struct{}
 	// willsStarted is set once setupWills succeeded (setup goroutine only).
 	willsStarted bool
+	// ownersWatched is set once watchOwners succeeded (setup goroutine only).
+	ownersWatched bool
 
 	mu       sync.Mutex // guards the fields below
 	started  bool
@@ -169,7 +171,7 @@ func startServer(o Options, log *slog.Logger) (*server.Server, error) {
 		// listener, on loopback.
 		Host:       chost,
 		Port:       cport,
-		Cluster:    server.ClusterOpts{Name: o.Name, Host: host, Port: port},
+		Cluster:    server.ClusterOpts{Name: o.Name, Host: host, Port: port, NoAdvertise: o.noAdvertise},
 		JetStream:  true,
 		StoreDir:   filepath.Join(o.DataDir, "jetstream"),
 		SyncAlways: o.SyncAlways,
@@ -360,6 +362,12 @@ func (c *Cluster) setupOnce() error {
 			return err
 		}
 		c.willsStarted = true
+	}
+	if !c.ownersWatched {
+		if err := c.watchOwners(owners); err != nil {
+			return err
+		}
+		c.ownersWatched = true
 	}
 	c.log.Debug("cluster: streams and buckets exist")
 	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{

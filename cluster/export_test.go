@@ -43,3 +43,34 @@ func (c *Cluster) Crash() {
 		c.ns.Shutdown()
 	}
 }
+
+// WithoutAdvertise returns o for a node that does not tell the others its
+// route address, so that they reach it only through their Routes.
+func WithoutAdvertise(o Options) Options {
+	o.noAdvertise = true
+	return o
+}
+
+// Leaderships counts what this node's NATS server leads of what the
+// cluster needs to accept CONNECTs and QoS 1/2 messages: the JetStream
+// meta group, the messages stream and the owners bucket.
+func (c *Cluster) Leaderships() int {
+	if c.ns == nil {
+		return 0
+	}
+	n := 0
+	if c.ns.JetStreamIsLeader() {
+		n++
+	}
+	acc := c.ns.GlobalAccount().Name
+	for _, st := range []string{c.messageStream(), "KV_gannet_" + c.opt.Name + "_owners"} {
+		if c.ns.JetStreamIsStreamLeader(acc, st) {
+			n++
+		}
+	}
+	return n
+}
+
+// OwnerKeyRoundTrip maps a client identifier to its owners bucket key and
+// back.
+func OwnerKeyRoundTrip(id string) (string, error) { return ownerID(ownerKey(id)) }

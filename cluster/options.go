@@ -48,6 +48,11 @@ type Options struct {
 	StartTimeout time.Duration
 	// Logger receives the cluster's and the embedded server's logs.
 	Logger *slog.Logger
+
+	// noAdvertise keeps the embedded server from telling the other nodes
+	// its route address: they reach it only through their Routes (tests
+	// route them through a proxy they can cut).
+	noAdvertise bool
 }
 
 // DefaultOptions returns options for a node named after the host, on the
