@@ -5,7 +5,8 @@
 # of `gannet bench` on the first node and subscribers on the second, so
 # that every message crosses nodes; then the single-node broker (pebble,
 # fsync always: the default; and fsync interval) with publishers and
-# subscribers on it. For each of QoS 0 and 1, pairs and fan-out, 64-byte
+# subscribers on it. For each of QoS 0 and 1, pairs and fan-out (and QoS 1
+# pairs with persistent sessions, whose deliveries the store keeps), 64-byte
 # payloads: messages received per second, end-to-end p50/p99 latency, and
 # the brokers' CPU per million messages received (user + system time of
 # every broker process, from /proc/PID/stat). Last, the failover time:
@@ -116,6 +117,9 @@ scenarios() { # prefix pub-port sub-port pids...
   run "$prefix QoS 0 fan-out (1 to $FANOUT)" "$sp" "$@" -- -p "$pp" --shape fan-out -c "$FANOUT" -q 0 -i "$prefix-q0f-"
   run "$prefix QoS 1 pairs ($PAIRS)" "$sp" "$@" -- -p "$pp" -c "$PAIRS" -q 1 --window "$WINDOW" -i "$prefix-q1p-"
   run "$prefix QoS 1 fan-out (1 to $FANOUT)" "$sp" "$@" -- -p "$pp" --shape fan-out -c "$FANOUT" -q 1 --window "$WINDOW" -i "$prefix-q1f-"
+  # Persistent sessions: the subscribers' node stores (and with fsync
+  # always syncs) each delivery before it goes out.
+  run "$prefix QoS 1 pairs ($PAIRS), persistent sessions" "$sp" "$@" -- -p "$pp" -c "$PAIRS" -q 1 --window "$WINDOW" --persistent -i "$prefix-q1pp-"
 }
 
 if [ "${ONLY:-}" != single ]; then

@@ -148,7 +148,7 @@ func (c *conn) stored(pp *pubPipe, e *pipeEntry, err error) {
 	pp.mu.Lock()
 	e.done, e.err = true, err
 	pp.stores--
-	c.drainLocked(pp)
+	c.drainLocked(pp, true)
 	pp.cond.Broadcast()
 	pp.mu.Unlock()
 }
@@ -158,7 +158,7 @@ func (c *conn) stored(pp *pubPipe, e *pipeEntry, err error) {
 func (c *conn) drainPipe() {
 	pp := c.pipe
 	pp.mu.Lock()
-	c.drainLocked(pp)
+	c.drainLocked(pp, false)
 	pp.mu.Unlock()
 }
 
@@ -180,15 +180,19 @@ func (c *conn) takeFreed() {
 // drainLocked completes the entries at the head of the queue that are
 // done, in order: a stored message is sent to the other nodes and
 // delivered here, a refused one refused; then the acknowledgements go out
-// together, after one sync of the store if it has one. pp.mu held.
-func (c *conn) drainLocked(pp *pubPipe) {
+// together, after one sync of the store if it has one. async (a store's
+// completion, one of many arriving one by one under load) leaves the
+// writes to the connections' flushers, which then carry what the
+// completions queued meanwhile, where a write at once would be one system
+// call per acknowledgement. pp.mu held.
+func (c *conn) drainLocked(pp *pubPipe, async bool) {
 	acks := pp.acks[:0]
 	n := 0
 	retained := false
 	pp.b.mu.Lock()
 	pp.b.active = true
 	pp.b.mu.Unlock()
-	defer func() { endDrainBatch(&pp.b, n <= 1) }()
+	defer func() { endDrainBatch(&pp.b, !async && n <= 1) }()
 	for ; n < len(pp.q) && pp.q[n].done; n++ {
 		e := pp.q[n]
 		pp.q[n] = nil
@@ -277,6 +281,50 @@ func (c *conn) drainLocked(pp *pubPipe) {
 	pp.acks = acks[:0]
 }
 
+// InboundBatcher is implemented by the Inbound the broker gives a
+// Cluster: messages from other nodes delivered through one batch are
+// written to each subscriber's connection together when the batch is
+// flushed, one write per connection instead of one per message.
+type InboundBatcher interface {
+	NewBatch() InboundBatch
+}
+
+// InboundBatch delivers as Inbound.Deliver does; Flush writes what it
+// queued. One goroutine uses a batch at a time; flush before waiting.
+type InboundBatch interface {
+	Deliver(p *packet.Publish, share, filter string)
+	Flush()
+}
+
+// NewBatch implements InboundBatcher.
+func (in inbound) NewBatch() InboundBatch { return &remoteBatch{s: in.s} }
+
+// remoteBatch is an InboundBatch.
+type remoteBatch struct {
+	s       *Server
+	b       batch
+	n       int
+	matches topic.Matches[*session]
+}
+
+func (rb *remoteBatch) Deliver(p *packet.Publish, share, filter string) {
+	if rb.n == 0 {
+		rb.b.mu.Lock()
+		rb.b.active = true
+		rb.b.mu.Unlock()
+	}
+	rb.n++
+	rb.s.deliverRemoteVia(p, share, filter, &rb.matches, &rb.b)
+}
+
+func (rb *remoteBatch) Flush() {
+	if rb.n == 0 {
+		return
+	}
+	endDrainBatch(&rb.b, rb.n <= 1)
+	rb.n = 0
+}
+
 // endDrainBatch ends a drain's batch as conn.endBatch ends a read's: the
 // connections it queued packets on are written at once after a drain of
 // one message, by their flushers after a busy one.
@@ -333,5 +381,5 @@ func (c *conn) waitStores() {
 		}
 		pp.cond.Wait()
 	}
-	c.drainLocked(pp)
+	c.drainLocked(pp, false)
 }

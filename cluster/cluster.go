@@ -697,6 +697,12 @@ func (c *Cluster) Interest(topicName string) int {
 func (c *Cluster) dispatch() {
 	defer c.wg.Done()
 	last := make(map[string]uint64)
+	deliver, flush := c.in.Deliver, func() {}
+	if b, ok := c.in.(broker.InboundBatcher); ok {
+		// What arrived together is written to each subscriber together.
+		ib := b.NewBatch()
+		deliver, flush = ib.Deliver, ib.Flush
+	}
 	for {
 		var m *nats.Msg
 		select {
@@ -704,33 +710,50 @@ func (c *Cluster) dispatch() {
 			return
 		case m = <-c.msgs:
 		}
-		share, filter := "", ""
-		if m.Sub != nil && m.Sub.Queue != "" {
-			c.mu.Lock()
-			filter = c.queues[m.Sub]
-			c.mu.Unlock()
-			if filter == "" {
-				continue // unsubscribed since
+	burst:
+		for n := 0; ; n++ {
+			c.dispatchOne(m, last, deliver)
+			if n == 255 {
+				break
 			}
-			share, _, _ = topic.ParseShare(filter)
-		} else {
-			origin := m.Header.Get(hdrOrigin)
-			if origin == c.origin {
-				continue // delivered here already
+			select {
+			case m = <-c.msgs:
+			default:
+				break burst
 			}
-			seq, _ := strconv.ParseUint(m.Header.Get(hdrSeq), 10, 64)
-			if seq <= last[origin] {
-				continue
-			}
-			last[origin] = seq
 		}
-		p, err := decode(m.Data)
-		if err != nil {
-			c.log.Warn("cluster: unreadable message from another node skipped", "subject", m.Subject, "error", err)
-			continue
-		}
-		c.in.Deliver(p, share, filter)
+		flush()
 	}
+}
+
+// dispatchOne hands one live message to the broker.
+func (c *Cluster) dispatchOne(m *nats.Msg, last map[string]uint64, deliver func(*packet.Publish, string, string)) {
+	share, filter := "", ""
+	if m.Sub != nil && m.Sub.Queue != "" {
+		c.mu.Lock()
+		filter = c.queues[m.Sub]
+		c.mu.Unlock()
+		if filter == "" {
+			return // unsubscribed since
+		}
+		share, _, _ = topic.ParseShare(filter)
+	} else {
+		origin := m.Header.Get(hdrOrigin)
+		if origin == c.origin {
+			return // delivered here already
+		}
+		seq, _ := strconv.ParseUint(m.Header.Get(hdrSeq), 10, 64)
+		if seq <= last[origin] {
+			return
+		}
+		last[origin] = seq
+	}
+	p, err := decode(m.Data)
+	if err != nil {
+		c.log.Warn("cluster: unreadable message from another node skipped", "subject", m.Subject, "error", err)
+		return
+	}
+	deliver(p, share, filter)
 }
 
 // Close implements broker.Cluster: it leaves the cluster and stops the
