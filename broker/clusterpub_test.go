@@ -198,3 +198,29 @@ func TestClusterAsyncStoreRefusal(t *testing.T) {
 	fc.finish(t, "r/4", errors.New("no quorum"))
 	old.expectClosedSilently(waitFor)
 }
+
+// Messages from other nodes delivered through one InboundBatch are written
+// to a subscriber together when the batch is flushed, in order.
+func TestClusterInboundBatch(t *testing.T) {
+	b, fc := runClustered(t)
+	sub := client(t, b, "sub")
+	sub.sub("in/#", 0)
+	ib, ok := fc.in.(broker.InboundBatcher)
+	if !ok {
+		t.Fatal("the broker's Inbound does not batch")
+	}
+	batch := ib.NewBatch()
+	for i := range 3 {
+		batch.Deliver(&packet.Publish{Topic: "in/x", Payload: []byte{'0' + byte(i)}}, "", "")
+	}
+	if p, err := sub.read(200 * time.Millisecond); err == nil {
+		t.Fatalf("got %s before the batch was flushed", describe(p))
+	}
+	batch.Flush()
+	for i := range 3 {
+		sub.expectPublish("in/x", string(rune('0'+i)))
+	}
+	batch.Deliver(&packet.Publish{Topic: "in/x", Payload: []byte("again")}, "", "")
+	batch.Flush()
+	sub.expectPublish("in/x", "again")
+}
