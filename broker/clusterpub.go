@@ -49,8 +49,9 @@ const storeDrainLimit = 10 * time.Second
 // lock may take it; the read loop takes it with no lock held.
 type pubPipe struct {
 	mu      sync.Mutex
-	cond    sync.Cond // signalled when an entry leaves q
-	q       []*pipeEntry
+	cond    sync.Cond    // signalled when an entry leaves q
+	q       []*pipeEntry // q[head:] are queued, in the order received
+	head    int
 	stores  int                     // entries of q being stored (not done)
 	freed   []uint16                // QoS 2 identifiers refused: the read loop frees them in c.quota2
 	matches topic.Matches[*session] // routing scratch of the completions
@@ -193,9 +194,9 @@ func (c *conn) drainLocked(pp *pubPipe, async bool) {
 	pp.b.active = true
 	pp.b.mu.Unlock()
 	defer func() { endDrainBatch(&pp.b, !async && n <= 1) }()
-	for ; n < len(pp.q) && pp.q[n].done; n++ {
-		e := pp.q[n]
-		pp.q[n] = nil
+	for ; pp.head+n < len(pp.q) && pp.q[pp.head+n].done; n++ {
+		e := pp.q[pp.head+n]
+		pp.q[pp.head+n] = nil
 		a := e.ack
 		retained = retained || (e.m != nil && e.m.retain && e.err == nil)
 		switch {
@@ -234,9 +235,9 @@ func (c *conn) drainLocked(pp *pubPipe, async bool) {
 				}
 			}
 			e.m.via.Store(&pp.b)
-			n := c.srv.publishLocal(e.m, c.sess, &pp.matches)
+			delivered := c.srv.publishLocal(e.m, c.sess, &pp.matches)
 			e.m.via.Store(nil)
-			if n == quotaRefused {
+			if delivered == quotaRefused {
 				c.srv.log.Info("retained PUBLISH refused: over the retained message quota", "client", c.clientID, "topic", e.m.topic, "owner", e.m.owner)
 				a.rc = packet.QuotaExceeded // 5.0 3.4.2.1
 				if a.qos == 2 {
@@ -263,9 +264,17 @@ func (c *conn) drainLocked(pp *pubPipe, async bool) {
 	if n == 0 {
 		return
 	}
-	copy(pp.q, pp.q[n:])
-	clear(pp.q[len(pp.q)-n:])
-	pp.q = pp.q[:len(pp.q)-n]
+	// Taken from the front: the array is reused once the queue is empty,
+	// and compacted when what was taken is most of it.
+	pp.head += n
+	switch {
+	case pp.head == len(pp.q):
+		pp.q, pp.head = pp.q[:0], 0
+	case pp.head >= 64 && 2*pp.head >= len(pp.q):
+		k := copy(pp.q, pp.q[pp.head:])
+		clear(pp.q[k:])
+		pp.q, pp.head = pp.q[:k], 0
+	}
 	if len(acks) > 0 || retained {
 		c.srv.syncStore() // what the deliveries wrote is durable before the acknowledgements
 	}

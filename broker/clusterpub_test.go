@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -223,4 +224,42 @@ func TestClusterInboundBatch(t *testing.T) {
 	batch.Deliver(&packet.Publish{Topic: "in/x", Payload: []byte("again")}, "", "")
 	batch.Flush()
 	sub.expectPublish("in/x", "again")
+}
+
+// Many stores completing in random order, from many goroutines: the
+// acknowledgements and the deliveries keep the order of the PUBLISH
+// packets [MQTT-4.6.0-2] [MQTT-4.6.0-6].
+func TestClusterAsyncOrderUnderShuffle(t *testing.T) {
+	b, fc := runSlowCluster(t)
+	sub := client(t, b, "sub")
+	sub.sub("s/#", 0)
+	pub := client(t, b, "pub")
+	const n = 300
+	var ps []packet.Packet
+	for i := 1; i <= n; i++ {
+		ps = append(ps, &packet.Publish{Topic: fmt.Sprintf("s/%d", i), Payload: []byte(fmt.Sprint(i)), QoS: 1, PacketID: uint16(i)})
+	}
+	pub.send(ps...)
+	eventually(t, "every message being stored", func() bool {
+		fc.smu.Lock()
+		defer fc.smu.Unlock()
+		return len(fc.pending) == n
+	})
+	fc.smu.Lock()
+	dones := make([]func(error), 0, n)
+	for _, done := range fc.pending {
+		dones = append(dones, done) // map order: random
+	}
+	fc.smu.Unlock()
+	for _, done := range dones {
+		go done(nil)
+	}
+	for i := 1; i <= n; i++ {
+		if a := expectPacket[*packet.Puback](pub); a.PacketID != uint16(i) {
+			t.Fatalf("acknowledgement %d is PUBACK %d", i, a.PacketID)
+		}
+	}
+	for i := 1; i <= n; i++ {
+		sub.expectPublish(fmt.Sprintf("s/%d", i), fmt.Sprint(i))
+	}
 }
