@@ -171,7 +171,7 @@ func startServer(o Options, log *slog.Logger) (*server.Server, error) {
 		// listener, on loopback.
 		Host:       chost,
 		Port:       cport,
-		Cluster:    server.ClusterOpts{Name: o.Name, Host: host, Port: port, NoAdvertise: o.noAdvertise},
+		Cluster:    server.ClusterOpts{Name: o.Name, Host: host, Port: port, Advertise: o.advertise},
 		JetStream:  true,
 		StoreDir:   filepath.Join(o.DataDir, "jetstream"),
 		SyncAlways: o.SyncAlways,

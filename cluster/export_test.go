@@ -44,10 +44,10 @@ func (c *Cluster) Crash() {
 	}
 }
 
-// WithoutAdvertise returns o for a node that does not tell the others its
-// route address, so that they reach it only through their Routes.
-func WithoutAdvertise(o Options) Options {
-	o.noAdvertise = true
+// WithAdvertise returns o for a node that tells the others addr as its
+// route address, for the routes they make on their own.
+func WithAdvertise(o Options, addr string) Options {
+	o.advertise = addr
 	return o
 }
 

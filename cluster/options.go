@@ -49,10 +49,11 @@ type Options struct {
 	// Logger receives the cluster's and the embedded server's logs.
 	Logger *slog.Logger
 
-	// noAdvertise keeps the embedded server from telling the other nodes
-	// its route address: they reach it only through their Routes (tests
-	// route them through a proxy they can cut).
-	noAdvertise bool
+	// advertise, when set, is the route address the embedded server tells
+	// the other nodes, for the routes they make on their own (implicit
+	// routes): tests give one that leads nowhere, so that the nodes reach
+	// each other only through their Routes, proxies the tests can cut.
+	advertise string
 }
 
 // DefaultOptions returns options for a node named after the host, on the
