@@ -65,6 +65,7 @@ type conn struct {
 	quota2    map[uint16]struct{} // QoS 2 identifiers received on this connection awaiting PUBREL (5.0 4.9)
 	clean     bool                // ended by DISCONNECT, will discarded
 	acks      []ackLater          // acknowledgements waiting for the store to sync
+	pipe      *pubPipe            // messages being stored by the cluster (clusterpub.go); made by the read loop
 	syncRead  bool                // this read wrote what no acknowledgement covers (a retained QoS 0 message): sync at its end
 	connected bool
 	willKept  bool // the cluster keeps the will (cluster.go): set by connect, read by disconnected
@@ -164,6 +165,7 @@ func (c *conn) readFrom(buf []byte) {
 		buf, err = c.drainForTakeover(buf)
 	}
 	putBuf(buf)
+	c.waitStores() // clusterpub.go
 	linger := c.ended(err)
 	c.handOver() // session and will handed over: a takeover need not wait for the linger
 	if linger {
@@ -236,6 +238,9 @@ type ackLater struct {
 // flushAcks syncs the store if acknowledgements (or a retained QoS 0
 // message) wait for it, then sends them: one sync for the whole read.
 func (c *conn) flushAcks() {
+	if c.pipe != nil {
+		c.drainPipe() // clusterpub.go
+	}
 	if len(c.acks) == 0 {
 		if c.syncRead {
 			c.syncRead = false
@@ -328,7 +333,11 @@ func isTimeout(err error) bool {
 }
 
 // sendPacket encodes p into the write buffer.
-func (c *conn) sendPacket(p packet.Packet) {
+func (c *conn) sendPacket(p packet.Packet) { c.sendPacketVia(p, nil) }
+
+// sendPacketVia is sendPacket written at the end of the batch via (if
+// active; see kickLocked).
+func (c *conn) sendPacketVia(p packet.Packet, via *batch) {
 	c.wmu.Lock()
 	if c.closing {
 		c.wmu.Unlock()
@@ -349,7 +358,7 @@ func (c *conn) sendPacket(p packet.Packet) {
 	}
 	c.out, _ = p.Append(c.out, c.version)
 	c.checkHardLimitLocked()
-	c.kickLocked(nil)
+	c.kickLocked(via)
 	c.wmu.Unlock()
 	c.srv.emitPacket(EventPacketOut, c, p)
 }

@@ -286,6 +286,12 @@ func (s *Server) publish(m *message, from *session, matches *topic.Matches[*sess
 	if s.cluster != nil && !s.route(m) {
 		return routeFailed
 	}
+	return s.publishLocal(m, from, matches)
+}
+
+// publishLocal is publish after the cluster took m: it delivers m on this
+// node.
+func (s *Server) publishLocal(m *message, from *session, matches *topic.Matches[*session]) int {
 	s.countIn(m)
 	if m.retain {
 		// A subscription being made scans the retained messages under the
