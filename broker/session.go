@@ -72,6 +72,10 @@ type session struct {
 	spilled      int                         // queued deliveries kept only in the store
 	spilledBytes int64                       // what they cost (outCost)
 	loadedSeq    uint64                      // last stored position also held in memory
+	// cseen, while the cluster replays messages to a session it loaded
+	// (cluster.go), holds the cluster sequence numbers of the QoS 1/2
+	// messages delivered to it since, so that none is delivered twice.
+	cseen map[uint64]struct{}
 }
 
 func newSession(srv *Server, id string) *session {
@@ -110,6 +114,13 @@ func (s *session) deliver(m *message, qos byte, retain bool, subIDs []uint32, sh
 			s.srv.redeliverShared([]*outbound{o})
 		}
 		return
+	}
+	if m.cseq != 0 && s.cseen != nil {
+		if _, dup := s.cseen[m.cseq]; dup {
+			s.mu.Unlock()
+			return // arrived live and replayed: delivered once
+		}
+		s.cseen[m.cseq] = struct{}{}
 	}
 	if !s.mayRead(m.topic) { // under s.mu: whoever the session belongs to now
 		s.mu.Unlock()

@@ -54,8 +54,20 @@ type Cluster struct {
 	in     broker.Inbound
 	owners jetstream.KeyValue // client identifier → owning node instance
 	wills  jetstream.KeyValue // client identifier → will (wills.go)
-	msgs   chan *nats.Msg     // every live message, in the order NATS delivers them
-	ready  atomic.Bool        // the JetStream streams exist and are consumed
+	// sessions holds the persistent sessions (sessions.go); done the
+	// tombstones of completed QoS 2 deliveries.
+	sessions, done jetstream.KeyValue
+	// applied is this node's checkpoint: every message of the messages
+	// stream up to it has been applied to its sessions (sessions.go).
+	applied atomic.Uint64
+	// shared is the broker's store when it keeps its sessions here.
+	shared *sharedStore
+	// adopted counts the sessions adopted from dead nodes; lastAdoption
+	// is how long the last adoption took, replay included (ns).
+	adopted      atomic.Uint64
+	lastAdoption atomic.Int64
+	msgs         chan *nats.Msg // every live message, in the order NATS delivers them
+	ready        atomic.Bool    // the JetStream streams exist and are consumed
 	// retainedSeq is the stream sequence of the last retained message applied.
 	retainedSeq atomic.Uint64
 	readyCh     chan struct{}
@@ -69,6 +81,14 @@ type Cluster struct {
 	queues   map[*nats.Subscription]string // queue subscription → $share filter
 	owned    map[string]uint64             // client identifier → revision of our claim
 	willRevs map[string]uint64             // client identifier → revision of the will we kept
+	// prevOwner is the node instance that owned a client identifier
+	// before this node's last Claim, until the session is loaded.
+	prevOwner map[string]string
+	replays   map[int]uint64 // running replays: where each started (adopt.go)
+	replayN   int
+	// adopting lists the dead node instances whose sessions this node
+	// has looked for (adopt.go).
+	adopting map[string]bool
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -92,17 +112,20 @@ func New(o Options) (*Cluster, error) {
 	}
 	log = log.With("node", o.Node)
 	c := &Cluster{
-		opt:      o,
-		log:      log,
-		prefix:   "gannet." + o.Name + ".",
-		origin:   o.Node + "-" + nuid.Next(),
-		msgs:     make(chan *nats.Msg, 1<<16),
-		interest: make(map[string]*filterSub),
-		queues:   make(map[*nats.Subscription]string),
-		owned:    make(map[string]uint64),
-		willRevs: make(map[string]uint64),
-		stop:     make(chan struct{}),
-		readyCh:  make(chan struct{}),
+		opt:       o,
+		log:       log,
+		prefix:    "gannet." + o.Name + ".",
+		origin:    o.Node + "-" + nuid.Next(),
+		msgs:      make(chan *nats.Msg, 1<<16),
+		interest:  make(map[string]*filterSub),
+		queues:    make(map[*nats.Subscription]string),
+		owned:     make(map[string]uint64),
+		willRevs:  make(map[string]uint64),
+		prevOwner: make(map[string]string),
+		adopting:  make(map[string]bool),
+		replays:   make(map[int]uint64),
+		stop:      make(chan struct{}),
+		readyCh:   make(chan struct{}),
 	}
 	copts := []nats.Option{
 		nats.Name("gannet " + o.Node),
@@ -253,6 +276,8 @@ func (c *Cluster) setup() {
 		if err == nil {
 			c.ready.Store(true)
 			close(c.readyCh)
+			c.wg.Add(1)
+			go c.checkpointLoop()
 			c.log.Info("cluster: JetStream ready", "replicas", c.opt.Replicas)
 			return
 		}
@@ -292,16 +317,17 @@ func (c *Cluster) setupOnce() error {
 	// create them all at once.
 	var (
 		wg                 sync.WaitGroup
-		st                 jetstream.Stream
+		st, mst            jetstream.Stream
 		owners, wills, hbs jetstream.KeyValue
-		errs               [5]error
+		sessions, done     jetstream.KeyValue
+		errs               [7]error
 	)
 	kv := func(i int, dst *jetstream.KeyValue, cfg jetstream.KeyValueConfig) {
 		defer wg.Done()
 		cfg.Replicas = c.opt.Replicas
 		*dst, errs[i] = c.js.CreateOrUpdateKeyValue(ctx, cfg)
 	}
-	wg.Add(5)
+	wg.Add(7)
 	go func() {
 		defer wg.Done()
 		st, errs[0] = c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
@@ -315,7 +341,7 @@ func (c *Cluster) setupOnce() error {
 	}()
 	go func() {
 		defer wg.Done()
-		_, errs[1] = c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		mst, errs[1] = c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 			Name:        c.messageStream(),
 			Description: "Gannet: QoS 1 and 2 messages, stored before the publisher is acknowledged",
 			Subjects:    []string{c.prefix + "q.>"},
@@ -337,13 +363,28 @@ func (c *Cluster) setupOnce() error {
 		Description: "Gannet: node heartbeats",
 		TTL:         DeadAfter,
 	})
+	go kv(5, &sessions, jetstream.KeyValueConfig{
+		Bucket:      "gannet_" + c.opt.Name + "_sessions",
+		Description: "Gannet: persistent sessions, their queues and node checkpoints",
+	})
+	go kv(6, &done, jetstream.KeyValueConfig{
+		Bucket:      "gannet_" + c.opt.Name + "_done",
+		Description: "Gannet: completed QoS 2 deliveries, never replayed",
+		TTL:         MessageRetention,
+	})
 	wg.Wait()
-	for i, what := range []string{"retained stream", "messages stream", "owners bucket", "wills bucket", "nodes bucket"} {
+	for i, what := range []string{"retained stream", "messages stream", "owners bucket", "wills bucket", "nodes bucket", "sessions bucket", "done bucket"} {
 		if errs[i] != nil {
 			return fmt.Errorf("%s: %w", what, errs[i])
 		}
 	}
 	c.owners, c.wills = owners, wills
+	c.sessions, c.done = sessions, done
+	if c.applied.Load() == 0 {
+		// No session was here before: the checkpoint starts at the
+		// stream's end.
+		c.applied.Store(mst.CachedInfo().State.LastSeq)
+	}
 	if !c.willsStarted {
 		if err := c.watchWills(hbs); err != nil {
 			return err
@@ -427,6 +468,11 @@ func (c *Cluster) Claim(clientID string) error {
 	}
 	c.mu.Lock()
 	c.owned[clientID] = rev
+	if prev != "" && prev != c.origin {
+		c.prevOwner[clientID] = prev
+	} else {
+		delete(c.prevOwner, clientID)
+	}
 	c.mu.Unlock()
 	if prev != "" && prev != c.origin {
 		// The old owner ends its connection; a dead one has no
@@ -517,6 +563,13 @@ func decode(b []byte) (*packet.Publish, error) {
 // (acknowledged by a majority of its replicas); every message then goes to
 // the nodes with matching subscriptions over core NATS.
 func (c *Cluster) Route(p *packet.Publish) error {
+	_, err := c.RouteSeq(p)
+	return err
+}
+
+// RouteSeq implements broker.SequencedRouter: Route that returns the
+// sequence a QoS 1/2 message was stored with in the messages stream.
+func (c *Cluster) RouteSeq(p *packet.Publish) (uint64, error) {
 	q := *p
 	q.PacketID = 0
 	q.Dup = false
@@ -525,36 +578,43 @@ func (c *Cluster) Route(p *packet.Publish) error {
 	}
 	data, err := q.Append(nil, packet.V5)
 	if err != nil {
-		return fmt.Errorf("cluster: encode %q: %w", p.Topic, err)
+		return 0, fmt.Errorf("cluster: encode %q: %w", p.Topic, err)
 	}
 	subj := TopicSubject(p.Topic)
+	var seq uint64
 	if p.Retain || p.QoS > 0 {
 		// Stored, with a majority of the replicas, before the publisher
 		// is acknowledged; refused without a quorum.
 		if !c.ready.Load() {
-			return ErrNotReady
+			return 0, ErrNotReady
 		}
 		stream := "q."
 		if p.Retain {
 			stream = "r."
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), StoreTimeout)
-		_, err := c.js.Publish(ctx, c.prefix+stream+subj, data)
+		ack, err := c.js.Publish(ctx, c.prefix+stream+subj, data)
 		cancel()
 		if err != nil {
-			return fmt.Errorf("cluster: store %q in JetStream: %w", p.Topic, err)
+			return 0, fmt.Errorf("cluster: store %q in JetStream: %w", p.Topic, err)
+		}
+		if !p.Retain {
+			seq = ack.Sequence
 		}
 	}
 	msg := &nats.Msg{Subject: c.prefix + "m." + subj, Data: data, Header: nats.Header{}}
+	if seq != 0 {
+		msg.Header.Set(hdrStreamSeq, strconv.FormatUint(seq, 10))
+	}
 	c.pubMu.Lock()
 	defer c.pubMu.Unlock()
 	c.seq++
 	msg.Header.Set(hdrOrigin, c.origin)
 	msg.Header.Set(hdrSeq, strconv.FormatUint(c.seq, 10))
 	if err := c.nc.PublishMsg(msg); err != nil {
-		return fmt.Errorf("cluster: route %q: %w", p.Topic, err)
+		return 0, fmt.Errorf("cluster: route %q: %w", p.Topic, err)
 	}
-	return nil
+	return seq, nil
 }
 
 // Subscribe implements broker.Cluster: the first local subscription of a
@@ -665,8 +725,14 @@ func (c *Cluster) dispatch() {
 			return
 		case m = <-c.msgs:
 		}
+		if m.Sub == nil {
+			if mark, err := strconv.ParseUint(m.Header.Get(hdrMark), 10, 64); err == nil {
+				c.applied.Store(mark) // everything before it is applied
+			}
+			continue
+		}
 		share, filter := "", ""
-		if m.Sub != nil && m.Sub.Queue != "" {
+		if m.Sub.Queue != "" {
 			c.mu.Lock()
 			filter = c.queues[m.Sub]
 			c.mu.Unlock()
@@ -690,7 +756,11 @@ func (c *Cluster) dispatch() {
 			c.log.Warn("cluster: unreadable message from another node skipped", "subject", m.Subject, "error", err)
 			continue
 		}
-		c.in.Deliver(p, share, filter)
+		if seq, err := strconv.ParseUint(m.Header.Get(hdrStreamSeq), 10, 64); err == nil && seq != 0 {
+			c.in.DeliverSeq(p, share, filter, seq)
+		} else {
+			c.in.Deliver(p, share, filter)
+		}
 	}
 }
 

@@ -2,7 +2,10 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/gannet-mqtt/gannet/packet"
 )
@@ -42,4 +45,22 @@ func (c *Cluster) Crash() {
 	if c.ns != nil {
 		c.ns.Shutdown()
 	}
+}
+
+// StoredSession reports whether the sessions bucket holds clientID's
+// session record.
+func (c *Cluster) StoredSession(clientID string) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err := c.sessions.Get(ctx, sessionKey(clientID))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Adopted returns how many sessions of dead nodes this node adopted, and
+// how long its last adoption took (replay included).
+func (c *Cluster) Adopted() (uint64, time.Duration) {
+	return c.adopted.Load(), time.Duration(c.lastAdoption.Load())
 }

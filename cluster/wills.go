@@ -120,6 +120,11 @@ func (c *Cluster) willLoop(cancel context.CancelFunc, nodes jetstream.KeyValue, 
 		case <-beat.C:
 			heartbeat()
 		case now := <-check.C:
+			for origin, last := range seen {
+				if origin != c.origin && now.Sub(last) >= DeadAfter {
+					c.adoptDead(origin) // its persistent sessions (adopt.go)
+				}
+			}
 			for key, w := range known {
 				if w.origin == c.origin {
 					continue
