@@ -36,7 +36,7 @@ func (c *Cluster) checkpointLoop() {
 			return
 		case <-tick.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), HeartbeatEvery)
+		ctx, cancel := context.WithTimeout(c.base, HeartbeatEvery)
 		now := time.Now()
 		if last, err := c.lastSeq(ctx); err == nil {
 			marks = append(marks, mark{now, last})
@@ -96,7 +96,7 @@ func (c *Cluster) adopt(dead string) {
 		return
 	}
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(c.base, time.Minute)
 	defer cancel()
 	from, haveFrom := c.checkpointOf(dead)
 	keys, err := listKeys(ctx, c.sessions, "s.>")
@@ -142,6 +142,7 @@ func (c *Cluster) adopt(dead string) {
 		}
 		rs = append(rs, r)
 	}
+	c.lastAdoption.Store(int64(time.Since(start)))
 	c.adopted.Add(uint64(len(rs)))
 	if len(rs) > 0 {
 		c.log.Info("cluster: adopted the persistent sessions of a dead node", "node", dead, "sessions", len(rs), "took", time.Since(start))
@@ -156,7 +157,6 @@ func (c *Cluster) adopt(dead string) {
 		return
 	}
 	c.replay(from, rs)
-	c.lastAdoption.Store(int64(time.Since(start)))
 }
 
 // adoptable reports whether this node should look for the sessions of a

@@ -92,6 +92,10 @@ type Cluster struct {
 
 	stop chan struct{}
 	wg   sync.WaitGroup
+	// base is cancelled by Close: the background work (adoption, replay,
+	// checkpoints) ends with it.
+	base       context.Context
+	cancelBase context.CancelFunc
 }
 
 // filterSub is this node's interest in one MQTT filter.
@@ -127,6 +131,7 @@ func New(o Options) (*Cluster, error) {
 		stop:      make(chan struct{}),
 		readyCh:   make(chan struct{}),
 	}
+	c.base, c.cancelBase = context.WithCancel(context.Background())
 	copts := []nats.Option{
 		nats.Name("gannet " + o.Node),
 		nats.MaxReconnects(-1),
@@ -775,6 +780,7 @@ func (c *Cluster) Close() error {
 	c.closed = true
 	c.mu.Unlock()
 	close(c.stop)
+	c.cancelBase()
 	c.wg.Wait()
 	if c.nc != nil {
 		c.nc.Close()

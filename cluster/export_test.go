@@ -60,7 +60,7 @@ func (c *Cluster) StoredSession(clientID string) (bool, error) {
 }
 
 // Adopted returns how many sessions of dead nodes this node adopted, and
-// how long its last adoption took (replay included).
+// how long its last adoption took (the replay that follows not included).
 func (c *Cluster) Adopted() (uint64, time.Duration) {
 	return c.adopted.Load(), time.Duration(c.lastAdoption.Load())
 }

@@ -511,7 +511,7 @@ func (c *Cluster) replay(from uint64, rs []*replayed) {
 		return
 	case <-time.After(ApplyGrace):
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(c.base, 30*time.Second)
 	defer cancel()
 	end, err := c.lastSeq(ctx)
 	if err != nil {
