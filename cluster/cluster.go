@@ -387,8 +387,11 @@ func (c *Cluster) setupOnce() error {
 	c.sessions, c.done = sessions, done
 	if c.applied.Load() == 0 {
 		// No session was here before: the checkpoint starts at the
-		// stream's end.
+		// stream's end, written before this node takes any session.
 		c.applied.Store(mst.CachedInfo().State.LastSeq)
+	}
+	if _, err := sessions.Put(ctx, checkpointKey(c.origin), []byte(strconv.FormatUint(c.applied.Load(), 10))); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
 	}
 	if !c.willsStarted {
 		if err := c.watchWills(hbs); err != nil {

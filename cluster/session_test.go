@@ -231,6 +231,18 @@ func TestInflightResumesOnAnotherNode(t *testing.T) {
 	}
 	for c.read(quiet) != nil {
 	}
+	// m3 completes on the first node: the second, replaying what the
+	// first may have missed, must not send it again [MQTT-4.3.3-9].
+	wait(t, "publish", pub.Publish("inflight/3", 2, false, "m3"))
+	p3, ok := c.read(waitFor).(*packet.Publish)
+	if !ok || string(p3.Payload) != "m3" {
+		t.Fatalf("got %#v, want m3", p3)
+	}
+	c.send(&packet.Pubrec{PacketID: p3.PacketID})
+	if p, ok := c.read(waitFor).(*packet.Pubrel); !ok || p.PacketID != p3.PacketID {
+		t.Fatalf("want PUBREL %d, got %#v", p3.PacketID, p)
+	}
+	c.send(&packet.Pubcomp{PacketID: p3.PacketID})
 	wait(t, "publish", pub.Publish("inflight/1", 1, false, "m1"))
 	wait(t, "publish", pub.Publish("inflight/2", 2, false, "m2"))
 	var id1, id2 uint16
