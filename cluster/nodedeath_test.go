@@ -17,6 +17,7 @@ import (
 // after the death: QoS 1 at least once, QoS 2 exactly once
 // [MQTT-4.3.2-1] [MQTT-4.3.3-1].
 func TestSessionOfDeadNode(t *testing.T) {
+	t.Parallel() // waits on timers (heartbeats, checkpoints): overlap them
 	t0 := time.Now()
 	nodes, err := startNodes(t, 3, t.TempDir())
 	if err != nil {

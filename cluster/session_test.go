@@ -55,6 +55,7 @@ func collect(t testing.TB, ch <-chan mqtt.Message, want int) map[string]int {
 // the QoS 1 and QoS 2 messages queued for it while it was offline, in
 // order [MQTT-3.1.2-4] [MQTT-4.6.0-6].
 func TestSessionResumesOnAnotherNode(t *testing.T) {
+	t.Parallel() // waits on timers (heartbeats, checkpoints): overlap them
 	nodes := three(t)
 	sub, ch, _ := persistent(t, nodes[0].addr, "resume-311")
 	wait(t, "subscribe", sub.Subscribe("resume/q1/#", 1, nil))
@@ -202,6 +203,7 @@ func (r *raw) read(d time.Duration) packet.Packet {
 // inbound QoS 2 message awaiting PUBREL are kept, so that a PUBLISH sent
 // again is not delivered twice [MQTT-4.3.3-9].
 func TestInflightResumesOnAnotherNode(t *testing.T) {
+	t.Parallel() // waits on timers (heartbeats, checkpoints): overlap them
 	nodes := three(t)
 	cp := &packet.Connect{Version: packet.V311, ClientID: "inflight-311", KeepAlive: 30}
 	c, _ := rawDial(t, nodes[0].addr, cp)
@@ -313,6 +315,7 @@ func TestInflightResumesOnAnotherNode(t *testing.T) {
 // the interval passes [MQTT-4.1.0-2]; a clean start on another node ends
 // it [MQTT-3.1.2-4].
 func TestSessionExpiryAcrossNodes(t *testing.T) {
+	t.Parallel() // waits on timers (heartbeats, checkpoints): overlap them
 	nodes := three(t)
 	expiry := uint32(2)
 	cp := &paho.Connect{ClientID: "expiry-5", KeepAlive: 30, Properties: &paho.ConnectProperties{SessionExpiryInterval: &expiry}}
