@@ -320,7 +320,9 @@ func (m *mqttClient) subscribe(filter string, qos byte) {
 	}
 }
 
-// publish publishes and, at QoS 1, waits for PUBACK.
+// publish publishes and waits for the exchange to end: PUBACK at QoS 1,
+// PUBREC then PUBCOMP at QoS 2, so that the broker has the message when it
+// returns.
 func (m *mqttClient) publish(topic, payload string, qos byte, retain bool) {
 	m.t.Helper()
 	p := &packet.Publish{Topic: topic, Payload: []byte(payload), QoS: qos, Retain: retain}
@@ -328,9 +330,18 @@ func (m *mqttClient) publish(topic, payload string, qos byte, retain bool) {
 		p.PacketID = m.id()
 	}
 	m.send(p)
-	if qos == 1 {
+	switch qos {
+	case 1:
 		if _, ok := m.next().(*packet.Puback); !ok {
 			m.t.Fatalf("no PUBACK for %q", topic)
+		}
+	case 2:
+		if _, ok := m.next().(*packet.Pubrec); !ok {
+			m.t.Fatalf("no PUBREC for %q", topic)
+		}
+		m.send(&packet.Pubrel{PacketID: p.PacketID})
+		if _, ok := m.next().(*packet.Pubcomp); !ok {
+			m.t.Fatalf("no PUBCOMP for %q", topic)
 		}
 	}
 }

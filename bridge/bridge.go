@@ -87,6 +87,8 @@ type Bridge struct {
 	inq        chan inItem // fromRemote to inLoop, in order
 	inDone     chan struct{}
 	syncMode   atomic.Bool // ackLoop is publishing one by one to keep the order
+	out2, in2  *qos2Relay  // the PUBREL/PUBCOMP half of QoS 2 exchanges, each way (qos2.go)
+	relWG      sync.WaitGroup
 
 	sent, received, dropped, looped, connects atomic.Uint64
 }
@@ -128,12 +130,17 @@ func start(cfg Config, srv *broker.Server, pipe *pipeListener, log *slog.Logger)
 	if cfg.Notifications {
 		b.notifyLocal(false)
 	}
+	b.out2 = newQoS2Relay("outgoing", b.waitRemote, b.log)
+	b.in2 = newQoS2Relay("incoming", func(context.Context) (*client.Client, error) { return b.local, nil }, b.log)
 	srv.SetSessionByteCap(cfg.LocalClientID, cfg.QueueMaxBytes)
 	if err := b.startLocal(); err != nil {
 		srv.SetSessionByteCap(cfg.LocalClientID, 0)
 		cancel()
 		return nil, err
 	}
+	b.relWG.Add(2)
+	go func() { defer b.relWG.Done(); b.out2.run(b.ctx) }()
+	go func() { defer b.relWG.Done(); b.in2.run(b.ctx) }()
 	go b.ackLoop()
 	go b.inLoop()
 	go b.run()
@@ -176,6 +183,7 @@ func (b *Bridge) startLocal() error {
 	o.ReceiveMaximum = localReceiveMaximum
 	o.ManualAck = true
 	o.OnMessage = b.fromLocal
+	o.OnRelease = func(id uint16, complete func()) { b.out2.release(b.ctx, id, complete) }
 	o.Logger = b.log
 	lc, err := client.New(o)
 	if err != nil {
@@ -236,6 +244,7 @@ func (b *Bridge) stop() {
 	<-b.done
 	<-b.ackDone
 	<-b.inDone
+	b.relWG.Wait()
 	if b.cfg.Notifications {
 		b.notifyLocal(false)
 	}
@@ -282,6 +291,21 @@ func (b *Bridge) currentRemote() (*client.Client, <-chan struct{}) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.remote, b.changed
+}
+
+// waitRemote returns the remote client, waiting within ctx for one.
+func (b *Bridge) waitRemote(ctx context.Context) (*client.Client, error) {
+	for {
+		rc, changed := b.currentRemote()
+		if rc != nil {
+			return rc, nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 // Info describes the bridge now.
@@ -510,6 +534,7 @@ func (b *Bridge) remoteOptions(reconnect bool) (client.Options, error) {
 	o.OnConnectionLost = b.onLost
 	o.OnMessage = b.fromRemote
 	o.ManualAck = true
+	o.OnRelease = func(id uint16, complete func()) { b.in2.release(b.ctx, id, complete) }
 	return o, nil
 }
 
@@ -758,7 +783,8 @@ func forwardProps(p *packet.Properties, to byte) packet.Properties {
 type outItem struct {
 	m    *client.Message
 	rt   string                      // the topic on the remote
-	wait func(context.Context) error // the queued publish; nil: not queued, publish in turn
+	wait func(context.Context) error // the queued publish (QoS 2: until PUBREC); nil: not queued, publish in turn
+	x    *client.Exchange            // QoS 2 on the remote: the exchange, released when the local broker releases m
 	drop bool                        // refused before sending: acknowledge locally, count as dropped
 }
 
@@ -802,16 +828,12 @@ func (b *Bridge) fromLocal(m *client.Message) {
 		b.log.Warn("message too large for the bridge's max_packet_size; dropped", "topic", m.Topic, "bytes", len(m.Payload))
 		it.drop = true
 	} else if rc, _ := b.currentRemote(); rc != nil && !b.syncMode.Load() {
-		qos, opts := b.publishOptions(rc, m)
+		qos, _ := b.publishOptions(rc, m)
 		if qos > 0 {
-			opts.QoS = qos
-			if b.guard != nil && !b.tryPrivate.Load() {
-				b.guard.sent(rt, m.Payload)
-			}
-			wait, err := rc.PublishAsync(rt, m.Payload, opts)
+			wait, x, err := b.sendRemote(rc, &it, m.Dup)
 			switch {
 			case err == nil:
-				it.wait = wait
+				it.wait, it.x = wait, x
 			case refused(err):
 				b.log.Warn("the remote cannot take a message; dropped", "topic", rt, "error", err)
 				it.drop = true
@@ -862,7 +884,7 @@ func (b *Bridge) ackLoop() {
 		}
 		if it.drop {
 			b.dropped.Add(1)
-			it.m.Ack()
+			b.ackLocal(it.m, nil)
 			continue
 		}
 		err := errNotQueued
@@ -876,18 +898,19 @@ func (b *Bridge) ackLoop() {
 			if refused(err) {
 				b.dropped.Add(1)
 				b.log.Warn("the remote refused a message; dropped", "topic", it.rt, "error", err)
+				it.x = nil
 				break
 			}
 			// Until the queue is empty again, messages are published one
 			// by one, here, so that they keep their order.
 			b.syncMode.Store(true)
-			err = b.publishNow(it)
+			err = b.publishNow(&it)
 		}
 		if err == nil {
 			b.sent.Add(1)
 			b.touch()
 		}
-		it.m.Ack()
+		b.ackLocal(it.m, it.x)
 		if len(b.outq) == 0 {
 			b.syncMode.Store(false)
 		}
@@ -896,9 +919,50 @@ func (b *Bridge) ackLoop() {
 
 var errNotQueued = errors.New("bridge: not queued on the remote")
 
+// ackLocal acknowledges m to the local broker: PUBACK, or PUBREC for QoS 2
+// once x, the exchange on the remote (nil when m did not go there as QoS
+// 2), has its PUBREC; the local broker's PUBREL then releases x (qos2.go).
+func (b *Bridge) ackLocal(m *client.Message, x *client.Exchange) {
+	if m.QoS == 2 {
+		b.out2.hold(m.PacketID, x)
+	}
+	m.Ack()
+}
+
+// sendRemote queues it's message on rc with the local packet identifier,
+// so that the local broker's resend after a restart is the same message
+// to the remote too: QoS 1 until PUBACK, QoS 2 as an exchange held at
+// PUBREC (wait returns at PUBREC). dup says it may have been sent before.
+func (b *Bridge) sendRemote(rc *client.Client, it *outItem, dup bool) (wait func(context.Context) error, x *client.Exchange, err error) {
+	qos, opts := b.publishOptions(rc, it.m)
+	opts.QoS = qos
+	opts.PacketID, opts.Dup = it.m.PacketID, dup
+	if b.guard != nil && !b.tryPrivate.Load() {
+		b.guard.sent(it.rt, it.m.Payload)
+	}
+	for {
+		if qos == 2 {
+			x, err = rc.PublishHeld(it.rt, it.m.Payload, opts)
+			if err == nil {
+				wait = x.Received
+			}
+		} else {
+			wait, err = rc.PublishAsync(it.rt, it.m.Payload, opts)
+		}
+		if !errors.Is(err, client.ErrPacketIDInUse) || opts.PacketID == 0 {
+			return wait, x, err
+		}
+		// Taken by a message of the bridge's own (a notification): an
+		// identifier of the client's choice, without resume after a crash.
+		b.log.Debug("local packet identifier in use on the remote; using another", "packet_id", opts.PacketID)
+		opts.PacketID = 0
+	}
+}
+
 // publishNow publishes one message and waits for the remote's
-// acknowledgement, waiting first for a remote client when there is none.
-func (b *Bridge) publishNow(it outItem) error {
+// acknowledgement (PUBREC for QoS 2, it.x then holds the exchange),
+// waiting first for a remote client when there is none.
+func (b *Bridge) publishNow(it *outItem) error {
 	for {
 		rc, changed := b.currentRemote()
 		if rc == nil {
@@ -909,12 +973,12 @@ func (b *Bridge) publishNow(it outItem) error {
 				return b.ctx.Err()
 			}
 		}
-		qos, opts := b.publishOptions(rc, it.m)
-		opts.QoS = qos
-		if b.guard != nil && !b.tryPrivate.Load() {
-			b.guard.sent(it.rt, it.m.Payload)
+		// Sent before when it was queued on a client that ended.
+		wait, x, err := b.sendRemote(rc, it, it.m.Dup || it.wait != nil)
+		if err == nil {
+			it.wait, it.x = wait, x
+			err = wait(b.ctx)
 		}
-		err := rc.Publish(b.ctx, it.rt, it.m.Payload, opts)
 		if err == nil || refused(err) || b.ctx.Err() != nil {
 			return err
 		}
@@ -934,6 +998,7 @@ type inItem struct {
 	m    *client.Message
 	lt   string
 	wait func(context.Context) error // nil: acknowledge at once (no rule, echo, refused)
+	x    *client.Exchange            // QoS 2: the exchange on the local broker, released when the remote releases m
 }
 
 // fromRemote publishes a message of the remote on the local broker. A QoS
@@ -959,12 +1024,30 @@ func (b *Bridge) fromRemote(m *client.Message) {
 			}
 			return
 		}
-		wait, err := b.local.PublishAsync(it.lt, m.Payload, opts)
-		if err != nil {
-			b.dropped.Add(1)
-			b.log.Warn("the local broker cannot take a message from the remote; dropped", "topic", it.lt, "error", err)
+		// With the remote's packet identifier: a PUBLISH the remote sends
+		// again (DUP) after a restart of this broker is one the local
+		// broker has seen (qos2.go).
+		opts.PacketID, opts.Dup = m.PacketID, m.Dup
+		for {
+			var err error
+			if m.QoS == 2 {
+				if it.x, err = b.local.PublishHeld(it.lt, m.Payload, opts); err == nil {
+					it.wait = it.x.Received
+				}
+			} else {
+				it.wait, err = b.local.PublishAsync(it.lt, m.Payload, opts)
+			}
+			if errors.Is(err, client.ErrPacketIDInUse) && opts.PacketID != 0 {
+				opts.PacketID, opts.Dup = 0, false // rare: an identifier of the client's choice
+				continue
+			}
+			if err != nil {
+				it.wait, it.x = nil, nil
+				b.dropped.Add(1)
+				b.log.Warn("the local broker cannot take a message from the remote; dropped", "topic", it.lt, "error", err)
+			}
+			break
 		}
-		it.wait = wait
 	}
 	if m.QoS == 0 {
 		return
@@ -994,9 +1077,13 @@ func (b *Bridge) inLoop() {
 				}
 				b.dropped.Add(1)
 				b.log.Warn("the local broker refused a message from the remote; dropped", "topic", it.lt, "error", err)
+				it.x = nil
 			} else {
 				b.received.Add(1)
 			}
+		}
+		if it.m.QoS == 2 {
+			b.in2.hold(it.m.PacketID, it.x) // before PUBREC: the remote's PUBREL finds it
 		}
 		it.m.Ack()
 	}

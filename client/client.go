@@ -283,7 +283,7 @@ func (c *Client) restoreLocked(cn *conn, sessionPresent bool) {
 		// callers still wait for them.
 		clear(c.inbound2)
 		for _, op := range inflight {
-			if op.state == pubReleased {
+			if op.state == pubReleased || op.state == pubReceived {
 				c.finishLocked(op, nil)
 			}
 		}
@@ -305,6 +305,8 @@ func (c *Client) restoreLocked(cn *conn, sessionPresent bool) {
 		case op.state == pubReleased:
 			c.inflight = append(c.inflight, op)
 			cn.send(&packet.Pubrel{PacketID: op.p.PacketID})
+		case op.state == pubReceived:
+			c.inflight = append(c.inflight, op) // PUBREL once the caller releases it
 		case len(c.inflight) >= cn.sendQuota:
 			op.state = pubWaiting
 			requeue = append(requeue, op)

@@ -55,6 +55,18 @@
 // twice, which QoS 1 allows. A QoS 2 message whose PUBREC had arrived is
 // counted as delivered.
 //
+// # Relaying QoS 2 (bridges)
+//
+// A program that passes messages between two servers can make QoS 2 exactly
+// once across its own crash by relaying each step of the exchange and
+// keeping the packet identifier: [Message].PacketID and
+// [PublishOptions].PacketID/Dup send a message on with the identifier it
+// came with; [Client.PublishHeld] returns an [Exchange] whose PUBREL waits
+// for [Exchange.Release]; [Client.ResumeRelease] sends PUBREL for an
+// exchange a previous run had taken to PUBREC; and Options.OnRelease hands
+// the server's PUBREL to the program, which completes it (PUBCOMP) once the
+// other side did.
+//
 // # Flow control and limits (5.0)
 //
 // The client never has more QoS 1 and 2 messages unacknowledged than the

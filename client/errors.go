@@ -32,6 +32,10 @@ var (
 	ErrRetainNotSupported = errors.New("client: the server does not support retained messages")
 	// ErrInvalidTopic: a topic name or filter is not valid.
 	ErrInvalidTopic = errors.New("client: invalid topic")
+	// ErrPacketIDInUse: a caller-chosen packet identifier
+	// (PublishOptions.PacketID, ResumeRelease) names a message the client
+	// has in flight.
+	ErrPacketIDInUse = errors.New("client: packet identifier in use")
 )
 
 // ConnackError is a connection refused by the server in CONNACK.

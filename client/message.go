@@ -16,6 +16,10 @@ type Message struct {
 	QoS     byte
 	Retain  bool
 	Dup     bool // the server may have sent it before
+	// PacketID is the packet identifier of a QoS 1 or 2 message: a relay
+	// passes it on (PublishOptions.PacketID) so that the server's resend
+	// after a restart of the relay is recognised on the other side.
+	PacketID uint16
 	// Properties are the 5.0 PUBLISH properties, Subscription
 	// Identifiers included; a Topic Alias is resolved into Topic and
 	// removed.
@@ -198,6 +202,10 @@ func (c *Client) handle(cn *conn, p packet.Packet) error {
 	case *packet.Auth:
 		return protocolErr(packet.BadAuthenticationMethod, "AUTH: enhanced authentication is not supported by this client")
 	}
+	if p, ok := p.(*packet.Pubrel); ok && c.opts.OnRelease != nil {
+		c.handlePubrelManual(cn, p)
+		return nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch p := p.(type) {
@@ -241,7 +249,7 @@ func (c *Client) handlePublish(cn *conn, p *packet.Publish) error {
 		}
 	}
 	own := p.Clone()
-	m := &Message{Topic: own.Topic, Payload: own.Payload, QoS: own.QoS, Retain: own.Retain, Dup: own.Dup, Properties: own.Properties}
+	m := &Message{Topic: own.Topic, Payload: own.Payload, QoS: own.QoS, Retain: own.Retain, Dup: own.Dup, PacketID: own.PacketID, Properties: own.Properties}
 	m.Properties.Present.Remove(packet.PropTopicAlias)
 	x := &delivery{msg: m, cn: cn, id: p.PacketID}
 
@@ -299,4 +307,35 @@ func (c *Client) handlePubrel(cn *conn, p *packet.Pubrel) {
 	}
 	delete(cn.inflightIn, p.PacketID)
 	cn.send(&packet.Pubcomp{PacketID: p.PacketID, ReasonCode: rc})
+}
+
+// handlePubrelManual hands PUBREL to Options.OnRelease, which sends
+// PUBCOMP through complete once the caller has passed the release on.
+// Runs on the read loop, without c.mu.
+func (c *Client) handlePubrelManual(cn *conn, p *packet.Pubrel) {
+	id := p.PacketID
+	c.mu.Lock()
+	if st := c.inbound2[id]; st != nil {
+		if st.handled {
+			delete(c.inbound2, id)
+		} else {
+			st.released = true
+		}
+	}
+	delete(cn.inflightIn, id)
+	c.mu.Unlock()
+	var once bool
+	c.opts.OnRelease(id, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if once {
+			return
+		}
+		once = true
+		// On the live connection: when there is none, the server sends
+		// PUBREL again on the next one [MQTT-4.4.0-1].
+		if cn := c.cn; cn != nil {
+			cn.send(&packet.Pubcomp{PacketID: id}) // [MQTT-4.3.3-11]
+		}
+	})
 }

@@ -110,6 +110,14 @@ type Options struct {
 	// return: a bridge acknowledges a message once it is safe elsewhere.
 	// Messages not acknowledged count against Options.ReceiveMaximum.
 	ManualAck bool
+	// OnRelease, when set, receives each PUBREL from the server instead of
+	// the client answering it with PUBCOMP at once, for identifiers the
+	// client knows and for those it does not (a session resumed by a new
+	// run of the program): a relay passes the release on and calls
+	// complete, which sends PUBCOMP, once the other side completed it. It
+	// runs on the read loop and must not block. Until complete, the
+	// identifier stays in use at the server.
+	OnRelease func(packetID uint16, complete func())
 	// OnConnect is called after every successful connection, the first
 	// included, once the session is restored (resubscriptions and resent
 	// messages are queued for sending). It runs on the goroutine that

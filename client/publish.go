@@ -19,6 +19,14 @@ type PublishOptions struct {
 	// Alias here is ignored: see Options.TopicAliases. Subscription
 	// Identifiers are not allowed [MQTT-3.3.4-6].
 	Properties packet.Properties
+	// PacketID, when not 0, is the packet identifier of a QoS 1 or 2
+	// message, chosen by the caller instead of the client: a relay that
+	// must send a message again with the identifier it had before a
+	// restart. It must not be in use by the client (ErrPacketIDInUse).
+	PacketID uint16
+	// Dup sets DUP on the first send too: the message may have been sent
+	// before, by an earlier run of the caller [MQTT-3.3.1-1].
+	Dup bool
 }
 
 // pubState is where an outbound QoS 1/2 message stands.
@@ -27,6 +35,7 @@ type pubState uint8
 const (
 	pubWaiting  pubState = iota // not sent: no connection, or the server's quota is used up
 	pubSent                     // PUBLISH sent, awaiting PUBACK or PUBREC
+	pubReceived                 // PUBREC came; PUBREL waits for Exchange.Release
 	pubReleased                 // PUBREL sent, awaiting PUBCOMP
 )
 
@@ -36,9 +45,16 @@ type pubOp struct {
 	p        *packet.Publish // owned copy; PacketID set at the first send and kept
 	state    pubState
 	sent     bool // sent at least once: DUP on any resend [MQTT-3.3.1-1]
+	dup      bool // DUP from the first send (PublishOptions.Dup)
 	finished bool
 	err      error
 	done     chan struct{} // closed when finished
+
+	// A held QoS 2 exchange (Exchange): PUBREL waits for the caller.
+	hold     bool
+	relOK    bool          // the caller released it
+	recv     chan struct{} // closed at PUBREC, or when finished
+	recvDone bool
 }
 
 func (op *pubOp) finish(err error) {
@@ -46,7 +62,16 @@ func (op *pubOp) finish(err error) {
 		return
 	}
 	op.finished, op.err = true, err
+	op.received()
 	close(op.done)
+}
+
+// received wakes the callers waiting for PUBREC of a held exchange.
+func (op *pubOp) received() {
+	if op.recv != nil && !op.recvDone {
+		op.recvDone = true
+		close(op.recv)
+	}
 }
 
 // Publish sends a message and waits for it to complete: for QoS 0 until it
@@ -121,54 +146,81 @@ func (c *Client) PublishAsync(topicName string, payload []byte, o PublishOptions
 
 // enqueue queues a checked QoS 1 or 2 message and returns the wait for it.
 func (c *Client) enqueue(where, topicName string, payload []byte, o PublishOptions) (func(context.Context) error, error) {
-	p := &packet.Publish{QoS: o.QoS, Retain: o.Retain, Topic: topicName, Properties: o.Properties.Clone()}
+	op, err := c.enqueueOp(where, topicName, payload, o, false)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error { return c.waitOp(ctx, where, op, op.done) }, nil
+}
+
+// enqueueOp queues a checked QoS 1 or 2 message. With hold, its PUBREL
+// waits for Exchange.Release; a Dup message whose caller-chosen identifier
+// names a held exchange in flight returns that exchange's op.
+func (c *Client) enqueueOp(where, topicName string, payload []byte, o PublishOptions, hold bool) (*pubOp, error) {
+	p := &packet.Publish{QoS: o.QoS, Retain: o.Retain, Topic: topicName, Properties: o.Properties.Clone(), PacketID: o.PacketID}
 	if payload != nil {
 		p.Payload = append(make([]byte, 0, len(payload)), payload...) // kept for resending
 	}
-	op := &pubOp{p: p, done: make(chan struct{})}
+	op := &pubOp{p: p, done: make(chan struct{}), dup: o.Dup, hold: hold}
+	if hold {
+		op.recv = make(chan struct{})
+	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.closed {
-		err := c.endErrLocked()
-		c.mu.Unlock()
-		return nil, fmt.Errorf("%s: %w", where, err)
+		return nil, fmt.Errorf("%s: %w", where, c.endErrLocked())
 	}
 	if !c.started {
-		c.mu.Unlock()
 		return nil, fmt.Errorf("%s: not connected: call Connect first", where)
 	}
 	if cn := c.cn; cn != nil {
 		if err := checkPublish(cn, p); err != nil {
-			c.mu.Unlock()
 			return nil, fmt.Errorf("%s: %w", where, err)
 		}
 	}
+	if id := o.PacketID; id != 0 {
+		if v, used := c.ids[id]; used {
+			if old, ok := v.(*pubOp); ok && hold && old.hold && o.Dup && old.p.Topic == topicName {
+				return old, nil // sent again by the caller: the same exchange
+			}
+			return nil, fmt.Errorf("%s: %w (%d)", where, ErrPacketIDInUse, id)
+		}
+		c.ids[id] = op
+	}
 	c.waiting = append(c.waiting, op)
 	c.fillLocked()
+	return op, nil
+}
+
+// waitOp waits within ctx for ch (op.done, or op.recv) to close, and
+// returns op's error once op has finished. When ctx ends first, an op not
+// yet sent is withdrawn.
+func (c *Client) waitOp(ctx context.Context, where string, op *pubOp, ch <-chan struct{}) error {
+	select {
+	case <-ch:
+	case <-ctx.Done():
+		c.mu.Lock()
+		if !op.finished && op.state == pubWaiting && !op.sent {
+			c.withdrawLocked(op)
+			op.finish(ctx.Err())
+		}
+		finished := op.finished
+		c.mu.Unlock()
+		if !finished {
+			return fmt.Errorf("%s: %w", where, ctx.Err())
+		}
+	}
+	c.mu.Lock()
+	finished, err := op.finished, op.err
 	c.mu.Unlock()
-	return func(ctx context.Context) error {
-		select {
-		case <-op.done:
-		case <-ctx.Done():
-			c.mu.Lock()
-			if !op.finished && op.state == pubWaiting && !op.sent {
-				c.withdrawLocked(op)
-				op.finish(ctx.Err())
-			}
-			finished := op.finished
-			c.mu.Unlock()
-			if !finished {
-				return fmt.Errorf("%s: %w", where, ctx.Err())
-			}
-		}
-		if op.err == nil {
-			return nil
-		}
-		var re *ReasonError
-		if errors.As(op.err, &re) {
-			return op.err
-		}
-		return fmt.Errorf("%s: %w", where, op.err)
-	}, nil
+	if !finished || err == nil {
+		return nil
+	}
+	var re *ReasonError
+	if errors.As(err, &re) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", where, err)
 }
 
 // checkPublish checks p against the server's limits from CONNACK.
@@ -189,7 +241,7 @@ func checkPublish(cn *conn, p *packet.Publish) error {
 // resend and a topic alias when enabled. c.mu held.
 func (c *Client) writePublishLocked(cn *conn, op *pubOp) error {
 	p := *op.p // shallow copy: the alias and DUP are per send
-	p.Dup = op.sent && p.QoS > 0
+	p.Dup = (op.sent || op.dup) && p.QoS > 0
 	p.Properties.Present.Remove(packet.PropTopicAlias)
 	if err := checkPublish(cn, &p); err != nil {
 		return err
@@ -312,6 +364,11 @@ func (c *Client) handlePubrec(cn *conn, p *packet.Pubrec) {
 	}
 	if p.ReasonCode.IsError() {
 		c.completeLocked(op, reasonErr("publish to "+quote(op.p.Topic), p.ReasonCode, &p.Properties))
+		return
+	}
+	op.received()
+	if op.hold && !op.relOK {
+		op.state = pubReceived // PUBREL once the caller releases it
 		return
 	}
 	op.state = pubReleased
