@@ -82,6 +82,19 @@ type Inbound interface {
 	EndReplay(clientID string)
 }
 
+// SharedTracker is implemented by a Cluster that hands the messages a
+// node held for a member of a shared subscription to another member if the
+// node dies [MQTT-4.8.2-5]. The broker tells it about the QoS 1/2 messages
+// (numbered by SequencedRouter) it holds for members with a clean session
+// (a persistent member's stay in its session, which survives its node):
+// SharedHeld when one is queued or sent to a member, SharedDone when the
+// member acknowledged it (QoS 1) or got it at QoS 2. Both are called with
+// the session's lock held and must not block.
+type SharedTracker interface {
+	SharedHeld(group string, seq uint64)
+	SharedDone(group string, seq uint64)
+}
+
 // SequencedRouter is implemented by a Cluster that numbers the QoS 1/2
 // messages it stores, so that a session resumed on another node can be
 // given the ones its previous node had not applied (Inbound.Replay).
@@ -437,4 +450,22 @@ func (s *Server) replay(id string, p *packet.Publish, seq uint64) {
 		return
 	}
 	sess.deliver(m, s.outQoS(m.qos, byte(best)), m.retain && rap, ids, "")
+}
+
+// sharedHeld tells the cluster that o, for a shared member, is held here.
+// The session's lock held.
+func (s *Server) sharedHeld(o *outbound, seq uint64) {
+	if st, ok := s.cluster.(SharedTracker); ok {
+		st.SharedHeld(o.share, seq)
+		o.held = true
+	}
+}
+
+// sharedDone tells the cluster that o is no longer held for a shared
+// member. The session's lock held.
+func (s *Server) sharedDone(o *outbound) {
+	if st, ok := s.cluster.(SharedTracker); ok && o.msg != nil {
+		st.SharedDone(o.share, o.msg.cseq)
+	}
+	o.held = false
 }

@@ -28,6 +28,9 @@ type outbound struct {
 	state  outState
 	subIDs []uint32
 	share  string // the shared subscription group it was chosen for
+	// held: the cluster records that this node holds it for a shared
+	// member (SharedTracker), until acknowledged or sent at QoS 2.
+	held bool
 	seq    uint64 // position in the stored queue; 0 when not stored
 	resend bool   // inflight, to be re-sent (DUP, same identifier) when the window allows
 }
@@ -126,6 +129,9 @@ func (s *session) deliver(m *message, qos byte, retain bool, subIDs []uint32, sh
 		s.mu.Unlock()
 		return
 	}
+	if share != "" && qos > 0 && m.cseq != 0 && !s.stored {
+		s.srv.sharedHeld(o, m.cseq)
+	}
 	c := s.conn.Load()
 	switch {
 	case c != nil && qos == 0: // came online meanwhile
@@ -163,6 +169,9 @@ func (s *session) deliver(m *message, qos byte, retain bool, subIDs []uint32, sh
 // that what the client sees is what a restarted broker finds), and sends
 // it. queued tells whether o is already stored as a queued entry. s.mu held.
 func (s *session) sendLocked(c *conn, o *outbound, queued bool) {
+	if o.held && o.qos == 2 {
+		s.srv.sharedDone(o) // sent at QoS 2: the member's now [MQTT-4.8.2-5]
+	}
 	o.id = s.allocIDLocked()
 	o.state = outSent
 	s.inflight = append(s.inflight, o)
@@ -280,6 +289,9 @@ func (s *session) acked(id uint16, want outState) ackResult {
 	}
 	if o.resend {
 		s.resends--
+	}
+	if o.held {
+		s.srv.sharedDone(o)
 	}
 	s.removeLocked(o)
 	copy(s.inflight[i:], s.inflight[i+1:])

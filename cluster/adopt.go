@@ -168,9 +168,10 @@ func (c *Cluster) adoptDead(dead string) {
 		return
 	}
 	c.adopting[dead] = true
-	c.wg.Add(1)
+	c.wg.Add(2)
 	c.mu.Unlock()
 	go c.adopt(dead)
+	go c.redeliverShared(dead)
 }
 
 var _ store.Store = (*sharedStore)(nil)

@@ -57,6 +57,9 @@ type Cluster struct {
 	// sessions holds the persistent sessions (sessions.go); done the
 	// tombstones of completed QoS 2 deliveries.
 	sessions, done jetstream.KeyValue
+	// shared2 records the messages held for $share members (shared.go).
+	shared2   jetstream.KeyValue
+	sharedOps chan sharedOp
 	// applied is this node's checkpoint: every message of the messages
 	// stream up to it has been applied to its sessions (sessions.go).
 	applied atomic.Uint64
@@ -121,6 +124,7 @@ func New(o Options) (*Cluster, error) {
 		prefix:    "gannet." + o.Name + ".",
 		origin:    o.Node + "-" + nuid.Next(),
 		msgs:      make(chan *nats.Msg, 1<<16),
+		sharedOps: make(chan sharedOp, 1<<16),
 		interest:  make(map[string]*filterSub),
 		queues:    make(map[*nats.Subscription]string),
 		owned:     make(map[string]uint64),
@@ -281,8 +285,9 @@ func (c *Cluster) setup() {
 		if err == nil {
 			c.ready.Store(true)
 			close(c.readyCh)
-			c.wg.Add(1)
+			c.wg.Add(2)
 			go c.checkpointLoop()
+			go c.sharedLoop()
 			c.log.Info("cluster: JetStream ready", "replicas", c.opt.Replicas)
 			return
 		}
@@ -325,14 +330,15 @@ func (c *Cluster) setupOnce() error {
 		st, mst            jetstream.Stream
 		owners, wills, hbs jetstream.KeyValue
 		sessions, done     jetstream.KeyValue
-		errs               [7]error
+		sharedKV           jetstream.KeyValue
+		errs               [8]error
 	)
 	kv := func(i int, dst *jetstream.KeyValue, cfg jetstream.KeyValueConfig) {
 		defer wg.Done()
 		cfg.Replicas = c.opt.Replicas
 		*dst, errs[i] = c.js.CreateOrUpdateKeyValue(ctx, cfg)
 	}
-	wg.Add(7)
+	wg.Add(8)
 	go func() {
 		defer wg.Done()
 		st, errs[0] = c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
@@ -377,14 +383,19 @@ func (c *Cluster) setupOnce() error {
 		Description: "Gannet: completed QoS 2 deliveries, never replayed",
 		TTL:         MessageRetention,
 	})
+	go kv(7, &sharedKV, jetstream.KeyValueConfig{
+		Bucket:      "gannet_" + c.opt.Name + "_shared",
+		Description: "Gannet: the messages each node holds for shared-subscription members",
+		TTL:         MessageRetention,
+	})
 	wg.Wait()
-	for i, what := range []string{"retained stream", "messages stream", "owners bucket", "wills bucket", "nodes bucket", "sessions bucket", "done bucket"} {
+	for i, what := range []string{"retained stream", "messages stream", "owners bucket", "wills bucket", "nodes bucket", "sessions bucket", "done bucket", "shared bucket"} {
 		if errs[i] != nil {
 			return fmt.Errorf("%s: %w", what, errs[i])
 		}
 	}
 	c.owners, c.wills = owners, wills
-	c.sessions, c.done = sessions, done
+	c.sessions, c.done, c.shared2 = sessions, done, sharedKV
 	if c.applied.Load() == 0 {
 		// No session was here before: the checkpoint starts at the
 		// stream's end, written before this node takes any session.
@@ -739,6 +750,7 @@ func (c *Cluster) dispatch() {
 			}
 			continue
 		}
+		only := m.Header.Get(hdrShareOnly) // for one shared group (shared.go)
 		share, filter := "", ""
 		if m.Sub.Queue != "" {
 			c.mu.Lock()
@@ -748,6 +760,11 @@ func (c *Cluster) dispatch() {
 				continue // unsubscribed since
 			}
 			share, _, _ = topic.ParseShare(filter)
+			if only != "" && only != share {
+				continue
+			}
+		} else if only != "" {
+			continue
 		} else {
 			origin := m.Header.Get(hdrOrigin)
 			if origin == c.origin {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/gannet-mqtt/gannet/packet"
 )
 
 // A persistent session whose node dies (kill -9: its NATS cut off at once)
@@ -15,7 +17,8 @@ import (
 // its client, reconnecting to a survivor, gets every QoS 1 and QoS 2
 // message acknowledged to a publisher on another node, before, during and
 // after the death: QoS 1 at least once, QoS 2 exactly once
-// [MQTT-4.3.2-1] [MQTT-4.3.3-1].
+// [MQTT-4.3.2-1] [MQTT-4.3.3-1]. The messages a member of a shared group
+// held unacknowledged on that node go to another member [MQTT-4.8.2-5].
 func TestSessionOfDeadNode(t *testing.T) {
 	t.Parallel() // waits on timers (heartbeats, checkpoints): overlap them
 	t0 := time.Now()
@@ -33,6 +36,49 @@ func TestSessionOfDeadNode(t *testing.T) {
 	converge(t, pahoClient(t, n1.addr, "dead-probe", true), "dead/q1/probe", ch)
 
 	pub, _ := paho5(t, n1.addr, &paho.Connect{ClientID: "dead-pub", CleanStart: true, KeepAlive: 30})
+
+	// Two members of a shared group with clean sessions: one on the node
+	// that dies, which never acknowledges, one on a survivor.
+	memberA, _ := rawDial(t, n3.addr, &packet.Connect{Version: packet.V311, ClientID: "dead-share-a", CleanStart: true, KeepAlive: 60})
+	memberA.send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "$share/dg/dshare/#", QoS: 1}}})
+	if _, ok := memberA.read(waitFor).(*packet.Suback); !ok {
+		t.Fatal("no SUBACK")
+	}
+	memberB := pahoClient(t, n1.addr, "dead-share-b", true)
+	shared := subscribe(t, memberB, "$share/dg/dshare/#", 1)
+	probe := pahoClient(t, n2.addr, "dead-share-probe", true)
+	for seenA, seenB, start := false, false, time.Now(); !seenA || !seenB; {
+		if time.Since(start) > waitFor {
+			t.Fatal("the shared subscriptions never reached the publisher's node")
+		}
+		wait(t, "probe", probe.Publish("dshare/probe", 0, false, "p"))
+		if _, ok := memberA.read(20 * time.Millisecond).(*packet.Publish); ok {
+			seenA = true
+		}
+		select {
+		case <-shared:
+			seenB = true
+		default:
+		}
+	}
+	time.Sleep(quiet)
+	for memberA.read(quiet) != nil {
+	}
+	for len(shared) > 0 {
+		<-shared
+	}
+	for i := range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		if _, err := pub.Publish(ctx, &paho.Publish{Topic: "dshare/x", QoS: 1, Payload: []byte(fmt.Sprint("s", i))}); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+	}
+	heldA := 0 // never acknowledged by member A
+	for memberA.read(quiet) != nil {
+		heldA++
+	}
+	t.Logf("member A, on the node that dies, holds %d of 20 shared messages", heldA)
 	var (
 		mu    sync.Mutex
 		acked = make(map[string]byte) // "topic payload" → QoS
@@ -78,6 +124,17 @@ func TestSessionOfDeadNode(t *testing.T) {
 	_, took := adopter.cl.Adopted()
 	t.Logf("%s adopted the session %v after the death (the adoption took %v, then the replay)", adopter.name, time.Since(tDeath), took)
 	publish(10, waitFor) // to the adopted session
+
+	// The shared messages member A held went to member B.
+	gotShared := make(map[string]bool)
+	for len(gotShared) < 20 {
+		select {
+		case m := <-shared:
+			gotShared[string(m.Payload())] = true
+		case <-time.After(2 * waitFor):
+			t.Fatalf("shared group: %d of 20 messages reached a live member after member A's node died", len(gotShared))
+		}
+	}
 
 	other := n1
 	if adopter == n1 {
