@@ -30,7 +30,7 @@ type outbound struct {
 	share  string // the shared subscription group it was chosen for
 	// held: the cluster records that this node holds it for a shared
 	// member (SharedTracker), until acknowledged or sent at QoS 2.
-	held bool
+	held   bool
 	seq    uint64 // position in the stored queue; 0 when not stored
 	resend bool   // inflight, to be re-sent (DUP, same identifier) when the window allows
 }
