@@ -137,6 +137,12 @@ func (c *Cluster) adopt(dead string) {
 		if !c.in.Adopt(rec, entries) {
 			continue
 		}
+		if !c.Owns(rec.ClientID) {
+			// Its client connected to another node meanwhile, whose
+			// takeover request found nothing here yet.
+			c.in.TakeOver(rec.ClientID)
+			continue
+		}
 		if err := c.shared.SaveSession(rec); err != nil { // with the time it went offline
 			c.log.Debug("cluster: adopted session not saved", "client", rec.ClientID, "error", err)
 		}
