@@ -342,85 +342,92 @@ func listKeys(ctx context.Context, kv jetstream.KeyValue, filters ...string) ([]
 }
 
 // loadQueue reads a session's queue entries, in order, with the cluster
-// sequences of their messages (0 when none); the QoS 2 ones are
-// remembered for their tombstones.
+// sequences of their messages (0 when none).
 func (s *sharedStore) loadQueue(id string) ([]*store.Entry, []uint64, error) {
-	kv, err := s.kv()
+	_, entries, r, err := s.loadSession(id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, nil
+	}
 	if err != nil {
 		return nil, nil, err
+	}
+	return entries, r.cseqs, nil
+}
+
+// loadSession reads a session record, its inbound identifiers and queue,
+// with one consumer (see readKeys); r lists what a replay to it must skip.
+// The QoS 2 entries are remembered for their tombstones.
+func (s *sharedStore) loadSession(id string) (rec *store.Session, entries []*store.Entry, r *replayed, err error) {
+	var inbound []uint16
+	kv, err := s.kv()
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*StoreTimeout)
 	defer cancel()
-	keys, err := listKeys(ctx, kv, queuePrefix(id)+">")
-	if err != nil {
-		return nil, nil, err
-	}
-	var out []*store.Entry
-	var cseqs []uint64
-	for _, k := range keys {
-		v, err := kv.Get(ctx, k)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			continue // completed meanwhile
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		e, cseq, err := decodeEntry(v.Value())
-		if err != nil {
-			s.c.log.Warn("cluster: unreadable queued message of a session skipped", "client", id, "key", k, "error", err)
-			continue
-		}
-		if e.QoS == 2 && cseq != 0 {
-			s.mu.Lock()
-			if s.qos2[id] == nil {
-				s.qos2[id] = make(map[uint64]uint64)
-			}
-			s.qos2[id][e.Seq] = cseq
-			s.mu.Unlock()
-		}
-		out = append(out, e)
-		cseqs = append(cseqs, cseq)
-	}
-	return out, cseqs, nil
-}
-
-// loadSession reads a session record, its inbound identifiers and queue;
-// r lists what a replay to it must skip.
-func (s *sharedStore) loadSession(id string) (rec *store.Session, entries []*store.Entry, r *replayed, err error) {
-	kv, err := s.kv()
+	w, err := kv.WatchFiltered(ctx, []string{sessionKey(id), queuePrefix(id) + ">", inboundPrefix(id) + ">"}, jetstream.IgnoreDeletes())
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	ctx, cancel := opCtx()
-	defer cancel()
-	v, err := kv.Get(ctx, sessionKey(id))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
+	defer w.Stop()
+	var all []jetstream.KeyValueEntry
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			return nil, nil, nil, ctx.Err()
+		case e, ok := <-w.Updates():
+			switch {
+			case !ok:
+				return nil, nil, nil, errors.New("watcher stopped")
+			case e == nil: // everything current has come
+				done = true
+			default:
+				all = append(all, e)
+			}
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].Key() < all[j].Key() })
+	var cseqs []uint64
+	for _, e := range all {
+		k := e.Key()
+		switch {
+		case k == sessionKey(id):
+			var ks kvSession
+			if err := json.Unmarshal(e.Value(), &ks); err != nil {
+				return nil, nil, nil, fmt.Errorf("session record: %w", err)
+			}
+			rec = &store.Session{ClientID: ks.ClientID, Version: ks.Version, Expiry: ks.Expiry,
+				Disconnected: ks.Disconnected, Owner: ks.Owner, Subscriptions: ks.Subscriptions}
+		case strings.HasPrefix(k, inboundPrefix(id)):
+			n, err := strconv.Atoi(strings.TrimPrefix(k, inboundPrefix(id)))
+			if err == nil && n > 0 && n <= 0xFFFF {
+				inbound = append(inbound, uint16(n))
+			}
+		default:
+			en, cseq, err := decodeEntry(e.Value())
+			if err != nil {
+				s.c.log.Warn("cluster: unreadable queued message of a session skipped", "client", id, "key", k, "error", err)
+				continue
+			}
+			if en.QoS == 2 && cseq != 0 {
+				s.mu.Lock()
+				if s.qos2[id] == nil {
+					s.qos2[id] = make(map[uint64]uint64)
+				}
+				s.qos2[id][en.Seq] = cseq
+				s.mu.Unlock()
+			}
+			entries = append(entries, en)
+			cseqs = append(cseqs, cseq)
+		}
+	}
+	if rec == nil {
 		return nil, nil, nil, store.ErrNotFound
 	}
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	var k kvSession
-	if err := json.Unmarshal(v.Value(), &k); err != nil {
-		return nil, nil, nil, fmt.Errorf("session record: %w", err)
-	}
-	rec = &store.Session{ClientID: k.ClientID, Version: k.Version, Expiry: k.Expiry,
-		Disconnected: k.Disconnected, Owner: k.Owner, Subscriptions: k.Subscriptions}
-	ikeys, err := listKeys(ctx, kv, inboundPrefix(id)+">")
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	for _, ik := range ikeys {
-		n, err := strconv.Atoi(strings.TrimPrefix(ik, inboundPrefix(id)))
-		if err == nil && n > 0 && n <= 0xFFFF {
-			rec.Inbound = append(rec.Inbound, uint16(n))
-		}
-	}
-	entries, cseqs, err := s.loadQueue(id)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	return rec, entries, newReplayed(rec, cseqs), nil
+	rec.Inbound = inbound
+	r = newReplayed(rec, cseqs)
+	r.cseqs = cseqs
+	return rec, entries, r, nil
 }
 
 // LoadSession implements broker.SessionLoader. Once the broker has made
@@ -458,6 +465,7 @@ type replayed struct {
 	id      string
 	filters []string            // non-shared
 	skip    map[uint64]struct{} // cluster sequences its queue holds
+	cseqs   []uint64            // the same, per entry (0: none)
 }
 
 func newReplayed(rec *store.Session, cseqs []uint64) *replayed {
