@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/gannet-mqtt/gannet/store"
 )
@@ -98,6 +99,15 @@ func (c *Cluster) adopt(dead string) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(c.base, time.Minute)
 	defer cancel()
+	// This node's view of the heartbeats may lag (a node that has just
+	// started catches up): its heartbeat, if still in the bucket (entries
+	// expire after DeadAfter), says the node lives.
+	if c.alive(ctx, dead) {
+		c.mu.Lock()
+		delete(c.adopting, dead) // look again at the next check
+		c.mu.Unlock()
+		return
+	}
 	from, haveFrom := c.checkpointOf(dead)
 	keys, err := listKeys(ctx, c.sessions, "s.>")
 	if err != nil {
@@ -181,3 +191,22 @@ func (c *Cluster) adoptDead(dead string) {
 }
 
 var _ store.Store = (*sharedStore)(nil)
+
+// alive reports whether origin's heartbeat is in the nodes bucket (its
+// entries expire after DeadAfter), or this node cannot tell. It reads
+// through a consumer, served by the bucket's leader: a direct get may be
+// answered by this node's own replica, which lags behind (or is empty)
+// while the node catches up after a restart.
+func (c *Cluster) alive(ctx context.Context, origin string) bool {
+	w, err := c.nodes.Watch(ctx, origin, jetstream.IgnoreDeletes())
+	if err != nil {
+		return true
+	}
+	defer w.Stop()
+	select {
+	case e, ok := <-w.Updates():
+		return !ok || e != nil
+	case <-ctx.Done():
+		return true
+	}
+}

@@ -57,6 +57,8 @@ type Cluster struct {
 	// sessions holds the persistent sessions (sessions.go); done the
 	// tombstones of completed QoS 2 deliveries.
 	sessions, done jetstream.KeyValue
+	// nodes holds the heartbeats (wills.go).
+	nodes jetstream.KeyValue
 	// shared2 records the messages held for $share members (shared.go).
 	shared2   jetstream.KeyValue
 	sharedOps chan sharedOp
@@ -395,7 +397,7 @@ func (c *Cluster) setupOnce() error {
 		}
 	}
 	c.owners, c.wills = owners, wills
-	c.sessions, c.done, c.shared2 = sessions, done, sharedKV
+	c.sessions, c.done, c.shared2, c.nodes = sessions, done, sharedKV, hbs
 	if c.applied.Load() == 0 {
 		// No session was here before: the checkpoint starts at the
 		// stream's end, written before this node takes any session.
@@ -523,6 +525,11 @@ func (c *Cluster) Owns(clientID string) bool {
 		e, gerr := c.owners.Get(ctx, ownerKey(clientID))
 		if gerr != nil {
 			c.log.Warn("cluster: cannot check who owns a session; keeping the connection", "client", clientID, "error", err)
+			return true
+		}
+		if e.Revision() <= rev {
+			// A replica behind this node's own claim answered: nothing
+			// says another node claimed since.
 			return true
 		}
 		if string(e.Value()) != c.origin {

@@ -82,6 +82,9 @@ func (c *Cluster) redeliverShared(dead string) {
 	defer c.wg.Done()
 	ctx, cancel := context.WithTimeout(c.base, time.Minute)
 	defer cancel()
+	if c.alive(ctx, dead) {
+		return // alive after all (adopt looks again)
+	}
 	keys, err := listKeys(ctx, c.shared2, dead+".>")
 	if err != nil {
 		c.log.Warn("cluster: cannot list the shared-subscription messages of a dead node: they are lost", "node", dead, "error", err)

@@ -30,15 +30,15 @@ import (
 // a surviving node. Every message the publisher had acknowledged arrives,
 // no QoS 2 message twice (issue 12: acknowledged = delivered).
 //
-// It runs only with GANNET_CLUSTER_CRASH=1 (2 kills; with GANNET_LONG=1
+// It runs only with GANNET_CRASH_CLUSTER=1 (2 kills; with GANNET_LONG=1
 // too, 12): it does not pass reliably yet (about half the runs lose the
 // subscriber's messages after a move that races a takeover during leader
 // elections; see docs/clustering.md), and a test that fails at random
 // would break every run. GANNET_CRASH_SEED picks the seed,
 // GANNET_CRASH_KILLS the kills, GANNET_CRASH_DEBUG=1 shows the nodes' logs.
 func TestClusterCrash(t *testing.T) {
-	if os.Getenv("GANNET_CLUSTER_CRASH") == "" {
-		t.Skip("GANNET_CLUSTER_CRASH=1 runs it (not reliable yet)")
+	if os.Getenv("GANNET_CRASH_CLUSTER") == "" {
+		t.Skip("GANNET_CRASH_CLUSTER=1 runs it (not reliable yet)")
 	}
 	kills := 2
 	if os.Getenv("GANNET_LONG") != "" {
@@ -118,9 +118,11 @@ func TestClusterCrash(t *testing.T) {
 				qos   byte
 			}{{"ccrash/q1", 1}, {"ccrash/q2", 2}} {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				_, err := pub.Publish(ctx, &paho.Publish{Topic: q.topic, QoS: q.qos, Payload: []byte(strconv.Itoa(seq))})
+				r, err := pub.Publish(ctx, &paho.Publish{Topic: q.topic, QoS: q.qos, Payload: []byte(strconv.Itoa(seq))})
 				cancel()
-				if err == nil {
+				// A PUBREC with a failure code (no quorum: 0x80) comes
+				// back without an error from paho.golang: not acknowledged.
+				if err == nil && (r == nil || r.ReasonCode < 0x80) {
 					mu.Lock()
 					acked[q.topic] = append(acked[q.topic], seq)
 					mu.Unlock()
@@ -177,8 +179,11 @@ type clusterChild struct {
 func (c *clusterChild) start() {
 	c.t.Helper()
 	level := "warn"
-	if os.Getenv("GANNET_CRASH_DEBUG") != "" {
+	if v := os.Getenv("GANNET_CRASH_DEBUG"); v != "" {
 		level = "info"
+		if v == "2" {
+			level = "debug"
+		}
 	}
 	c.cmd = exec.Command(gannetBin, "--listen", c.addr, "--data-dir", c.dir, "--store", "pebble",
 		"--log-level", level, "--cluster-name", "ccrash", "--node-name", c.name,
