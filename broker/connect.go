@@ -38,9 +38,9 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 			// the CONNACK too large for the client [MQTT-3.2.2-19].
 			ack.Properties.SetString(packet.PropReasonString, why)
 		}
-		if v5 && o.ServerReference != "" && (rc == packet.ServerUnavailable || rc == packet.ServerBusy) {
+		if ref := s.refusalReference(o, rc); v5 && ref != "" {
 			ack.ReasonCode = packet.UseAnotherServer
-			ack.Properties.SetString(packet.PropServerReference, o.ServerReference)
+			ack.Properties.SetString(packet.PropServerReference, ref)
 		}
 		c.sendPacket(ack) // then close [MQTT-3.2.2-5] [MQTT-3.2.2-7]
 		c.refused = true
@@ -271,8 +271,11 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	sess.persistent = persistent
 	sess.expiry = expiry
 	sess.maxInflight = o.MaxInflight
+	if n := c.lo.MaxInflight; n > 0 {
+		sess.maxInflight = min(n, 65535)
+	}
 	if v5 && p.Properties.Has(packet.PropReceiveMaximum) {
-		sess.maxInflight = min(int(p.Properties.ReceiveMaximum), o.MaxInflight) // [MQTT-3.3.4-9]
+		sess.maxInflight = min(int(p.Properties.ReceiveMaximum), sess.maxInflight) // [MQTT-3.3.4-9]
 	}
 	c.sess = sess
 	sess.authc.Store(c.authc)

@@ -390,6 +390,7 @@ func (s *Server) restoreEntry(sess *session, e *store.Entry, load func(*store.Me
 	default:
 		sess.inflight = append(sess.inflight, o)
 		sess.nextID = max(sess.nextID, o.id)
+		sess.idsRestored = true
 	}
 }
 

@@ -95,6 +95,8 @@ type Cluster struct {
 	// has looked for (adopt.go).
 	adopting map[string]bool
 
+	ops opsState // heartbeats heard, draining (ops.go)
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 	// base is cancelled by Close: the background work (adoption, replay,
@@ -809,6 +811,7 @@ func (c *Cluster) Close() error {
 	close(c.stop)
 	c.cancelBase()
 	c.wg.Wait()
+	c.leave() // ops.go
 	if c.nc != nil {
 		c.nc.Close()
 	}
