@@ -1,10 +1,12 @@
 package broker
 
 import (
+	"errors"
 	"strings"
 	"time"
 
 	"github.com/gannet-mqtt/gannet/packet"
+	"github.com/gannet-mqtt/gannet/store"
 	"github.com/gannet-mqtt/gannet/topic"
 )
 
@@ -63,6 +65,64 @@ type Inbound interface {
 	// cluster keeps for a node that died): to the cluster and to local
 	// subscribers, retained handling included.
 	Publish(p *packet.Publish)
+	// DeliverSeq is Deliver for a QoS 1/2 message that the cluster stored
+	// with sequence number seq (see SequencedRouter).
+	DeliverSeq(p *packet.Publish, share, filter string, seq uint64)
+	// Adopt makes a persistent session read from the cluster's shared
+	// store (SharedSessions) one of this node's, offline, with its
+	// subscriptions, queue, inflight messages and expiry. It returns false
+	// if this node already has a session for the client identifier. Until
+	// EndReplay, the session takes each cluster sequence number once.
+	Adopt(rec *store.Session, entries []*store.Entry) bool
+	// Replay delivers p, stored by the cluster with sequence seq, to the
+	// matching non-shared subscriptions of clientID's session, unless the
+	// session got seq already since Adopt.
+	Replay(clientID string, p *packet.Publish, seq uint64)
+	// EndReplay ends the replay that Adopt began.
+	EndReplay(clientID string)
+}
+
+// SharedTracker is implemented by a Cluster that hands the messages a
+// node held for a member of a shared subscription to another member if the
+// node dies [MQTT-4.8.2-5]. The broker tells it about the QoS 1/2 messages
+// (numbered by SequencedRouter) it holds for members with a clean session
+// (a persistent member's stay in its session, which survives its node):
+// SharedHeld when one is queued or sent to a member, SharedDone when the
+// member acknowledged it (QoS 1) or got it at QoS 2. Both are called with
+// the session's lock held and must not block.
+type SharedTracker interface {
+	SharedHeld(group string, seq uint64)
+	SharedDone(group string, seq uint64)
+}
+
+// SequencedRouter is implemented by a Cluster that numbers the QoS 1/2
+// messages it stores, so that a session resumed on another node can be
+// given the ones its previous node had not applied (Inbound.Replay).
+type SequencedRouter interface {
+	// RouteSeq is Route that also returns the sequence number the
+	// cluster stored a QoS 1/2 message with (0 for other messages).
+	RouteSeq(p *packet.Publish) (uint64, error)
+}
+
+// SharedSessions is implemented by a Cluster that keeps persistent
+// sessions where every node reads them, so that a client resumes its
+// session on any node.
+type SharedSessions interface {
+	// SessionStore returns the store the broker uses instead of local:
+	// sessions, their queues and inbound QoS 2 identifiers go to the
+	// cluster, the rest to local. Its LoadSessions yields nothing (a node
+	// loads a session when its client connects, or adopts it); it
+	// implements SessionLoader.
+	SessionStore(local store.Store) store.Store
+}
+
+// SessionLoader is implemented by a store shared by the nodes of a
+// cluster (SharedSessions).
+type SessionLoader interface {
+	// LoadSession reads clientID's session and queue, once this node has
+	// claimed the client identifier (SessionOwners.Claim); ErrNotFound
+	// when there is none.
+	LoadSession(clientID string) (*store.Session, []*store.Entry, error)
 }
 
 // WillKeeper is implemented by a Cluster that publishes, from a surviving
@@ -122,7 +182,30 @@ func (s *Server) syncRetained(p *packet.Subscribe) {
 type inbound struct{ s *Server }
 
 func (in inbound) Deliver(p *packet.Publish, share, filter string) {
-	in.s.deliverRemote(p, share, filter)
+	in.s.deliverRemote(p, share, filter, 0)
+}
+
+func (in inbound) DeliverSeq(p *packet.Publish, share, filter string, seq uint64) {
+	in.s.deliverRemote(p, share, filter, seq)
+}
+
+func (in inbound) Adopt(rec *store.Session, entries []*store.Entry) bool {
+	return in.s.adoptShared(rec, entries)
+}
+
+func (in inbound) Replay(clientID string, p *packet.Publish, seq uint64) {
+	in.s.replay(clientID, p, seq)
+}
+
+func (in inbound) EndReplay(clientID string) {
+	in.s.mu.Lock()
+	sess := in.s.sessions[clientID]
+	in.s.mu.Unlock()
+	if sess != nil {
+		sess.mu.Lock()
+		sess.cseen = nil
+		sess.mu.Unlock()
+	}
 }
 
 func (in inbound) Retain(p *packet.Publish) { in.s.retainRemote(p) }
@@ -165,9 +248,17 @@ func (s *Server) takeOverRemote(id string) {
 	}
 	s.mu.Unlock()
 	s.letFinish(id, owner)
+	_, shared := s.store.(SessionLoader)
 	s.mu.Lock()
 	sess := s.sessions[id]
 	var oc *conn
+	if sess != nil && shared {
+		// The session moves with its client: its store record stays for
+		// the node that now owns it (written through, nothing to flush).
+		sess.mu.Lock()
+		sess.stored = false
+		sess.mu.Unlock()
+	}
 	if sess != nil {
 		if oc = sess.conn.Swap(nil); oc != nil {
 			oc.takenOver.Store(true)
@@ -207,7 +298,13 @@ func (s *Server) route(m *message) bool {
 		}
 		p.Properties.MessageExpiry = uint32((left + time.Second - 1) / time.Second)
 	}
-	if err := s.cluster.Route(&p); err != nil {
+	var err error
+	if sr, ok := s.cluster.(SequencedRouter); ok {
+		m.cseq, err = sr.RouteSeq(&p)
+	} else {
+		err = s.cluster.Route(&p)
+	}
+	if err != nil {
 		s.log.Warn("cluster refused a message: the publisher is not acknowledged", "topic", m.topic, "qos", m.qos, "error", err)
 		return false
 	}
@@ -230,15 +327,16 @@ func (s *Server) clusterUnsub(filter string) {
 
 // deliverRemote delivers a message from another node to local
 // subscriptions; it never goes back to the cluster.
-func (s *Server) deliverRemote(p *packet.Publish, share, filter string) {
+func (s *Server) deliverRemote(p *packet.Publish, share, filter string, seq uint64) {
 	var matches topic.Matches[*session]
-	s.deliverRemoteVia(p, share, filter, &matches, nil)
+	s.deliverRemoteVia(p, share, filter, seq, &matches, nil)
 }
 
 // deliverRemoteVia is deliverRemote with the caller's scratch space, the
 // copies written at the end of the batch via (nil: at once).
-func (s *Server) deliverRemoteVia(p *packet.Publish, share, filter string, matches *topic.Matches[*session], via *batch) {
+func (s *Server) deliverRemoteVia(p *packet.Publish, share, filter string, seq uint64, matches *topic.Matches[*session], via *batch) {
 	m := newMessage(p, time.Now())
+	m.cseq = seq
 	if via != nil {
 		m.via.Store(via)
 		defer m.via.Store(nil)
@@ -273,4 +371,112 @@ func (s *Server) retainRemote(p *packet.Publish) {
 	s.retainMu.Lock()
 	s.retainLocked(m)
 	s.retainMu.Unlock()
+}
+
+// loadShared reads clientID's session from the cluster's shared store, once
+// this node has claimed the identifier, unless this node has it already.
+// With clean start it deletes the stored one instead [MQTT-3.1.2-4]. It
+// returns an error if the store cannot answer: the CONNECT is refused
+// rather than answered with a session that may not be the client's.
+func (s *Server) loadShared(id string, clean bool) error {
+	loader, ok := s.store.(SessionLoader)
+	if !ok {
+		return nil
+	}
+	s.mu.Lock()
+	have := s.sessions[id] != nil
+	s.mu.Unlock()
+	if have {
+		return nil
+	}
+	if clean {
+		return s.store.DeleteSession(id)
+	}
+	rec, entries, err := loader.LoadSession(id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	s.adoptShared(rec, entries)
+	return nil
+}
+
+// adoptShared installs an offline session read from the cluster's shared
+// store. It returns false if a session with that identifier is here.
+func (s *Server) adoptShared(rec *store.Session, entries []*store.Entry) bool {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.sessions[rec.ClientID] != nil {
+		return false
+	}
+	if rec.Disconnected.IsZero() {
+		rec.Disconnected = now // its node ended without saying so
+	}
+	sess := s.restoreSession(rec, now)
+	if sess == nil {
+		return true // expired: deleted, once, by the node that claimed it
+	}
+	sess.mu.Lock()
+	// Message identifiers are each node's own: no sharing between entries.
+	load := func(p *store.Message) *message { return fromStore(p) }
+	for _, e := range entries {
+		s.restoreEntry(sess, e, load)
+	}
+	sess.cseen = make(map[uint64]struct{})
+	s.startExpiryLocked(sess)
+	sess.mu.Unlock()
+	return true
+}
+
+// replay delivers a message the cluster stored to the matching non-shared
+// subscriptions of one session, once (see Inbound.Replay): at the highest
+// QoS of those subscriptions, as the trie's delivery does.
+func (s *Server) replay(id string, p *packet.Publish, seq uint64) {
+	s.mu.Lock()
+	sess := s.sessions[id]
+	s.mu.Unlock()
+	if sess == nil || sess.ended.Load() {
+		return
+	}
+	m := newMessage(p, time.Now())
+	m.cseq = seq
+	best, rap := -1, false
+	var ids []uint32
+	sess.mu.Lock()
+	for _, sub := range sess.subs {
+		if _, _, sh := topic.ParseShare(sub.Filter); sh || !topic.MatchFilter(sub.Filter, m.topic) {
+			continue
+		}
+		best = max(best, int(sub.QoS))
+		rap = rap || sub.RetainAsPublished
+		if sub.ID != 0 {
+			ids = append(ids, sub.ID)
+		}
+	}
+	sess.mu.Unlock()
+	if best < 0 || m.expired(time.Now()) {
+		return
+	}
+	sess.deliver(m, s.outQoS(m.qos, byte(best)), m.retain && rap, ids, "")
+}
+
+// sharedHeld tells the cluster that o, for a shared member, is held here.
+// The session's lock held.
+func (s *Server) sharedHeld(o *outbound, seq uint64) {
+	if st, ok := s.cluster.(SharedTracker); ok {
+		st.SharedHeld(o.share, seq)
+		o.held = true
+	}
+}
+
+// sharedDone tells the cluster that o is no longer held for a shared
+// member. The session's lock held.
+func (s *Server) sharedDone(o *outbound) {
+	if st, ok := s.cluster.(SharedTracker); ok && o.msg != nil {
+		st.SharedDone(o.share, o.msg.cseq)
+	}
+	o.held = false
 }

@@ -19,14 +19,16 @@ type AsyncRouter interface {
 	// this node, and returns without waiting for it. done is called
 	// exactly once, from any goroutine (maybe before Store returns), with
 	// nil once the cluster has stored the message, or the error that
-	// refuses the publisher. Store must not be called with a lock held
-	// that done takes. p is only valid during the call.
-	Store(p *packet.Publish, done func(error))
-	// Forward sends p, stored by Store, live to the other nodes, as Route
-	// does after storing. The broker calls it, for the messages of one
-	// connection, in the order they were received. p is only valid during
-	// the call.
-	Forward(p *packet.Publish) error
+	// refuses the publisher. With nil, seq is the sequence number the
+	// cluster stored a QoS 1/2 message with, as SequencedRouter.RouteSeq
+	// returns it (0 if it numbers none). Store must not be called with a
+	// lock held that done takes. p is only valid during the call.
+	Store(p *packet.Publish, done func(seq uint64, err error))
+	// Forward sends p, stored by Store with sequence seq, live to the
+	// other nodes, as Route does after storing. The broker calls it, for
+	// the messages of one connection, in the order they were received. p
+	// is only valid during the call.
+	Forward(p *packet.Publish, seq uint64) error
 }
 
 // storeWindow bounds a connection's messages being stored by the cluster
@@ -65,6 +67,7 @@ type pipeEntry struct {
 	m    *message
 	ack  ackLater // qos 0: no acknowledgement
 	dup  bool     // a resent QoS 2 PUBLISH: PUBREC only
+	seq  uint64   // the cluster's sequence number of the stored message
 	done bool
 	err  error
 }
@@ -101,7 +104,7 @@ func (c *conn) storeAsync(m *message, p *packet.Publish) bool {
 	pp.q = append(pp.q, e)
 	pp.stores++
 	pp.mu.Unlock()
-	ar.Store(q, func(err error) { c.stored(pp, e, err) })
+	ar.Store(q, func(seq uint64, err error) { c.stored(pp, e, seq, err) })
 	return true
 }
 
@@ -145,9 +148,9 @@ func (c *conn) pipeAck(id uint16, qos byte, rc packet.ReasonCode, dup bool) bool
 
 // stored records the outcome of storing e and completes what the head of
 // the queue allows. Any goroutine (the cluster's).
-func (c *conn) stored(pp *pubPipe, e *pipeEntry, err error) {
+func (c *conn) stored(pp *pubPipe, e *pipeEntry, seq uint64, err error) {
 	pp.mu.Lock()
-	e.done, e.err = true, err
+	e.done, e.seq, e.err = true, seq, err
 	pp.stores--
 	c.drainLocked(pp, true)
 	pp.cond.Broadcast()
@@ -229,8 +232,11 @@ func (c *conn) drainLocked(pp *pubPipe, async bool) {
 				c.sess.mu.Unlock()
 			}
 		default:
+			// Numbered before it goes anywhere: the local sessions keep
+			// the number as the other nodes' do (SequencedRouter).
+			e.m.cseq = e.seq
 			if q := c.clusterPublish(e.m); q != nil { // not if it expired meanwhile
-				if err := pp.ar.Forward(q); err != nil {
+				if err := pp.ar.Forward(q, e.seq); err != nil {
 					c.srv.log.Warn("cluster: a stored message did not reach the other nodes live", "client", c.clientID, "topic", e.m.topic, "error", err)
 				}
 			}
@@ -298,10 +304,12 @@ type InboundBatcher interface {
 	NewBatch() InboundBatch
 }
 
-// InboundBatch delivers as Inbound.Deliver does; Flush writes what it
-// queued. One goroutine uses a batch at a time; flush before waiting.
+// InboundBatch delivers as Inbound.Deliver and Inbound.DeliverSeq do;
+// Flush writes what it queued. One goroutine uses a batch at a time; flush
+// before waiting.
 type InboundBatch interface {
 	Deliver(p *packet.Publish, share, filter string)
+	DeliverSeq(p *packet.Publish, share, filter string, seq uint64)
 	Flush()
 }
 
@@ -317,13 +325,17 @@ type remoteBatch struct {
 }
 
 func (rb *remoteBatch) Deliver(p *packet.Publish, share, filter string) {
+	rb.DeliverSeq(p, share, filter, 0)
+}
+
+func (rb *remoteBatch) DeliverSeq(p *packet.Publish, share, filter string, seq uint64) {
 	if rb.n == 0 {
 		rb.b.mu.Lock()
 		rb.b.active = true
 		rb.b.mu.Unlock()
 	}
 	rb.n++
-	rb.s.deliverRemoteVia(p, share, filter, &rb.matches, &rb.b)
+	rb.s.deliverRemoteVia(p, share, filter, seq, &rb.matches, &rb.b)
 }
 
 func (rb *remoteBatch) Flush() {

@@ -18,13 +18,15 @@ import (
 type slowCluster struct {
 	fakeCluster
 	smu       sync.Mutex
-	pending   map[string]func(error) // topic → Store's callback
-	release   map[string]chan error  // topic → Route's wait
+	pending   map[string]func(uint64, error) // topic → Store's callback
+	release   map[string]chan error          // topic → Route's wait
 	forwarded []string
+	seqs      []uint64 // the sequence numbers Forward was given, in order
+	lastSeq   uint64   // the last sequence number finish gave a message
 }
 
 func newSlowCluster() *slowCluster {
-	return &slowCluster{pending: make(map[string]func(error)), release: make(map[string]chan error)}
+	return &slowCluster{pending: make(map[string]func(uint64, error)), release: make(map[string]chan error)}
 }
 
 func (f *slowCluster) gate(topic string) chan error {
@@ -52,15 +54,16 @@ func (f *slowCluster) Route(p *packet.Publish) error {
 	return f.fakeCluster.Route(p)
 }
 
-func (f *slowCluster) Store(p *packet.Publish, done func(error)) {
+func (f *slowCluster) Store(p *packet.Publish, done func(uint64, error)) {
 	f.smu.Lock()
 	f.pending[p.Topic] = done
 	f.smu.Unlock()
 }
 
-func (f *slowCluster) Forward(p *packet.Publish) error {
+func (f *slowCluster) Forward(p *packet.Publish, seq uint64) error {
 	f.smu.Lock()
 	f.forwarded = append(f.forwarded, p.Topic)
+	f.seqs = append(f.seqs, seq)
 	f.smu.Unlock()
 	return nil
 }
@@ -78,8 +81,13 @@ func (f *slowCluster) finish(t *testing.T, topic string, err error) {
 	f.smu.Lock()
 	done := f.pending[topic]
 	delete(f.pending, topic)
+	var seq uint64
+	if err == nil {
+		f.lastSeq++ // numbered in the order finished, as a stream would
+		seq = f.lastSeq
+	}
 	f.smu.Unlock()
-	go done(err) // from another goroutine, as the cluster's client does
+	go done(seq, err) // from another goroutine, as the cluster's client does
 }
 
 func (f *slowCluster) storing(topic string) bool {
@@ -246,13 +254,15 @@ func TestClusterAsyncOrderUnderShuffle(t *testing.T) {
 		return len(fc.pending) == n
 	})
 	fc.smu.Lock()
-	dones := make([]func(error), 0, n)
-	for _, done := range fc.pending {
-		dones = append(dones, done) // map order: random
+	dones := make(map[string]func(uint64, error), n)
+	for topic, done := range fc.pending {
+		dones[topic] = done
 	}
 	fc.smu.Unlock()
-	for _, done := range dones {
-		go done(nil)
+	for topic, done := range dones { // map order: random
+		var i uint64
+		fmt.Sscanf(topic, "s/%d", &i)
+		go done(1000+i, nil) // its sequence number in the cluster
 	}
 	for i := 1; i <= n; i++ {
 		if a := expectPacket[*packet.Puback](pub); a.PacketID != uint16(i) {
@@ -261,5 +271,17 @@ func TestClusterAsyncOrderUnderShuffle(t *testing.T) {
 	}
 	for i := 1; i <= n; i++ {
 		sub.expectPublish(fmt.Sprintf("s/%d", i), fmt.Sprint(i))
+	}
+	// Each message goes to the other nodes with the sequence number its
+	// own store returned, whatever the order the stores completed in.
+	fc.smu.Lock()
+	defer fc.smu.Unlock()
+	if len(fc.forwarded) != n {
+		t.Fatalf("%d messages forwarded, want %d", len(fc.forwarded), n)
+	}
+	for j, topic := range fc.forwarded {
+		if want := fmt.Sprintf("s/%d", fc.seqs[j]-1000); topic != want {
+			t.Fatalf("forwarded %s with sequence %d (that of %s)", topic, fc.seqs[j], want)
+		}
 	}
 }

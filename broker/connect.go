@@ -216,6 +216,10 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 			s.log.Warn("cannot claim the session in the cluster", "client", id, "error", err)
 			return refuse(packet.ServerUnavailable, "the cluster cannot give this node the session now; try again")
 		}
+		if err := s.loadShared(id, p.CleanStart); err != nil {
+			s.log.Warn("cannot read the session from the cluster", "client", id, "error", err)
+			return refuse(packet.ServerUnavailable, "the cluster cannot give this node the session now; try again")
+		}
 	}
 	s.letFinish(id, ident)
 	var tookOver *conn

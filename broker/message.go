@@ -43,6 +43,11 @@ type message struct {
 	// (write.go). nil otherwise.
 	via atomic.Pointer[batch]
 
+	// cseq is the cluster's sequence number of a QoS 1/2 message stored
+	// by the cluster (SequencedRouter), 0 otherwise. Set before the
+	// message is delivered.
+	cseq uint64
+
 	// stored is the store's record of the message, made on first need.
 	stored atomic.Pointer[store.Message]
 }

@@ -64,6 +64,7 @@ func (s *Server) storeMessage(m *message) *store.Message {
 		Properties: m.props,
 		Created:    m.created,
 		Expiry:     m.expiry,
+		ClusterSeq: m.cseq,
 	}
 	if !m.stored.CompareAndSwap(nil, p) {
 		return m.stored.Load()
@@ -81,6 +82,7 @@ func fromStore(p *store.Message) *message {
 		props:   p.Properties,
 		created: p.Created,
 		expiry:  p.Expiry,
+		cseq:    p.ClusterSeq,
 	}
 	m.stored.Store(p)
 	return m
@@ -298,42 +300,9 @@ func (s *Server) restore() error {
 	s.retainedExpiresAt(earliest)
 	var sessions []*session
 	err = s.store.LoadSessions(func(rec *store.Session) error {
-		sess := newSession(s, rec.ClientID)
-		sess.version = rec.Version
-		sess.persistent = true
-		sess.stored = true
-		sess.expiry = rec.Expiry
-		sess.owner = rec.Owner
-		sess.disconnected = rec.Disconnected
-		if sess.disconnected.IsZero() {
-			sess.disconnected = now // the broker stopped while it was connected
+		if sess := s.restoreSession(rec, now); sess != nil {
+			sessions = append(sessions, sess)
 		}
-		if sess.expiry != neverExpires && !now.Before(sess.disconnected.Add(sess.expiry)) {
-			s.storeErr("delete expired session", rec.ClientID, s.store.DeleteSession(rec.ClientID))
-			return nil
-		}
-		for _, sub := range rec.Subscriptions {
-			if sess.subs == nil {
-				sess.subs = make(map[string]store.Subscription)
-			}
-			sess.subs[sub.Filter] = sub
-			share, _, _ := topic.ParseShare(sub.Filter)
-			if !s.subs.Add(topic.Subscription[*session]{
-				Subscriber: sess, Filter: sub.Filter, Share: share, QoS: sub.QoS,
-				NoLocal: sub.NoLocal, RetainAsPublished: sub.RetainAsPublished,
-				RetainHandling: sub.RetainHandling, ID: sub.ID,
-			}) {
-				s.clusterSub(sub.Filter)
-			}
-		}
-		for _, id := range rec.Inbound {
-			if sess.inbound2 == nil {
-				sess.inbound2 = make(map[uint16]struct{})
-			}
-			sess.inbound2[id] = struct{}{}
-		}
-		s.sessions[rec.ClientID] = sess
-		sessions = append(sessions, sess)
 		return nil
 	})
 	if err != nil {
@@ -341,42 +310,98 @@ func (s *Server) restore() error {
 	}
 	for _, sess := range sessions {
 		err := s.store.LoadQueue(sess.id, func(e *store.Entry) error {
-			o := &outbound{qos: e.QoS, retain: e.Retain, id: e.PacketID, state: outState(e.State), subIDs: e.SubIDs, seq: e.Seq}
-			if e.Message != nil {
-				o.msg = load(e.Message)
-			}
-			sess.seq = max(sess.seq, e.Seq)
-			switch {
-			case o.state == outQueued && (sess.queue.len() >= queueMemory || sess.queue.bytes >= queueMemoryBytes) && s.syncer != nil:
-				sess.spilled++ // read back as the window drains
-				sess.spilledBytes += outCost(o)
-			case o.state == outQueued:
-				sess.queue.push(o)
-				sess.loadedSeq = e.Seq
-			case o.state == outSent && o.msg == nil:
-				// Nothing to resend: drop the entry.
-				s.storeErr("remove queued message", sess.id, s.store.Remove(sess.id, e.Seq))
-			default:
-				sess.inflight = append(sess.inflight, o)
-				sess.nextID = max(sess.nextID, o.id)
-				sess.idsRestored = true
-			}
+			s.restoreEntry(sess, e, load)
 			return nil
 		})
 		if err != nil {
 			return fmt.Errorf("broker: loading the queue of session %q: %w", sess.id, err)
 		}
-		if sess.expiry != neverExpires {
-			left := time.Until(sess.disconnected.Add(sess.expiry))
-			gen := sess.timerGen
-			sess.expiryTimer = time.AfterFunc(left, func() { s.expire(sess, gen) })
-		}
+		s.startExpiryLocked(sess)
 	}
 	s.msgSeq.Store(maxID)
 	if len(sessions) > 0 || s.retained.Len() > 0 {
 		s.log.Info("restored state from the store", "sessions", len(sessions), "retained", s.retained.Len())
 	}
 	return nil
+}
+
+// restoreSession makes the session of a stored record, with its
+// subscriptions and inbound QoS 2 identifiers, and adds it to the server;
+// an expired one is deleted from the store instead (nil). Called with
+// Server.mu held, or before the server serves.
+func (s *Server) restoreSession(rec *store.Session, now time.Time) *session {
+	sess := newSession(s, rec.ClientID)
+	sess.version = rec.Version
+	sess.persistent = true
+	sess.stored = true
+	sess.expiry = rec.Expiry
+	sess.owner = rec.Owner
+	sess.disconnected = rec.Disconnected
+	if sess.disconnected.IsZero() {
+		sess.disconnected = now // the broker stopped while it was connected
+	}
+	if sess.expiry != neverExpires && !now.Before(sess.disconnected.Add(sess.expiry)) {
+		s.storeErr("delete expired session", rec.ClientID, s.store.DeleteSession(rec.ClientID))
+		return nil
+	}
+	for _, sub := range rec.Subscriptions {
+		if sess.subs == nil {
+			sess.subs = make(map[string]store.Subscription)
+		}
+		sess.subs[sub.Filter] = sub
+		share, _, _ := topic.ParseShare(sub.Filter)
+		if !s.subs.Add(topic.Subscription[*session]{
+			Subscriber: sess, Filter: sub.Filter, Share: share, QoS: sub.QoS,
+			NoLocal: sub.NoLocal, RetainAsPublished: sub.RetainAsPublished,
+			RetainHandling: sub.RetainHandling, ID: sub.ID,
+		}) {
+			s.clusterSub(sub.Filter)
+		}
+	}
+	for _, id := range rec.Inbound {
+		if sess.inbound2 == nil {
+			sess.inbound2 = make(map[uint16]struct{})
+		}
+		sess.inbound2[id] = struct{}{}
+	}
+	s.sessions[rec.ClientID] = sess
+	return sess
+}
+
+// restoreEntry puts a stored queue entry back into the session's queue or
+// inflight window. load makes (or finds) the message of a stored one. The
+// session is not yet shared with other goroutines, or sess.mu is held.
+func (s *Server) restoreEntry(sess *session, e *store.Entry, load func(*store.Message) *message) {
+	o := &outbound{qos: e.QoS, retain: e.Retain, id: e.PacketID, state: outState(e.State), subIDs: e.SubIDs, seq: e.Seq}
+	if e.Message != nil {
+		o.msg = load(e.Message)
+	}
+	sess.seq = max(sess.seq, e.Seq)
+	switch {
+	case o.state == outQueued && (sess.queue.len() >= queueMemory || sess.queue.bytes >= queueMemoryBytes) && s.syncer != nil:
+		sess.spilled++ // read back as the window drains
+		sess.spilledBytes += outCost(o)
+	case o.state == outQueued:
+		sess.queue.push(o)
+		sess.loadedSeq = e.Seq
+	case o.state == outSent && o.msg == nil:
+		// Nothing to resend: drop the entry.
+		s.storeErr("remove queued message", sess.id, s.store.Remove(sess.id, e.Seq))
+	default:
+		sess.inflight = append(sess.inflight, o)
+		sess.nextID = max(sess.nextID, o.id)
+		sess.idsRestored = true
+	}
+}
+
+// startExpiryLocked starts the expiry timer of a restored (offline)
+// session. Server.mu held, or before the server serves.
+func (s *Server) startExpiryLocked(sess *session) {
+	if sess.expiry != neverExpires {
+		left := time.Until(sess.disconnected.Add(sess.expiry))
+		gen := sess.timerGen
+		sess.expiryTimer = time.AfterFunc(left, func() { s.expire(sess, gen) })
+	}
 }
 
 // syncer is the optional capability of a store to make its writes durable

@@ -94,6 +94,9 @@ func New(opts Options) (*Server, error) {
 	if st == nil {
 		st = memory.New()
 	}
+	if ss, ok := opts.Cluster.(SharedSessions); ok {
+		st = ss.SessionStore(st) // persistent sessions live in the cluster
+	}
 	s := &Server{
 		store:     st,
 		log:       log,

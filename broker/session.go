@@ -28,6 +28,9 @@ type outbound struct {
 	state  outState
 	subIDs []uint32
 	share  string // the shared subscription group it was chosen for
+	// held: the cluster records that this node holds it for a shared
+	// member (SharedTracker), until acknowledged or sent at QoS 2.
+	held   bool
 	seq    uint64 // position in the stored queue; 0 when not stored
 	resend bool   // inflight, to be re-sent (DUP, same identifier) when the window allows
 }
@@ -73,6 +76,10 @@ type session struct {
 	spilled      int                         // queued deliveries kept only in the store
 	spilledBytes int64                       // what they cost (outCost)
 	loadedSeq    uint64                      // last stored position also held in memory
+	// cseen, while the cluster replays messages to a session it loaded
+	// (cluster.go), holds the cluster sequence numbers of the QoS 1/2
+	// messages delivered to it since, so that none is delivered twice.
+	cseen map[uint64]struct{}
 }
 
 func newSession(srv *Server, id string) *session {
@@ -112,9 +119,19 @@ func (s *session) deliver(m *message, qos byte, retain bool, subIDs []uint32, sh
 		}
 		return
 	}
+	if m.cseq != 0 && s.cseen != nil {
+		if _, dup := s.cseen[m.cseq]; dup {
+			s.mu.Unlock()
+			return // arrived live and replayed: delivered once
+		}
+		s.cseen[m.cseq] = struct{}{}
+	}
 	if !s.mayRead(m.topic) { // under s.mu: whoever the session belongs to now
 		s.mu.Unlock()
 		return
+	}
+	if share != "" && qos > 0 && m.cseq != 0 && !s.stored {
+		s.srv.sharedHeld(o, m.cseq)
 	}
 	c := s.conn.Load()
 	switch {
@@ -153,6 +170,9 @@ func (s *session) deliver(m *message, qos byte, retain bool, subIDs []uint32, sh
 // that what the client sees is what a restarted broker finds), and sends
 // it. queued tells whether o is already stored as a queued entry. s.mu held.
 func (s *session) sendLocked(c *conn, o *outbound, queued bool) {
+	if o.held && o.qos == 2 {
+		s.srv.sharedDone(o) // sent at QoS 2: the member's now [MQTT-4.8.2-5]
+	}
 	o.id = s.allocIDLocked()
 	o.state = outSent
 	s.inflight = append(s.inflight, o)
@@ -294,6 +314,9 @@ func (s *session) acked(id uint16, want outState) ackResult {
 	}
 	if o.resend {
 		s.resends--
+	}
+	if o.held {
+		s.srv.sharedDone(o)
 	}
 	s.removeLocked(o)
 	if i == 0 {

@@ -54,14 +54,31 @@ type Cluster struct {
 	// storing maps each message being stored by Store to the broker's
 	// callback (store.go).
 	storeMu     sync.Mutex
-	storing     map[*nats.Msg]func(error)
+	storing     map[*nats.Msg]func(uint64, error)
 	storeClosed bool // guarded by storeMu: Close refused what was pending
 
 	in     broker.Inbound
 	owners jetstream.KeyValue // client identifier → owning node instance
 	wills  jetstream.KeyValue // client identifier → will (wills.go)
-	msgs   chan *nats.Msg     // every live message, in the order NATS delivers them
-	ready  atomic.Bool        // the JetStream streams exist and are consumed
+	// sessions holds the persistent sessions (sessions.go); done the
+	// tombstones of completed QoS 2 deliveries.
+	sessions, done jetstream.KeyValue
+	// nodes holds the heartbeats (wills.go).
+	nodes jetstream.KeyValue
+	// shared2 records the messages held for $share members (shared.go).
+	shared2   jetstream.KeyValue
+	sharedOps chan sharedOp
+	// applied is this node's checkpoint: every message of the messages
+	// stream up to it has been applied to its sessions (sessions.go).
+	applied atomic.Uint64
+	// shared is the broker's store when it keeps its sessions here.
+	shared *sharedStore
+	// adopted counts the sessions adopted from dead nodes; lastAdoption
+	// is how long the last adoption took, replay included (ns).
+	adopted      atomic.Uint64
+	lastAdoption atomic.Int64
+	msgs         chan *nats.Msg // every live message, in the order NATS delivers them
+	ready        atomic.Bool    // the JetStream streams exist and are consumed
 	// retainedSeq is the stream sequence of the last retained message applied.
 	retainedSeq atomic.Uint64
 	readyCh     chan struct{}
@@ -77,11 +94,23 @@ type Cluster struct {
 	queues   map[*nats.Subscription]string // queue subscription → $share filter
 	owned    map[string]uint64             // client identifier → revision of our claim
 	willRevs map[string]uint64             // client identifier → revision of the will we kept
+	// prevOwner is the node instance that owned a client identifier
+	// before this node's last Claim, until the session is loaded.
+	prevOwner map[string]string
+	replays   map[int]uint64 // running replays: where each started (adopt.go)
+	replayN   int
+	// adopting lists the dead node instances whose sessions this node
+	// has looked for (adopt.go).
+	adopting map[string]bool
 
 	ops opsState // heartbeats heard, draining (ops.go)
 
 	stop chan struct{}
 	wg   sync.WaitGroup
+	// base is cancelled by Close: the background work (adoption, replay,
+	// checkpoints) ends with it.
+	base       context.Context
+	cancelBase context.CancelFunc
 }
 
 // filterSub is this node's interest in one MQTT filter.
@@ -102,19 +131,24 @@ func New(o Options) (*Cluster, error) {
 	}
 	log = log.With("node", o.Node)
 	c := &Cluster{
-		opt:      o,
-		log:      log,
-		prefix:   "gannet." + o.Name + ".",
-		origin:   o.Node + "-" + nuid.Next(),
-		msgs:     make(chan *nats.Msg, 1<<16),
-		interest: make(map[string]*filterSub),
-		queues:   make(map[*nats.Subscription]string),
-		owned:    make(map[string]uint64),
-		willRevs: make(map[string]uint64),
-		storing:  make(map[*nats.Msg]func(error)),
-		stop:     make(chan struct{}),
-		readyCh:  make(chan struct{}),
+		opt:       o,
+		log:       log,
+		prefix:    "gannet." + o.Name + ".",
+		origin:    o.Node + "-" + nuid.Next(),
+		msgs:      make(chan *nats.Msg, 1<<16),
+		sharedOps: make(chan sharedOp, 1<<16),
+		interest:  make(map[string]*filterSub),
+		queues:    make(map[*nats.Subscription]string),
+		owned:     make(map[string]uint64),
+		willRevs:  make(map[string]uint64),
+		storing:   make(map[*nats.Msg]func(uint64, error)),
+		prevOwner: make(map[string]string),
+		adopting:  make(map[string]bool),
+		replays:   make(map[int]uint64),
+		stop:      make(chan struct{}),
+		readyCh:   make(chan struct{}),
 	}
+	c.base, c.cancelBase = context.WithCancel(context.Background())
 	copts := []nats.Option{
 		nats.Name("gannet " + o.Node),
 		nats.MaxReconnects(-1),
@@ -268,6 +302,9 @@ func (c *Cluster) setup() {
 		if err == nil {
 			c.ready.Store(true)
 			close(c.readyCh)
+			c.wg.Add(2)
+			go c.checkpointLoop()
+			go c.sharedLoop()
 			c.log.Info("cluster: JetStream ready", "replicas", c.opt.Replicas)
 			return
 		}
@@ -307,16 +344,18 @@ func (c *Cluster) setupOnce() error {
 	// create them all at once.
 	var (
 		wg                 sync.WaitGroup
-		st                 jetstream.Stream
+		st, mst            jetstream.Stream
 		owners, wills, hbs jetstream.KeyValue
-		errs               [5]error
+		sessions, done     jetstream.KeyValue
+		sharedKV           jetstream.KeyValue
+		errs               [8]error
 	)
 	kv := func(i int, dst *jetstream.KeyValue, cfg jetstream.KeyValueConfig) {
 		defer wg.Done()
 		cfg.Replicas = c.opt.Replicas
 		*dst, errs[i] = c.js.CreateOrUpdateKeyValue(ctx, cfg)
 	}
-	wg.Add(5)
+	wg.Add(8)
 	go func() {
 		defer wg.Done()
 		st, errs[0] = c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
@@ -330,7 +369,7 @@ func (c *Cluster) setupOnce() error {
 	}()
 	go func() {
 		defer wg.Done()
-		_, errs[1] = c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		mst, errs[1] = c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 			Name:        c.messageStream(),
 			Description: "Gannet: QoS 1 and 2 messages, stored before the publisher is acknowledged",
 			Subjects:    []string{c.prefix + "q.>"},
@@ -352,13 +391,36 @@ func (c *Cluster) setupOnce() error {
 		Description: "Gannet: node heartbeats",
 		TTL:         DeadAfter,
 	})
+	go kv(5, &sessions, jetstream.KeyValueConfig{
+		Bucket:      "gannet_" + c.opt.Name + "_sessions",
+		Description: "Gannet: persistent sessions, their queues and node checkpoints",
+	})
+	go kv(6, &done, jetstream.KeyValueConfig{
+		Bucket:      "gannet_" + c.opt.Name + "_done",
+		Description: "Gannet: completed QoS 2 deliveries, never replayed",
+		TTL:         MessageRetention,
+	})
+	go kv(7, &sharedKV, jetstream.KeyValueConfig{
+		Bucket:      "gannet_" + c.opt.Name + "_shared",
+		Description: "Gannet: the messages each node holds for shared-subscription members",
+		TTL:         MessageRetention,
+	})
 	wg.Wait()
-	for i, what := range []string{"retained stream", "messages stream", "owners bucket", "wills bucket", "nodes bucket"} {
+	for i, what := range []string{"retained stream", "messages stream", "owners bucket", "wills bucket", "nodes bucket", "sessions bucket", "done bucket", "shared bucket"} {
 		if errs[i] != nil {
 			return fmt.Errorf("%s: %w", what, errs[i])
 		}
 	}
 	c.owners, c.wills = owners, wills
+	c.sessions, c.done, c.shared2, c.nodes = sessions, done, sharedKV, hbs
+	if c.applied.Load() == 0 {
+		// No session was here before: the checkpoint starts at the
+		// stream's end, written before this node takes any session.
+		c.applied.Store(mst.CachedInfo().State.LastSeq)
+	}
+	if _, err := sessions.Put(ctx, checkpointKey(c.origin), []byte(strconv.FormatUint(c.applied.Load(), 10))); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
 	if !c.willsStarted {
 		if err := c.watchWills(hbs); err != nil {
 			return err
@@ -448,6 +510,11 @@ func (c *Cluster) Claim(clientID string) error {
 	}
 	c.mu.Lock()
 	c.owned[clientID] = rev
+	if prev != "" && prev != c.origin {
+		c.prevOwner[clientID] = prev
+	} else {
+		delete(c.prevOwner, clientID)
+	}
 	c.mu.Unlock()
 	if prev != "" && prev != c.origin {
 		// The old owner ends its connection; a dead one has no
@@ -479,6 +546,11 @@ func (c *Cluster) Owns(clientID string) bool {
 		e, gerr := c.owners.Get(ctx, ownerKey(clientID))
 		if gerr != nil {
 			c.log.Warn("cluster: cannot check who owns a session; keeping the connection", "client", clientID, "error", err)
+			return true
+		}
+		if e.Revision() <= rev {
+			// A replica behind this node's own claim answered: nothing
+			// says another node claimed since.
 			return true
 		}
 		if string(e.Value()) != c.origin {
@@ -538,24 +610,35 @@ func decode(b []byte) (*packet.Publish, error) {
 // (acknowledged by a majority of its replicas); every message then goes to
 // the nodes with matching subscriptions over core NATS.
 func (c *Cluster) Route(p *packet.Publish) error {
+	_, err := c.RouteSeq(p)
+	return err
+}
+
+// RouteSeq implements broker.SequencedRouter: Route that returns the
+// sequence a QoS 1/2 message was stored with in the messages stream.
+func (c *Cluster) RouteSeq(p *packet.Publish) (uint64, error) {
 	data, err := encode(p)
 	if err != nil {
-		return err
+		return 0, err
 	}
+	var seq uint64
 	if p.Retain || p.QoS > 0 {
 		// Stored, with a majority of the replicas, before the publisher
 		// is acknowledged; refused without a quorum.
 		if !c.ready.Load() {
-			return ErrNotReady
+			return 0, ErrNotReady
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), StoreTimeout)
-		_, err := c.js.Publish(ctx, c.storeSubject(p), data)
+		ack, err := c.js.Publish(ctx, c.storeSubject(p), data)
 		cancel()
 		if err != nil {
-			return fmt.Errorf("cluster: store %q in JetStream: %w", p.Topic, err)
+			return 0, fmt.Errorf("cluster: store %q in JetStream: %w", p.Topic, err)
+		}
+		if !p.Retain {
+			seq = ack.Sequence
 		}
 	}
-	return c.forward(p.Topic, data)
+	return seq, c.forward(p.Topic, data, seq)
 }
 
 // encode makes the routed and stored form of p: a 5.0 PUBLISH packet.
@@ -584,9 +667,13 @@ func (c *Cluster) storeSubject(p *packet.Publish) string {
 
 // forward sends an encoded message live to the nodes with matching
 // subscriptions, numbered so that a node that gets it through several
-// filters delivers it once.
-func (c *Cluster) forward(topicName string, data []byte) error {
+// filters delivers it once, with seq, its sequence in the messages
+// stream (0: not stored there), for the sessions that replay it.
+func (c *Cluster) forward(topicName string, data []byte, seq uint64) error {
 	msg := &nats.Msg{Subject: c.prefix + "m." + TopicSubject(topicName), Data: data, Header: nats.Header{}}
+	if seq != 0 {
+		msg.Header.Set(hdrStreamSeq, strconv.FormatUint(seq, 10))
+	}
 	c.pubMu.Lock()
 	defer c.pubMu.Unlock()
 	c.seq++
@@ -699,11 +786,10 @@ func (c *Cluster) Interest(topicName string) int {
 func (c *Cluster) dispatch() {
 	defer c.wg.Done()
 	last := make(map[string]uint64)
-	deliver, flush := c.in.Deliver, func() {}
+	var ib broker.InboundBatch = unbatched{c.in}
 	if b, ok := c.in.(broker.InboundBatcher); ok {
 		// What arrived together is written to each subscriber together.
-		ib := b.NewBatch()
-		deliver, flush = ib.Deliver, ib.Flush
+		ib = b.NewBatch()
 	}
 	for {
 		var m *nats.Msg
@@ -714,7 +800,7 @@ func (c *Cluster) dispatch() {
 		}
 	burst:
 		for n := 0; ; n++ {
-			c.dispatchOne(m, last, deliver)
+			c.dispatchOne(m, last, ib)
 			if n == 255 {
 				break
 			}
@@ -724,14 +810,30 @@ func (c *Cluster) dispatch() {
 				break burst
 			}
 		}
-		flush()
+		ib.Flush()
 	}
 }
 
-// dispatchOne hands one live message to the broker.
-func (c *Cluster) dispatchOne(m *nats.Msg, last map[string]uint64, deliver func(*packet.Publish, string, string)) {
+// unbatched is the InboundBatch of an Inbound that does not batch.
+type unbatched struct{ broker.Inbound }
+
+func (unbatched) Flush() {}
+
+// dispatchOne hands one live message, or a checkpoint mark, to the
+// broker. Every message is handed over in the order it arrived (through
+// the batch or not), so a mark covers all that came before it: they are
+// in their sessions already, only their writes to the connections wait
+// for the batch's flush.
+func (c *Cluster) dispatchOne(m *nats.Msg, last map[string]uint64, ib broker.InboundBatch) {
+	if m.Sub == nil {
+		if mark, err := strconv.ParseUint(m.Header.Get(hdrMark), 10, 64); err == nil {
+			c.applied.Store(mark) // everything before it is applied
+		}
+		return
+	}
+	only := m.Header.Get(hdrShareOnly) // for one shared group (shared.go)
 	share, filter := "", ""
-	if m.Sub != nil && m.Sub.Queue != "" {
+	if m.Sub.Queue != "" {
 		c.mu.Lock()
 		filter = c.queues[m.Sub]
 		c.mu.Unlock()
@@ -739,6 +841,11 @@ func (c *Cluster) dispatchOne(m *nats.Msg, last map[string]uint64, deliver func(
 			return // unsubscribed since
 		}
 		share, _, _ = topic.ParseShare(filter)
+		if only != "" && only != share {
+			return
+		}
+	} else if only != "" {
+		return
 	} else {
 		origin := m.Header.Get(hdrOrigin)
 		if origin == c.origin {
@@ -755,7 +862,11 @@ func (c *Cluster) dispatchOne(m *nats.Msg, last map[string]uint64, deliver func(
 		c.log.Warn("cluster: unreadable message from another node skipped", "subject", m.Subject, "error", err)
 		return
 	}
-	deliver(p, share, filter)
+	if seq, err := strconv.ParseUint(m.Header.Get(hdrStreamSeq), 10, 64); err == nil && seq != 0 {
+		ib.DeliverSeq(p, share, filter, seq)
+	} else {
+		ib.Deliver(p, share, filter)
+	}
 }
 
 // Close implements broker.Cluster: it leaves the cluster and stops the
@@ -769,6 +880,7 @@ func (c *Cluster) Close() error {
 	c.closed = true
 	c.mu.Unlock()
 	close(c.stop)
+	c.cancelBase()
 	c.wg.Wait()
 	c.leave() // ops.go
 	if c.nc != nil {

@@ -2,7 +2,10 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/gannet-mqtt/gannet/packet"
 )
@@ -89,3 +92,21 @@ func (c *Cluster) StepDown() {
 // OwnerKeyRoundTrip maps a client identifier to its owners bucket key and
 // back.
 func OwnerKeyRoundTrip(id string) (string, error) { return ownerID(ownerKey(id)) }
+
+// StoredSession reports whether the sessions bucket holds clientID's
+// session record.
+func (c *Cluster) StoredSession(clientID string) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err := c.sessions.Get(ctx, sessionKey(clientID))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Adopted returns how many sessions of dead nodes this node adopted, and
+// how long its last adoption took (the replay that follows not included).
+func (c *Cluster) Adopted() (uint64, time.Duration) {
+	return c.adopted.Load(), time.Duration(c.lastAdoption.Load())
+}

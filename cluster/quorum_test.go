@@ -77,6 +77,7 @@ func readPacket(t *testing.T, nc net.Conn, dec *packet.Decoder) packet.Packet {
 // 0x80 with a reason string; 3.1.1: the connection is closed), never
 // acknowledged; QoS 0 goes on.
 func TestNodeLoss(t *testing.T) {
+	t.Parallel() // waits on timers (heartbeats, checkpoints): overlap them
 	t0 := time.Now()
 	nodes, err := startNodes(t, 3, t.TempDir())
 	t.Logf("formed in %v", time.Since(t0))

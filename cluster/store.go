@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -19,62 +20,68 @@ var errClosed = errors.New("cluster: the node is leaving the cluster")
 
 // Store implements broker.AsyncRouter: it sends p to its stream without
 // waiting, and calls done once JetStream has it with a majority of its
-// replicas (asyncStored), or cannot (asyncFailed: no quorum, a timeout of
+// replicas (asyncStored, with its sequence in the messages stream for a
+// QoS 1/2 message that is not retained, as RouteSeq), or cannot (asyncFailed: no quorum, a timeout of
 // StoreTimeout, a lost connection). Many messages are then in flight
 // together, which JetStream replicates in batches, where Route stores one
 // at a time.
-func (c *Cluster) Store(p *packet.Publish, done func(error)) {
+func (c *Cluster) Store(p *packet.Publish, done func(uint64, error)) {
 	if !c.ready.Load() {
-		done(ErrNotReady)
+		done(0, ErrNotReady)
 		return
 	}
 	data, err := encode(p)
 	if err != nil {
-		done(err)
+		done(0, err)
 		return
 	}
 	msg := &nats.Msg{Subject: c.storeSubject(p), Data: data}
 	c.storeMu.Lock()
 	if c.storeClosed {
 		c.storeMu.Unlock()
-		done(errClosed)
+		done(0, errClosed)
 		return
 	}
 	c.storing[msg] = done
 	c.storeMu.Unlock()
 	if _, err := c.js.PublishMsgAsync(msg, jetstream.WithStallWait(StoreTimeout)); err != nil {
-		c.complete(msg, fmt.Errorf("cluster: store %q in JetStream: %w", p.Topic, err))
+		c.complete(msg, 0, fmt.Errorf("cluster: store %q in JetStream: %w", p.Topic, err))
 	}
 }
 
 // Forward implements broker.AsyncRouter: it sends a stored message live
-// to the nodes with matching subscriptions.
-func (c *Cluster) Forward(p *packet.Publish) error {
+// to the nodes with matching subscriptions, with seq, its sequence in the
+// messages stream (0: none), as RouteSeq does.
+func (c *Cluster) Forward(p *packet.Publish, seq uint64) error {
 	data, err := encode(p)
 	if err != nil {
 		return err
 	}
-	return c.forward(p.Topic, data)
+	return c.forward(p.Topic, data, seq)
 }
 
 // asyncStored and asyncFailed receive the outcome of each Store from the
 // JetStream client (on its goroutine for acknowledgements, or a timer's).
-func (c *Cluster) asyncStored(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.PubAck) {
-	c.complete(m, nil)
+func (c *Cluster) asyncStored(_ jetstream.JetStream, m *nats.Msg, ack *jetstream.PubAck) {
+	var seq uint64
+	if ack != nil && strings.HasPrefix(m.Subject, c.prefix+"q.") {
+		seq = ack.Sequence // the messages stream's, not the retained one's
+	}
+	c.complete(m, seq, nil)
 }
 
 func (c *Cluster) asyncFailed(_ jetstream.JetStream, m *nats.Msg, err error) {
-	c.complete(m, fmt.Errorf("cluster: store in JetStream: %w", err))
+	c.complete(m, 0, fmt.Errorf("cluster: store in JetStream: %w", err))
 }
 
 // complete calls the callback of a message being stored, once.
-func (c *Cluster) complete(m *nats.Msg, err error) {
+func (c *Cluster) complete(m *nats.Msg, seq uint64, err error) {
 	c.storeMu.Lock()
 	done := c.storing[m]
 	delete(c.storing, m)
 	c.storeMu.Unlock()
 	if done != nil {
-		done(err)
+		done(seq, err)
 	}
 }
 
@@ -85,9 +92,9 @@ func (c *Cluster) failStoring() {
 	c.storeMu.Lock()
 	c.storeClosed = true
 	pending := c.storing
-	c.storing = make(map[*nats.Msg]func(error))
+	c.storing = make(map[*nats.Msg]func(uint64, error))
 	c.storeMu.Unlock()
 	for _, done := range pending {
-		done(errClosed)
+		done(0, errClosed)
 	}
 }

@@ -124,6 +124,11 @@ func (c *Cluster) willLoop(cancel context.CancelFunc, nodes jetstream.KeyValue, 
 		case <-beat.C:
 			heartbeat()
 		case now := <-check.C:
+			for origin, last := range seen {
+				if origin != c.origin && now.Sub(last) >= DeadAfter {
+					c.adoptDead(origin) // its persistent sessions (adopt.go)
+				}
+			}
 			for key, w := range known {
 				if w.origin == c.origin {
 					continue
@@ -132,33 +137,39 @@ func (c *Cluster) willLoop(cancel context.CancelFunc, nodes jetstream.KeyValue, 
 				if ok && now.Sub(last) < DeadAfter || !ok && now.Sub(start) < DeadAfter {
 					continue
 				}
-				delete(known, key)
-				c.claimWill(key, w)
+				if !c.claimWill(key, w) {
+					delete(known, key)
+				}
 			}
 		}
 	}
 }
 
 // claimWill deletes the will of a dead node's client at the revision read;
-// the one node that succeeds publishes it after its delay.
-func (c *Cluster) claimWill(key string, w keptWill) {
+// the one node that succeeds publishes it after its delay. It returns true
+// if the node turned out to be alive (look again later).
+func (c *Cluster) claimWill(key string, w keptWill) (alive bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), StoreTimeout)
 	defer cancel()
+	if c.alive(ctx, w.origin) {
+		return true // its heartbeat is still in the bucket: this node's view lagged
+	}
 	if err := c.wills.Delete(ctx, key, jetstream.LastRevision(w.rev)); err != nil {
-		return // another node claimed it, or it changed
+		return false // another node claimed it, or it changed
 	}
 	p, err := decode(w.data)
 	if err != nil {
 		c.log.Warn("cluster: unreadable will of a dead node dropped", "key", key, "error", err)
-		return
+		return false
 	}
 	c.log.Info("cluster: publishing the will of a client of a dead node", "topic", p.Topic, "node", w.origin, "delay", w.delay)
 	publish := func() { c.in.Publish(p) }
 	if w.delay > 0 {
 		time.AfterFunc(w.delay, publish) // [MQTT-3.1.3-9]
-		return
+		return false
 	}
 	publish()
+	return false
 }
 
 // KeepWill implements broker.WillKeeper.

@@ -110,6 +110,9 @@ type Message struct {
 	Properties packet.Properties
 	Created    time.Time
 	Expiry     time.Time // zero: never
+	// ClusterSeq is the cluster's sequence number of a QoS 1/2 message
+	// (its position in the cluster's messages stream), 0 on a single node.
+	ClusterSeq uint64
 }
 
 // EntryState is where a queued delivery stands.

@@ -1,0 +1,212 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/gannet-mqtt/gannet/store"
+)
+
+// Checkpoints and the adoption of a dead node's sessions (see sessions.go).
+
+// mark is the messages stream's last sequence at a moment.
+type mark struct {
+	at  time.Time
+	seq uint64
+}
+
+// checkpointLoop advances this node's checkpoint every HeartbeatEvery and
+// writes it to the sessions bucket. A checkpoint is the stream's last
+// sequence as it was ApplyGrace ago, once a marker sent after everything
+// NATS then had for this node has come through the dispatch queue; while
+// a replay runs, it is no later than where the replay started.
+func (c *Cluster) checkpointLoop() {
+	defer c.wg.Done()
+	var marks []mark
+	tick := time.NewTicker(HeartbeatEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-tick.C:
+		}
+		ctx, cancel := context.WithTimeout(c.base, HeartbeatEvery)
+		now := time.Now()
+		if last, err := c.lastSeq(ctx); err == nil {
+			marks = append(marks, mark{now, last})
+		}
+		i := 0
+		for i < len(marks) && now.Sub(marks[i].at) >= ApplyGrace {
+			i++
+		}
+		if i > 0 {
+			seq := marks[i-1].seq
+			marks = marks[i:]
+			if err := c.nc.FlushWithContext(ctx); err == nil {
+				m := &nats.Msg{Header: nats.Header{}}
+				m.Header.Set(hdrMark, strconv.FormatUint(seq, 10))
+				select {
+				case c.msgs <- m:
+				case <-c.stop:
+					cancel()
+					return
+				}
+			}
+		}
+		cp := c.applied.Load()
+		c.mu.Lock()
+		for _, from := range c.replays {
+			cp = min(cp, from)
+		}
+		c.mu.Unlock()
+		if _, err := c.sessions.Put(ctx, checkpointKey(c.origin), []byte(strconv.FormatUint(cp, 10))); err != nil {
+			c.log.Debug("cluster: checkpoint not written", "error", err)
+		}
+		cancel()
+	}
+}
+
+// replayFrom holds this node's checkpoint at or below from while a replay
+// runs; the returned func ends that.
+func (c *Cluster) replayFrom(from uint64) func() {
+	c.mu.Lock()
+	c.replayN++
+	n := c.replayN
+	c.replays[n] = from
+	c.mu.Unlock()
+	return func() {
+		c.mu.Lock()
+		delete(c.replays, n)
+		c.mu.Unlock()
+	}
+}
+
+// adopt makes the persistent sessions that a dead node instance owned this
+// node's (each goes to the one survivor that wins its owners entry by
+// compare-and-set), then replays what the dead node had not applied.
+func (c *Cluster) adopt(dead string) {
+	defer c.wg.Done()
+	if c.shared == nil {
+		return
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(c.base, time.Minute)
+	defer cancel()
+	// This node's view of the heartbeats may lag (a node that has just
+	// started catches up): its heartbeat, if still in the bucket (entries
+	// expire after DeadAfter), says the node lives.
+	if c.alive(ctx, dead) {
+		c.mu.Lock()
+		delete(c.adopting, dead) // look again at the next check
+		c.mu.Unlock()
+		return
+	}
+	from, haveFrom := c.checkpointOf(dead)
+	keys, err := listKeys(ctx, c.sessions, "s.>")
+	if err != nil {
+		c.log.Warn("cluster: cannot list the sessions of a dead node: they resume when their clients reconnect", "node", dead, "error", err)
+		return
+	}
+	var rs []*replayed
+	if haveFrom {
+		defer c.replayFrom(from)()
+	}
+	for _, k := range keys {
+		tok := strings.TrimPrefix(k, "s.")
+		oe, err := c.owners.Get(ctx, tok)
+		if err != nil || string(oe.Value()) != dead {
+			continue
+		}
+		v, err := c.sessions.Get(ctx, k)
+		if err != nil {
+			continue
+		}
+		var ks kvSession
+		if json.Unmarshal(v.Value(), &ks) != nil {
+			continue
+		}
+		rev, err := c.owners.Update(ctx, tok, []byte(c.origin), oe.Revision())
+		if err != nil {
+			continue // another survivor, or the client on a node, was first
+		}
+		rec, entries, r, err := c.shared.loadSession(ks.ClientID)
+		if err != nil {
+			c.log.Warn("cluster: cannot read a session of a dead node: it resumes when its client reconnects", "client", ks.ClientID, "node", dead, "error", err)
+			continue
+		}
+		c.mu.Lock()
+		c.owned[rec.ClientID] = rev
+		c.mu.Unlock()
+		if !c.in.Adopt(rec, entries) {
+			continue
+		}
+		if !c.Owns(rec.ClientID) {
+			// Its client connected to another node meanwhile, whose
+			// takeover request found nothing here yet.
+			c.in.TakeOver(rec.ClientID)
+			continue
+		}
+		if err := c.shared.SaveSession(rec); err != nil { // with the time it went offline
+			c.log.Debug("cluster: adopted session not saved", "client", rec.ClientID, "error", err)
+		}
+		rs = append(rs, r)
+	}
+	c.lastAdoption.Store(int64(time.Since(start)))
+	c.adopted.Add(uint64(len(rs)))
+	if len(rs) > 0 {
+		c.log.Info("cluster: adopted the persistent sessions of a dead node", "node", dead, "sessions", len(rs), "took", time.Since(start))
+	}
+	if !haveFrom {
+		for _, r := range rs {
+			c.in.EndReplay(r.id)
+		}
+		if len(rs) > 0 {
+			c.log.Warn("cluster: no checkpoint of a dead node: messages it missed are not replayed", "node", dead)
+		}
+		return
+	}
+	c.replay(from, rs)
+}
+
+// adoptable reports whether this node should look for the sessions of a
+// dead node instance (once per instance). willLoop goroutine.
+func (c *Cluster) adoptDead(dead string) {
+	c.mu.Lock()
+	if c.adopting[dead] || c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.adopting[dead] = true
+	c.wg.Add(2)
+	c.mu.Unlock()
+	go c.adopt(dead)
+	go c.redeliverShared(dead)
+}
+
+var _ store.Store = (*sharedStore)(nil)
+
+// alive reports whether origin's heartbeat is in the nodes bucket (its
+// entries expire after DeadAfter), or this node cannot tell. It reads
+// through a consumer, served by the bucket's leader: a direct get may be
+// answered by this node's own replica, which lags behind (or is empty)
+// while the node catches up after a restart.
+func (c *Cluster) alive(ctx context.Context, origin string) bool {
+	w, err := c.nodes.Watch(ctx, origin, jetstream.IgnoreDeletes())
+	if err != nil {
+		return true
+	}
+	defer w.Stop()
+	select {
+	case e, ok := <-w.Updates():
+		return !ok || e != nil
+	case <-ctx.Done():
+		return true
+	}
+}

@@ -1,0 +1,601 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/gannet-mqtt/gannet/packet"
+	"github.com/gannet-mqtt/gannet/store"
+	"github.com/gannet-mqtt/gannet/topic"
+)
+
+// Cluster-wide sessions.
+//
+// The broker writes its persistent sessions through a store.Store
+// (sharedStore) whose sessions, queues and inbound QoS 2 identifiers are
+// keys of the replicated KV bucket gannet_NAME_sessions:
+//
+//	s.TOKEN          the session record (subscriptions, expiry, ...)
+//	q.TOKEN.SEQ      one queued or inflight delivery (SEQ zero-padded)
+//	i.TOKEN.ID       an inbound QoS 2 identifier awaiting PUBREL
+//	n.ORIGIN         the checkpoint of a node (see below)
+//
+// where TOKEN is the client identifier's owners key. Each write returns
+// once a majority of the replicas has it. Retained and delayed messages
+// stay in the node's local store.
+//
+// A node loads a session when its client connects there (after it won the
+// owners bucket's compare-and-set; the previous owner, asked to take the
+// connection over, drops its copy first), or adopts the sessions of a node
+// that died. Either way the writes of the previous node may miss messages
+// it received, or would have received, over core NATS: the node replays
+// them from the messages stream. Each node's checkpoint is a stream
+// sequence up to which every message has been applied to its sessions (it
+// takes the stream's last sequence, waits ApplyGrace, then passes a marker
+// through its dispatch queue after every message NATS had for it). The
+// new node replays, for the session, the stored messages after the
+// previous node's checkpoint that match its subscriptions, except those
+// its queue holds and the QoS 2 ones it completed (a tombstone in the
+// bucket gannet_NAME_done, kept as long as the messages stream keeps
+// messages). Until the replay ends the session takes each sequence once,
+// whether it comes live or replayed.
+
+// ApplyGrace bounds how long a message stored in JetStream may take to be
+// routed to, and applied by, a node: a checkpoint covers the stream's
+// last sequence as it was ApplyGrace earlier.
+const ApplyGrace = 2 * time.Second
+
+// hdrStreamSeq is the header of a routed QoS 1/2 message with its sequence
+// in the messages stream; hdrMark marks a checkpoint in the dispatch queue.
+const (
+	hdrStreamSeq = "Gannet-Stream-Seq"
+	hdrMark      = "Gannet-Mark"
+)
+
+func sessionKey(id string) string  { return "s." + ownerKey(id) }
+func queuePrefix(id string) string { return "q." + ownerKey(id) + "." }
+func inboundPrefix(id string) string {
+	return "i." + ownerKey(id) + "."
+}
+func queueKey(id string, seq uint64) string { return fmt.Sprintf("%s%020d", queuePrefix(id), seq) }
+func doneKey(id string, cseq uint64) string {
+	return "d." + ownerKey(id) + "." + strconv.FormatUint(cseq, 10)
+}
+func checkpointKey(origin string) string { return "n." + origin }
+
+// kvSession is a session record as stored.
+type kvSession struct {
+	ClientID      string
+	Version       byte
+	Expiry        time.Duration
+	Disconnected  time.Time
+	Owner         string
+	Subscriptions []store.Subscription
+	Node          string // the node instance that wrote it
+}
+
+// kvEntry is a queue entry as stored; the message is a 5.0 PUBLISH.
+type kvEntry struct {
+	Seq      uint64
+	QoS      byte
+	Retain   bool
+	PacketID uint16
+	State    store.EntryState
+	SubIDs   []uint32 `json:",omitempty"`
+	CSeq     uint64   `json:",omitempty"` // the message's cluster sequence
+	Msg      []byte   `json:",omitempty"`
+	MsgID    uint64   `json:",omitempty"`
+	Created  time.Time
+	Expiry   time.Time
+}
+
+func encodeEntry(e *store.Entry, cseq uint64) ([]byte, error) {
+	k := kvEntry{Seq: e.Seq, QoS: e.QoS, Retain: e.Retain, PacketID: e.PacketID, State: e.State, SubIDs: e.SubIDs, CSeq: cseq}
+	if m := e.Message; m != nil {
+		p := packet.Publish{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain, Properties: m.Properties}
+		if p.QoS > 0 {
+			p.PacketID = 1
+		}
+		b, err := p.Append(nil, packet.V5)
+		if err != nil {
+			return nil, err
+		}
+		k.Msg, k.MsgID, k.Created, k.Expiry = b, m.ID, m.Created, m.Expiry
+		if m.ClusterSeq != 0 {
+			k.CSeq = m.ClusterSeq
+		}
+	}
+	return json.Marshal(&k)
+}
+
+func decodeEntry(b []byte) (*store.Entry, uint64, error) {
+	var k kvEntry
+	if err := json.Unmarshal(b, &k); err != nil {
+		return nil, 0, err
+	}
+	e := &store.Entry{Seq: k.Seq, QoS: k.QoS, Retain: k.Retain, PacketID: k.PacketID, State: k.State, SubIDs: k.SubIDs}
+	if k.Msg != nil {
+		p, err := decode(k.Msg)
+		if err != nil {
+			return nil, 0, err
+		}
+		e.Message = &store.Message{ID: k.MsgID, Topic: p.Topic, Payload: p.Payload, QoS: p.QoS, Retain: p.Retain,
+			Properties: p.Properties, Created: k.Created, Expiry: k.Expiry, ClusterSeq: k.CSeq}
+	}
+	return e, k.CSeq, nil
+}
+
+// sharedStore is the store.Store of a node whose persistent sessions live
+// in the cluster (broker.SharedSessions).
+type sharedStore struct {
+	c     *Cluster
+	local store.Store
+
+	mu sync.Mutex
+	// qos2 maps each stored QoS 2 delivery (client, queue position) to
+	// the cluster sequence of its message, for its tombstone.
+	qos2 map[string]map[uint64]uint64
+}
+
+// SessionStore implements broker.SharedSessions.
+func (c *Cluster) SessionStore(local store.Store) store.Store {
+	c.shared = &sharedStore{c: c, local: local, qos2: make(map[string]map[uint64]uint64)}
+	return c.shared
+}
+
+// kv returns the sessions bucket, or ErrNotReady.
+func (s *sharedStore) kv() (jetstream.KeyValue, error) {
+	if !s.c.ready.Load() {
+		return nil, ErrNotReady
+	}
+	return s.c.sessions, nil
+}
+
+func opCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), StoreTimeout)
+}
+
+func (s *sharedStore) SaveSession(rec *store.Session) error {
+	kv, err := s.kv()
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(&kvSession{ClientID: rec.ClientID, Version: rec.Version, Expiry: rec.Expiry,
+		Disconnected: rec.Disconnected, Owner: rec.Owner, Subscriptions: rec.Subscriptions, Node: s.c.origin})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := opCtx()
+	defer cancel()
+	_, err = kv.Put(ctx, sessionKey(rec.ClientID), b)
+	return err
+}
+
+// DeleteSession removes the session, its queue and inbound identifiers.
+func (s *sharedStore) DeleteSession(id string) error {
+	s.mu.Lock()
+	delete(s.qos2, id)
+	s.mu.Unlock()
+	kv, err := s.kv()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := opCtx()
+	defer cancel()
+	if _, err := kv.Get(ctx, sessionKey(id)); errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil // nothing stored: the common case of a clean CONNECT
+	} else if err != nil {
+		return err
+	}
+	keys, err := listKeys(ctx, kv, queuePrefix(id)+">", inboundPrefix(id)+">")
+	if err != nil {
+		return err
+	}
+	for _, k := range append(keys, sessionKey(id)) {
+		if err := kv.Purge(ctx, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LoadSessions yields nothing: a node loads a session when its client
+// connects (LoadSession) or adopts those of a dead node.
+func (s *sharedStore) LoadSessions(func(*store.Session) error) error { return nil }
+
+func (s *sharedStore) Append(id string, entries ...*store.Entry) error {
+	kv, err := s.kv()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := opCtx()
+	defer cancel()
+	for _, e := range entries {
+		var cseq uint64
+		if e.Message != nil {
+			cseq = e.Message.ClusterSeq
+		}
+		b, err := encodeEntry(e, cseq)
+		if err != nil {
+			return err
+		}
+		if _, err := kv.Put(ctx, queueKey(id, e.Seq), b); err != nil {
+			return err
+		}
+		if e.QoS == 2 && cseq != 0 {
+			s.mu.Lock()
+			if s.qos2[id] == nil {
+				s.qos2[id] = make(map[uint64]uint64)
+			}
+			s.qos2[id][e.Seq] = cseq
+			s.mu.Unlock()
+		}
+	}
+	return nil
+}
+
+func (s *sharedStore) Update(id string, e *store.Entry) error {
+	kv, err := s.kv()
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	cseq := s.qos2[id][e.Seq]
+	s.mu.Unlock()
+	b, err := encodeEntry(e, cseq)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := opCtx()
+	defer cancel()
+	_, err = kv.Put(ctx, queueKey(id, e.Seq), b)
+	return err
+}
+
+// Remove forgets a completed delivery; a QoS 2 one leaves a tombstone so
+// that a replay never delivers its message again.
+func (s *sharedStore) Remove(id string, seq uint64) error {
+	kv, err := s.kv()
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	cseq, tomb := s.qos2[id][seq]
+	delete(s.qos2[id], seq)
+	s.mu.Unlock()
+	ctx, cancel := opCtx()
+	defer cancel()
+	if tomb {
+		if _, err := s.c.done.Put(ctx, doneKey(id, cseq), nil); err != nil {
+			return err
+		}
+	}
+	return kv.Purge(ctx, queueKey(id, seq))
+}
+
+func (s *sharedStore) LoadQueue(id string, fn func(*store.Entry) error) error {
+	entries, _, err := s.loadQueue(id)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *sharedStore) AddInbound(id string, pid uint16) error {
+	kv, err := s.kv()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := opCtx()
+	defer cancel()
+	_, err = kv.Put(ctx, inboundPrefix(id)+strconv.Itoa(int(pid)), nil)
+	return err
+}
+
+func (s *sharedStore) RemoveInbound(id string, pid uint16) error {
+	kv, err := s.kv()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := opCtx()
+	defer cancel()
+	return kv.Purge(ctx, inboundPrefix(id)+strconv.Itoa(int(pid)))
+}
+
+func (s *sharedStore) SetRetained(m *store.Message) error { return s.local.SetRetained(m) }
+func (s *sharedStore) DeleteRetained(topic string) error  { return s.local.DeleteRetained(topic) }
+func (s *sharedStore) LoadRetained(fn func(*store.Message) error) error {
+	return s.local.LoadRetained(fn)
+}
+func (s *sharedStore) Close() error { return s.local.Close() }
+
+// listKeys returns the keys matching filters, sorted.
+func listKeys(ctx context.Context, kv jetstream.KeyValue, filters ...string) ([]string, error) {
+	kl, err := kv.ListKeysFiltered(ctx, filters...)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrNoKeysFound) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	defer kl.Stop()
+	var keys []string
+	for k := range kl.Keys() {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys, nil
+}
+
+// loadQueue reads a session's queue entries, in order, with the cluster
+// sequences of their messages (0 when none).
+func (s *sharedStore) loadQueue(id string) ([]*store.Entry, []uint64, error) {
+	_, entries, r, err := s.loadSession(id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return entries, r.cseqs, nil
+}
+
+// loadSession reads a session record, its inbound identifiers and queue,
+// with one consumer (see readKeys); r lists what a replay to it must skip.
+// The QoS 2 entries are remembered for their tombstones.
+func (s *sharedStore) loadSession(id string) (rec *store.Session, entries []*store.Entry, r *replayed, err error) {
+	var inbound []uint16
+	kv, err := s.kv()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*StoreTimeout)
+	defer cancel()
+	w, err := kv.WatchFiltered(ctx, []string{sessionKey(id), queuePrefix(id) + ">", inboundPrefix(id) + ">"}, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer w.Stop()
+	var all []jetstream.KeyValueEntry
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			return nil, nil, nil, ctx.Err()
+		case e, ok := <-w.Updates():
+			switch {
+			case !ok:
+				return nil, nil, nil, errors.New("watcher stopped")
+			case e == nil: // everything current has come
+				done = true
+			default:
+				all = append(all, e)
+			}
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].Key() < all[j].Key() })
+	var cseqs []uint64
+	for _, e := range all {
+		k := e.Key()
+		switch {
+		case k == sessionKey(id):
+			var ks kvSession
+			if err := json.Unmarshal(e.Value(), &ks); err != nil {
+				return nil, nil, nil, fmt.Errorf("session record: %w", err)
+			}
+			rec = &store.Session{ClientID: ks.ClientID, Version: ks.Version, Expiry: ks.Expiry,
+				Disconnected: ks.Disconnected, Owner: ks.Owner, Subscriptions: ks.Subscriptions}
+		case strings.HasPrefix(k, inboundPrefix(id)):
+			n, err := strconv.Atoi(strings.TrimPrefix(k, inboundPrefix(id)))
+			if err == nil && n > 0 && n <= 0xFFFF {
+				inbound = append(inbound, uint16(n))
+			}
+		default:
+			en, cseq, err := decodeEntry(e.Value())
+			if err != nil {
+				s.c.log.Warn("cluster: unreadable queued message of a session skipped", "client", id, "key", k, "error", err)
+				continue
+			}
+			if en.QoS == 2 && cseq != 0 {
+				s.mu.Lock()
+				if s.qos2[id] == nil {
+					s.qos2[id] = make(map[uint64]uint64)
+				}
+				s.qos2[id][en.Seq] = cseq
+				s.mu.Unlock()
+			}
+			entries = append(entries, en)
+			cseqs = append(cseqs, cseq)
+		}
+	}
+	if rec == nil {
+		return nil, nil, nil, store.ErrNotFound
+	}
+	rec.Inbound = inbound
+	r = newReplayed(rec, cseqs)
+	r.cseqs = cseqs
+	return rec, entries, r, nil
+}
+
+// LoadSession implements broker.SessionLoader. Once the broker has made
+// the session its own, the messages the previous owner may have missed
+// are replayed to it (in the background, after ApplyGrace).
+func (s *sharedStore) LoadSession(id string) (*store.Session, []*store.Entry, error) {
+	rec, entries, r, err := s.loadSession(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.c.mu.Lock()
+	prev := s.c.prevOwner[id]
+	delete(s.c.prevOwner, id)
+	s.c.mu.Unlock()
+	if prev != "" && prev != s.c.origin {
+		from, ok := s.c.checkpointOf(prev)
+		if ok {
+			done := s.c.replayFrom(from)
+			s.c.wg.Add(1)
+			go func() {
+				defer s.c.wg.Done()
+				defer done()
+				s.c.replay(from, []*replayed{r})
+			}()
+		} else {
+			s.c.log.Warn("cluster: no checkpoint of the session's previous node: messages it missed are not replayed", "client", id, "previous", prev)
+		}
+	}
+	return rec, entries, nil
+}
+
+// replayed is a session being given the stored messages its previous node
+// may have missed.
+type replayed struct {
+	id      string
+	filters []string            // non-shared
+	skip    map[uint64]struct{} // cluster sequences its queue holds
+	cseqs   []uint64            // the same, per entry (0: none)
+}
+
+func newReplayed(rec *store.Session, cseqs []uint64) *replayed {
+	r := &replayed{id: rec.ClientID, skip: make(map[uint64]struct{})}
+	for _, sub := range rec.Subscriptions {
+		if !strings.HasPrefix(sub.Filter, "$share/") {
+			r.filters = append(r.filters, sub.Filter)
+		}
+	}
+	for _, cs := range cseqs {
+		if cs != 0 {
+			r.skip[cs] = struct{}{}
+		}
+	}
+	return r
+}
+
+// checkpointOf returns a node instance's last checkpoint.
+func (c *Cluster) checkpointOf(origin string) (uint64, bool) {
+	ctx, cancel := opCtx()
+	defer cancel()
+	v, err := c.sessions.Get(ctx, checkpointKey(origin))
+	if err != nil {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(v.Value()), 10, 64)
+	return n, err == nil
+}
+
+// lastSeq returns the messages stream's last sequence.
+func (c *Cluster) lastSeq(ctx context.Context) (uint64, error) {
+	st, err := c.js.Stream(ctx, c.messageStream())
+	if err != nil {
+		return 0, err
+	}
+	return st.CachedInfo().State.LastSeq, nil
+}
+
+// replay gives sessions the stored messages after sequence from that match
+// their subscriptions, once their subscriptions reach this node live
+// (after ApplyGrace): up to the stream's last sequence then. It ends the
+// sessions' replay windows.
+func (c *Cluster) replay(from uint64, rs []*replayed) {
+	defer func() {
+		for _, r := range rs {
+			c.in.EndReplay(r.id)
+		}
+	}()
+	select {
+	case <-c.stop:
+		return
+	case <-time.After(ApplyGrace):
+	}
+	ctx, cancel := context.WithTimeout(c.base, 30*time.Second)
+	defer cancel()
+	end, err := c.lastSeq(ctx)
+	if err != nil {
+		c.log.Warn("cluster: cannot read the messages stream: messages a resumed session missed are not replayed", "error", err)
+		return
+	}
+	if end <= from {
+		return
+	}
+	st, err := c.js.Stream(ctx, c.messageStream())
+	if err != nil {
+		c.log.Warn("cluster: cannot read the messages stream: messages a resumed session missed are not replayed", "error", err)
+		return
+	}
+	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   from + 1,
+	})
+	if err != nil {
+		c.log.Warn("cluster: cannot replay the messages stream: messages a resumed session missed are not replayed", "error", err)
+		return
+	}
+	n := 0
+	for {
+		batch, err := cons.Fetch(256, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			c.log.Warn("cluster: replay of the messages stream cut short", "error", err)
+			return
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			md, err := m.Metadata()
+			if err != nil {
+				continue
+			}
+			seq := md.Sequence.Stream
+			if seq > end {
+				continue
+			}
+			p, err := decode(m.Data())
+			if err != nil {
+				continue
+			}
+			for _, r := range rs {
+				if _, skip := r.skip[seq]; skip || !matchesAny(r.filters, p.Topic) {
+					continue
+				}
+				if p.QoS == 2 {
+					if _, err := c.done.Get(ctx, doneKey(r.id, seq)); err == nil {
+						continue // completed before: exactly once
+					}
+				}
+				c.in.Replay(r.id, p, seq)
+				n++
+			}
+			if seq >= end {
+				c.log.Debug("cluster: replayed stored messages to resumed sessions", "sessions", len(rs), "from", from, "to", end, "deliveries", n)
+				return
+			}
+		}
+		if batch.Error() != nil && !errors.Is(batch.Error(), context.DeadlineExceeded) {
+			c.log.Warn("cluster: replay of the messages stream cut short", "error", batch.Error())
+			return
+		}
+		if got == 0 {
+			return // the rest expired meanwhile
+		}
+	}
+}
+
+func matchesAny(filters []string, topicName string) bool {
+	for _, f := range filters {
+		if topic.MatchFilter(f, topicName) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,298 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/autopaho"
+	"github.com/eclipse/paho.golang/paho"
+)
+
+// TestClusterCrash runs three cluster nodes as child processes of the
+// built binary and kills them with SIGKILL, one at a time at seeded
+// moments, while a publisher on one node streams QoS 1 and QoS 2 messages
+// to a persistent subscriber on another; the subscriber's node and the
+// publisher's node are killed in turn, each restarted on its data
+// directory before the next kill. Both clients (paho.golang, 5.0) move to
+// a surviving node. Every message the publisher had acknowledged arrives,
+// no QoS 2 message twice (issue 12: acknowledged = delivered).
+//
+// It runs only with GANNET_CRASH_CLUSTER=1 (2 kills; with GANNET_LONG=1
+// too, 12): it does not pass reliably yet (about half the runs lose the
+// subscriber's messages after a move that races a takeover during leader
+// elections; see docs/clustering.md), and a test that fails at random
+// would break every run. GANNET_CRASH_SEED picks the seed,
+// GANNET_CRASH_KILLS the kills, GANNET_CRASH_DEBUG=1 shows the nodes' logs.
+func TestClusterCrash(t *testing.T) {
+	if os.Getenv("GANNET_CRASH_CLUSTER") == "" {
+		t.Skip("GANNET_CRASH_CLUSTER=1 runs it (not reliable yet)")
+	}
+	kills := 2
+	if os.Getenv("GANNET_LONG") != "" {
+		kills = 12
+	}
+	if s := os.Getenv("GANNET_CRASH_KILLS"); s != "" {
+		kills, _ = strconv.Atoi(s)
+	}
+	seed := int64(1)
+	if s := os.Getenv("GANNET_CRASH_SEED"); s != "" {
+		seed, _ = strconv.ParseInt(s, 10, 64)
+	}
+	rng := rand.New(rand.NewSource(seed))
+	t.Logf("seed %d, %d kills", seed, kills)
+
+	dir := t.TempDir()
+	var mqttAddrs, routes []string
+	for range 3 {
+		mqttAddrs = append(mqttAddrs, "127.0.0.1:"+freePort(t))
+		routes = append(routes, "nats://127.0.0.1:"+freePort(t))
+	}
+	nodes := make([]*clusterChild, 3)
+	for i := range nodes {
+		nodes[i] = &clusterChild{t: t, name: fmt.Sprintf("n%d", i+1), addr: mqttAddrs[i],
+			dir: filepath.Join(dir, fmt.Sprintf("n%d", i+1)), route: strings.TrimPrefix(routes[i], "nats://"), routes: routes}
+		nodes[i].start()
+	}
+	defer func() {
+		for _, n := range nodes {
+			n.kill()
+		}
+	}()
+	for _, n := range nodes {
+		n.waitServing(60 * time.Second)
+	}
+
+	// The subscriber starts on node 2, the publisher on node 1; each moves
+	// to the next node in its list when its node dies.
+	order := func(first int) []string {
+		return []string{mqttAddrs[first], mqttAddrs[(first+2)%3], mqttAddrs[(first+1)%3]}
+	}
+	rec := newReceiver()
+	clusterV5Client(t, order(1), "ccrash-sub", "ccrash/#", func(pr paho.PublishReceived) (bool, error) {
+		n, _ := strconv.Atoi(string(pr.Packet.Payload))
+		name := "q1"
+		if pr.Packet.QoS == 2 {
+			name = "q2"
+		}
+		rec.mu.Lock()
+		rec.got[name] = append(rec.got[name], n)
+		rec.mu.Unlock()
+		return true, nil
+	})
+	pub := clusterV5Client(t, order(0), "ccrash-pub", "", nil)
+	// The subscription reaches the publisher's node.
+	waitUntil(t, 10*time.Second, "the subscription to reach the publisher's node", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		pub.Publish(ctx, &paho.Publish{Topic: "ccrash/q1", QoS: 1, Payload: []byte("0")})
+		return rec.hasAll("q1", []int{0})
+	})
+
+	var mu sync.Mutex
+	acked := map[string][]int{}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for seq := 1; ; seq++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			for _, q := range []struct {
+				topic string
+				qos   byte
+			}{{"ccrash/q1", 1}, {"ccrash/q2", 2}} {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				r, err := pub.Publish(ctx, &paho.Publish{Topic: q.topic, QoS: q.qos, Payload: []byte(strconv.Itoa(seq))})
+				cancel()
+				// A PUBREC with a failure code (no quorum: 0x80) comes
+				// back without an error from paho.golang: not acknowledged.
+				if err == nil && (r == nil || r.ReasonCode < 0x80) {
+					mu.Lock()
+					acked[q.topic] = append(acked[q.topic], seq)
+					mu.Unlock()
+				} else {
+					time.Sleep(20 * time.Millisecond) // its node is down
+				}
+			}
+		}
+	}()
+	victims := []int{1, 0, 2} // the subscriber's node, the publisher's, the third
+	for k := range kills {
+		time.Sleep(time.Duration(300+rng.Intn(700)) * time.Millisecond)
+		n := nodes[victims[k%3]]
+		t0 := time.Now()
+		n.kill() // SIGKILL at a seeded moment of the stream
+		n.start()
+		n.waitServing(60 * time.Second) // a quorum again before the next kill
+		t.Logf("kill %d: %s back in %v", k+1, n.name, time.Since(t0))
+	}
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
+	<-done
+
+	mu.Lock()
+	q1, q2 := acked["ccrash/q1"], acked["ccrash/q2"]
+	mu.Unlock()
+	for deadline := time.Now().Add(30 * time.Second); !rec.hasAll("q1", q1) || !rec.hasAll("q2", q2); {
+		if time.Now().After(deadline) {
+			rec.mu.Lock()
+			t.Fatalf("acknowledged but never delivered: QoS 1 %v, QoS 2 %v (of %d and %d)",
+				missing(rec.got["q1"], q1), missing(rec.got["q2"], q2), len(q1), len(q2))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(3 * time.Second) // the replays of the last moves end
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if d := duplicates(only(rec.got["q2"], q2)); len(d) > 0 {
+		t.Errorf("QoS 2 messages delivered more than once: %v", d)
+	}
+	t.Logf("acknowledged %d QoS 1 and %d QoS 2 messages across %d kills; received %d and %d",
+		len(q1), len(q2), kills, len(rec.got["q1"]), len(rec.got["q2"]))
+}
+
+// clusterChild is a cluster node run as a child process of the binary.
+type clusterChild struct {
+	t               *testing.T
+	name, addr, dir string
+	route           string   // its route listener
+	routes          []string // every node's
+	cmd             *exec.Cmd
+}
+
+func (c *clusterChild) start() {
+	c.t.Helper()
+	level := "warn"
+	if v := os.Getenv("GANNET_CRASH_DEBUG"); v != "" {
+		level = "info"
+		if v == "2" {
+			level = "debug"
+		}
+	}
+	c.cmd = exec.Command(gannetBin, "--listen", c.addr, "--data-dir", c.dir, "--store", "pebble",
+		"--log-level", level, "--cluster-name", "ccrash", "--node-name", c.name,
+		"--cluster-listen", c.route, "--cluster-routes", strings.Join(c.routes, ","))
+	c.cmd.Stderr = io.Discard
+	if os.Getenv("GANNET_CRASH_DEBUG") != "" {
+		c.cmd.Stderr = os.Stderr
+	}
+	if err := c.cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *clusterChild) kill() {
+	if c.cmd == nil || c.cmd.Process == nil {
+		return
+	}
+	c.cmd.Process.Signal(syscall.SIGKILL)
+	c.cmd.Wait()
+	c.cmd = nil
+}
+
+// waitServing waits until the node accepts a CONNECT (it has joined
+// JetStream and can claim a session).
+func (c *clusterChild) waitServing(d time.Duration) {
+	c.t.Helper()
+	waitUntil(c.t, d, c.name+" to serve", func() bool {
+		nc, err := net.DialTimeout("tcp", c.addr, 200*time.Millisecond)
+		if err != nil {
+			return false
+		}
+		defer nc.Close()
+		pc := paho.NewClient(paho.ClientConfig{Conn: nc, OnClientError: func(error) {}})
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		ack, err := pc.Connect(ctx, &paho.Connect{ClientID: "ccrash-probe-" + c.name, CleanStart: true, KeepAlive: 5})
+		if err != nil || ack.ReasonCode != 0 {
+			return false
+		}
+		pc.Disconnect(&paho.Disconnect{})
+		return true
+	})
+}
+
+// clusterV5Client runs an autopaho client with a persistent session that
+// tries the addresses in turn; with a filter it subscribes at QoS 2 when
+// its session is new.
+func clusterV5Client(t *testing.T, addrs []string, id, filter string, onMsg func(paho.PublishReceived) (bool, error)) *autopaho.ConnectionManager {
+	t.Helper()
+	var urls []*url.URL
+	for _, a := range addrs {
+		u, _ := url.Parse("mqtt://" + a)
+		urls = append(urls, u)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	up := make(chan struct{}, 1)
+	cfg := autopaho.ClientConfig{
+		ServerUrls:                    urls,
+		KeepAlive:                     2,
+		CleanStartOnInitialConnection: true,
+		SessionExpiryInterval:         3600,
+		ConnectTimeout:                10 * time.Second, // a CONNECT waits for the cluster while it elects leaders
+		ReconnectBackoff:              func(int) time.Duration { return 50 * time.Millisecond },
+		OnConnectionUp: func(cm *autopaho.ConnectionManager, ack *paho.Connack) {
+			if filter != "" && !ack.SessionPresent {
+				sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
+				defer scancel()
+				cm.Subscribe(sctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: 2}}})
+			}
+			select {
+			case up <- struct{}{}:
+			default:
+			}
+		},
+		OnConnectError: func(error) {},
+		ClientConfig:   paho.ClientConfig{ClientID: id, OnClientError: func(error) {}},
+	}
+	if onMsg != nil {
+		cfg.ClientConfig.OnPublishReceived = []func(paho.PublishReceived) (bool, error){onMsg}
+	}
+	cm, err := autopaho.NewConnection(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-up:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s did not connect", id)
+	}
+	t.Cleanup(func() {
+		dctx, dcancel := context.WithTimeout(context.Background(), time.Second)
+		cm.Disconnect(dctx)
+		dcancel()
+		cancel()
+	})
+	return cm
+}
+
+// missing returns the numbers of want not in got (the first 20).
+func missing(got, want []int) []int {
+	seen := make(map[int]bool, len(got))
+	for _, n := range got {
+		seen[n] = true
+	}
+	var out []int
+	for _, n := range want {
+		if !seen[n] && len(out) < 20 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
