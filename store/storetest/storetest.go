@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, reopen func(t *testi
 		{"CallbackError", testCallbackError},
 		{"CallbackWrites", testCallbackWrites},
 		{"Inbound", testInbound},
+		{"Batch", testBatch},
 		{"Concurrent", testConcurrent},
 	}
 	for _, tc := range tests {
