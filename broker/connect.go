@@ -277,6 +277,7 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		sess.saveLocked() // before CONNACK: an acknowledged session is kept
 		c.syncWrites.Store(s.syncer != nil)
 	} else if sess.stored {
+		sess.forgetTxnsLocked() // the store deletes its queue
 		if sess.spilled > 0 {
 			sess.unspillLocked(sess.spilled) // the session now lives in memory only
 		}
@@ -349,6 +350,7 @@ func (s *Server) discardLocked(sess *session) {
 	sess.clearLocked()
 	sess.stopTimersLocked()
 	sess.ended.Store(true)
+	sess.forgetTxnsLocked() // the store deletes its queue
 	sess.mu.Unlock()
 	for _, f := range filters {
 		if s.subs.Remove(sess, f) {

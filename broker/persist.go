@@ -134,12 +134,22 @@ func (sess *session) appendLocked(o *outbound) {
 	}
 	sess.seq++
 	o.seq = sess.seq
+	if o.msg != nil {
+		if t := o.msg.txn.Load(); t != nil && t.add(sess, o, sess.entry(o)) {
+			o.txn = t
+			sess.noteTxnLocked(t)
+			return
+		}
+	}
 	sess.srv.storeErr("queue message", sess.id, sess.srv.store.Append(sess.id, sess.entry(o)))
 }
 
 // updateLocked stores a delivery's new identifier or state. sess.mu held.
 func (sess *session) updateLocked(o *outbound) {
 	if o.seq == 0 || !sess.stored {
+		return
+	}
+	if o.txn != nil && o.txn.update(o, sess.entry(o)) {
 		return
 	}
 	sess.srv.storeErr("update queued message", sess.id, sess.srv.store.Update(sess.id, sess.entry(o)))
@@ -247,6 +257,10 @@ func (sess *session) inboundLocked(id uint16, add bool) {
 // removeLocked forgets a completed delivery. sess.mu held.
 func (sess *session) removeLocked(o *outbound) {
 	if o.seq == 0 || !sess.stored {
+		return
+	}
+	if o.txn != nil && o.txn.update(o, nil) {
+		o.seq = 0
 		return
 	}
 	sess.srv.storeErr("remove queued message", sess.id, sess.srv.store.Remove(sess.id, o.seq))

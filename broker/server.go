@@ -28,6 +28,7 @@ type Server struct {
 	cluster   Cluster       // nil on a single node
 	msgSeq    atomic.Uint64 // last message ID given to the store
 	syncer    syncer        // the store's Sync, nil when it has none
+	txns      txnSet        // open store transactions (storetxn.go)
 	writeSeq  atomic.Uint64 // store writes made
 	syncedSeq atomic.Uint64 // store writes known durable
 
@@ -106,6 +107,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.cfg.Store(&opts)
 	s.syncer, _ = store.Find[syncer](st)
+	s.txns.batcher, _ = store.Find[store.Batcher](st)
 	s.stop = make(chan struct{})
 	s.cluster = opts.Cluster
 	s.topicMetrics.Store(newTopicMetrics(opts.TopicMetrics))
@@ -310,6 +312,10 @@ func (s *Server) publish(m *message, from *session, matches *topic.Matches[*sess
 	}
 	if len(matches.Deliveries) == 0 {
 		s.emitPublished(m, from, EventDropped, DropNoSubscribers)
+	}
+	if t := m.txn.Load(); t != nil {
+		t.commit() // with retainMu held: retained writes stay in order (storetxn.go)
+		m.txn.Store(nil)
 	}
 	return len(matches.Deliveries)
 }
