@@ -27,9 +27,9 @@ type outbound struct {
 	id     uint16
 	state  outState
 	subIDs []uint32
-	share  string // the shared subscription group it was chosen for
-	seq    uint64 // position in the stored queue; 0 when not stored
-	resend bool   // inflight, to be re-sent (DUP, same identifier) when the window allows
+	share  string    // the shared subscription group it was chosen for
+	seq    uint64    // position in the stored queue; 0 when not stored
+	resend bool      // inflight, to be re-sent (DUP, same identifier) when the window allows
 	txn    *storeTxn // the transaction its stored entry was written in (storetxn.go)
 }
 
