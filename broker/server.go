@@ -145,6 +145,7 @@ func (s *Server) ServeListener(l net.Listener, lo ListenerOptions) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
+		l.Close() // as Close closes the listeners it serves
 		return ErrServerClosed
 	}
 	s.listeners[l] = struct{}{}
@@ -225,6 +226,7 @@ func (s *Server) Close() error {
 		connected[c] = c.connected // written under s.mu, with c.version before it
 	}
 	s.mu.Unlock()
+	s.sweep.running.Wait() // a sweep under way ends before the caller closes the store
 	s.stopDelayed() // not under s.mu: it waits for a delayed message being published
 	ref := s.opt().ServerReference
 	for _, c := range conns {
