@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -9,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gannet-mqtt/gannet/auth"
 	"github.com/gannet-mqtt/gannet/broker"
+	"github.com/gannet-mqtt/gannet/packet"
 	"github.com/gannet-mqtt/gannet/store"
 	"github.com/gannet-mqtt/gannet/store/memory"
 )
@@ -88,4 +91,95 @@ func TestServeListenerAfterCloseClosesIt(t *testing.T) {
 		c.Close()
 		t.Error("the listener passed to ServeListener after Close still accepts connections")
 	}
+}
+
+// scramAttempt runs one SCRAM-SHA-256 CONNECT as user with password and
+// returns the CONNACK reason code.
+func scramAttempt(t *testing.T, addr, id, user, password string) packet.ReasonCode {
+	t.Helper()
+	cl := &auth.SCRAMClient{User: user, Password: password}
+	c := v5Dial(t, addr)
+	defer c.nc.Close()
+	c.send(scramConnect(id, cl.First()))
+	switch p := c.expect().(type) {
+	case *packet.Connack:
+		return p.ReasonCode
+	case *packet.Auth:
+		final, err := cl.Final(p.Properties.AuthData)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reply := &packet.Auth{ReasonCode: packet.ContinueAuthentication}
+		reply.Properties.SetString(packet.PropAuthMethod, "SCRAM-SHA-256")
+		reply.Properties.SetBinary(packet.PropAuthData, final)
+		c.send(reply)
+		return expectPacket[*packet.Connack](c).ReasonCode
+	default:
+		t.Fatalf("got %T, want AUTH or CONNACK", p)
+		return 0
+	}
+}
+
+// Failed SCRAM exchanges (5.0 enhanced authentication) count in the
+// failed-login budget of their address, as wrong passwords do: past the
+// burst, the address is refused with 0x9F unchecked, even with the right
+// password; without it, SCRAM would be an unlimited password oracle.
+func TestSCRAMFailuresCountInLoginLimits(t *testing.T) {
+	sc := auth.NewSCRAM()
+	cred, err := auth.NewSCRAMCredential([]byte("s3cret"), 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.SetUser("carol", cred)
+	opts := testOptions()
+	opts.EnhancedAuth = []auth.EnhancedAuth{sc}
+	opts.LoginLimits.SourceFailureRate, opts.LoginLimits.SourceFailureBurst = 0.01, 3
+	opts.LoginLimits.UserFailureRate = 0 // only the address's budget
+	b := runBroker(t, opts)
+	for i := range 3 {
+		if rc := scramAttempt(t, b.Addr, fmt.Sprintf("guess-%d", i), "carol", "wrong"); rc != packet.NotAuthorized {
+			t.Fatalf("wrong password %d: CONNACK %v, want 0x87", i, rc)
+		}
+	}
+	if rc := scramAttempt(t, b.Addr, "right", "carol", "s3cret"); rc != packet.ConnectionRateExceeded {
+		t.Errorf("SCRAM login after 3 failed ones from the address (burst 3): CONNACK %v, want 0x9F Connection rate exceeded", rc)
+	}
+}
+
+// A failed SCRAM exchange also counts in the user's failure budget, which
+// password logins of that user are held to.
+func TestSCRAMFailuresCountInUserBudget(t *testing.T) {
+	sc := auth.NewSCRAM()
+	cred, err := auth.NewSCRAMCredential([]byte("s3cret"), 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.SetUser("carol", cred)
+	opts := testOptions()
+	opts.EnhancedAuth = []auth.EnhancedAuth{sc}
+	opts.Authenticator = allowAll{}
+	opts.LoginLimits.UserFailureRate, opts.LoginLimits.UserFailureBurst = 0.01, 2
+	opts.LoginLimits.SourceFailureRate = 0 // only the user's budget
+	b := runBroker(t, opts)
+	for i := range 2 {
+		if rc := scramAttempt(t, b.Addr, fmt.Sprintf("guess-%d", i), "carol", "wrong"); rc != packet.NotAuthorized {
+			t.Fatalf("wrong password %d: CONNACK %v, want 0x87", i, rc)
+		}
+	}
+	p := v5Connect("carol-pw")
+	p.UsernameFlag, p.Username, p.PasswordFlag, p.Password = true, "carol", true, []byte("anything")
+	c := v5Dial(t, b.Addr)
+	defer c.nc.Close()
+	c.send(p)
+	if rc := expectPacket[*packet.Connack](c).ReasonCode; rc != packet.ConnectionRateExceeded {
+		t.Errorf("password login of carol after 2 failed SCRAM exchanges (burst 2): CONNACK %v, want 0x9F", rc)
+	}
+}
+
+// allowAll accepts every password: a password login is refused only by the
+// login limits.
+type allowAll struct{}
+
+func (allowAll) Authenticate(context.Context, *auth.Client) (auth.Result, error) {
+	return auth.Allow, nil
 }

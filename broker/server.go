@@ -227,7 +227,7 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	s.sweep.running.Wait() // a sweep under way ends before the caller closes the store
-	s.stopDelayed() // not under s.mu: it waits for a delayed message being published
+	s.stopDelayed()        // not under s.mu: it waits for a delayed message being published
 	ref := s.opt().ServerReference
 	for _, c := range conns {
 		if connected[c] && c.version >= packet.V5 { // no DISCONNECT before CONNACK [MQTT-3.14.0-1]
