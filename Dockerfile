@@ -9,10 +9,14 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/gannet ./cmd/gannet
+# The data directory, owned by the nonroot user: a new named volume takes
+# the owner of the directory it is mounted on (root without this).
+RUN mkdir -p /out/data
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/gannet /usr/local/bin/gannet
 COPY gannet.example.yaml /etc/gannet/gannet.yaml
+COPY --from=build --chown=65532:65532 /out/data /data
 USER nonroot:nonroot
 VOLUME /data
 EXPOSE 1883

@@ -87,6 +87,11 @@ func New(srv *broker.Server, opts Options) (*Admin, error) {
 			return nil, fmt.Errorf("admin: register bridge metrics: %w", err)
 		}
 	}
+	if srv.NodeName() != "" {
+		if err := reg.Register(newClusterCollector(srv)); err != nil {
+			return nil, fmt.Errorf("admin: register cluster metrics: %w", err)
+		}
+	}
 	a.registry = reg
 	a.traces = newTracer(srv, opts.TraceDir)
 	if err := reg.Register(traceCollector{a.traces}); err != nil {

@@ -56,6 +56,7 @@ func (a *Admin) apiRoutes(mux *http.ServeMux) {
 
 	a.bridgeRoutes(mux)
 	a.traceRoutes(mux) // trace.go
+	a.clusterRoutes(mux)
 
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s", r.URL.Path))

@@ -3,6 +3,7 @@ package admin
 import (
 	"bytes"
 	"embed"
+	"html"
 	"io/fs"
 	"net/http"
 )
@@ -30,6 +31,9 @@ func (a *Admin) dashboardRoutes(mux *http.ServeMux) {
 		auth = "token"
 	}
 	index = bytes.Replace(index, []byte("{{AUTH}}"), []byte(auth), 1)
+	// The node's name when clustered: the page asks for the Cluster panel
+	// only then.
+	index = bytes.Replace(index, []byte("{{NODE}}"), []byte(html.EscapeString(a.srv.NodeName())), 1)
 
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()

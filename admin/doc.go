@@ -18,12 +18,16 @@
 //	GET    /api/v1/retained?filter=#     retained messages whose topics match filter
 //	DELETE /api/v1/retained/{topic...}   delete a retained message (or ?topic=)
 //	POST   /api/v1/publish               {"topic", "payload" | "payload_base64", "qos", "retain"}
+//	GET    /api/v1/cluster               broker.ClusterStatus: nodes, JetStream streams and replicas (404 on a single node)
 //	GET    /                             the dashboard
 //
 // With Options.Token set, every endpoint but the health checks and the
 // dashboard's static files asks for "Authorization: Bearer TOKEN". The
 // dashboard page holds no data: it asks for the token and sends it with
 // each API call. Errors are JSON objects {"error": "..."}.
+//
+// On a clustered node every metric carries the label node="NAME", and the
+// dashboard has a Cluster panel.
 //
 // MeteredStore wraps a store.Store so that the time of each call shows in
 // the metrics as gannet_store_operation_seconds.

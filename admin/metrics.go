@@ -32,7 +32,11 @@ func newRegistry(srv *broker.Server) (*prometheus.Registry, error) {
 }
 
 func (a *Admin) metricsHandler() http.Handler {
-	return promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{
+	var g prometheus.Gatherer = a.registry
+	if node := a.srv.NodeName(); node != "" {
+		g = nodeGatherer{g, node} // cluster.go
+	}
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{
 		ErrorLog:      slogErrorLog{a},
 		ErrorHandling: promhttp.ContinueOnError,
 		// Scrapes running at once would each walk every session.

@@ -39,9 +39,9 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 			// the CONNACK too large for the client [MQTT-3.2.2-19].
 			ack.Properties.SetString(packet.PropReasonString, why)
 		}
-		if v5 && o.ServerReference != "" && (rc == packet.ServerUnavailable || rc == packet.ServerBusy) {
+		if ref := s.refusalReference(o, rc); v5 && ref != "" {
 			ack.ReasonCode = packet.UseAnotherServer
-			ack.Properties.SetString(packet.PropServerReference, o.ServerReference)
+			ack.Properties.SetString(packet.PropServerReference, ref)
 		}
 		c.sendPacket(ack) // then close [MQTT-3.2.2-5] [MQTT-3.2.2-7]
 		c.refused = true

@@ -112,12 +112,14 @@ func TestDelayedPublishInvalidForms(t *testing.T) {
 	wait(t, "publish 3.1.1", old.Publish("$delayed/zz/x", 1, false, "x"))
 	wait(t, "publish 3.1.1", old.Publish("$delayed/7200/x", 2, false, "x"))
 	sub.v5ExpectNothing()
-	want := uint64(2*len(cases) + 3)
-	if st := b.Stats(); st.DelayedRefused != want || st.DelayedHeld != 0 {
-		t.Errorf("refused %d held %d, want %d and 0", st.DelayedRefused, st.DelayedHeld, want)
-	}
 	if rc := pub.v5Pub("$delayed/3600/ok", "x", 1, false); rc != packet.Success { // the edge: exactly max_delay
 		t.Errorf("delay of exactly max_delay: %s, want success", rc)
+	}
+	// The PUBACK above also says that the broker has read the QoS 0
+	// publish sent before it on the same connection.
+	want := uint64(2*len(cases) + 3)
+	if st := b.Stats(); st.DelayedRefused != want || st.DelayedHeld != 1 {
+		t.Errorf("refused %d held %d, want %d and 1", st.DelayedRefused, st.DelayedHeld, want)
 	}
 }
 

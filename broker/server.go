@@ -203,7 +203,10 @@ func (s *Server) ListenAndServe(addr string) error {
 }
 
 // Close stops the listeners, disconnects every client (5.0 clients hear
-// 0x8B Server shutting down) and waits for their goroutines.
+// 0x8B Server shutting down) and waits for their goroutines. A clustered
+// node first tells the other nodes it leaves and releases its clients'
+// identifiers; its 5.0 clients then hear 0x9C Use another server with a
+// live node's address as Server Reference (clusterops.go).
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -228,11 +231,12 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	s.sweep.running.Wait() // a sweep under way ends before the caller closes the store
 	s.stopDelayed()        // not under s.mu: it waits for a delayed message being published
-	ref := s.opt().ServerReference
+	// A clustered node moves its clients to the others (clusterops.go).
+	serverRef := s.drainCluster()
 	for _, c := range conns {
 		if connected[c] && c.version >= packet.V5 { // no DISCONNECT before CONNACK [MQTT-3.14.0-1]
 			d := &packet.Disconnect{ReasonCode: packet.ServerShuttingDown}
-			if ref != "" { // send clients to the other server (5.0 section 4.11)
+			if ref := serverRef(); ref != "" { // send clients to another server (5.0 section 4.11)
 				d.ReasonCode = packet.UseAnotherServer
 				d.Properties.SetString(packet.PropServerReference, ref)
 			}

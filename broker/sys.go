@@ -66,6 +66,7 @@ func (s *Server) sysLoop(version string, stop <-chan struct{}) {
 		// use (heap objects, stacks, runtime structures), not what it has
 		// freed: "gannet bench conn --memory-topic" reads it.
 		s.publishSys("$SYS/broker/heap/current", u(memInUse()))
+		s.publishClusterSys() // clusterops.go
 		for k, name := range []string{"1min", "5min", "15min"} {
 			f := func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
 			s.publishSys("$SYS/broker/load/messages/received/"+name, f(recv.avg[k]))

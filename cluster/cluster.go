@@ -70,6 +70,8 @@ type Cluster struct {
 	owned    map[string]uint64             // client identifier → revision of our claim
 	willRevs map[string]uint64             // client identifier → revision of the will we kept
 
+	ops opsState // heartbeats heard, draining (ops.go)
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -706,6 +708,7 @@ func (c *Cluster) Close() error {
 	c.mu.Unlock()
 	close(c.stop)
 	c.wg.Wait()
+	c.leave() // ops.go
 	if c.nc != nil {
 		c.nc.Close()
 	}

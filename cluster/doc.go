@@ -4,7 +4,11 @@
 // NATS cluster, Options.NATSURL); the servers are meshed by routes. A
 // Cluster, made with New, implements broker.Cluster, broker.RetainedSyncer
 // and broker.SessionOwners: give it to broker.Options.Cluster and the
-// broker calls it; package broker never imports this one.
+// broker calls it; package broker never imports this one. It also
+// implements broker.ClusterReporter (the nodes it hears heartbeats from,
+// and the streams' health: /api/v1/cluster, gannet cluster status) and
+// broker.ClusterDrainer (a node closed gracefully sends its clients to a
+// live node, Options.Advertise being the address others send them to).
 //
 //   - Live messages travel on core NATS subjects, one subscription per
 //     distinct MQTT filter per node (TopicSubject and FilterSubject map MQTT

@@ -40,6 +40,12 @@ type Options struct {
 	// minority of processes, but a power loss of a majority of machines
 	// at once can lose what was written since the last sync.
 	SyncAlways bool
+	// Advertise is the MQTT address ("host:port") clients can reach this
+	// node at: when another node shuts down it sends its 5.0 clients here
+	// (DISCONNECT 0x9C with this Server Reference). Default: this node's
+	// first MQTT listener, with the host name for an unspecified host
+	// (0.0.0.0).
+	Advertise string
 	// ClientListen is the embedded server's client listener, kept on
 	// loopback (NATS routing needs one); default 127.0.0.1, any port.
 	ClientListen string

@@ -72,6 +72,7 @@ func (c *Cluster) watchWills(nodes jetstream.KeyValue) error {
 		cancel()
 		return fmt.Errorf("nodes watcher: %w", err)
 	}
+	c.ops.nodes.Store(&nodes)
 	c.wg.Add(1)
 	go c.willLoop(cancel, nodes, ww, nw)
 	return nil
@@ -90,7 +91,7 @@ func (c *Cluster) willLoop(cancel context.CancelFunc, nodes jetstream.KeyValue, 
 	heartbeat := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), HeartbeatEvery)
 		defer cancel()
-		if _, err := nodes.Put(ctx, c.origin, []byte("alive")); err != nil {
+		if _, err := nodes.Put(ctx, c.origin, c.heartbeatValue()); err != nil {
 			c.log.Debug("cluster: heartbeat not written", "error", err)
 		}
 	}
@@ -116,6 +117,9 @@ func (c *Cluster) willLoop(cancel context.CancelFunc, nodes jetstream.KeyValue, 
 		case e := <-nw.Updates():
 			if e != nil && e.Operation() == jetstream.KeyValuePut {
 				seen[e.Key()] = time.Now()
+			}
+			if e != nil {
+				c.notePeer(e) // ops.go
 			}
 		case <-beat.C:
 			heartbeat()
@@ -185,6 +189,10 @@ func (c *Cluster) DropWill(clientID string) {
 	c.mu.Lock()
 	rev, ok := c.willRevs[clientID]
 	delete(c.willRevs, clientID)
+	ok = ok && !c.closed
+	if ok {
+		c.ops.drops.Add(1) // Close waits for it (ops.go)
+	}
 	c.mu.Unlock()
 	if !ok {
 		return
@@ -193,6 +201,7 @@ func (c *Cluster) DropWill(clientID string) {
 	// node without quorum would wait StoreTimeout), and a will written
 	// since by a new connection has another revision, so it stays.
 	go func() {
+		defer c.ops.drops.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), StoreTimeout)
 		defer cancel()
 		c.wills.Delete(ctx, ownerKey(clientID), jetstream.LastRevision(rev))

@@ -26,6 +26,10 @@ type Cluster struct {
 	NATSURL string `yaml:"nats_url,omitempty"`
 	// SyncAlways makes JetStream fsync every write (see docs/clustering.md).
 	SyncAlways bool `yaml:"sync_always,omitempty"`
+	// Advertise is the MQTT address (host:port) of this node that the
+	// other nodes send clients to (Server Reference) when they shut down;
+	// default: the first listener, with the host name for 0.0.0.0.
+	Advertise string `yaml:"advertise,omitempty"`
 }
 
 // Enabled reports whether the section asks for a cluster.
@@ -47,6 +51,11 @@ func (f *File) validateCluster(c *collector) {
 	if cl.Listen != "" {
 		if _, _, err := net.SplitHostPort(cl.Listen); err != nil {
 			c.at("cluster.listen", "%q is not host:port", cl.Listen)
+		}
+	}
+	if cl.Advertise != "" {
+		if _, _, err := net.SplitHostPort(cl.Advertise); err != nil {
+			c.at("cluster.advertise", "%q is not host:port (the MQTT address clients can reach this node at)", cl.Advertise)
 		}
 	}
 	if cl.Replicas != 0 {
@@ -80,6 +89,7 @@ func (f *File) clusterOptions() *cluster.Options {
 	}
 	o.NATSURL = cl.NATSURL
 	o.SyncAlways = cl.SyncAlways
+	o.Advertise = cl.Advertise
 	o.DataDir = f.Store.DataDir
 	return &o
 }

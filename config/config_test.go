@@ -247,6 +247,7 @@ cluster:
   replicas: 1
   nats_url: nats://127.0.0.1:4222
   sync_always: true
+  advertise: n1.example:1883
 `
 
 // writeEveryOption writes the files everyOption names and returns the

@@ -268,6 +268,7 @@ var flagKeys = []struct{ name, path, usage string }{
 	{"cluster-routes", "cluster.routes", "the other nodes' route listeners, nats://host:port (comma-separated, repeatable)"},
 	{"cluster-replicas", "cluster.replicas", "JetStream replicas of the cluster's shared state, 1 to 5 (default 3)"},
 	{"nats-url", "cluster.nats_url", "use this existing NATS cluster instead of embedding one"},
+	{"cluster-advertise", "cluster.advertise", "the MQTT address (host:port) other nodes send clients to when they shut down (default: the first listener)"},
 }
 
 // AddFlags registers --config, --listen and the flags of the common

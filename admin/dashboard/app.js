@@ -165,6 +165,7 @@
       if (tick % CLIENTS_EVERY === 0) await refreshClients();
       if (tick % TOPICS_EVERY === 0) await refreshTopics();
       if (tick % TOPICS_EVERY === 0) await refreshBridges();
+      if (clustered && tick % CLIENTS_EVERY === 0) await refreshCluster();
     } catch (err) {
       if (handleError(err)) return;
       setStatus(false, "unreachable: " + err.message);
@@ -497,6 +498,56 @@
         el("td", {}, el("button", { class: "small ghost", type: "button", data: { action: "restart", bridge: b.name }, onclick: (e) => restartBridge(e.currentTarget, b.name) }, "Restart"))));
     if (rows.length === 0) rows.push(el("tr", { class: "empty" }, el("td", { colspan: "8" }, "No bridges")));
     $("bridges-body").replaceChildren(...rows);
+  }
+
+  // ---- cluster ---------------------------------------------------------
+
+  // A clustered node names itself in the page; a single node has no
+  // Cluster panel and is never asked for one.
+  let clustered = ((document.querySelector('meta[name="gannet-node"]') || {}).content || "") !== "";
+
+  async function refreshCluster() {
+    let st;
+    try {
+      st = await api("cluster");
+    } catch (err) {
+      if (err instanceof AuthError) throw err;
+      if (/single node/.test(err.message)) {
+        clustered = false;
+        $("cluster-card").hidden = true;
+        return;
+      }
+      setText("cluster-summary", "unavailable: " + err.message);
+      return;
+    }
+    $("cluster-card").hidden = false;
+    setText("cluster-name", st.cluster + " · seen from " + st.node);
+    const alive = st.nodes.filter((n) => n.alive).length;
+    setText("cluster-summary", alive + " of " + st.nodes.length + " nodes alive · JetStream " +
+      (st.jetstream_ready ? "ready" : "not formed") + " · meta leader " + (st.meta_leader || "none"));
+    const now = Date.now();
+    const nodes = st.nodes.map((n) => {
+      const state = n.alive ? (n.draining ? "draining" : "alive") : "dead";
+      const hb = n.last_heartbeat ? fmtDuration(Math.max(0, now - Date.parse(n.last_heartbeat)) / 1000) + " ago" : "never";
+      return el("tr", { data: { node: n.name, state: state } },
+        el("td", { class: "mono" }, n.name + (n.self ? " (this node)" : "")),
+        el("td", {}, el("span", { class: "pill" + (n.alive && !n.draining ? " on" : " off") }, state)),
+        el("td", { class: "mono" }, n.address || "–"),
+        el("td", { class: "num" }, fmtInt(n.clients)),
+        el("td", {}, hb));
+    });
+    if (nodes.length === 0) nodes.push(el("tr", { class: "empty" }, el("td", { colspan: "5" }, "No nodes")));
+    $("cluster-nodes-body").replaceChildren(...nodes);
+    const streams = st.streams.map((s) =>
+      el("tr", { data: { stream: s.name } },
+        el("td", { class: "mono" }, s.name),
+        el("td", { class: "num" }, fmtInt(s.replicas)),
+        el("td", { class: "mono" }, s.leader || "none"),
+        el("td", { class: "num" }, fmtInt(s.messages)),
+        el("td", { class: "mono" }, s.peers.map((p) =>
+          p.name + (p.leader ? " leader" : p.offline ? " offline" : p.current ? " current" : " lagging") + (p.leader ? "" : " (" + p.lag + ")")).join(", "))));
+    if (streams.length === 0) streams.push(el("tr", { class: "empty" }, el("td", { colspan: "5" }, (st.errors || []).join("; ") || "No streams")));
+    $("cluster-streams-body").replaceChildren(...streams);
   }
 
   async function restartBridge(btn, name) {

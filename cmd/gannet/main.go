@@ -3,9 +3,11 @@
 //	gannet                      start the broker (127.0.0.1:1883 by default)
 //	gannet --listen 0.0.0.0:1883
 //	gannet version
+//	gannet cluster status --admin http://127.0.0.1:8080
 package main
 
 import (
+	"errors"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -20,7 +22,12 @@ func main() {
 	root.AddCommand(newPubCmd(), newSubCmd())
 	root.AddCommand(newPasswdCmd())
 	root.AddCommand(newCheckConfigCmd())
+	root.AddCommand(newClusterCmd())
 	if err := root.Execute(); err != nil {
+		var ee exitError
+		if errors.As(err, &ee) {
+			os.Exit(ee.code)
+		}
 		os.Exit(1)
 	}
 }
