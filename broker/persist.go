@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gannet-mqtt/gannet/auth"
 	"github.com/gannet-mqtt/gannet/store"
 	"github.com/gannet-mqtt/gannet/topic"
 )
@@ -65,6 +66,11 @@ func (s *Server) storeMessage(m *message) *store.Message {
 		Created:    m.created,
 		Expiry:     m.expiry,
 	}
+	if a := m.source; a != nil {
+		// Kept with a retained message, so that CheckRetainSource holds
+		// after a restart too.
+		p.Source = &store.Source{ClientID: a.ClientID, Username: a.Username, Listener: a.Listener, CertCommonName: a.CertCommonName}
+	}
 	if !m.stored.CompareAndSwap(nil, p) {
 		return m.stored.Load()
 	}
@@ -81,6 +87,9 @@ func fromStore(p *store.Message) *message {
 		props:   p.Properties,
 		created: p.Created,
 		expiry:  p.Expiry,
+	}
+	if src := p.Source; src != nil { // a retained message's publisher, for CheckRetainSource
+		m.source = &auth.Client{ClientID: src.ClientID, Username: src.Username, Listener: src.Listener, CertCommonName: src.CertCommonName}
 	}
 	m.stored.Store(p)
 	return m

@@ -36,13 +36,10 @@ func (s *Store) WriteBatch(b *store.Batch) error {
 	defer putBuf(vb)
 
 	if b.DeleteRetained != "" {
-		*kb = retainedKey((*kb)[:0], b.DeleteRetained)
-		t.b.Delete(*kb, nil)
+		deleteRetained(t.b, kb, b.DeleteRetained)
 	}
 	if m := b.Retained; m != nil {
-		*kb = retainedKey((*kb)[:0], m.Topic)
-		*vb = appendMessage((*vb)[:0], m)
-		t.b.Set(*kb, *vb, nil)
+		setRetained(t.b, kb, vb, m)
 	}
 	for _, in := range b.Inbound {
 		*kb = inboundKey((*kb)[:0], in.ClientID, in.ID)

@@ -60,3 +60,45 @@ func testBatch(h *harness) {
 		h.check(func(stage string) { h.wantInbound(stage, map[string][]uint16{"pub": {2}}) })
 	}
 }
+
+// testRetainedSource checks that a retained message keeps its Source
+// (its publisher) across a restart, set alone or in a batch, and that a
+// message stored without one does not inherit the earlier one's.
+func testRetainedSource(h *harness) {
+	src := &store.Source{ClientID: "pub-1", Username: "alice", Listener: "tcp", CertCommonName: "cn"}
+	m := Plain(1, "src/a", "one")
+	m.Source = src
+	h.ok("SetRetained", h.s.SetRetained(m))
+	h.ok("SetRetained", h.s.SetRetained(Plain(2, "src/b", "two")))
+	if b, ok := h.s.(store.Batcher); ok {
+		m3 := Plain(3, "src/c", "three")
+		m3.Source = &store.Source{Username: "bob"}
+		h.ok("WriteBatch", b.WriteBatch(&store.Batch{Retained: m3}))
+	}
+	h.check(func(stage string) {
+		got := h.retained()
+		if g := got["src/a"]; g == nil || g.Source == nil || *g.Source != *src {
+			h.t.Errorf("%s: src/a source %+v, want %+v", stage, g.Source, src)
+		}
+		if g := got["src/b"]; g == nil || g.Source != nil {
+			h.t.Errorf("%s: src/b source %+v, want none", stage, g.Source)
+		}
+		if _, ok := h.s.(store.Batcher); ok {
+			if g := got["src/c"]; g == nil || g.Source == nil || g.Source.Username != "bob" {
+				h.t.Errorf("%s: src/c source %+v, want user bob", stage, g.Source)
+			}
+		}
+	})
+	// Replaced by a message without a source, then deleted: nothing left.
+	h.ok("SetRetained", h.s.SetRetained(Plain(4, "src/a", "four")))
+	h.ok("DeleteRetained", h.s.DeleteRetained("src/c"))
+	h.check(func(stage string) {
+		got := h.retained()
+		if g := got["src/a"]; g == nil || g.Source != nil {
+			h.t.Errorf("%s: src/a replaced by a message without source has source %+v", stage, g.Source)
+		}
+		if _, ok := got["src/c"]; ok {
+			h.t.Errorf("%s: src/c still retained", stage)
+		}
+	})
+}

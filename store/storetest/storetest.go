@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, reopen func(t *testi
 		{"CallbackWrites", testCallbackWrites},
 		{"Inbound", testInbound},
 		{"Batch", testBatch},
+		{"RetainedSource", testRetainedSource},
 		{"Concurrent", testConcurrent},
 	}
 	for _, tc := range tests {
