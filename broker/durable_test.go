@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gannet-mqtt/gannet/broker"
 	"github.com/gannet-mqtt/gannet/packet"
 	"github.com/gannet-mqtt/gannet/store"
 	"github.com/gannet-mqtt/gannet/store/memory"
@@ -44,6 +45,9 @@ func (s *orderStore) WriteBatch(b *store.Batch) error {
 	for _, q := range b.Queues {
 		op += " append " + q.ClientID
 	}
+	if b.Retained != nil {
+		op += " retained " + b.Retained.Topic
+	}
 	for _, in := range b.Inbound {
 		op += fmt.Sprintf(" inbound %s %d", in.ClientID, in.ID)
 	}
@@ -80,6 +84,26 @@ func TestInboundQoS2StoredWithItsDeliveries(t *testing.T) {
 		if op == "append offline-sub" || op == "inbound q2-pub 1" {
 			t.Errorf("store writes %v: %q written on its own", ops, op)
 		}
+	}
+}
+
+// A retained QoS 2 message: its retained record is in the same write as
+// its deliveries and identifier, not a write of its own that a crash could
+// keep without the identifier (the resend would be retained and routed
+// again).
+func TestInboundQoS2RetainedInTheSameWrite(t *testing.T) {
+	st := &orderStore{Store: memory.New()}
+	b := runBroker(t, func() broker.Options { o := testOptions(); o.Store = st; return o }())
+	sub, _ := connectOK(t, b.Addr, persistentConnect("offline-sub"))
+	sub.sub("q2/#", 2)
+	sub.send(&packet.Disconnect{})
+	b.waitOffline(t, "offline-sub")
+	pub, _ := connectOK(t, b.Addr, persistentConnect("q2-pub"))
+	pub.publish("q2/r", "retained once", 2, true)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !slices.Contains(st.ops, "batch append offline-sub retained q2/r inbound q2-pub 1") {
+		t.Fatalf("store writes %v: want the delivery, the retained record and the identifier in one batch", st.ops)
 	}
 }
 
