@@ -1,7 +1,6 @@
 package admin_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"math"
@@ -16,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/gannet-mqtt/gannet/admin"
+	"github.com/gannet-mqtt/gannet/internal/gannettest"
 	"github.com/gannet-mqtt/gannet/packet"
 )
 
@@ -80,22 +80,7 @@ func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Con
 }
 
 // lockedBuffer lets Chromium's output goroutine and the test share a buffer.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type lockedBuffer = gannettest.SyncBuffer
 
 // consoleLog collects the page's console messages and exceptions.
 type consoleLog struct {

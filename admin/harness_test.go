@@ -3,32 +3,25 @@ package admin_test
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gannet-mqtt/gannet/admin"
 	"github.com/gannet-mqtt/gannet/broker"
+	"github.com/gannet-mqtt/gannet/internal/gannettest"
 	"github.com/gannet-mqtt/gannet/packet"
 )
 
 // waitFor bounds every wait of these tests.
 const waitFor = 5 * time.Second
 
-func testLogger() *slog.Logger {
-	if os.Getenv("GANNET_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+func testLogger() *slog.Logger { return gannettest.Logger() }
 
 // testBroker is a broker serving on a loopback port.
 type testBroker struct {
@@ -40,34 +33,12 @@ type testBroker struct {
 // mod, when not nil, changes the options first.
 func runBroker(t testing.TB, mod func(*broker.Options)) *testBroker {
 	t.Helper()
-	opts := broker.DefaultOptions()
-	opts.Logger = testLogger()
-	opts.SysInterval = 0 // no $SYS traffic in the counters
+	opts := gannettest.Options() // no $SYS traffic in the counters
 	if mod != nil {
 		mod(&opts)
 	}
-	srv, err := broker.New(opts)
-	if err != nil {
-		t.Fatalf("broker.New: %v", err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
-	t.Cleanup(func() {
-		srv.Close()
-		select {
-		case err := <-served:
-			if !errors.Is(err, broker.ErrServerClosed) {
-				t.Errorf("Serve returned %v, want ErrServerClosed", err)
-			}
-		case <-time.After(waitFor):
-			t.Errorf("Serve did not return after Close")
-		}
-	})
-	return &testBroker{Server: srv, Addr: l.Addr().String()}
+	b := gannettest.RunBroker(t, opts)
+	return &testBroker{Server: b.Server, Addr: b.Addr}
 }
 
 // adminServer is an Admin served by httptest, with a client that sends the
@@ -204,31 +175,29 @@ func expect(t testing.TB, r *response, status int, what string) {
 	}
 }
 
-// mqttClient is a raw MQTT 3.1.1 client over TCP. It counts the bytes it
-// writes after CONNECT and every byte it reads, to check the broker's byte
-// counters.
+// mqttClient is a raw MQTT 3.1.1 client over TCP (a gannettest.Conn). It
+// counts the bytes it writes after CONNECT and every byte it reads, to
+// check the broker's byte counters.
 type mqttClient struct {
+	*gannettest.Conn
 	t       testing.TB
 	nc      net.Conn
-	dec     packet.Decoder
-	buf     []byte
-	nextID  uint16
 	connect int // bytes of the CONNECT packet
-	written int // bytes written after CONNECT
-	read    int // bytes read, CONNACK included
 }
+
+// written is the number of bytes written after CONNECT.
+func (m *mqttClient) written() int { return m.BytesWritten - m.connect }
+
+// read is the number of bytes read, CONNACK included.
+func (m *mqttClient) read() int { return m.BytesRead }
 
 // dialMQTT connects as client id and waits for CONNACK. The connection is
 // closed when the test ends.
 func dialMQTT(t testing.TB, addr string, c *packet.Connect) *mqttClient {
 	t.Helper()
-	nc, err := net.DialTimeout("tcp", addr, waitFor)
-	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
-	}
-	t.Cleanup(func() { nc.Close() })
-	m := &mqttClient{t: t, nc: nc}
-	m.dec.Version = packet.V311
+	conn := gannettest.Dial(t, addr, packet.V311)
+	conn.Timeout = waitFor
+	m := &mqttClient{Conn: conn, t: t, nc: conn.NC}
 	if c.Version == 0 {
 		c.Version = packet.V311
 	}
@@ -236,8 +205,7 @@ func dialMQTT(t testing.TB, addr string, c *packet.Connect) *mqttClient {
 	if err != nil {
 		t.Fatalf("encode CONNECT: %v", err)
 	}
-	nc.SetWriteDeadline(time.Now().Add(waitFor))
-	if _, err := nc.Write(b); err != nil {
+	if err := conn.Write(b); err != nil {
 		t.Fatalf("write CONNECT: %v", err)
 	}
 	m.connect = len(b)
@@ -251,72 +219,19 @@ func dialMQTT(t testing.TB, addr string, c *packet.Connect) *mqttClient {
 // connect is dialMQTT for a clean 3.1.1 session.
 func connect(t testing.TB, addr, id string) *mqttClient {
 	t.Helper()
-	return dialMQTT(t, addr, &packet.Connect{Version: packet.V311, CleanStart: true, ClientID: id, KeepAlive: 60})
+	return dialMQTT(t, addr, gannettest.Connect311(id))
 }
 
-func (m *mqttClient) send(p packet.Packet) {
-	m.t.Helper()
-	b, err := p.Append(nil, packet.V311)
-	if err != nil {
-		m.t.Fatalf("encode %v: %v", p.Type(), err)
-	}
-	m.nc.SetWriteDeadline(time.Now().Add(waitFor))
-	n, err := m.nc.Write(b)
-	m.written += n
-	if err != nil {
-		m.t.Fatalf("write %v: %v", p.Type(), err)
-	}
-}
-
-// readPacket returns the next packet, or the error that ended the
-// connection.
-func (m *mqttClient) readPacket() (packet.Packet, error) {
-	deadline := time.Now().Add(waitFor)
-	for {
-		if len(m.buf) > 0 {
-			p, n, err := m.dec.Decode(m.buf)
-			if err != nil {
-				return nil, fmt.Errorf("decode: %w", err)
-			}
-			if p != nil {
-				m.buf = m.buf[:copy(m.buf, m.buf[n:])]
-				return p, nil
-			}
-		}
-		m.nc.SetReadDeadline(deadline)
-		if cap(m.buf)-len(m.buf) < 4096 {
-			m.buf = append(m.buf, make([]byte, 4096)...)[:len(m.buf)]
-		}
-		n, err := m.nc.Read(m.buf[len(m.buf):cap(m.buf)])
-		m.buf = m.buf[:len(m.buf)+n]
-		m.read += n
-		if err != nil && n == 0 {
-			return nil, err
-		}
-	}
-}
+func (m *mqttClient) send(p packet.Packet) { m.t.Helper(); m.Send(p) }
 
 // next returns the next packet; an error is fatal.
-func (m *mqttClient) next() packet.Packet {
-	m.t.Helper()
-	p, err := m.readPacket()
-	if err != nil {
-		m.t.Fatalf("read: %v", err)
-	}
-	return p
-}
+func (m *mqttClient) next() packet.Packet { m.t.Helper(); return m.Expect() }
 
-func (m *mqttClient) id() uint16 {
-	m.nextID++
-	return m.nextID
-}
-
-// subscribe subscribes to filter and waits for SUBACK.
+// subscribe subscribes to filter and waits for SUBACK; any granted QoS will do.
 func (m *mqttClient) subscribe(filter string, qos byte) {
 	m.t.Helper()
-	m.send(&packet.Subscribe{PacketID: m.id(), Subscriptions: []packet.Subscription{{Filter: filter, QoS: qos}}})
-	if sa, ok := m.next().(*packet.Suback); !ok || len(sa.ReasonCodes) != 1 || byte(sa.ReasonCodes[0]) > 2 {
-		m.t.Fatalf("SUBACK for %q: %+v", filter, sa)
+	if rc := m.Subscribe(0, packet.Subscription{Filter: filter, QoS: qos}); byte(rc[0]) > 2 {
+		m.t.Fatalf("SUBACK for %q: %#x", filter, byte(rc[0]))
 	}
 }
 
@@ -325,36 +240,15 @@ func (m *mqttClient) subscribe(filter string, qos byte) {
 // returns.
 func (m *mqttClient) publish(topic, payload string, qos byte, retain bool) {
 	m.t.Helper()
-	p := &packet.Publish{Topic: topic, Payload: []byte(payload), QoS: qos, Retain: retain}
-	if qos > 0 {
-		p.PacketID = m.id()
-	}
-	m.send(p)
-	switch qos {
-	case 1:
-		if _, ok := m.next().(*packet.Puback); !ok {
-			m.t.Fatalf("no PUBACK for %q", topic)
-		}
-	case 2:
-		if _, ok := m.next().(*packet.Pubrec); !ok {
-			m.t.Fatalf("no PUBREC for %q", topic)
-		}
-		m.send(&packet.Pubrel{PacketID: p.PacketID})
-		if _, ok := m.next().(*packet.Pubcomp); !ok {
-			m.t.Fatalf("no PUBCOMP for %q", topic)
-		}
-	}
+	m.Pub(topic, payload, qos, retain)
 }
 
 // receive reads one PUBLISH and acknowledges it at QoS 1.
 func (m *mqttClient) receive() *packet.Publish {
 	m.t.Helper()
-	p, ok := m.next().(*packet.Publish)
-	if !ok {
-		m.t.Fatalf("expected PUBLISH, got %T", p)
-	}
+	p := gannettest.ExpectPacket[*packet.Publish](m.Conn)
 	if p.QoS == 1 {
-		m.send(&packet.Puback{PacketID: p.PacketID})
+		m.Ack(p)
 	}
 	return p
 }
@@ -375,37 +269,14 @@ func (m *mqttClient) receiveTopic(topic string) *packet.Publish {
 
 // ping sends PINGREQ and waits for PINGRESP: the broker has then handled
 // everything sent before.
-func (m *mqttClient) ping() {
-	m.t.Helper()
-	m.send(&packet.Pingreq{})
-	if _, ok := m.next().(*packet.Pingresp); !ok {
-		m.t.Fatalf("expected PINGRESP")
-	}
-}
+func (m *mqttClient) ping() { m.t.Helper(); m.Sync() }
 
-// waitClosed waits until the broker closes the connection.
-func (m *mqttClient) waitClosed() {
-	m.t.Helper()
-	for {
-		p, err := m.readPacket()
-		if err == nil {
-			continue // a DISCONNECT or a late message
-		}
-		if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "reset") {
-			return
-		}
-		m.t.Fatalf("connection not closed: %v (last packet %T)", err, p)
-	}
-}
+// waitClosed waits until the broker closes the connection, whatever it
+// sends before (a DISCONNECT or a late message).
+func (m *mqttClient) waitClosed() { m.t.Helper(); m.ExpectClosed(waitFor) }
 
 // eventually polls cond until it holds or waitFor passes.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	gannettest.EventuallyWithin(t, waitFor, what, cond)
 }

@@ -144,9 +144,9 @@ func TestMetricsMatchTraffic(t *testing.T) {
 	// packets out for now, so either count is right), and everything they
 	// read. The broker adds a write's bytes once the write returns, which
 	// may be after the client has read them: poll.
-	wantIn := float64(sub.written + pub.written)
+	wantIn := float64(sub.written() + pub.written())
 	withConnect := wantIn + float64(sub.connect+pub.connect)
-	wantOut := float64(sub.read + pub.read)
+	wantOut := float64(sub.read() + pub.read())
 	var in, out float64
 	deadline := time.Now().Add(waitFor)
 	for {

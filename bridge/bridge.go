@@ -94,7 +94,12 @@ type Bridge struct {
 }
 
 // localReceiveMaximum bounds the messages of the local broker on their way
-// to the remote, unacknowledged locally.
+// to the remote, unacknowledged locally: the bridge's local client
+// announces it, and the bridges' listener lifts the broker's own
+// max_inflight (64 by default, meant for ordinary clients) to it, so that
+// up to this many messages are in flight to a remote whose Receive Maximum
+// allows them. The messages stay in the local session, in the store, until
+// the remote acknowledged them, whatever the window.
 const localReceiveMaximum = 1000
 
 // start builds and starts a bridge. cfg must be valid (Validate).

@@ -2,12 +2,8 @@ package bridge_test
 
 import (
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +11,7 @@ import (
 
 	"github.com/gannet-mqtt/gannet/bridge"
 	"github.com/gannet-mqtt/gannet/broker"
+	"github.com/gannet-mqtt/gannet/internal/gannettest"
 	"github.com/gannet-mqtt/gannet/store"
 	"github.com/gannet-mqtt/gannet/store/pebble"
 )
@@ -24,12 +21,7 @@ const (
 	quiet   = 300 * time.Millisecond // how long to listen for what must not happen
 )
 
-func testLogger() *slog.Logger {
-	if os.Getenv("GANNET_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+func testLogger() *slog.Logger { return gannettest.Logger() }
 
 // gannet is an in-process broker on a loopback port, which can be
 // stopped and started again on the same port (and data directory).
@@ -64,9 +56,7 @@ func startGannetWith(t testing.TB, durable bool, mod func(*broker.Options)) *gan
 
 func (g *gannet) start() {
 	g.t.Helper()
-	o := broker.DefaultOptions()
-	o.Logger = testLogger()
-	o.SysInterval = 0
+	o := gannettest.Options()
 	o.MaxQueued = 100_000
 	if g.mod != nil {
 		g.mod(&o)
@@ -168,31 +158,15 @@ type subscriber struct {
 
 func connectPaho(t testing.TB, addr, id string, clean bool, onMsg mqtt.MessageHandler) mqtt.Client {
 	t.Helper()
-	o := mqtt.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).SetCleanSession(clean).
-		SetAutoReconnect(false).SetConnectRetry(false).SetOrderMatters(true).SetProtocolVersion(4)
-	if onMsg != nil {
-		o.SetDefaultPublishHandler(onMsg)
-	}
-	c := mqtt.NewClient(o)
-	tok := c.Connect()
-	if !tok.WaitTimeout(waitFor) || tok.Error() != nil {
-		t.Fatalf("connect %s to %s: %v", id, addr, tok.Error())
-	}
-	t.Cleanup(func() { c.Disconnect(0) })
-	return c
+	return gannettest.Paho(t, addr, id, 4, func(o *mqtt.ClientOptions) {
+		o.SetCleanSession(clean).SetOrderMatters(true).SetWriteTimeout(0) // no write deadline, as before: the throughput tests write much
+		if onMsg != nil {
+			o.SetDefaultPublishHandler(onMsg)
+		}
+	})
 }
 
-var idSeq struct {
-	sync.Mutex
-	n int
-}
-
-func nextID(p string) string {
-	idSeq.Lock()
-	defer idSeq.Unlock()
-	idSeq.n++
-	return fmt.Sprintf("%s-%d", p, idSeq.n)
-}
+func nextID(p string) string { return gannettest.ID(p) }
 
 func subscribe(t testing.TB, addr, filter string, qos byte) *subscriber {
 	t.Helper()
@@ -268,11 +242,5 @@ func bridgeInfo(m *bridge.Manager, name string) bridge.Info {
 // eventually polls cond until it holds or waitFor passes.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	gannettest.EventuallyWithin(t, waitFor, what, cond)
 }

@@ -37,7 +37,8 @@ func NewManager(srv *broker.Server, log *slog.Logger) *Manager {
 	}
 	m := &Manager{srv: srv, log: log, pipe: newPipeListener(), bridges: map[string]*Bridge{}}
 	go func() {
-		err := srv.ServeListener(m.pipe, broker.ListenerOptions{Name: "bridge", Anonymous: broker.AnonymousAllow})
+		err := srv.ServeListener(m.pipe, broker.ListenerOptions{Name: "bridge", Anonymous: broker.AnonymousAllow,
+			MaxInflight: localReceiveMaximum})
 		if err != nil && !errors.Is(err, broker.ErrServerClosed) {
 			m.mu.Lock()
 			closed := m.closed

@@ -48,6 +48,13 @@ type ListenerOptions struct {
 	// clients (publishes, subscriptions, wills); they receive only
 	// messages whose topic starts with it, with the prefix removed.
 	MountPoint string
+	// MaxInflight, when above 0, replaces Options.MaxInflight for this
+	// listener's clients: how many QoS 1 and 2 messages may await the
+	// acknowledgement of one of them (a 5.0 client's Receive Maximum still
+	// bounds it, [MQTT-3.3.4-9]). The bridges' in-process listener raises
+	// it, so that a bridge keeps as many messages on their way to the
+	// remote as the remote's Receive Maximum allows. At most 65535.
+	MaxInflight int
 }
 
 // listenerState is a served listener: its options and live count.

@@ -275,8 +275,11 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	sess.persistent = persistent
 	sess.expiry = expiry
 	sess.maxInflight = o.MaxInflight
+	if n := c.lo.MaxInflight; n > 0 {
+		sess.maxInflight = min(n, 65535)
+	}
 	if v5 && p.Properties.Has(packet.PropReceiveMaximum) {
-		sess.maxInflight = min(int(p.Properties.ReceiveMaximum), o.MaxInflight) // [MQTT-3.3.4-9]
+		sess.maxInflight = min(int(p.Properties.ReceiveMaximum), sess.maxInflight) // [MQTT-3.3.4-9]
 	}
 	c.sess = sess
 	sess.authc.Store(c.authc)

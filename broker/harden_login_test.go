@@ -193,8 +193,7 @@ func TestUserFailureLimit(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer nc.Close()
-		c := &rawClient{t: t, nc: nc, ver: packet.V311}
-		c.dec.Version = packet.V311
+		c := newRawClient(t, nc, packet.V311)
 		c.send(&packet.Connect{Version: packet.V311, CleanStart: true, ClientID: "x-" + src, KeepAlive: 30,
 			UsernameFlag: true, Username: "alice", PasswordFlag: true, Password: []byte(pw)})
 		return byte(expectPacket[*packet.Connack](c).ReasonCode)

@@ -5,11 +5,12 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gannet-mqtt/gannet/internal/gannettest"
 )
 
 // mosquittoClients returns the paths of Debian's mosquitto_pub and
@@ -17,15 +18,7 @@ import (
 // installs mosquitto-clients) and is skipped elsewhere.
 func mosquittoClients(t *testing.T) (pub, sub string) {
 	t.Helper()
-	pub, err1 := exec.LookPath("mosquitto_pub")
-	sub, err2 := exec.LookPath("mosquitto_sub")
-	if err1 != nil || err2 != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("mosquitto_pub or mosquitto_sub missing under CI: install mosquitto-clients")
-		}
-		t.Skip("mosquitto_pub or mosquitto_sub not installed (Debian package mosquitto-clients)")
-	}
-	return pub, sub
+	return gannettest.MosquittoClients(t)
 }
 
 // mosquitto_sub receives what mosquitto_pub publishes through the broker,

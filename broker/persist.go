@@ -382,6 +382,7 @@ func (s *Server) restore() error {
 			default:
 				sess.inflight = append(sess.inflight, o)
 				sess.nextID = max(sess.nextID, o.id)
+				sess.idsRestored = true
 			}
 			return nil
 		})

@@ -54,6 +54,7 @@ type session struct {
 	inflight    []*outbound                   // sent, in send order
 	queue       fifo                          // waiting, in arrival order
 	nextID      uint16                        // last packet identifier used
+	idsRestored bool                          // inflight restored from the store: identifiers maybe not in allocation order
 	inbound2    map[uint16]struct{}           // QoS 2 identifiers awaiting PUBREL [MQTT-4.3.3-2]
 	dropped     uint64                        // messages dropped because the queue was full
 	maxInflight int                           // client's Receive Maximum capped by the broker's
@@ -175,6 +176,26 @@ func (s *session) sendLocked(c *conn, o *outbound, queued bool) {
 
 // allocIDLocked returns a packet identifier not in use [MQTT-2.3.1-4]. s.mu held.
 func (s *session) allocIDLocked() uint16 {
+	next := s.nextID + 1
+	if next == 0 {
+		next = 1
+	}
+	switch n := len(s.inflight); {
+	case n == 0:
+		s.idsRestored = false
+		s.nextID = next
+		return next
+	case !s.idsRestored:
+		// Identifiers are allocated in turn and the window keeps them in
+		// that order, so those in use lie between the oldest's and
+		// nextID, circularly: the next one is free unless that range has
+		// come round to it. No scan of a large window (a bridge's).
+		first := s.inflight[0].id
+		if idDistance(first, next) > idDistance(first, s.nextID) {
+			s.nextID = next
+			return next
+		}
+	}
 	for {
 		s.nextID++
 		if s.nextID == 0 {
@@ -185,6 +206,10 @@ func (s *session) allocIDLocked() uint16 {
 		}
 	}
 }
+
+// idDistance is how many identifiers to step from a to b, going up and
+// round from 65535 to 1.
+func idDistance(a, b uint16) int { return (int(b) - int(a) + 65535) % 65535 }
 
 func (s *session) inUseLocked(id uint16) bool {
 	for _, o := range s.inflight {
@@ -277,9 +302,16 @@ func (s *session) acked(id uint16, want outState) ackResult {
 		s.resends--
 	}
 	s.removeLocked(o)
-	copy(s.inflight[i:], s.inflight[i+1:])
-	s.inflight[len(s.inflight)-1] = nil
-	s.inflight = s.inflight[:len(s.inflight)-1]
+	if i == 0 {
+		// Acknowledgements usually come in order: the window moves
+		// forward instead of shifting down (a bridge's holds 1,000).
+		s.inflight[0] = nil
+		s.inflight = s.inflight[1:]
+	} else {
+		copy(s.inflight[i:], s.inflight[i+1:])
+		s.inflight[len(s.inflight)-1] = nil
+		s.inflight = s.inflight[:len(s.inflight)-1]
+	}
 	s.fillLocked()
 	return ackDone
 }

@@ -255,7 +255,7 @@ func TestSpec5ConnackFirstAndOnce_MQTT_3_2_0_1(t *testing.T) {
 	if head[0] != 0x20 || head[2]&0xfe != 0 {
 		t.Fatalf("first bytes % x, want a CONNACK with acknowledge flags bits 7-1 zero [MQTT-3.2.0-1] [MQTT-3.2.2-1]", head)
 	}
-	c.buf = append(c.buf[:0], head...)
+	c.Unread(head)
 	if ack := expectPacket[*packet.Connack](c); ack.ReasonCode != packet.Success {
 		t.Fatalf("CONNACK %v, want success [MQTT-3.1.4-5]", ack.ReasonCode)
 	}

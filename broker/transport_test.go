@@ -1,14 +1,8 @@
 package broker_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -21,6 +15,7 @@ import (
 
 	"github.com/gannet-mqtt/gannet/auth"
 	"github.com/gannet-mqtt/gannet/broker"
+	"github.com/gannet-mqtt/gannet/internal/gannettest"
 	"github.com/gannet-mqtt/gannet/listener"
 )
 
@@ -36,53 +31,9 @@ type testPKI struct {
 
 func newPKI(t *testing.T, clientCN string) *testPKI {
 	t.Helper()
-	dir := t.TempDir()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "gannet test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	issue := func(cn string, server bool) ([]byte, *ecdsa.PrivateKey) {
-		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature,
-		}
-		if server {
-			tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-			tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
-		} else {
-			tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return der, key
-	}
-	write := func(name, typ string, der []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	pki := &testPKI{dir: dir, caPool: x509.NewCertPool()}
-	pki.caPool.AddCert(ca)
-	pki.caFile = write("ca.pem", "CERTIFICATE", caDER)
-	sDER, sKey := issue("127.0.0.1", true)
-	pki.serverCert = write("server.pem", "CERTIFICATE", sDER)
-	skDER, _ := x509.MarshalECPrivateKey(sKey)
-	pki.serverKey = write("server.key", "EC PRIVATE KEY", skDER)
-	cDER, cKey := issue(clientCN, false)
-	pki.client = tls.Certificate{Certificate: [][]byte{cDER}, PrivateKey: cKey}
+	ca := gannettest.NewPKI(t, "gannet test CA")
+	pki := &testPKI{dir: ca.Dir, caPool: ca.Pool, caFile: ca.CAFile, client: ca.Client(t, clientCN)}
+	pki.serverCert, pki.serverKey = ca.Write(t, "server", ca.Server(t, "127.0.0.1"))
 	return pki
 }
 

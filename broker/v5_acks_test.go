@@ -226,7 +226,7 @@ func TestV5PubcompPacketIdentifierNotFound_MQTT_3_7_2_1(t *testing.T) {
 	}
 	// After a completed exchange the identifier is unknown again.
 	c.v5Pub("x", "y", 2, false)
-	c.send(&packet.Pubrel{PacketID: c.nextID})
+	c.send(&packet.Pubrel{PacketID: c.LastID()})
 	if comp := expectPacket[*packet.Pubcomp](c); comp.ReasonCode != packet.PacketIdentifierNotFound {
 		t.Errorf("second PUBREL: PUBCOMP %#x, want 0x92", byte(comp.ReasonCode))
 	}

@@ -2,11 +2,11 @@ package client_test
 
 import (
 	"net"
-
-	"github.com/gannet-mqtt/gannet/client"
 	"testing"
 	"time"
 
+	"github.com/gannet-mqtt/gannet/client"
+	"github.com/gannet-mqtt/gannet/internal/gannettest"
 	"github.com/gannet-mqtt/gannet/packet"
 )
 
@@ -52,15 +52,14 @@ func (s *fakeServer) accept() (*fakeConn, *packet.Connect) {
 	s.t.Helper()
 	select {
 	case nc := <-s.conns:
-		s.t.Cleanup(func() { nc.Close() })
-		c := &fakeConn{t: s.t, nc: nc}
+		c := &fakeConn{Conn: gannettest.NewConn(s.t, nc, 0), t: s.t, nc: nc}
+		c.Timeout = waitFor
 		p := c.read()
 		connect, ok := p.(*packet.Connect)
 		if !ok {
 			s.t.Fatalf("first packet is %s, want CONNECT", p.Type())
 		}
-		c.ver = connect.Version
-		c.dec.Version = connect.Version
+		c.Version = connect.Version
 		return c, connect
 	case <-time.After(waitFor):
 		s.t.Fatal("no connection to the fake server")
@@ -68,54 +67,19 @@ func (s *fakeServer) accept() (*fakeConn, *packet.Connect) {
 	}
 }
 
-// fakeConn is one connection to the fake server.
+// fakeConn is one connection to the fake server: a gannettest.Conn on
+// the server's side, at the version of the client's CONNECT.
 type fakeConn struct {
-	t   testing.TB
-	nc  net.Conn
-	dec packet.Decoder
-	buf []byte
-	ver byte
+	*gannettest.Conn
+	t  testing.TB
+	nc net.Conn
 }
 
 // send writes packets.
-func (c *fakeConn) send(ps ...packet.Packet) {
-	c.t.Helper()
-	var b []byte
-	for _, p := range ps {
-		var err error
-		if b, err = p.Append(b, c.ver); err != nil {
-			c.t.Fatalf("encode %s: %v", p.Type(), err)
-		}
-	}
-	c.nc.SetWriteDeadline(time.Now().Add(waitFor))
-	if _, err := c.nc.Write(b); err != nil {
-		c.t.Fatalf("write: %v", err)
-	}
-}
+func (c *fakeConn) send(ps ...packet.Packet) { c.t.Helper(); c.Send(ps...) }
 
 // readWithin returns the next packet, waiting at most d.
-func (c *fakeConn) readWithin(d time.Duration) (packet.Packet, error) {
-	deadline := time.Now().Add(d)
-	for {
-		if len(c.buf) > 0 {
-			p, n, err := c.dec.Decode(c.buf)
-			if err != nil {
-				return nil, err
-			}
-			if p != nil {
-				c.buf = c.buf[:copy(c.buf, c.buf[n:])]
-				return p, nil
-			}
-		}
-		c.nc.SetReadDeadline(deadline)
-		var tmp [4096]byte
-		n, err := c.nc.Read(tmp[:])
-		c.buf = append(c.buf, tmp[:n]...)
-		if err != nil && n == 0 {
-			return nil, err
-		}
-	}
-}
+func (c *fakeConn) readWithin(d time.Duration) (packet.Packet, error) { return c.Read(d) }
 
 // read returns the next packet, failing the test after waitFor.
 func (c *fakeConn) read() packet.Packet {

@@ -1,16 +1,10 @@
 package client_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +12,7 @@ import (
 
 	"github.com/gannet-mqtt/gannet/broker"
 	"github.com/gannet-mqtt/gannet/client"
+	"github.com/gannet-mqtt/gannet/internal/gannettest"
 	"github.com/gannet-mqtt/gannet/packet"
 )
 
@@ -30,12 +25,7 @@ const (
 	quiet = 200 * time.Millisecond
 )
 
-func testLogger() *slog.Logger {
-	if os.Getenv("GANNET_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+func testLogger() *slog.Logger { return gannettest.Logger() }
 
 // testCtx returns a context that ends after waitFor.
 func testCtx(t testing.TB) context.Context {
@@ -145,109 +135,17 @@ func forEachBroker(t *testing.T, f func(t *testing.T, b target)) {
 	})
 }
 
-// mosquittoPath is Debian's mosquitto broker.
-const mosquittoPath = "/usr/sbin/mosquitto"
-
 // runMosquitto starts mosquitto on a free 127.0.0.1 port with an anonymous
 // listener, and kills it when the test ends. Extra lines are appended to
 // its configuration file. Without mosquitto the test is skipped, or fails
 // when CI is set.
 func runMosquitto(t testing.TB, extra ...string) string {
 	t.Helper()
-	if _, err := os.Stat(mosquittoPath); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("mosquitto is required in CI: %v", err)
-		}
-		t.Skipf("mosquitto not installed: %v", err)
-	}
-	port := freePort(t)
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "mosquitto.conf")
-	lines := append([]string{
-		fmt.Sprintf("listener %d 127.0.0.1", port),
-		"allow_anonymous true",
-		"persistence false",
-		"user root", // do not drop privileges: the file is in a private temporary directory
-		"log_dest stderr",
-		"log_type error",
-		"log_type warning",
-	}, extra...)
-	if err := os.WriteFile(conf, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var stderr syncBuffer
-	cmd := exec.Command(mosquittoPath, "-c", conf)
-	cmd.Stdout = &stderr
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start mosquitto: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		select {
-		case <-exited:
-		case <-time.After(waitFor):
-			t.Errorf("mosquitto (pid %d) did not exit", cmd.Process.Pid)
-		}
-		if t.Failed() && stderr.Len() > 0 {
-			t.Logf("mosquitto output:\n%s", stderr.String())
-		}
-	})
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(waitFor)
-	for {
-		nc, err := net.DialTimeout("tcp", addr, waitFor)
-		if err == nil {
-			nc.Close()
-			return addr
-		}
-		select {
-		case <-exited:
-			t.Fatalf("mosquitto exited: %s", stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mosquitto did not listen on %s: %v\n%s", addr, err, stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return gannettest.RunMosquitto(t, extra...)
 }
 
 // freePort returns a TCP port that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Len()
-}
+func freePort(t testing.TB) int { t.Helper(); return gannettest.FreePort(t) }
 
 // options returns client options for server at version with a test logger.
 func options(server string, version byte) client.Options {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/gannet-mqtt/gannet/packet"
 )
@@ -25,7 +26,10 @@ type Message struct {
 	// removed.
 	Properties packet.Properties
 
-	ack func() // with Options.ManualAck: sends PUBACK or PUBREC, once
+	// With Options.ManualAck, Ack sends PUBACK or PUBREC for this delivery
+	// (once: acker is cleared).
+	acker *Client
+	ackx  *delivery
 }
 
 // Ack acknowledges a QoS 1 or 2 message received with Options.ManualAck:
@@ -34,19 +38,21 @@ type Message struct {
 // before the connection is lost is sent again by a server that kept the
 // session. Without ManualAck, or for QoS 0, it does nothing.
 func (m *Message) Ack() {
-	if f := m.ack; f != nil {
-		m.ack = nil
-		f()
+	if c := m.acker; c != nil {
+		m.acker = nil
+		c.acknowledge(m.ackx)
 	}
 }
 
 // delivery is one received message on its way to the handlers.
 type delivery struct {
-	msg      *Message
+	msg      *Message // &m
+	m        Message  // one allocation for both
 	handlers []func(*Message)
-	cn       *conn     // the connection it came on
-	id       uint16    // packet identifier (QoS 1 and 2)
-	st       *inbound2 // QoS 2 state
+	h1       [1]func(*Message) // handlers' backing array for one handler
+	cn       *conn             // the connection it came on
+	id       uint16            // packet identifier (QoS 1 and 2)
+	st       *inbound2         // QoS 2 state
 }
 
 // inbound2 is the state of a QoS 2 message from the server between PUBLISH
@@ -117,7 +123,7 @@ func (c *Client) dispatchLoop() {
 			return
 		}
 		if c.opts.ManualAck && x.msg.QoS > 0 {
-			x.msg.ack = func() { c.acknowledge(x) }
+			x.msg.acker, x.msg.ackx = c, x
 		}
 		for _, h := range x.handlers {
 			h(x.msg)
@@ -139,7 +145,7 @@ func (c *Client) acknowledge(x *delivery) {
 		// already name another message.
 		if c.cn == x.cn {
 			delete(x.cn.inflightIn, x.id)
-			x.cn.send(&packet.Puback{PacketID: x.id}) // [MQTT-4.3.2-4]
+			x.cn.sendAck(firstPuback, x.id) // [MQTT-4.3.2-4]
 		}
 	case 2:
 		if c.inbound2[x.id] != x.st {
@@ -153,7 +159,7 @@ func (c *Client) acknowledge(x *delivery) {
 		// The state belongs to the session, so PUBREC may go on a newer
 		// connection of the same session.
 		if cn := c.cn; cn != nil {
-			cn.send(&packet.Pubrec{PacketID: x.id}) // [MQTT-4.3.3-8]
+			cn.sendAck(firstPubrec, x.id) // [MQTT-4.3.3-8]
 		}
 	}
 }
@@ -248,10 +254,24 @@ func (c *Client) handlePublish(cn *conn, p *packet.Publish) error {
 			cn.aliasIn[a] = strings.Clone(p.Topic) // [MQTT-3.3.2-12]
 		}
 	}
-	own := p.Clone()
-	m := &Message{Topic: own.Topic, Payload: own.Payload, QoS: own.QoS, Retain: own.Retain, Dup: own.Dup, PacketID: own.PacketID, Properties: own.Properties}
+	// p aliases the read buffer: topic and payload are copied out in one
+	// allocation, and the message lives inside its delivery.
+	x := &delivery{cn: cn, id: p.PacketID}
+	x.handlers = x.h1[:0]
+	m := &x.m
+	x.msg = m
+	buf := make([]byte, len(p.Topic)+len(p.Payload))
+	copy(buf, p.Topic)
+	copy(buf[len(p.Topic):], p.Payload)
+	if len(p.Topic) > 0 {
+		m.Topic = unsafe.String(&buf[0], len(p.Topic)) // buf's first bytes are never written again
+	}
+	if p.Payload != nil {
+		m.Payload = buf[len(p.Topic):len(buf):len(buf)]
+	}
+	m.QoS, m.Retain, m.Dup, m.PacketID = p.QoS, p.Retain, p.Dup, p.PacketID
+	m.Properties = p.Properties.Clone()
 	m.Properties.Present.Remove(packet.PropTopicAlias)
-	x := &delivery{msg: m, cn: cn, id: p.PacketID}
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -268,7 +288,7 @@ func (c *Client) handlePublish(cn *conn, p *packet.Publish) error {
 			// Sent again before PUBREL: not delivered twice
 			// [MQTT-4.3.3-9]; PUBREC again once handled.
 			if st.handled {
-				cn.send(&packet.Pubrec{PacketID: p.PacketID})
+				cn.sendAck(firstPubrec, p.PacketID)
 			}
 			return nil
 		}

@@ -89,29 +89,29 @@ func (op *pubOp) received() {
 // sent stays with the client, which keeps trying to complete it, and
 // Publish returns ctx's error.
 func (c *Client) Publish(ctx context.Context, topicName string, payload []byte, o PublishOptions) error {
-	where := fmt.Sprintf("client: publish to %q", topicName)
+	where := "" // pubWhere(topicName), built only for an error
 	if !topic.ValidName(topicName) {
-		return fmt.Errorf("%s: %w: a topic name has 1 to 65535 bytes and no wildcard or U+0000", where, ErrInvalidTopic)
+		return fmt.Errorf("%s: %w: a topic name has 1 to 65535 bytes and no wildcard or U+0000", pubWhereOr(where, topicName), ErrInvalidTopic)
 	}
 	if o.QoS > 2 {
-		return fmt.Errorf("%s: QoS %d is above 2", where, o.QoS)
+		return fmt.Errorf("%s: QoS %d is above 2", pubWhereOr(where, topicName), o.QoS)
 	}
 	if !o.Properties.Empty() && c.version < packet.V5 {
-		return fmt.Errorf("%s: PUBLISH properties need MQTT 5.0", where)
+		return fmt.Errorf("%s: PUBLISH properties need MQTT 5.0", pubWhereOr(where, topicName))
 	}
 	if len(o.Properties.SubscriptionIDs) > 0 {
-		return fmt.Errorf("%s: a client must not send subscription identifiers [MQTT-3.3.4-6]", where)
+		return fmt.Errorf("%s: a client must not send subscription identifiers [MQTT-3.3.4-6]", pubWhereOr(where, topicName))
 	}
 	if o.QoS == 0 {
 		cn, err := c.waitOnline(ctx)
 		if err != nil {
-			return fmt.Errorf("%s: %w", where, err)
+			return fmt.Errorf("%s: %w", pubWhereOr(where, topicName), err)
 		}
 		op := pubOp{p: &packet.Publish{Retain: o.Retain, Topic: topicName, Payload: payload, Properties: o.Properties}}
 		err = c.writePublishLocked(cn, &op)
 		c.mu.Unlock()
 		if err != nil {
-			return fmt.Errorf("%s: %w", where, err)
+			return fmt.Errorf("%s: %w", pubWhereOr(where, topicName), err)
 		}
 		return nil
 	}
@@ -128,18 +128,18 @@ func (c *Client) Publish(ctx context.Context, topicName string, payload []byte, 
 // the message to complete as Publish would (a message withdrawn when that
 // context ends is only one not yet sent). Call wait once.
 func (c *Client) PublishAsync(topicName string, payload []byte, o PublishOptions) (wait func(context.Context) error, err error) {
-	where := fmt.Sprintf("client: publish to %q", topicName)
+	where := "" // pubWhere(topicName), built only for an error
 	if !topic.ValidName(topicName) {
-		return nil, fmt.Errorf("%s: %w: a topic name has 1 to 65535 bytes and no wildcard or U+0000", where, ErrInvalidTopic)
+		return nil, fmt.Errorf("%s: %w: a topic name has 1 to 65535 bytes and no wildcard or U+0000", pubWhereOr(where, topicName), ErrInvalidTopic)
 	}
 	if o.QoS < 1 || o.QoS > 2 {
-		return nil, fmt.Errorf("%s: PublishAsync takes QoS 1 or 2, not %d", where, o.QoS)
+		return nil, fmt.Errorf("%s: PublishAsync takes QoS 1 or 2, not %d", pubWhereOr(where, topicName), o.QoS)
 	}
 	if !o.Properties.Empty() && c.version < packet.V5 {
-		return nil, fmt.Errorf("%s: PUBLISH properties need MQTT 5.0", where)
+		return nil, fmt.Errorf("%s: PUBLISH properties need MQTT 5.0", pubWhereOr(where, topicName))
 	}
 	if len(o.Properties.SubscriptionIDs) > 0 {
-		return nil, fmt.Errorf("%s: a client must not send subscription identifiers [MQTT-3.3.4-6]", where)
+		return nil, fmt.Errorf("%s: a client must not send subscription identifiers [MQTT-3.3.4-6]", pubWhereOr(where, topicName))
 	}
 	return c.enqueue(where, topicName, payload, o)
 }
@@ -153,7 +153,9 @@ func (c *Client) enqueue(where, topicName string, payload []byte, o PublishOptio
 	return func(ctx context.Context) error { return c.waitOp(ctx, where, op, op.done) }, nil
 }
 
-// enqueueOp queues a checked QoS 1 or 2 message. With hold, its PUBREL
+// enqueueOp queues a checked QoS 1 or 2 message. where names the publish
+// in errors; "" stands for pubWhere(topicName), so that the hot path
+// formats no text. With hold, its PUBREL
 // waits for Exchange.Release; a Dup message whose caller-chosen identifier
 // names a held exchange in flight returns that exchange's op.
 func (c *Client) enqueueOp(where, topicName string, payload []byte, o PublishOptions, hold bool) (*pubOp, error) {
@@ -168,14 +170,14 @@ func (c *Client) enqueueOp(where, topicName string, payload []byte, o PublishOpt
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return nil, fmt.Errorf("%s: %w", where, c.endErrLocked())
+		return nil, fmt.Errorf("%s: %w", pubWhereOr(where, topicName), c.endErrLocked())
 	}
 	if !c.started {
-		return nil, fmt.Errorf("%s: not connected: call Connect first", where)
+		return nil, fmt.Errorf("%s: not connected: call Connect first", pubWhereOr(where, topicName))
 	}
 	if cn := c.cn; cn != nil {
 		if err := checkPublish(cn, p); err != nil {
-			return nil, fmt.Errorf("%s: %w", where, err)
+			return nil, fmt.Errorf("%s: %w", pubWhereOr(where, topicName), err)
 		}
 	}
 	if id := o.PacketID; id != 0 {
@@ -183,7 +185,7 @@ func (c *Client) enqueueOp(where, topicName string, payload []byte, o PublishOpt
 			if old, ok := v.(*pubOp); ok && hold && old.hold && o.Dup && old.p.Topic == topicName {
 				return old, nil // sent again by the caller: the same exchange
 			}
-			return nil, fmt.Errorf("%s: %w (%d)", where, ErrPacketIDInUse, id)
+			return nil, fmt.Errorf("%s: %w (%d)", pubWhereOr(where, topicName), ErrPacketIDInUse, id)
 		}
 		c.ids[id] = op
 	}
@@ -196,6 +198,7 @@ func (c *Client) enqueueOp(where, topicName string, payload []byte, o PublishOpt
 // returns op's error once op has finished. When ctx ends first, an op not
 // yet sent is withdrawn.
 func (c *Client) waitOp(ctx context.Context, where string, op *pubOp, ch <-chan struct{}) error {
+	topicName := op.p.Topic
 	select {
 	case <-ch:
 	case <-ctx.Done():
@@ -207,7 +210,7 @@ func (c *Client) waitOp(ctx context.Context, where string, op *pubOp, ch <-chan 
 		finished := op.finished
 		c.mu.Unlock()
 		if !finished {
-			return fmt.Errorf("%s: %w", where, ctx.Err())
+			return fmt.Errorf("%s: %w", pubWhereOr(where, topicName), ctx.Err())
 		}
 	}
 	c.mu.Lock()
@@ -220,7 +223,7 @@ func (c *Client) waitOp(ctx context.Context, where string, op *pubOp, ch <-chan 
 	if errors.As(err, &re) {
 		return err
 	}
-	return fmt.Errorf("%s: %w", where, err)
+	return fmt.Errorf("%s: %w", pubWhereOr(where, topicName), err)
 }
 
 // checkPublish checks p against the server's limits from CONNACK.
@@ -259,7 +262,7 @@ func (c *Client) writePublishLocked(cn *conn, op *pubOp) error {
 			}
 		}
 	}
-	if err := cn.send(&p); err != nil {
+	if err := cn.sendPublish(&p); err != nil {
 		return err
 	}
 	if newAlias != 0 {
@@ -281,17 +284,18 @@ func (c *Client) fillLocked() {
 	if cn == nil {
 		return
 	}
-	for len(c.waiting) > 0 && len(c.inflight) < cn.sendQuota {
-		op := c.waiting[0]
+	i := 0
+	for i < len(c.waiting) && len(c.inflight) < cn.sendQuota {
+		op := c.waiting[i]
 		if op.p.PacketID == 0 {
 			id := c.allocIDLocked(op)
 			if id == 0 {
-				return // all identifiers in use: wait for an acknowledgement
+				break // all identifiers in use: wait for an acknowledgement
 			}
 			op.p.PacketID = id
 		}
-		c.waiting[0] = nil
-		c.waiting = c.waiting[1:]
+		c.waiting[i] = nil
+		i++
 		op.state = pubSent
 		if err := c.writePublishLocked(cn, op); err != nil {
 			c.finishLocked(op, err)
@@ -299,8 +303,13 @@ func (c *Client) fillLocked() {
 		}
 		c.inflight = append(c.inflight, op)
 	}
-	if len(c.waiting) == 0 {
-		c.waiting = nil // let the backing array go
+	switch {
+	case i < len(c.waiting):
+		c.waiting = c.waiting[i:]
+	case cap(c.waiting) <= 1024:
+		c.waiting = c.waiting[:0] // kept for the next publish, usually sent at once
+	default:
+		c.waiting = nil // let a large backing array go
 	}
 }
 
@@ -316,12 +325,19 @@ func (c *Client) finishLocked(op *pubOp, err error) {
 // completeLocked ends an inflight op and lets a waiting one take its place.
 // c.mu held.
 func (c *Client) completeLocked(op *pubOp, err error) {
-	for i, o := range c.inflight {
-		if o == op {
-			copy(c.inflight[i:], c.inflight[i+1:])
-			c.inflight[len(c.inflight)-1] = nil
-			c.inflight = c.inflight[:len(c.inflight)-1]
-			break
+	if len(c.inflight) > 0 && c.inflight[0] == op {
+		// The usual case, acknowledgements in order: the slice moves
+		// forward instead of shifting the whole window down.
+		c.inflight[0] = nil
+		c.inflight = c.inflight[1:]
+	} else {
+		for i, o := range c.inflight {
+			if o == op {
+				copy(c.inflight[i:], c.inflight[i+1:])
+				c.inflight[len(c.inflight)-1] = nil
+				c.inflight = c.inflight[:len(c.inflight)-1]
+				break
+			}
 		}
 	}
 	c.finishLocked(op, err)
@@ -348,7 +364,7 @@ func (c *Client) handlePuback(p *packet.Puback) {
 		c.log.Debug("PUBACK for no QoS 1 message in flight", "packet_id", p.PacketID)
 		return
 	}
-	c.completeLocked(op, reasonErr("publish to "+quote(op.p.Topic), p.ReasonCode, &p.Properties))
+	c.completeLocked(op, pubReasonErr(op, p.ReasonCode, &p.Properties))
 }
 
 // handlePubrec answers PUBREC with PUBREL [MQTT-4.3.3-4], or completes the
@@ -363,7 +379,7 @@ func (c *Client) handlePubrec(cn *conn, p *packet.Pubrec) {
 		return
 	}
 	if p.ReasonCode.IsError() {
-		c.completeLocked(op, reasonErr("publish to "+quote(op.p.Topic), p.ReasonCode, &p.Properties))
+		c.completeLocked(op, pubReasonErr(op, p.ReasonCode, &p.Properties))
 		return
 	}
 	op.received()
@@ -372,7 +388,7 @@ func (c *Client) handlePubrec(cn *conn, p *packet.Pubrec) {
 		return
 	}
 	op.state = pubReleased
-	cn.send(&packet.Pubrel{PacketID: p.PacketID})
+	cn.sendAck(firstPubrel, p.PacketID)
 }
 
 // handlePubcomp completes a QoS 2 message. c.mu held.
@@ -382,7 +398,16 @@ func (c *Client) handlePubcomp(p *packet.Pubcomp) {
 		c.log.Debug("PUBCOMP for no QoS 2 message released", "packet_id", p.PacketID)
 		return
 	}
-	c.completeLocked(op, reasonErr("publish to "+quote(op.p.Topic), p.ReasonCode, &p.Properties))
+	c.completeLocked(op, pubReasonErr(op, p.ReasonCode, &p.Properties))
+}
+
+// pubReasonErr is reasonErr for op's acknowledgement: the text is built
+// only for a failure.
+func pubReasonErr(op *pubOp, rc packet.ReasonCode, props *packet.Properties) error {
+	if !rc.IsError() {
+		return nil
+	}
+	return reasonErr("publish to "+quote(op.p.Topic), rc, props)
 }
 
 // reasonErr returns a *ReasonError for a failure code, nil otherwise.
@@ -394,3 +419,14 @@ func reasonErr(op string, rc packet.ReasonCode, props *packet.Properties) error 
 }
 
 func quote(s string) string { return fmt.Sprintf("%q", s) }
+
+// pubWhere names a publish in errors.
+func pubWhere(topicName string) string { return fmt.Sprintf("client: publish to %q", topicName) }
+
+// pubWhereOr is where, or when it is "" pubWhere(topicName).
+func pubWhereOr(where, topicName string) string {
+	if where != "" {
+		return where
+	}
+	return pubWhere(topicName)
+}

@@ -1,12 +1,10 @@
 package cluster_test
 
+// The cluster tests' harness: thin wrappers, under the names these tests
+// call, around internal/gannettest and its clustertest.
+
 import (
-	"context"
-	"errors"
-	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"os"
 	"sync"
 	"testing"
@@ -17,11 +15,13 @@ import (
 
 	"github.com/gannet-mqtt/gannet/broker"
 	"github.com/gannet-mqtt/gannet/cluster"
+	"github.com/gannet-mqtt/gannet/internal/gannettest"
+	"github.com/gannet-mqtt/gannet/internal/gannettest/clustertest"
 )
 
 const (
-	waitFor = 5 * time.Second  // bounds a wait for something that must happen
-	formFor = 60 * time.Second // bounds the forming of JetStream
+	waitFor = 5 * time.Second     // bounds a wait for something that must happen
+	formFor = clustertest.FormFor // bounds the forming of JetStream
 	quiet   = 300 * time.Millisecond
 )
 
@@ -34,101 +34,29 @@ type node struct {
 	done chan error
 }
 
-func testLogger() *slog.Logger {
-	if os.Getenv("GANNET_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+func testLogger() *slog.Logger { return gannettest.Logger() }
 
-// freePorts returns n loopback ports that were free a moment ago.
-func freePorts(n int) ([]string, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	var addrs []string
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		addrs = append(addrs, l.Addr().String())
-	}
-	return addrs, nil
-}
+// freePorts returns n loopback addresses that were free a moment ago.
+func freePorts(n int) ([]string, error) { return clustertest.FreePorts(n) }
 
-// startNodes starts n nodes on loopback, each with routes to all (as an
-// operator would configure them; NATS skips the route to itself). It
+// startNodes starts n nodes on loopback, each with routes to all, and
 // waits until JetStream has formed on every node.
 func startNodes(tb testing.TB, n int, dir string) ([]*node, error) {
-	var nodes []*node
-	ports, err := freePorts(n)
+	ns, err := clustertest.Start(n, dir, nil)
 	if err != nil {
 		return nil, err
 	}
-	var routes []string
-	for _, p := range ports {
-		routes = append(routes, "nats://"+p)
-	}
-	for i := range n {
-		o := cluster.DefaultOptions()
-		o.Name = "test"
-		o.Node = fmt.Sprintf("n%d", i+1)
-		o.Listen = ports[i]
-		o.Routes = routes
-		o.Replicas = min(3, n)
-		o.DataDir = fmt.Sprintf("%s/%s", dir, o.Node)
-		o.Logger = testLogger()
-		cl, err := cluster.New(o)
-		if err != nil {
-			closeNodes(nodes)
-			return nil, err
-		}
-		bo := broker.DefaultOptions()
-		bo.Logger = o.Logger
-		bo.SysInterval = 0
-		bo.Cluster = cl
-		srv, err := broker.New(bo)
-		if err != nil {
-			cl.Close()
-			closeNodes(nodes)
-			return nil, err
-		}
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			srv.Close()
-			closeNodes(nodes)
-			return nil, err
-		}
-		nd := &node{name: o.Node, cl: cl, srv: srv, addr: l.Addr().String(), done: make(chan error, 1)}
-		go func() { nd.done <- srv.Serve(l) }()
-		nodes = append(nodes, nd)
-	}
-	for _, nd := range nodes {
-		select {
-		case <-nd.cl.Ready():
-		case <-time.After(formFor):
-			closeNodes(nodes)
-			return nil, fmt.Errorf("JetStream did not form on %s within %v", nd.name, formFor)
-		}
+	nodes := make([]*node, len(ns))
+	for i, nd := range ns {
+		nodes[i] = &node{name: nd.Name, cl: nd.Cluster, srv: nd.Server, addr: nd.Addr, done: nd.Done}
 	}
 	return nodes, nil
 }
 
+// closeNodes closes nodes and waits for their Serve to return.
 func closeNodes(nodes []*node) {
 	for _, nd := range nodes {
-		nd.srv.Close()
-		select {
-		case err := <-nd.done:
-			if !errors.Is(err, broker.ErrServerClosed) {
-				fmt.Fprintf(os.Stderr, "node %s: Serve returned %v\n", nd.name, err)
-			}
-		case <-time.After(waitFor):
-		}
+		(&clustertest.Node{Name: nd.name, Cluster: nd.cl, Server: nd.srv, Addr: nd.addr, Done: nd.done}).Close()
 	}
 }
 
@@ -142,7 +70,7 @@ var (
 	sharedDir  string
 )
 
-func three(t *testing.T) []*node {
+func three(t testing.TB) []*node {
 	t.Helper()
 	sharedOnce.Do(func() {
 		sharedDir, sharedErr = os.MkdirTemp("", "gannet-cluster-test")
@@ -168,56 +96,23 @@ func TestMain(m *testing.M) {
 // pahoClient connects a paho (3.1.1) client to addr.
 func pahoClient(t testing.TB, addr, id string, clean bool) mqtt.Client {
 	t.Helper()
-	o := mqtt.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).
-		SetProtocolVersion(4).SetCleanSession(clean).SetAutoReconnect(false).
-		SetConnectRetry(false).SetConnectTimeout(waitFor).SetWriteTimeout(waitFor).
-		SetKeepAlive(30 * time.Second)
-	c := mqtt.NewClient(o)
-	tok := c.Connect()
-	if !tok.WaitTimeout(waitFor) || tok.Error() != nil {
-		t.Fatalf("paho %q: connect: %v", id, tok.Error())
-	}
-	t.Cleanup(func() { c.Disconnect(50) })
-	return c
+	return gannettest.Paho(t, addr, id, 4, func(o *mqtt.ClientOptions) { o.SetCleanSession(clean) })
 }
 
-func wait(t testing.TB, what string, tok mqtt.Token) {
-	t.Helper()
-	if !tok.WaitTimeout(waitFor) {
-		t.Fatalf("%s: timed out", what)
-	}
-	if err := tok.Error(); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-}
+func wait(t testing.TB, what string, tok mqtt.Token) { t.Helper(); gannettest.Wait(t, what, tok) }
 
 // subscribe subscribes a paho client and returns its messages.
 func subscribe(t testing.TB, c mqtt.Client, filter string, qos byte) <-chan mqtt.Message {
 	t.Helper()
-	ch := make(chan mqtt.Message, 10000)
-	wait(t, "subscribe "+filter, c.Subscribe(filter, qos, func(_ mqtt.Client, m mqtt.Message) { ch <- m }))
-	return ch
+	return gannettest.Messages(t, c, filter, qos, 10000)
 }
 
 func next(t testing.TB, ch <-chan mqtt.Message) mqtt.Message {
 	t.Helper()
-	select {
-	case m := <-ch:
-		return m
-	case <-time.After(waitFor):
-		t.Fatalf("no message within %v", waitFor)
-		return nil
-	}
+	return gannettest.Next(t, ch)
 }
 
-func none(t testing.TB, ch <-chan mqtt.Message) {
-	t.Helper()
-	select {
-	case m := <-ch:
-		t.Fatalf("unexpected message %q on %q", m.Payload(), m.Topic())
-	case <-time.After(quiet):
-	}
-}
+func none(t testing.TB, ch <-chan mqtt.Message) { t.Helper(); gannettest.None(t, ch, quiet) }
 
 // converge publishes probes on topicName from pub until sub's channel
 // gets one, then drains the probes: NATS spreads a new subscription's
@@ -247,6 +142,7 @@ func converge(t testing.TB, pub mqtt.Client, topicName string, ch <-chan mqtt.Me
 // paho5 connects a paho.golang (5.0) client to addr; its messages arrive
 // on the returned channel.
 func paho5(t testing.TB, addr string, cp *paho.Connect) (*paho.Client, chan *paho.Publish) {
+	t.Helper()
 	c, msgs, _ := paho5d(t, addr, cp)
 	return c, msgs
 }
@@ -254,27 +150,6 @@ func paho5(t testing.TB, addr string, cp *paho.Connect) (*paho.Client, chan *pah
 // paho5d is paho5 that also returns the DISCONNECT the server sends.
 func paho5d(t testing.TB, addr string, cp *paho.Connect) (*paho.Client, chan *paho.Publish, chan *paho.Disconnect) {
 	t.Helper()
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msgs := make(chan *paho.Publish, 10000)
-	disc := make(chan *paho.Disconnect, 1)
-	c := paho.NewClient(paho.ClientConfig{
-		OnServerDisconnect: func(d *paho.Disconnect) { disc <- d },
-		Conn:               nc,
-		PacketTimeout:      waitFor,
-		OnPublishReceived: []func(paho.PublishReceived) (bool, error){
-			func(r paho.PublishReceived) (bool, error) { msgs <- r.Packet; return true, nil },
-		},
-		OnClientError: func(error) {},
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-	defer cancel()
-	if _, err := c.Connect(ctx, cp); err != nil {
-		nc.Close()
-		t.Fatalf("paho5 connect %q: %v", cp.ClientID, err)
-	}
-	t.Cleanup(func() { c.Disconnect(&paho.Disconnect{}) })
-	return c, msgs, disc
+	pc, _ := gannettest.Paho5(t, addr, cp, nil)
+	return pc.Client, pc.Msgs, pc.Disconnects
 }

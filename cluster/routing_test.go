@@ -8,6 +8,8 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/gannet-mqtt/gannet/internal/gannettest"
 )
 
 // A PUBLISH on one node reaches the subscribers of another, in order per
@@ -153,13 +155,7 @@ func TestSharedAcrossNodes(t *testing.T) {
 
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	gannettest.EventuallyWithin(t, waitFor, what, cond)
 }
 
 // 5.0 properties travel with the message between nodes: user properties,

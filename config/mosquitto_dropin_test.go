@@ -10,7 +10,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/big"
 	"net"
 	"os"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/gannet-mqtt/gannet/auth"
 	"github.com/gannet-mqtt/gannet/broker"
+	"github.com/gannet-mqtt/gannet/internal/gannettest"
 	"github.com/gannet-mqtt/gannet/listener"
 	"github.com/gannet-mqtt/gannet/packet"
 	"github.com/gannet-mqtt/gannet/store/pebble"
@@ -64,10 +64,7 @@ func runFile(t *testing.T, f *File) *dropInBroker {
 		t.Fatalf("build:\n%v", err)
 	}
 	o := rt.BrokerOptions
-	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	if os.Getenv("GANNET_TEST_LOG") != "" {
-		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
+	o.Logger = gannettest.Logger()
 	o.SysInterval = 0
 	var st *pebble.Store
 	if rt.Store.Type == "pebble" {
@@ -111,15 +108,12 @@ func runFile(t *testing.T, f *File) *dropInBroker {
 	return b
 }
 
-// mqttClient is a raw MQTT client: it writes packets and reads what the
-// broker sends, with a deadline on every wait.
+// mqttClient is a raw MQTT client (a gannettest.Conn): it writes packets
+// and reads what the broker sends, with a deadline on every wait.
 type mqttClient struct {
-	t      *testing.T
-	nc     net.Conn
-	ver    byte
-	dec    packet.Decoder
-	buf    []byte
-	nextID uint16
+	*gannettest.Conn
+	t  *testing.T
+	nc net.Conn
 }
 
 const dropInWait = 3 * time.Second
@@ -148,80 +142,19 @@ func dialMQTTTLS(t *testing.T, addr string, ver byte, cfg *tls.Config) (*mqttCli
 }
 
 func newMQTTClient(t *testing.T, nc net.Conn, ver byte) *mqttClient {
-	t.Cleanup(func() { nc.Close() })
-	c := &mqttClient{t: t, nc: nc, ver: ver}
-	c.dec.Version = ver
+	c := &mqttClient{Conn: gannettest.NewConn(t, nc, ver), t: t, nc: nc}
+	c.Timeout = dropInWait
 	return c
 }
 
-func (c *mqttClient) send(ps ...packet.Packet) {
-	c.t.Helper()
-	var b []byte
-	for _, p := range ps {
-		var err error
-		if b, err = p.Append(b, c.ver); err != nil {
-			c.t.Fatalf("encode %s: %v", p.Type(), err)
-		}
-	}
-	c.nc.SetWriteDeadline(time.Now().Add(dropInWait))
-	if _, err := c.nc.Write(b); err != nil {
-		c.t.Fatalf("write: %v", err)
-	}
-}
-
-func (c *mqttClient) read() (packet.Packet, error) {
-	deadline := time.Now().Add(dropInWait)
-	for {
-		if len(c.buf) > 0 {
-			p, n, err := c.dec.Decode(c.buf)
-			if err != nil {
-				return nil, err
-			}
-			if p != nil {
-				c.buf = c.buf[:copy(c.buf, c.buf[n:])]
-				return p, nil
-			}
-		}
-		c.nc.SetReadDeadline(deadline)
-		if cap(c.buf)-len(c.buf) < 4096 {
-			c.buf = append(c.buf, make([]byte, 4096)...)[:len(c.buf)]
-		}
-		n, err := c.nc.Read(c.buf[len(c.buf):cap(c.buf)])
-		c.buf = c.buf[:len(c.buf)+n]
-		if err != nil && n == 0 {
-			return nil, err
-		}
-	}
-}
-
+func (c *mqttClient) send(ps ...packet.Packet)     { c.t.Helper(); c.Send(ps...) }
+func (c *mqttClient) read() (packet.Packet, error) { return c.Read(dropInWait) }
 func expectMQTT[T packet.Packet](c *mqttClient) T {
 	c.t.Helper()
-	p, err := c.read()
-	if err != nil {
-		c.t.Fatalf("waiting for a packet: %v", err)
-	}
-	v, ok := p.(T)
-	if !ok {
-		var want T
-		c.t.Fatalf("got %s %s, want %T", p.Type(), describePacket(p), want)
-	}
-	return v
+	return gannettest.ExpectPacket[T](c.Conn)
 }
-
-func describePacket(p packet.Packet) string {
-	if pp, ok := p.(*packet.Publish); ok {
-		return fmt.Sprintf("{topic %q payload %q qos %d retain %v}", pp.Topic, pp.Payload, pp.QoS, pp.Retain)
-	}
-	return fmt.Sprintf("%+v", p)
-}
-
-func (c *mqttClient) id() uint16 {
-	c.nextID++
-	if c.nextID == 0 {
-		c.nextID = 1
-	}
-	return c.nextID
-}
+func describePacket(p packet.Packet) string { return gannettest.Describe(p) }
+func (c *mqttClient) id() uint16            { return c.NextID() }
 
 // sync sends PINGREQ and expects PINGRESP next: everything the broker had
 // for this client before was received (and failed the test if unexpected).
@@ -234,7 +167,7 @@ func (c *mqttClient) sync() {
 // connect sends CONNECT and returns the CONNACK.
 func (c *mqttClient) connect(p *packet.Connect) *packet.Connack {
 	c.t.Helper()
-	p.Version = c.ver
+	p.Version = c.Version
 	if p.KeepAlive == 0 {
 		p.KeepAlive = 60
 	}
@@ -265,49 +198,21 @@ func mqttOK(t *testing.T, addr string, ver byte, p *packet.Connect) *mqttClient 
 
 func (c *mqttClient) subscribe(filter string, qos byte) packet.ReasonCode {
 	c.t.Helper()
-	c.send(&packet.Subscribe{PacketID: c.id(), Subscriptions: []packet.Subscription{{Filter: filter, QoS: qos}}})
-	return expectMQTT[*packet.Suback](c).ReasonCodes[0]
+	return c.Subscribe(0, packet.Subscription{Filter: filter, QoS: qos})[0]
 }
 
 // publish sends a PUBLISH and completes the publisher's side of its flow,
 // returning the reason code of the PUBACK or PUBREC.
 func (c *mqttClient) publish(topic, payload string, qos byte, retain bool) packet.ReasonCode {
 	c.t.Helper()
-	p := &packet.Publish{Topic: topic, Payload: []byte(payload), QoS: qos, Retain: retain}
-	if qos > 0 {
-		p.PacketID = c.id()
-	}
-	c.send(p)
-	switch qos {
-	case 1:
-		return expectMQTT[*packet.Puback](c).ReasonCode
-	case 2:
-		rec := expectMQTT[*packet.Pubrec](c)
-		if rec.ReasonCode.IsError() {
-			return rec.ReasonCode
-		}
-		c.send(&packet.Pubrel{PacketID: p.PacketID})
-		expectMQTT[*packet.Pubcomp](c)
-		return rec.ReasonCode
-	}
-	return packet.Success
+	return c.Pub(topic, payload, qos, retain)
 }
 
 // expectPublish reads a PUBLISH on topic with payload, and acknowledges it.
 func (c *mqttClient) expectPublish(topic, payload string) *packet.Publish {
 	c.t.Helper()
-	p := expectMQTT[*packet.Publish](c)
-	if p.Topic != topic || string(p.Payload) != payload {
-		c.t.Fatalf("got PUBLISH %s, want topic %q payload %q", describePacket(p), topic, payload)
-	}
-	switch p.QoS {
-	case 1:
-		c.send(&packet.Puback{PacketID: p.PacketID})
-	case 2:
-		c.send(&packet.Pubrec{PacketID: p.PacketID})
-		expectMQTT[*packet.Pubrel](c)
-		c.send(&packet.Pubcomp{PacketID: p.PacketID})
-	}
+	p := c.ExpectPublish(topic, payload)
+	c.Ack(p)
 	return p
 }
 

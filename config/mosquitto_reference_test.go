@@ -2,14 +2,11 @@ package config
 
 import (
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/gannet-mqtt/gannet/internal/gannettest"
 	"github.com/gannet-mqtt/gannet/packet"
 )
 
@@ -19,70 +16,20 @@ import (
 // which messages arrive) from both brokers and compares. Without mosquitto
 // the test is skipped, or fails when CI is set.
 
-const mosquittoBroker = "/usr/sbin/mosquitto"
-
-// runRealMosquitto starts mosquitto with conf, whose first listener line is
+// runRealMosquitto starts mosquitto with conf, whose listener lines are
 // replaced by one on a free loopback port, and kills it when the test ends.
 func runRealMosquitto(t *testing.T, conf string) string {
 	t.Helper()
-	if _, err := os.Stat(mosquittoBroker); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("mosquitto is required in CI: %v", err)
+	return gannettest.RunMosquittoConf(t, func(port int) string {
+		var lines []string
+		for _, line := range strings.Split(conf, "\n") {
+			if strings.HasPrefix(line, "listener ") {
+				line = fmt.Sprintf("listener %d 127.0.0.1", port)
+			}
+			lines = append(lines, line)
 		}
-		t.Skipf("mosquitto not installed: %v", err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	_, port, _ := net.SplitHostPort(addr)
-	var lines []string
-	for _, line := range strings.Split(conf, "\n") {
-		if strings.HasPrefix(line, "listener ") {
-			line = "listener " + port + " 127.0.0.1"
-		}
-		lines = append(lines, line)
-	}
-	lines = append(lines, "user root", "log_dest stderr", "log_type error")
-	path := filepath.Join(t.TempDir(), "mosquitto.conf")
-	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var out strings.Builder
-	cmd := exec.Command(mosquittoBroker, "-c", path)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill() // by PID: the process this test started
-		select {
-		case <-exited:
-		case <-time.After(dropInWait):
-			t.Errorf("mosquitto (pid %d) did not exit", cmd.Process.Pid)
-		}
+		return strings.Join(lines, "\n")
 	})
-	deadline := time.Now().Add(dropInWait)
-	for {
-		nc, err := net.DialTimeout("tcp", addr, dropInWait)
-		if err == nil {
-			nc.Close()
-			return addr
-		}
-		select {
-		case <-exited:
-			t.Fatalf("mosquitto exited:\n%s", out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mosquitto does not listen on %s: %v", addr, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // connackOf returns what a client connecting with p sees.

@@ -2,12 +2,9 @@ package webhook_test
 
 import (
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -15,17 +12,13 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/gannet-mqtt/gannet/broker"
+	"github.com/gannet-mqtt/gannet/internal/gannettest"
 	"github.com/gannet-mqtt/gannet/webhook"
 )
 
 const waitFor = 10 * time.Second
 
-func testLogger() *slog.Logger {
-	if os.Getenv("GANNET_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+func testLogger() *slog.Logger { return gannettest.Logger() }
 
 type testBroker struct {
 	*broker.Server
@@ -33,12 +26,10 @@ type testBroker struct {
 }
 
 // runBroker starts a broker on 127.0.0.1:0 with webhooks, both stopped
-// when the test ends.
+// when the test ends (the broker first).
 func runBroker(t testing.TB, mod func(*broker.Options), hooks ...webhook.Hook) (*testBroker, *webhook.Engine) {
 	t.Helper()
-	opts := broker.DefaultOptions()
-	opts.Logger = testLogger()
-	opts.SysInterval = 0
+	opts := gannettest.Options()
 	if mod != nil {
 		mod(&opts)
 	}
@@ -50,60 +41,25 @@ func runBroker(t testing.TB, mod func(*broker.Options), hooks ...webhook.Hook) (
 	if len(hooks) > 0 {
 		eng, err = webhook.New(srv, webhook.Options{Hooks: hooks, Logger: testLogger()})
 		if err != nil {
+			srv.Close()
 			t.Fatalf("webhook.New: %v", err)
 		}
+		t.Cleanup(func() { eng.Close() }) // runs after the broker's cleanup
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
-	t.Cleanup(func() {
-		srv.Close()
-		if eng != nil {
-			eng.Close()
-		}
-		if err := <-served; !errors.Is(err, broker.ErrServerClosed) {
-			t.Errorf("Serve returned %v", err)
-		}
-	})
-	return &testBroker{Server: srv, Addr: l.Addr().String()}, eng
+	b := gannettest.Serve(t, srv, gannettest.Listen(t))
+	return &testBroker{Server: b.Server, Addr: b.Addr}, eng
 }
 
 func pahoClient(t testing.TB, addr, id string, configure func(*mqtt.ClientOptions)) mqtt.Client {
 	t.Helper()
-	o := mqtt.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).SetProtocolVersion(4).
-		SetCleanSession(true).SetAutoReconnect(false).SetConnectRetry(false).
-		SetConnectTimeout(waitFor).SetWriteTimeout(waitFor).SetKeepAlive(30 * time.Second)
-	if configure != nil {
-		configure(o)
-	}
-	c := mqtt.NewClient(o)
-	wait(t, "connect "+id, c.Connect())
-	t.Cleanup(func() { c.Disconnect(0) })
-	return c
+	return gannettest.Paho(t, addr, id, 4, configure)
 }
 
-func wait(t testing.TB, what string, tok mqtt.Token) {
-	t.Helper()
-	if !tok.WaitTimeout(waitFor) {
-		t.Fatalf("%s: timed out", what)
-	}
-	if err := tok.Error(); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-}
+func wait(t testing.TB, what string, tok mqtt.Token) { t.Helper(); gannettest.Wait(t, what, tok) }
 
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	gannettest.EventuallyWithin(t, waitFor, what, cond)
 }
 
 // receiver records the events posted to it, checking each request's

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/gannet-mqtt/gannet/bench"
 	"github.com/gannet-mqtt/gannet/broker"
+	"github.com/gannet-mqtt/gannet/internal/gannettest"
 )
 
 // gannetBin is the gannet binary TestMain builds for the tests that run the
@@ -45,18 +45,9 @@ func TestMain(m *testing.M) {
 func startBroker(t *testing.T) string {
 	t.Helper()
 	opts := broker.DefaultOptions()
-	opts.Logger = slog.New(slog.DiscardHandler)
-	srv, err := broker.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	_, port, _ := net.SplitHostPort(l.Addr().String())
+	opts.Logger = gannettest.Logger()
+	b := gannettest.RunBroker(t, opts)
+	_, port, _ := net.SplitHostPort(b.Addr)
 	return port
 }
 

@@ -30,6 +30,7 @@ import (
 
 	"github.com/gannet-mqtt/gannet/broker"
 	"github.com/gannet-mqtt/gannet/client"
+	"github.com/gannet-mqtt/gannet/internal/gannettest"
 	"github.com/gannet-mqtt/gannet/packet"
 )
 
@@ -49,21 +50,13 @@ func runCmdBroker(t *testing.T, opts *broker.Options, cfg *tls.Config) *cmdBroke
 	if opts != nil {
 		o = *opts
 	}
-	o.Logger = slog.New(slog.DiscardHandler)
-	srv, err := broker.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	o.Logger = gannettest.Logger()
+	l := gannettest.Listen(t)
 	host, port, _ := net.SplitHostPort(l.Addr().String())
 	if cfg != nil {
 		l = tls.NewListener(l, cfg)
 	}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
+	gannettest.RunBrokerOn(t, o, l)
 	return &cmdBroker{host: host, port: port}
 }
 
@@ -463,12 +456,4 @@ func testCert(t *testing.T, dir, name string) (string, *tls.Config) {
 	return file, &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
 }
 
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freeTCPPort(t *testing.T) int { t.Helper(); return gannettest.FreePort(t) }

@@ -18,6 +18,8 @@ import (
 	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/paho"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/gannet-mqtt/gannet/internal/gannettest"
 )
 
 // TestCrashDurability kills the broker with SIGKILL at random moments
@@ -382,13 +384,4 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	return port
-}
+func freePort(t *testing.T) string { t.Helper(); return fmt.Sprint(gannettest.FreePort(t)) }
