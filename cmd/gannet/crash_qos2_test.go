@@ -235,7 +235,7 @@ type rawPublisher struct {
 // perConnection bounds the new messages on one connection, so that the
 // subscribers' queues (and the time to drain them) stay bounded on a fast
 // machine; a kill comes sooner on the usual one.
-const perConnection = 1000
+const perConnection = 2000
 
 func (p *rawPublisher) publish(id uint16, n int, dup bool) *packet.Publish {
 	pl := append([]byte(strconv.Itoa(n)+" "), p.payload...)
