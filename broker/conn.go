@@ -21,7 +21,8 @@ import (
 // conn moves bytes between one network connection and the protocol logic
 // in client.go: a read loop that decodes packets and hands them over, and a
 // write buffer drained by a flusher goroutine that runs only while there is
-// something to write. An idle connection holds no buffer and one goroutine.
+// something to write. An idle connection holds no buffer, and on Linux no
+// goroutine once parked (park_linux.go).
 type conn struct {
 	srv *Server
 	nc  net.Conn
@@ -47,6 +48,7 @@ type conn struct {
 	keepAlive time.Duration // 1.5 x the negotiated keep alive; 0: none
 
 	lastPacket time.Time // when the last complete packet arrived (read loop)
+	kaArmed    bool      // the keep-alive read deadline is set (read loop, keepalive.go)
 	maxOut     int       // client's Maximum Packet Size (5.0); 0: none
 
 	// 5.0 connection settings, fixed once CONNECT is accepted.
@@ -63,6 +65,7 @@ type conn struct {
 	quota2    map[uint16]struct{} // QoS 2 identifiers received on this connection awaiting PUBREL (5.0 4.9)
 	clean     bool                // ended by DISCONNECT, will discarded
 	acks      []ackLater          // acknowledgements waiting for the store to sync
+	pipe      *pubPipe            // messages being stored by the cluster (clusterpub.go); made by the read loop
 	syncRead  bool                // this read wrote what no acknowledgement covers (a retained QoS 0 message): sync at its end
 	connected bool
 	willKept  bool // the cluster keeps the will (cluster.go): set by connect, read by disconnected
@@ -76,16 +79,19 @@ type conn struct {
 	closed    atomic.Bool
 	takenOver atomic.Bool
 	yield     atomic.Bool   // a new connection waits to take the session over
-	done      chan struct{} // closed when the read loop has handed over session and will
+	done      chan struct{} // made on demand, closed when the read loop has handed over session and will (handover.go); guarded by wmu
 	// syncWrites makes the flusher sync the store before each write: the
 	// session is persistent and the store durable.
 	syncWrites atomic.Bool
 	aliasOut   map[string]uint16 // outbound topic aliases, guarded by wmu
 	wdone      chan struct{}     // closing gracefully: closed when the last write is done (see linger.go)
 	deferred   bool              // in a read loop's batch, written at the end of its read (write.go); guarded by wmu
+	handedOver atomic.Bool       // the read loop has handed over session and will (handover.go); set under wmu
 	raw        syscall.RawConn   // the socket, for writes that do not wait; nil: TLS, WebSocket (write.go)
 
 	batch batch // connections this read loop queued packets on during a read (write.go)
+
+	park parkState // an idle connection parked without a goroutine (park_linux.go)
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
@@ -106,10 +112,16 @@ func putBuf(b []byte) {
 // with the bytes the handshake read beyond CONNECT. It runs on its own
 // goroutine, started after the handshake so that its stack is small.
 func (c *conn) readLoop(pending []byte) {
-	defer c.srv.wg.Done()
-	var err error
-	buf := pending
 	c.lastPacket = time.Now() // CONNECT
+	c.readFrom(pending)
+}
+
+// readFrom is the read loop from buf on. It returns when the connection
+// ends, or when it is parked while idle: a new goroutine runs readFrom
+// again when it has something to read (park_linux.go). The read loop owns
+// one count of the server's wait group until the connection ends.
+func (c *conn) readFrom(buf []byte) {
+	var err error
 	var small [16]byte
 	for err == nil {
 		if len(buf) > 0 {
@@ -125,7 +137,11 @@ func (c *conn) readLoop(pending []byte) {
 			putBuf(buf)
 			buf = nil
 			var n int
-			n, err = c.nc.Read(small[:])
+			var parked bool
+			n, err, parked = c.readIdle(small[:])
+			if parked {
+				return // resumed on another goroutine; c is not ours any more
+			}
 			c.srv.stats.bytesIn.Add(uint64(n))
 			if n > 0 {
 				buf = append(getBuf(), small[:n]...)
@@ -139,7 +155,7 @@ func (c *conn) readLoop(pending []byte) {
 			buf = grown
 		}
 		var n int
-		n, err = c.nc.Read(buf[len(buf):cap(buf)])
+		n, err = c.readAlive(buf[len(buf):cap(buf)])
 		c.srv.stats.bytesIn.Add(uint64(n))
 		buf = buf[:len(buf)+n]
 	}
@@ -149,21 +165,26 @@ func (c *conn) readLoop(pending []byte) {
 		buf, err = c.drainForTakeover(buf)
 	}
 	putBuf(buf)
+	c.waitStores() // clusterpub.go
 	linger := c.ended(err)
-	close(c.done) // session and will handed over: a takeover need not wait for the linger
+	c.handOver() // session and will handed over: a takeover need not wait for the linger
 	if linger {
 		c.linger()
 	}
+	c.srv.wg.Done()
 }
 
 // setReadDeadline arms the keep-alive: 1.5 x Keep Alive after the last
 // complete control packet, not after the last byte, so that a client
 // trickling a packet byte by byte is still cut off [MQTT-3.1.2-24]
-// [MQTT-3.1.2-22]. It reports true when a takeover asks the read loop to
-// stop: the deadline is set before the check, and the takeover sets the
-// flag before its own deadline, so a read never waits past the takeover.
+// [MQTT-3.1.2-22]. It sets the deadline once; a deadline that passes after
+// later packets arrived is moved on then (readAlive, keepalive.go), not at
+// every read. It reports true when a takeover asks the read loop to stop:
+// the deadline is set before the check, and the takeover sets the flag
+// before its own deadline, so a read never waits past the takeover.
 func (c *conn) setReadDeadline() (yield bool) {
-	if c.keepAlive > 0 {
+	if c.keepAlive > 0 && !c.kaArmed {
+		c.kaArmed = true
 		c.nc.SetReadDeadline(c.lastPacket.Add(c.keepAlive))
 	}
 	return c.yield.Load()
@@ -217,6 +238,9 @@ type ackLater struct {
 // flushAcks syncs the store if acknowledgements (or a retained QoS 0
 // message) wait for it, then sends them: one sync for the whole read.
 func (c *conn) flushAcks() {
+	if c.pipe != nil {
+		c.drainPipe() // clusterpub.go
+	}
 	if len(c.acks) == 0 {
 		if c.syncRead {
 			c.syncRead = false
@@ -309,7 +333,11 @@ func isTimeout(err error) bool {
 }
 
 // sendPacket encodes p into the write buffer.
-func (c *conn) sendPacket(p packet.Packet) {
+func (c *conn) sendPacket(p packet.Packet) { c.sendPacketVia(p, nil) }
+
+// sendPacketVia is sendPacket written at the end of the batch via (if
+// active; see kickLocked).
+func (c *conn) sendPacketVia(p packet.Packet, via *batch) {
 	c.wmu.Lock()
 	if c.closing {
 		c.wmu.Unlock()
@@ -330,7 +358,7 @@ func (c *conn) sendPacket(p packet.Packet) {
 	}
 	c.out, _ = p.Append(c.out, c.version)
 	c.checkHardLimitLocked()
-	c.kickLocked(nil)
+	c.kickLocked(via)
 	c.wmu.Unlock()
 	c.srv.emitPacket(EventPacketOut, c, p)
 }
@@ -353,7 +381,13 @@ func (c *conn) checkHardLimitLocked() {
 	c.closing = true
 	c.closed.Store(true)
 	c.out = c.out[:0]
-	go c.nc.Close()
+	go c.closeAndWake()
+}
+
+// closeAndWake closes the socket and lets a parked read loop see it.
+func (c *conn) closeAndWake() {
+	c.nc.Close()
+	c.wakeReader()
 }
 
 // sendPublish writes one PUBLISH of m with the given QoS, identifier and
@@ -469,7 +503,7 @@ func (c *conn) flush() {
 			case closing && wdone != nil:
 				close(wdone) // linger closes the socket
 			case closing:
-				c.nc.Close()
+				c.closeAndWake()
 			}
 			return
 		}
@@ -502,7 +536,7 @@ func (c *conn) flush() {
 		}
 		c.wmu.Unlock()
 		if err != nil {
-			c.nc.Close()
+			c.closeAndWake()
 		}
 	}
 }
@@ -535,11 +569,12 @@ func (c *conn) closeWith(p packet.Packet) {
 	c.closed.Store(true)
 	if !c.flushing {
 		c.wmu.Unlock()
-		c.nc.Close()
+		c.closeAndWake()
 		return
 	}
 	c.nc.SetWriteDeadline(time.Now().Add(closeTimeout)) // under wmu: ordered with flush's
 	c.wmu.Unlock()
 	// The flusher closes the socket when done; the read side stops now.
 	c.nc.SetReadDeadline(time.Now())
+	c.wakeReader()
 }
