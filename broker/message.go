@@ -47,6 +47,9 @@ type message struct {
 	// by the cluster (SequencedRouter), 0 otherwise. Set before the
 	// message is delivered.
 	cseq uint64
+	// txn is the store transaction of the routing of an inbound QoS 2
+	// message, while it routes it (storetxn.go). nil otherwise.
+	txn atomic.Pointer[storeTxn]
 
 	// stored is the store's record of the message, made on first need.
 	stored atomic.Pointer[store.Message]

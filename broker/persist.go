@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gannet-mqtt/gannet/auth"
 	"github.com/gannet-mqtt/gannet/store"
 	"github.com/gannet-mqtt/gannet/topic"
 )
@@ -66,6 +67,11 @@ func (s *Server) storeMessage(m *message) *store.Message {
 		Expiry:     m.expiry,
 		ClusterSeq: m.cseq,
 	}
+	if a := m.source; a != nil {
+		// Kept with a retained message, so that CheckRetainSource holds
+		// after a restart too.
+		p.Source = &store.Source{ClientID: a.ClientID, Username: a.Username, Listener: a.Listener, CertCommonName: a.CertCommonName}
+	}
 	if !m.stored.CompareAndSwap(nil, p) {
 		return m.stored.Load()
 	}
@@ -83,6 +89,9 @@ func fromStore(p *store.Message) *message {
 		created: p.Created,
 		expiry:  p.Expiry,
 		cseq:    p.ClusterSeq,
+	}
+	if src := p.Source; src != nil { // a retained message's publisher, for CheckRetainSource
+		m.source = &auth.Client{ClientID: src.ClientID, Username: src.Username, Listener: src.Listener, CertCommonName: src.CertCommonName}
 	}
 	m.stored.Store(p)
 	return m
@@ -136,12 +145,22 @@ func (sess *session) appendLocked(o *outbound) {
 	}
 	sess.seq++
 	o.seq = sess.seq
+	if o.msg != nil {
+		if t := o.msg.txn.Load(); t != nil && t.add(sess, o, sess.entry(o)) {
+			o.txn = t
+			sess.noteTxnLocked(t)
+			return
+		}
+	}
 	sess.srv.storeErr("queue message", sess.id, sess.srv.store.Append(sess.id, sess.entry(o)))
 }
 
 // updateLocked stores a delivery's new identifier or state. sess.mu held.
 func (sess *session) updateLocked(o *outbound) {
 	if o.seq == 0 || !sess.stored {
+		return
+	}
+	if o.txn != nil && o.txn.update(o, sess.entry(o)) {
 		return
 	}
 	sess.srv.storeErr("update queued message", sess.id, sess.srv.store.Update(sess.id, sess.entry(o)))
@@ -249,6 +268,10 @@ func (sess *session) inboundLocked(id uint16, add bool) {
 // removeLocked forgets a completed delivery. sess.mu held.
 func (sess *session) removeLocked(o *outbound) {
 	if o.seq == 0 || !sess.stored {
+		return
+	}
+	if o.txn != nil && o.txn.update(o, nil) {
+		o.seq = 0
 		return
 	}
 	sess.srv.storeErr("remove queued message", sess.id, sess.srv.store.Remove(sess.id, o.seq))

@@ -27,12 +27,13 @@ type outbound struct {
 	id     uint16
 	state  outState
 	subIDs []uint32
-	share  string // the shared subscription group it was chosen for
 	// held: the cluster records that this node holds it for a shared
 	// member (SharedTracker), until acknowledged or sent at QoS 2.
 	held   bool
-	seq    uint64 // position in the stored queue; 0 when not stored
-	resend bool   // inflight, to be re-sent (DUP, same identifier) when the window allows
+	share  string    // the shared subscription group it was chosen for
+	seq    uint64    // position in the stored queue; 0 when not stored
+	resend bool      // inflight, to be re-sent (DUP, same identifier) when the window allows
+	txn    *storeTxn // the transaction its stored entry was written in (storetxn.go)
 }
 
 // session is the state the broker keeps for one client identifier
@@ -79,7 +80,9 @@ type session struct {
 	// cseen, while the cluster replays messages to a session it loaded
 	// (cluster.go), holds the cluster sequence numbers of the QoS 1/2
 	// messages delivered to it since, so that none is delivered twice.
-	cseen map[uint64]struct{}
+	cseen       map[uint64]struct{}
+	txns        []*storeTxn // transactions that may hold deliveries of the session (storetxn.go)
+	uncommitted int         // deliveries spilled in transactions not yet written
 }
 
 func newSession(srv *Server, id string) *session {
@@ -156,6 +159,9 @@ func (s *session) deliver(m *message, qos byte, retain bool, subIDs []uint32, sh
 		// Beyond what a session keeps in memory: the queue continues on
 		// disk and is read back as the window drains.
 		s.appendLocked(o)
+		if o.txn != nil && o.txn.spill(s) {
+			s.uncommitted++ // not on disk yet: no unspill until it is
+		}
 		s.spilled++
 		s.spilledBytes += outCost(o)
 	default:
@@ -265,7 +271,7 @@ func (s *session) fillLocked() {
 			}
 		}
 	}
-	if s.spilled > 0 && s.queue.len() < queueMemory/2 && s.queue.bytes < queueMemoryBytes/2 {
+	if s.spilled > 0 && s.uncommitted == 0 && s.queue.len() < queueMemory/2 && s.queue.bytes < queueMemoryBytes/2 {
 		s.unspillBytesLocked(queueMemory-s.queue.len(), queueMemoryBytes)
 	}
 	for s.resends == 0 && s.queue.len() > 0 && len(s.inflight) < s.maxInflight {

@@ -113,6 +113,19 @@ type Message struct {
 	// ClusterSeq is the cluster's sequence number of a QoS 1/2 message
 	// (its position in the cluster's messages stream), 0 on a single node.
 	ClusterSeq uint64
+	// Source is who published a retained message, kept with it by
+	// RetainedStore (not by queues) so that check_retain_source can
+	// check its write access again after a restart; nil when unknown.
+	Source *Source
+}
+
+// Source is the publisher of a retained message, as the authoriser sees
+// it.
+type Source struct {
+	ClientID       string
+	Username       string
+	Listener       string
+	CertCommonName string
 }
 
 // EntryState is where a queued delivery stands.
