@@ -48,7 +48,7 @@ type pubOp struct {
 	dup      bool // DUP from the first send (PublishOptions.Dup)
 	finished bool
 	err      error
-	done     chan struct{} // closed when finished
+	done     chan struct{} // closed when finished; made by the first waiter (waitOp), so that a publish nobody waits on before it completes allocates none
 
 	// A held QoS 2 exchange (Exchange): PUBREL waits for the caller.
 	hold     bool
@@ -63,7 +63,9 @@ func (op *pubOp) finish(err error) {
 	}
 	op.finished, op.err = true, err
 	op.received()
-	close(op.done)
+	if op.done != nil {
+		close(op.done)
+	}
 }
 
 // received wakes the callers waiting for PUBREC of a held exchange.
@@ -150,7 +152,7 @@ func (c *Client) enqueue(where, topicName string, payload []byte, o PublishOptio
 	if err != nil {
 		return nil, err
 	}
-	return func(ctx context.Context) error { return c.waitOp(ctx, where, op, op.done) }, nil
+	return func(ctx context.Context) error { return c.waitOp(ctx, where, op, false) }, nil
 }
 
 // enqueueOp queues a checked QoS 1 or 2 message. where names the publish
@@ -159,11 +161,17 @@ func (c *Client) enqueue(where, topicName string, payload []byte, o PublishOptio
 // waits for Exchange.Release; a Dup message whose caller-chosen identifier
 // names a held exchange in flight returns that exchange's op.
 func (c *Client) enqueueOp(where, topicName string, payload []byte, o PublishOptions, hold bool) (*pubOp, error) {
-	p := &packet.Publish{QoS: o.QoS, Retain: o.Retain, Topic: topicName, Properties: o.Properties.Clone(), PacketID: o.PacketID}
+	// The op and its PUBLISH are one allocation.
+	a := &struct {
+		op  pubOp
+		pub packet.Publish
+	}{}
+	op, p := &a.op, &a.pub
+	*p = packet.Publish{QoS: o.QoS, Retain: o.Retain, Topic: topicName, Properties: o.Properties.Clone(), PacketID: o.PacketID}
 	if payload != nil {
 		p.Payload = append(make([]byte, 0, len(payload)), payload...) // kept for resending
 	}
-	op := &pubOp{p: p, done: make(chan struct{}), dup: o.Dup, hold: hold}
+	op.p, op.dup, op.hold = p, o.Dup, hold
 	if hold {
 		op.recv = make(chan struct{})
 	}
@@ -194,11 +202,27 @@ func (c *Client) enqueueOp(where, topicName string, payload []byte, o PublishOpt
 	return op, nil
 }
 
-// waitOp waits within ctx for ch (op.done, or op.recv) to close, and
-// returns op's error once op has finished. When ctx ends first, an op not
-// yet sent is withdrawn.
-func (c *Client) waitOp(ctx context.Context, where string, op *pubOp, ch <-chan struct{}) error {
+// waitOp waits within ctx for op to finish (with recv, for op.recv to
+// close: PUBREC of a held exchange), and returns op's error once op has
+// finished. When ctx ends first, an op not yet sent is withdrawn.
+func (c *Client) waitOp(ctx context.Context, where string, op *pubOp, recv bool) error {
 	topicName := op.p.Topic
+	var ch chan struct{}
+	c.mu.Lock()
+	switch {
+	case op.finished:
+	case recv:
+		ch = op.recv
+	default:
+		if op.done == nil {
+			op.done = make(chan struct{})
+		}
+		ch = op.done
+	}
+	c.mu.Unlock()
+	if ch == nil {
+		ch = closedChan
+	}
 	select {
 	case <-ch:
 	case <-ctx.Done():
@@ -225,6 +249,13 @@ func (c *Client) waitOp(ctx context.Context, where string, op *pubOp, ch <-chan 
 	}
 	return fmt.Errorf("%s: %w", pubWhereOr(where, topicName), err)
 }
+
+// closedChan stands for the channel of an op that finished before anyone waited.
+var closedChan = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
 
 // checkPublish checks p against the server's limits from CONNACK.
 func checkPublish(cn *conn, p *packet.Publish) error {
