@@ -41,7 +41,7 @@ func (c *Client) PublishHeld(topicName string, payload []byte, o PublishOptions)
 	if len(o.Properties.SubscriptionIDs) > 0 {
 		return nil, fmt.Errorf("%s: a client must not send subscription identifiers [MQTT-3.3.4-6]", where)
 	}
-	op, err := c.enqueueOp(where, topicName, payload, o, true)
+	op, err := c.enqueueOp(new(queuedPublish), where, topicName, payload, o, true, false)
 	if err != nil {
 		return nil, err
 	}

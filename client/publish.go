@@ -130,25 +130,67 @@ func (c *Client) Publish(ctx context.Context, topicName string, payload []byte, 
 // the message to complete as Publish would (a message withdrawn when that
 // context ends is only one not yet sent). Call wait once.
 func (c *Client) PublishAsync(topicName string, payload []byte, o PublishOptions) (wait func(context.Context) error, err error) {
-	where := "" // pubWhere(topicName), built only for an error
+	if err := c.checkAsync(topicName, o); err != nil {
+		return nil, err
+	}
+	return c.enqueue("", topicName, payload, o)
+}
+
+// checkAsync checks the arguments of PublishAsync and PublishPending.
+func (c *Client) checkAsync(topicName string, o PublishOptions) error {
 	if !topic.ValidName(topicName) {
-		return nil, fmt.Errorf("%s: %w: a topic name has 1 to 65535 bytes and no wildcard or U+0000", pubWhereOr(where, topicName), ErrInvalidTopic)
+		return fmt.Errorf("%s: %w: a topic name has 1 to 65535 bytes and no wildcard or U+0000", pubWhere(topicName), ErrInvalidTopic)
 	}
 	if o.QoS < 1 || o.QoS > 2 {
-		return nil, fmt.Errorf("%s: PublishAsync takes QoS 1 or 2, not %d", pubWhereOr(where, topicName), o.QoS)
+		return fmt.Errorf("%s: PublishAsync takes QoS 1 or 2, not %d", pubWhere(topicName), o.QoS)
 	}
 	if !o.Properties.Empty() && c.version < packet.V5 {
-		return nil, fmt.Errorf("%s: PUBLISH properties need MQTT 5.0", pubWhereOr(where, topicName))
+		return fmt.Errorf("%s: PUBLISH properties need MQTT 5.0", pubWhere(topicName))
 	}
 	if len(o.Properties.SubscriptionIDs) > 0 {
-		return nil, fmt.Errorf("%s: a client must not send subscription identifiers [MQTT-3.3.4-6]", pubWhereOr(where, topicName))
+		return fmt.Errorf("%s: a client must not send subscription identifiers [MQTT-3.3.4-6]", pubWhere(topicName))
 	}
-	return c.enqueue(where, topicName, payload, o)
+	return nil
+}
+
+// PublishPending queues a QoS 1 or 2 message as PublishAsync does, and
+// returns it as a Pending to wait on, which costs less than PublishAsync's
+// wait function: it is meant for a relay (a bridge) that publishes many
+// messages. Unlike PublishAsync it does not copy payload: the caller must
+// not change payload until the message has completed, and the client may
+// keep it until then (to send it again on a reconnect).
+func (c *Client) PublishPending(topicName string, payload []byte, o PublishOptions) (*Pending, error) {
+	if err := c.checkAsync(topicName, o); err != nil {
+		return nil, err
+	}
+	a := new(queuedPublish)
+	if _, err := c.enqueueOp(a, "", topicName, payload, o, false, true); err != nil {
+		return nil, err
+	}
+	return &a.pend, nil // without hold, enqueueOp queues &a.pend.op
+}
+
+// Pending is a QoS 1 or 2 message queued by PublishPending.
+type Pending struct {
+	c  *Client
+	op pubOp
+}
+
+// Wait waits within ctx for the message to complete and returns its
+// error, as PublishAsync's wait does. It may be called more than once.
+func (x *Pending) Wait(ctx context.Context) error {
+	return x.c.waitOp(ctx, "", &x.op, false)
+}
+
+// queuedPublish is a pubOp and its PUBLISH in one allocation.
+type queuedPublish struct {
+	pend Pending
+	pub  packet.Publish
 }
 
 // enqueue queues a checked QoS 1 or 2 message and returns the wait for it.
 func (c *Client) enqueue(where, topicName string, payload []byte, o PublishOptions) (func(context.Context) error, error) {
-	op, err := c.enqueueOp(where, topicName, payload, o, false)
+	op, err := c.enqueueOp(new(queuedPublish), where, topicName, payload, o, false, false)
 	if err != nil {
 		return nil, err
 	}
@@ -157,18 +199,19 @@ func (c *Client) enqueue(where, topicName string, payload []byte, o PublishOptio
 
 // enqueueOp queues a checked QoS 1 or 2 message. where names the publish
 // in errors; "" stands for pubWhere(topicName), so that the hot path
-// formats no text. With hold, its PUBREL
-// waits for Exchange.Release; a Dup message whose caller-chosen identifier
-// names a held exchange in flight returns that exchange's op.
-func (c *Client) enqueueOp(where, topicName string, payload []byte, o PublishOptions, hold bool) (*pubOp, error) {
-	// The op and its PUBLISH are one allocation.
-	a := &struct {
-		op  pubOp
-		pub packet.Publish
-	}{}
-	op, p := &a.op, &a.pub
+// formats no text. The op is &a.pend.op, its PUBLISH a.pub (one
+// allocation); with keepPayload the PUBLISH keeps payload instead of a
+// copy. With hold, its PUBREL waits for Exchange.Release; a Dup message
+// whose caller-chosen identifier names a held exchange in flight returns
+// that exchange's op.
+func (c *Client) enqueueOp(a *queuedPublish, where, topicName string, payload []byte, o PublishOptions, hold, keepPayload bool) (*pubOp, error) {
+	a.pend.c = c
+	op, p := &a.pend.op, &a.pub
 	*p = packet.Publish{QoS: o.QoS, Retain: o.Retain, Topic: topicName, Properties: o.Properties.Clone(), PacketID: o.PacketID}
-	if payload != nil {
+	switch {
+	case keepPayload:
+		p.Payload = payload // the caller's, unchanged until op completes (PublishPending)
+	case payload != nil:
 		p.Payload = append(make([]byte, 0, len(payload)), payload...) // kept for resending
 	}
 	op.p, op.dup, op.hold = p, o.Dup, hold
