@@ -8,9 +8,9 @@
 # a self-signed one for 127.0.0.1 made with openssl.
 #
 # Usage: bench/transport_memory.sh [runs]      (from the repository root)
-# Environment: CLIENTS (5000), HOLD (hold in seconds, 6), BROKER_CPU (0),
+# Environment: CLIENTS (5000), HOLD (hold in seconds once all are up, 6), BROKER_CPU (0),
 # BENCH_CPU (1), GANNET (a built gannet binary: default builds one),
-# ONLY (gannet or mosquitto).
+# ONLY (gannet or mosquitto), TRANSPORTS (default "tcp tls ws").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-1}
@@ -106,7 +106,14 @@ measure() { # broker transport
   r0=$(rss_kib "$bpid")
   taskset -c "$BENCH_CPU" "$GANNET" bench conn "${flags[@]}" >"$tmp/out.json" 2>"$tmp/bench.err" &
   hold=$!
-  sleep $((HOLD - 1)) # the connections are all up by then (setup_s shows it)
+  # RSS once every connection is up (a TLS storm on a busy machine takes
+  # far longer than HOLD), read halfway through the hold.
+  for _ in $(seq 600); do
+    kill -0 "$hold" 2>/dev/null || break
+    [ "$(ss -Htn state established "( sport = :${PORT[$b,$t]} )" | wc -l)" -ge "$CLIENTS" ] && break
+    sleep 0.5
+  done
+  sleep $((HOLD / 2))
   r1=$(rss_kib "$bpid")
   wait "$hold" || { echo "$b $t: bench failed" >&2; cat "$tmp/bench.err" >&2; }
   out=$(cat "$tmp/out.json")
@@ -119,7 +126,7 @@ measure() { # broker transport
 
 for _ in $(seq "$runs"); do
   for b in $brokers; do
-    for t in tcp tls ws; do measure "$b" "$t"; done
+    for t in ${TRANSPORTS:-tcp tls ws}; do measure "$b" "$t"; done
   done
 done
 
@@ -127,7 +134,7 @@ mean() { awk '{s=0; for (i=1;i<=NF;i++) s+=$i; if (NF) printf "%.2f", s/NF}' <<<
 echo "memory per idle connection, $CLIENTS connections, KiB (runs, [mean]); connected; setup seconds"
 echo "(Mosquitto's \$SYS heap counts only its own allocations, not OpenSSL's or libwebsockets': compare tls and ws by RSS)"
 printf '| %-9s | %-7s | %-22s | %-22s | %-24s | %-24s | %-10s | %-11s |\n' transport measure Gannet Mosquitto "Gannet / Mosquitto" "vs Gannet tcp" connected "setup s"
-for t in tcp tls ws; do
+for t in ${TRANSPORTS:-tcp tls ws}; do
   for m in rss heap; do
     g=${R[gannet,$t.$m]:-}; mo=${R[mosquitto,$t.$m]:-}
     gm=$(mean "$g"); mm=$(mean "$mo"); gt=$(mean "${R[gannet,tcp.$m]:-}")

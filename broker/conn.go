@@ -21,7 +21,8 @@ import (
 // conn moves bytes between one network connection and the protocol logic
 // in client.go: a read loop that decodes packets and hands them over, and a
 // write buffer drained by a flusher goroutine that runs only while there is
-// something to write. An idle connection holds no buffer and one goroutine.
+// something to write. An idle connection holds no buffer, and on Linux no
+// goroutine once parked (park_linux.go).
 type conn struct {
 	srv *Server
 	nc  net.Conn
@@ -86,6 +87,8 @@ type conn struct {
 	raw        syscall.RawConn   // the socket, for writes that do not wait; nil: TLS, WebSocket (write.go)
 
 	batch batch // connections this read loop queued packets on during a read (write.go)
+
+	park parkState // an idle connection parked without a goroutine (park_linux.go)
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
@@ -106,10 +109,16 @@ func putBuf(b []byte) {
 // with the bytes the handshake read beyond CONNECT. It runs on its own
 // goroutine, started after the handshake so that its stack is small.
 func (c *conn) readLoop(pending []byte) {
-	defer c.srv.wg.Done()
-	var err error
-	buf := pending
 	c.lastPacket = time.Now() // CONNECT
+	c.readFrom(pending)
+}
+
+// readFrom is the read loop from buf on. It returns when the connection
+// ends, or when it is parked while idle: a new goroutine runs readFrom
+// again when it has something to read (park_linux.go). The read loop owns
+// one count of the server's wait group until the connection ends.
+func (c *conn) readFrom(buf []byte) {
+	var err error
 	var small [16]byte
 	for err == nil {
 		if len(buf) > 0 {
@@ -125,7 +134,11 @@ func (c *conn) readLoop(pending []byte) {
 			putBuf(buf)
 			buf = nil
 			var n int
-			n, err = c.nc.Read(small[:])
+			var parked bool
+			n, err, parked = c.readIdle(small[:])
+			if parked {
+				return // resumed on another goroutine; c is not ours any more
+			}
 			c.srv.stats.bytesIn.Add(uint64(n))
 			if n > 0 {
 				buf = append(getBuf(), small[:n]...)
@@ -154,6 +167,7 @@ func (c *conn) readLoop(pending []byte) {
 	if linger {
 		c.linger()
 	}
+	c.srv.wg.Done()
 }
 
 // setReadDeadline arms the keep-alive: 1.5 x Keep Alive after the last
@@ -353,7 +367,13 @@ func (c *conn) checkHardLimitLocked() {
 	c.closing = true
 	c.closed.Store(true)
 	c.out = c.out[:0]
-	go c.nc.Close()
+	go c.closeAndWake()
+}
+
+// closeAndWake closes the socket and lets a parked read loop see it.
+func (c *conn) closeAndWake() {
+	c.nc.Close()
+	c.wakeReader()
 }
 
 // sendPublish writes one PUBLISH of m with the given QoS, identifier and
@@ -469,7 +489,7 @@ func (c *conn) flush() {
 			case closing && wdone != nil:
 				close(wdone) // linger closes the socket
 			case closing:
-				c.nc.Close()
+				c.closeAndWake()
 			}
 			return
 		}
@@ -500,7 +520,7 @@ func (c *conn) flush() {
 		}
 		c.wmu.Unlock()
 		if err != nil {
-			c.nc.Close()
+			c.closeAndWake()
 		}
 	}
 }
@@ -533,11 +553,12 @@ func (c *conn) closeWith(p packet.Packet) {
 	c.closed.Store(true)
 	if !c.flushing {
 		c.wmu.Unlock()
-		c.nc.Close()
+		c.closeAndWake()
 		return
 	}
 	c.nc.SetWriteDeadline(time.Now().Add(closeTimeout)) // under wmu: ordered with flush's
 	c.wmu.Unlock()
 	// The flusher closes the socket when done; the read side stops now.
 	c.nc.SetReadDeadline(time.Now())
+	c.wakeReader()
 }

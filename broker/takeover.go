@@ -43,6 +43,7 @@ func (s *Server) letFinish(id, ident string) {
 	old.takenOver.Store(true) // a will with a delay is cancelled [MQTT-3.1.2-8]
 	old.yield.Store(true)
 	old.nc.SetReadDeadline(time.Now()) // after the flag: see setReadDeadline
+	old.wakeReader()                   // a parked read loop reads on (park_linux.go)
 	t := time.NewTimer(takeoverWait)
 	defer t.Stop()
 	select {

@@ -463,6 +463,12 @@ func (c *proxyConn) LocalAddr() net.Addr {
 // NetConn returns the connection from the proxy.
 func (c *proxyConn) NetConn() net.Conn { return c.Conn }
 
+// Buffered is the number of bytes read past the header that the next Read
+// serves before it reads the socket: a reader may wait for the socket to
+// be readable (a broker parking an idle connection) only when it is 0.
+// Not safe to call concurrently with Read.
+func (c *proxyConn) Buffered() int { return len(c.rest) }
+
 // CloseWrite shuts down the sending side of the socket, as the socket's own
 // CloseWrite does: embedding net.Conn hides it, and a broker closing
 // gracefully (TLS close_notify, then FIN) must reach it.
