@@ -3,6 +3,7 @@ package broker
 import (
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/gannet-mqtt/gannet/auth"
 	"github.com/gannet-mqtt/gannet/packet"
@@ -48,13 +49,14 @@ type message struct {
 }
 
 // newMessage copies an inbound PUBLISH (which aliases the read buffer) into
-// a message the broker owns: one allocation for topic and payload together.
+// a message the broker owns: one allocation for topic and payload together
+// (the topic is a string over buf, not a copy).
 func newMessage(p *packet.Publish, now time.Time) *message {
 	buf := make([]byte, len(p.Topic)+len(p.Payload))
 	copy(buf, p.Topic)
 	copy(buf[len(p.Topic):], p.Payload)
 	m := &message{
-		topic:   string(buf[:len(p.Topic)]),
+		topic:   unsafe.String(unsafe.SliceData(buf), len(p.Topic)), // buf's first bytes are never written again
 		payload: buf[len(p.Topic):],
 		qos:     p.QoS,
 		retain:  p.Retain,
