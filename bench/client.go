@@ -84,7 +84,13 @@ func (c *client) setup(ctx context.Context, d *net.Dialer) bool {
 	cfg := &c.e.cfg
 	begin := time.Now()
 	dctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
-	nc, err := cfg.dial(dctx, d)
+	dcfg := cfg
+	if c.role == roleSub && cfg.SubAddr != "" {
+		sc := *cfg
+		sc.Addr = cfg.SubAddr
+		dcfg = &sc
+	}
+	nc, err := dcfg.dial(dctx, d)
 	cancel()
 	if err != nil {
 		if ctx.Err() == nil {

@@ -55,6 +55,9 @@ type Config struct {
 
 	// Addr is the broker's host:port.
 	Addr string
+	// SubAddr, when set, is where subscribers connect instead of Addr:
+	// another node of a cluster, so that every message crosses nodes.
+	SubAddr string
 	// Transport is tcp (""), tls, ws or wss.
 	Transport Transport
 	// TLSConfig configures tls and wss dials; nil: the system's roots, the
@@ -179,6 +182,11 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		bad("broker address %q: %v", c.Addr, err)
+	}
+	if c.SubAddr != "" {
+		if _, _, err := net.SplitHostPort(c.SubAddr); err != nil {
+			bad("subscribers' broker address %q: %v", c.SubAddr, err)
+		}
 	}
 	switch c.Transport {
 	case "", TCP, TLS, WS, WSS:

@@ -40,6 +40,13 @@ func (c *Config) transport() Transport {
 // brokerName is the broker as the report names it: host:port for plain
 // TCP, scheme://host:port[/path] otherwise.
 func (c *Config) brokerName() string {
+	if c.SubAddr != "" {
+		sc := *c
+		sc.SubAddr = ""
+		o := sc
+		o.Addr = c.SubAddr
+		return sc.brokerName() + " (subscribers: " + o.brokerName() + ")"
+	}
 	switch t := c.transport(); t {
 	case TCP:
 		return c.Addr

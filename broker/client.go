@@ -194,6 +194,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		return nil
 	}
 	if p.QoS == 2 {
+		c.takeFreed() // identifiers the cluster refused (clusterpub.go)
 		s := c.sess
 		s.mu.Lock()
 		_, dup := s.inbound2[p.PacketID]
@@ -216,7 +217,9 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		}
 		s.mu.Unlock()
 		if dup { // a resent PUBLISH before PUBREL is not delivered again [MQTT-4.3.3-10] [MQTT-4.3.3-2]
-			c.sendPacket(&packet.Pubrec{PacketID: p.PacketID})
+			if !c.pipeAck(p.PacketID, 2, packet.Success, true) { // behind the first copy if the cluster is storing it
+				c.sendPacket(&packet.Pubrec{PacketID: p.PacketID})
+			}
 			return nil
 		}
 	}
@@ -241,6 +244,8 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		if c.srv.syncer != nil {
 			c.syncRead = true // held durably before the read's acknowledgements
 		}
+	} else if c.storeAsync(m, p) {
+		return nil // delivered and acknowledged once the cluster stored it (clusterpub.go)
 	} else {
 		m.via.Store(&c.batch) // copies are written at the end of this read (write.go)
 		n = c.srv.publish(m, c.sess, c.matches)
@@ -310,6 +315,9 @@ func (c *conn) ack(p *packet.Publish, rc packet.ReasonCode) {
 		delete(c.sess.inbound2, p.PacketID)
 		c.sess.inboundLocked(p.PacketID, false)
 		c.sess.mu.Unlock()
+	}
+	if c.pipeAck(p.PacketID, p.QoS, rc, false) { // behind the messages the cluster is storing (clusterpub.go)
+		return
 	}
 	if c.srv.syncer != nil {
 		c.acks = append(c.acks, ackLater{id: p.PacketID, qos: p.QoS, rc: rc})

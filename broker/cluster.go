@@ -231,9 +231,20 @@ func (s *Server) clusterUnsub(filter string) {
 // deliverRemote delivers a message from another node to local
 // subscriptions; it never goes back to the cluster.
 func (s *Server) deliverRemote(p *packet.Publish, share, filter string) {
-	m := newMessage(p, time.Now())
 	var matches topic.Matches[*session]
-	s.subs.Match(m.topic, nil, online, &matches)
+	s.deliverRemoteVia(p, share, filter, &matches, nil)
+}
+
+// deliverRemoteVia is deliverRemote with the caller's scratch space, the
+// copies written at the end of the batch via (nil: at once).
+func (s *Server) deliverRemoteVia(p *packet.Publish, share, filter string, matches *topic.Matches[*session], via *batch) {
+	m := newMessage(p, time.Now())
+	if via != nil {
+		m.via.Store(via)
+		defer m.via.Store(nil)
+	}
+	matches.Reset()
+	s.subs.Match(m.topic, nil, online, matches)
 	for i := range matches.Deliveries {
 		d := &matches.Deliveries[i] // deliver checks read access
 		if d.Share != share {

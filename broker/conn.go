@@ -48,6 +48,7 @@ type conn struct {
 	keepAlive time.Duration // 1.5 x the negotiated keep alive; 0: none
 
 	lastPacket time.Time // when the last complete packet arrived (read loop)
+	kaArmed    bool      // the keep-alive read deadline is set (read loop, keepalive.go)
 	maxOut     int       // client's Maximum Packet Size (5.0); 0: none
 
 	// 5.0 connection settings, fixed once CONNECT is accepted.
@@ -65,6 +66,7 @@ type conn struct {
 	clean     bool                // ended by DISCONNECT, will discarded
 	acks      []ackLater          // acknowledgements waiting for the store to sync
 	pubackOut packet.Puback       // the read loop's PUBACK, reused: sendPacket encodes it at once (one allocation less per QoS 1 message)
+	pipe      *pubPipe            // messages being stored by the cluster (clusterpub.go); made by the read loop
 	syncRead  bool                // this read wrote what no acknowledgement covers (a retained QoS 0 message): sync at its end
 	connected bool
 	willKept  bool // the cluster keeps the will (cluster.go): set by connect, read by disconnected
@@ -78,13 +80,14 @@ type conn struct {
 	closed    atomic.Bool
 	takenOver atomic.Bool
 	yield     atomic.Bool   // a new connection waits to take the session over
-	done      chan struct{} // closed when the read loop has handed over session and will
+	done      chan struct{} // made on demand, closed when the read loop has handed over session and will (handover.go); guarded by wmu
 	// syncWrites makes the flusher sync the store before each write: the
 	// session is persistent and the store durable.
 	syncWrites atomic.Bool
 	aliasOut   map[string]uint16 // outbound topic aliases, guarded by wmu
 	wdone      chan struct{}     // closing gracefully: closed when the last write is done (see linger.go)
 	deferred   bool              // in a read loop's batch, written at the end of its read (write.go); guarded by wmu
+	handedOver atomic.Bool       // the read loop has handed over session and will (handover.go); set under wmu
 	raw        syscall.RawConn   // the socket, for writes that do not wait; nil: TLS, WebSocket (write.go)
 
 	batch batch // connections this read loop queued packets on during a read (write.go)
@@ -153,7 +156,7 @@ func (c *conn) readFrom(buf []byte) {
 			buf = grown
 		}
 		var n int
-		n, err = c.nc.Read(buf[len(buf):cap(buf)])
+		n, err = c.readAlive(buf[len(buf):cap(buf)])
 		c.srv.stats.bytesIn.Add(uint64(n))
 		buf = buf[:len(buf)+n]
 	}
@@ -163,8 +166,9 @@ func (c *conn) readFrom(buf []byte) {
 		buf, err = c.drainForTakeover(buf)
 	}
 	putBuf(buf)
+	c.waitStores() // clusterpub.go
 	linger := c.ended(err)
-	close(c.done) // session and will handed over: a takeover need not wait for the linger
+	c.handOver() // session and will handed over: a takeover need not wait for the linger
 	if linger {
 		c.linger()
 	}
@@ -174,11 +178,14 @@ func (c *conn) readFrom(buf []byte) {
 // setReadDeadline arms the keep-alive: 1.5 x Keep Alive after the last
 // complete control packet, not after the last byte, so that a client
 // trickling a packet byte by byte is still cut off [MQTT-3.1.2-24]
-// [MQTT-3.1.2-22]. It reports true when a takeover asks the read loop to
-// stop: the deadline is set before the check, and the takeover sets the
-// flag before its own deadline, so a read never waits past the takeover.
+// [MQTT-3.1.2-22]. It sets the deadline once; a deadline that passes after
+// later packets arrived is moved on then (readAlive, keepalive.go), not at
+// every read. It reports true when a takeover asks the read loop to stop:
+// the deadline is set before the check, and the takeover sets the flag
+// before its own deadline, so a read never waits past the takeover.
 func (c *conn) setReadDeadline() (yield bool) {
-	if c.keepAlive > 0 {
+	if c.keepAlive > 0 && !c.kaArmed {
+		c.kaArmed = true
 		c.nc.SetReadDeadline(c.lastPacket.Add(c.keepAlive))
 	}
 	return c.yield.Load()
@@ -232,6 +239,9 @@ type ackLater struct {
 // flushAcks syncs the store if acknowledgements (or a retained QoS 0
 // message) wait for it, then sends them: one sync for the whole read.
 func (c *conn) flushAcks() {
+	if c.pipe != nil {
+		c.drainPipe() // clusterpub.go
+	}
 	if len(c.acks) == 0 {
 		if c.syncRead {
 			c.syncRead = false
@@ -330,7 +340,11 @@ func isTimeout(err error) bool {
 }
 
 // sendPacket encodes p into the write buffer.
-func (c *conn) sendPacket(p packet.Packet) {
+func (c *conn) sendPacket(p packet.Packet) { c.sendPacketVia(p, nil) }
+
+// sendPacketVia is sendPacket written at the end of the batch via (if
+// active; see kickLocked).
+func (c *conn) sendPacketVia(p packet.Packet, via *batch) {
 	c.wmu.Lock()
 	if c.closing {
 		c.wmu.Unlock()
@@ -351,7 +365,7 @@ func (c *conn) sendPacket(p packet.Packet) {
 	}
 	c.out, _ = p.Append(c.out, c.version)
 	c.checkHardLimitLocked()
-	c.kickLocked(nil)
+	c.kickLocked(via)
 	c.wmu.Unlock()
 	c.srv.emitPacket(EventPacketOut, c, p)
 }

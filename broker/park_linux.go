@@ -98,7 +98,7 @@ func (c *conn) readIdle(b []byte) (n int, err error, parked bool) {
 		raw = c.parkRaw()
 	}
 	if raw == nil {
-		n, err = c.nc.Read(b)
+		n, err = c.readAlive(b)
 		return n, err, false
 	}
 	ps := &c.park
@@ -107,17 +107,26 @@ func (c *conn) readIdle(b []byte) (n int, err error, parked bool) {
 		ps.listed = true
 		sweeper.add(c)
 	}
-	ps.mu.Lock()
-	ps.idle, ps.idleSince = true, nanotime()
-	ps.mu.Unlock()
-	n, err = c.nc.Read(b)
-	ps.mu.Lock()
-	ps.idle = false
-	asked := ps.parkReq
-	ps.parkReq = false
-	ps.mu.Unlock()
-	if !asked {
-		return n, err, false
+	var asked bool
+	for {
+		ps.mu.Lock()
+		ps.idle, ps.idleSince = true, nanotime()
+		ps.mu.Unlock()
+		n, err = c.read(b)
+		ps.mu.Lock()
+		ps.idle = false
+		asked = ps.parkReq
+		ps.parkReq = false
+		ps.mu.Unlock()
+		if asked {
+			break
+		}
+		// Not the sweeper's deadline: a keep-alive deadline that may have
+		// passed while packets kept arriving (keepalive.go). Not readAlive:
+		// its rearm would also undo the sweeper's past deadline.
+		if err == nil || !isTimeout(err) || !c.rearm() {
+			return n, err, false
+		}
 	}
 	// The sweeper set a past deadline: park if that is what ended the
 	// read, else put the keep-alive deadline back.
@@ -197,11 +206,9 @@ func (s *sweepSet) sweep() {
 		now := nanotime()
 		for i, c := range batch {
 			batch[i] = nil
-			select {
-			case <-c.done: // ended
+			if c.handedOver.Load() { // ended
 				s.remove(c)
 				continue
-			default:
 			}
 			ps := &c.park
 			ps.mu.Lock()

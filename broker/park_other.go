@@ -9,7 +9,7 @@ type parkState struct{}
 
 // readIdle waits for the next bytes of an idle connection.
 func (c *conn) readIdle(b []byte) (n int, err error, parked bool) {
-	n, err = c.nc.Read(b)
+	n, err = c.readAlive(b)
 	return n, err, false
 }
 

@@ -286,6 +286,12 @@ func (s *Server) publish(m *message, from *session, matches *topic.Matches[*sess
 	if s.cluster != nil && !s.route(m) {
 		return routeFailed
 	}
+	return s.publishLocal(m, from, matches)
+}
+
+// publishLocal is publish after the cluster took m: it delivers m on this
+// node.
+func (s *Server) publishLocal(m *message, from *session, matches *topic.Matches[*session]) int {
 	s.countIn(m)
 	if m.retain {
 		// A subscription being made scans the retained messages under the
@@ -345,7 +351,7 @@ func live(s *session) bool { return s.conn.Load() != nil && !s.ended.Load() }
 // handshake reads CONNECT within the connect timeout, then hands the
 // connection to its read loop.
 func (s *Server) handshake(nc net.Conn, lo *listenerState) {
-	c := &conn{srv: s, nc: nc, lo: lo, done: make(chan struct{}), raw: rawConn(nc)}
+	c := &conn{srv: s, nc: nc, lo: lo, raw: rawConn(nc)}
 	c.dec.MaxSize = s.opt().MaxPacketSize
 	c.dec.MaxUserProperties = s.opt().MaxUserProperties
 	c.dec.Reuse = true
@@ -410,7 +416,7 @@ func (c *conn) readConnect() (*packet.Connect, []byte, error) {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
 		}
-		n, err := c.nc.Read(buf[len(buf):cap(buf)])
+		n, err := c.read(buf[len(buf):cap(buf)])
 		c.srv.stats.bytesIn.Add(uint64(n))
 		buf = buf[:len(buf)+n]
 		if len(buf) > 0 && buf[0]>>4 != byte(packet.CONNECT) {

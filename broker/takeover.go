@@ -47,7 +47,7 @@ func (s *Server) letFinish(id, ident string) {
 	t := time.NewTimer(takeoverWait)
 	defer t.Stop()
 	select {
-	case <-old.done:
+	case <-old.handedOverChan():
 	case <-t.C:
 		s.log.Warn("taking a session over before its old connection finished", "client", id, "old_remote", old.nc.RemoteAddr(), "waited", takeoverWait)
 	}

@@ -11,3 +11,6 @@ import (
 func rawConn(net.Conn) syscall.RawConn { return nil }
 
 func tryWrite(syscall.RawConn, []byte) (int, bool) { return 0, false }
+
+// read reads from the connection.
+func (c *conn) read(b []byte) (int, error) { return c.nc.Read(b) }

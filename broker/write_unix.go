@@ -40,8 +40,8 @@ type rawWriter struct {
 var rawWriters = sync.Pool{New: func() any {
 	w := new(rawWriter)
 	w.fn = func(fd uintptr) bool {
-		w.n, w.err = syscall.Write(int(fd), w.b) // the descriptor is non-blocking
-		return true                              // never wait
+		w.n, w.err = sysWrite(fd, w.b) // the descriptor is non-blocking
+		return true                    // never wait
 	}
 	return w
 }}

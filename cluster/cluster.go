@@ -51,6 +51,12 @@ type Cluster struct {
 	pubMu sync.Mutex // orders hdrSeq with the publishes
 	seq   uint64     // guarded by pubMu
 
+	// storing maps each message being stored by Store to the broker's
+	// callback (store.go).
+	storeMu     sync.Mutex
+	storing     map[*nats.Msg]func(error)
+	storeClosed bool // guarded by storeMu: Close refused what was pending
+
 	in     broker.Inbound
 	owners jetstream.KeyValue // client identifier → owning node instance
 	wills  jetstream.KeyValue // client identifier → will (wills.go)
@@ -61,6 +67,8 @@ type Cluster struct {
 	readyCh     chan struct{}
 	// willsStarted is set once setupWills succeeded (setup goroutine only).
 	willsStarted bool
+	// ownersWatched is set once watchOwners succeeded (setup goroutine only).
+	ownersWatched bool
 
 	mu       sync.Mutex // guards the fields below
 	started  bool
@@ -103,6 +111,7 @@ func New(o Options) (*Cluster, error) {
 		queues:   make(map[*nats.Subscription]string),
 		owned:    make(map[string]uint64),
 		willRevs: make(map[string]uint64),
+		storing:  make(map[*nats.Msg]func(error)),
 		stop:     make(chan struct{}),
 		readyCh:  make(chan struct{}),
 	}
@@ -136,7 +145,11 @@ func New(o Options) (*Cluster, error) {
 		return nil, fmt.Errorf("cluster: connect to NATS: %w", err)
 	}
 	c.nc = nc
-	c.js, err = jetstream.New(nc)
+	c.js, err = jetstream.New(nc,
+		jetstream.WithPublishAsyncAckHandler(c.asyncStored),
+		jetstream.WithPublishAsyncErrHandler(c.asyncFailed),
+		jetstream.WithPublishAsyncTimeout(StoreTimeout),
+		jetstream.WithPublishAsyncMaxPending(maxStoring))
 	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("cluster: JetStream: %w", err)
@@ -160,7 +173,7 @@ func startServer(o Options, log *slog.Logger) (*server.Server, error) {
 		// listener, on loopback.
 		Host:       chost,
 		Port:       cport,
-		Cluster:    server.ClusterOpts{Name: o.Name, Host: host, Port: port},
+		Cluster:    server.ClusterOpts{Name: o.Name, Host: host, Port: port, Advertise: o.advertise},
 		JetStream:  true,
 		StoreDir:   filepath.Join(o.DataDir, "jetstream"),
 		SyncAlways: o.SyncAlways,
@@ -352,6 +365,12 @@ func (c *Cluster) setupOnce() error {
 		}
 		c.willsStarted = true
 	}
+	if !c.ownersWatched {
+		if err := c.watchOwners(owners); err != nil {
+			return err
+		}
+		c.ownersWatched = true
+	}
 	c.log.Debug("cluster: streams and buckets exist")
 	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy,
@@ -519,6 +538,28 @@ func decode(b []byte) (*packet.Publish, error) {
 // (acknowledged by a majority of its replicas); every message then goes to
 // the nodes with matching subscriptions over core NATS.
 func (c *Cluster) Route(p *packet.Publish) error {
+	data, err := encode(p)
+	if err != nil {
+		return err
+	}
+	if p.Retain || p.QoS > 0 {
+		// Stored, with a majority of the replicas, before the publisher
+		// is acknowledged; refused without a quorum.
+		if !c.ready.Load() {
+			return ErrNotReady
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), StoreTimeout)
+		_, err := c.js.Publish(ctx, c.storeSubject(p), data)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("cluster: store %q in JetStream: %w", p.Topic, err)
+		}
+	}
+	return c.forward(p.Topic, data)
+}
+
+// encode makes the routed and stored form of p: a 5.0 PUBLISH packet.
+func encode(p *packet.Publish) ([]byte, error) {
 	q := *p
 	q.PacketID = 0
 	q.Dup = false
@@ -527,34 +568,32 @@ func (c *Cluster) Route(p *packet.Publish) error {
 	}
 	data, err := q.Append(nil, packet.V5)
 	if err != nil {
-		return fmt.Errorf("cluster: encode %q: %w", p.Topic, err)
+		return nil, fmt.Errorf("cluster: encode %q: %w", p.Topic, err)
 	}
-	subj := TopicSubject(p.Topic)
-	if p.Retain || p.QoS > 0 {
-		// Stored, with a majority of the replicas, before the publisher
-		// is acknowledged; refused without a quorum.
-		if !c.ready.Load() {
-			return ErrNotReady
-		}
-		stream := "q."
-		if p.Retain {
-			stream = "r."
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), StoreTimeout)
-		_, err := c.js.Publish(ctx, c.prefix+stream+subj, data)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("cluster: store %q in JetStream: %w", p.Topic, err)
-		}
+	return data, nil
+}
+
+// storeSubject is the subject p is stored under: in the retained stream
+// or in the messages stream.
+func (c *Cluster) storeSubject(p *packet.Publish) string {
+	if p.Retain {
+		return c.prefix + "r." + TopicSubject(p.Topic)
 	}
-	msg := &nats.Msg{Subject: c.prefix + "m." + subj, Data: data, Header: nats.Header{}}
+	return c.prefix + "q." + TopicSubject(p.Topic)
+}
+
+// forward sends an encoded message live to the nodes with matching
+// subscriptions, numbered so that a node that gets it through several
+// filters delivers it once.
+func (c *Cluster) forward(topicName string, data []byte) error {
+	msg := &nats.Msg{Subject: c.prefix + "m." + TopicSubject(topicName), Data: data, Header: nats.Header{}}
 	c.pubMu.Lock()
 	defer c.pubMu.Unlock()
 	c.seq++
 	msg.Header.Set(hdrOrigin, c.origin)
 	msg.Header.Set(hdrSeq, strconv.FormatUint(c.seq, 10))
 	if err := c.nc.PublishMsg(msg); err != nil {
-		return fmt.Errorf("cluster: route %q: %w", p.Topic, err)
+		return fmt.Errorf("cluster: route %q: %w", topicName, err)
 	}
 	return nil
 }
@@ -660,6 +699,12 @@ func (c *Cluster) Interest(topicName string) int {
 func (c *Cluster) dispatch() {
 	defer c.wg.Done()
 	last := make(map[string]uint64)
+	deliver, flush := c.in.Deliver, func() {}
+	if b, ok := c.in.(broker.InboundBatcher); ok {
+		// What arrived together is written to each subscriber together.
+		ib := b.NewBatch()
+		deliver, flush = ib.Deliver, ib.Flush
+	}
 	for {
 		var m *nats.Msg
 		select {
@@ -667,33 +712,50 @@ func (c *Cluster) dispatch() {
 			return
 		case m = <-c.msgs:
 		}
-		share, filter := "", ""
-		if m.Sub != nil && m.Sub.Queue != "" {
-			c.mu.Lock()
-			filter = c.queues[m.Sub]
-			c.mu.Unlock()
-			if filter == "" {
-				continue // unsubscribed since
+	burst:
+		for n := 0; ; n++ {
+			c.dispatchOne(m, last, deliver)
+			if n == 255 {
+				break
 			}
-			share, _, _ = topic.ParseShare(filter)
-		} else {
-			origin := m.Header.Get(hdrOrigin)
-			if origin == c.origin {
-				continue // delivered here already
+			select {
+			case m = <-c.msgs:
+			default:
+				break burst
 			}
-			seq, _ := strconv.ParseUint(m.Header.Get(hdrSeq), 10, 64)
-			if seq <= last[origin] {
-				continue
-			}
-			last[origin] = seq
 		}
-		p, err := decode(m.Data)
-		if err != nil {
-			c.log.Warn("cluster: unreadable message from another node skipped", "subject", m.Subject, "error", err)
-			continue
-		}
-		c.in.Deliver(p, share, filter)
+		flush()
 	}
+}
+
+// dispatchOne hands one live message to the broker.
+func (c *Cluster) dispatchOne(m *nats.Msg, last map[string]uint64, deliver func(*packet.Publish, string, string)) {
+	share, filter := "", ""
+	if m.Sub != nil && m.Sub.Queue != "" {
+		c.mu.Lock()
+		filter = c.queues[m.Sub]
+		c.mu.Unlock()
+		if filter == "" {
+			return // unsubscribed since
+		}
+		share, _, _ = topic.ParseShare(filter)
+	} else {
+		origin := m.Header.Get(hdrOrigin)
+		if origin == c.origin {
+			return // delivered here already
+		}
+		seq, _ := strconv.ParseUint(m.Header.Get(hdrSeq), 10, 64)
+		if seq <= last[origin] {
+			return
+		}
+		last[origin] = seq
+	}
+	p, err := decode(m.Data)
+	if err != nil {
+		c.log.Warn("cluster: unreadable message from another node skipped", "subject", m.Subject, "error", err)
+		return
+	}
+	deliver(p, share, filter)
 }
 
 // Close implements broker.Cluster: it leaves the cluster and stops the
@@ -712,6 +774,7 @@ func (c *Cluster) Close() error {
 	if c.nc != nil {
 		c.nc.Close()
 	}
+	c.failStoring()
 	if c.ns != nil {
 		c.ns.Shutdown()
 		c.ns.WaitForShutdown()

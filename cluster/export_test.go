@@ -43,3 +43,49 @@ func (c *Cluster) Crash() {
 		c.ns.Shutdown()
 	}
 }
+
+// WithAdvertise returns o for a node that tells the others addr as its
+// route address, for the routes they make on their own.
+func WithAdvertise(o Options, addr string) Options {
+	o.advertise = addr
+	return o
+}
+
+// Leaderships weighs what this node's NATS server leads of what the
+// cluster needs to accept CONNECTs and QoS 1/2 messages: the messages
+// stream and the owners bucket count 1 each, the JetStream meta group 10
+// (a node that loses it also stalls the creation of consumers).
+func (c *Cluster) Leaderships() int {
+	if c.ns == nil {
+		return 0
+	}
+	n := 0
+	if c.ns.JetStreamIsLeader() {
+		n += 10
+	}
+	acc := c.ns.GlobalAccount().Name
+	for _, st := range []string{c.messageStream(), "KV_gannet_" + c.opt.Name + "_owners"} {
+		if c.ns.JetStreamIsStreamLeader(acc, st) {
+			n++
+		}
+	}
+	return n
+}
+
+// StepDown asks this node's NATS server to hand the leadership of the
+// messages stream and the owners bucket to another node, where it has it.
+func (c *Cluster) StepDown() {
+	if c.ns == nil {
+		return
+	}
+	acc := c.ns.GlobalAccount().Name
+	for _, st := range []string{c.messageStream(), "KV_gannet_" + c.opt.Name + "_owners"} {
+		if c.ns.JetStreamIsStreamLeader(acc, st) {
+			c.ns.JetStreamStepdownStream(acc, st)
+		}
+	}
+}
+
+// OwnerKeyRoundTrip maps a client identifier to its owners bucket key and
+// back.
+func OwnerKeyRoundTrip(id string) (string, error) { return ownerID(ownerKey(id)) }

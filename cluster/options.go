@@ -54,6 +54,12 @@ type Options struct {
 	StartTimeout time.Duration
 	// Logger receives the cluster's and the embedded server's logs.
 	Logger *slog.Logger
+
+	// advertise, when set, is the route address the embedded server tells
+	// the other nodes, for the routes they make on their own (implicit
+	// routes): tests give one that leads nowhere, so that the nodes reach
+	// each other only through their Routes, proxies the tests can cut.
+	advertise string
 }
 
 // DefaultOptions returns options for a node named after the host, on the

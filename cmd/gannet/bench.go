@@ -19,7 +19,8 @@ func newBenchCmd() *cobra.Command {
 	var (
 		host, protocol, shape string
 		idPrefix              string
-		port                  int
+		port, subPort         int
+		subHost               string
 		qos                   int
 		keepAlive             int
 		asJSON, quiet         bool
@@ -93,6 +94,15 @@ goes to stdout, as JSON with --json.`,
 				port = defaultPort(cfg.Transport)
 			}
 			cfg.Addr = net.JoinHostPort(host, strconv.Itoa(port))
+			if subPort != 0 || subHost != "" {
+				if subHost == "" {
+					subHost = host
+				}
+				if subPort == 0 {
+					subPort = port
+				}
+				cfg.SubAddr = net.JoinHostPort(subHost, strconv.Itoa(subPort))
+			}
 			if cfg.Transport == bench.TLS || cfg.Transport == bench.WSS {
 				tf := clientFlags{cafile: cafile, insecure: insecure}
 				if cfg.TLSConfig, err = tf.tlsConfig(); err != nil {
@@ -145,6 +155,8 @@ goes to stdout, as JSON with --json.`,
 	f.Bool("help", false, "help for bench")
 	f.StringVarP(&host, "host", "h", "127.0.0.1", "broker host")
 	f.IntVarP(&port, "port", "p", 0, "broker port (default by transport: 1883 tcp, 8883 tls, 80 ws, 443 wss)")
+	f.StringVar(&subHost, "sub-host", "", "subscribers connect to this host instead (another node of a cluster; default: --host)")
+	f.IntVar(&subPort, "sub-port", 0, "subscribers connect to this port instead (another node of a cluster; default: --port)")
 	f.StringVar(&transport, "transport", "tcp", "how to reach the broker: tcp, tls, ws (WebSocket) or wss (WebSocket over TLS)")
 	f.StringVar(&cfg.WSPath, "ws-path", "/mqtt", "ws and wss: the HTTP path of the WebSocket endpoint")
 	f.StringVar(&cafile, "cafile", "", "PEM file of the certificate authorities to trust; turns on TLS (tcp becomes tls, ws becomes wss)")
