@@ -234,7 +234,10 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			m.source = c.authc
 		}
 	}
-	var n int
+	var (
+		n   int
+		txn *storeTxn
+	)
 	if delayed {
 		if rc := c.srv.hold(m, delay, c.clientID); rc != packet.Success {
 			c.refuseDelayed(p, rc)
@@ -247,9 +250,21 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	} else if c.storeAsync(m, p) {
 		return nil // delivered and acknowledged once the cluster stored it (clusterpub.go)
 	} else {
+		if p.QoS == 2 {
+			// Deliveries, retained record and identifier: one write
+			// (storetxn.go) [MQTT-4.3.3-2].
+			txn = c.srv.beginTxn(c.sess, p.PacketID)
+			if txn != nil {
+				m.txn.Store(txn)
+			}
+		}
 		m.via.Store(&c.batch) // copies are written at the end of this read (write.go)
 		n = c.srv.publish(m, c.sess, c.matches)
 		m.via.Store(nil)
+		if txn != nil {
+			m.txn.Store(nil)
+			txn.end() // a refused message leaves no trace in the store
+		}
 	}
 	if n == routeFailed {
 		switch {
@@ -267,11 +282,12 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		c.ack(p, packet.QuotaExceeded) // 5.0 3.4.2.1; frees a QoS 2 identifier [MQTT-4.3.3-9]
 		return nil
 	}
-	if p.QoS == 2 {
-		// Stored after the deliveries it guards, as the log is replayed in
-		// order: a crash that keeps the identifier keeps them too, and a
-		// resent PUBLISH is not taken for one already delivered when it
-		// was not [MQTT-4.3.3-10]. Durable before PUBREC.
+	if p.QoS == 2 && txn == nil {
+		// Without a transaction, stored after the deliveries it guards,
+		// as the log is replayed in order: a crash that keeps the
+		// identifier keeps them too, and a resent PUBLISH is not taken
+		// for one already delivered when it was not [MQTT-4.3.3-10].
+		// Durable before PUBREC.
 		c.sess.mu.Lock()
 		c.sess.inboundLocked(p.PacketID, true)
 		c.sess.mu.Unlock()

@@ -21,7 +21,8 @@ func (s *Server) outQoS(msgQoS, subQoS byte) byte {
 // retainSourceOK reports whether a retained message may be delivered under
 // Options.CheckRetainSource: its publisher must still be allowed to write
 // its topic. Messages of unknown origin (published by the broker, or
-// restored from the store) are delivered.
+// stored by a Gannet that did not keep the publisher) are delivered; the
+// store keeps the publisher of the others across a restart.
 func (s *Server) retainSourceOK(m *message) bool {
 	if m.source == nil || !s.opt().CheckRetainSource || s.opt().Authorizer == nil {
 		return true

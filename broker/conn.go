@@ -525,7 +525,9 @@ func (c *conn) flush() {
 
 		if c.syncWrites.Load() {
 			// What goes out (packet identifiers, PUBRELs) must match what
-			// a restarted broker will find on disk.
+			// a restarted broker will find on disk: deliveries of a
+			// transaction are there once it has ended (storetxn.go).
+			c.srv.txns.wait()
 			c.srv.syncStore()
 		}
 		n, err := c.nc.Write(b)

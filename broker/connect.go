@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/gannet-mqtt/gannet/auth"
 	"github.com/gannet-mqtt/gannet/packet"
 )
 
@@ -73,7 +74,14 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		if m == nil {
 			return refuse(packet.BadAuthenticationMethod, "authentication method "+p.Properties.AuthMethod+" is not supported") // [MQTT-4.12.0-1]
 		}
+		// Counted in the login limits as a password login is.
+		done, rc, why := s.admitEnhanced(&auth.Client{ClientID: id, Remote: c.nc.RemoteAddr(), Listener: c.lo.Name, Version: p.Version})
+		if rc != packet.Success {
+			quiet = true
+			return refuse(rc, why)
+		}
 		reply, user, err := c.authExchange(m, p)
+		done(user, err == nil)
 		if err != nil {
 			return refuse(packet.NotAuthorized, "enhanced authentication ("+p.Properties.AuthMethod+") failed: "+err.Error()) // [MQTT-4.12.0-4]
 		}
@@ -280,6 +288,7 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		sess.saveLocked() // before CONNACK: an acknowledged session is kept
 		c.syncWrites.Store(s.syncer != nil)
 	} else if sess.stored {
+		sess.forgetTxnsLocked() // the store deletes its queue
 		if sess.spilled > 0 {
 			sess.unspillLocked(sess.spilled) // the session now lives in memory only
 		}
@@ -352,6 +361,7 @@ func (s *Server) discardLocked(sess *session) {
 	sess.clearLocked()
 	sess.stopTimersLocked()
 	sess.ended.Store(true)
+	sess.forgetTxnsLocked() // the store deletes its queue
 	sess.mu.Unlock()
 	for _, f := range filters {
 		if s.subs.Remove(sess, f) {

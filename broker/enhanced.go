@@ -25,16 +25,23 @@ func (s *Server) enhancedMethod(name string) auth.EnhancedAuth {
 // authExchange runs an enhanced authentication exchange during CONNECT:
 // it sends AUTH 0x18 with the method's data and reads the client's AUTH
 // replies until the method is done. It returns the data for CONNACK and
-// the user name the method established.
+// the user name the method established; with an error, the user name the
+// client gave, if any.
 func (c *conn) authExchange(m auth.EnhancedAuth, p *packet.Connect) (reply []byte, user string, err error) {
 	method := p.Properties.AuthMethod
 	ex := m.Start(&auth.Client{ClientID: p.ClientID, Remote: c.nc.RemoteAddr(), Listener: c.lo.Name, Version: p.Version})
 	data := p.Properties.AuthData
+	named := func() string { // the user the exchange names, known once it has begun
+		if id, ok := ex.(auth.Identified); ok {
+			return id.Username()
+		}
+		return ""
+	}
 	deadline := time.Now().Add(c.srv.opt().ConnectTimeout)
 	for {
 		reply, done, err := ex.Step(data)
 		if err != nil {
-			return nil, "", err
+			return nil, named(), err
 		}
 		if done {
 			if id, ok := ex.(auth.Identified); ok {
@@ -48,15 +55,15 @@ func (c *conn) authExchange(m auth.EnhancedAuth, p *packet.Connect) (reply []byt
 		c.sendPacket(a)
 		next, err := c.readHandshakePacket(deadline)
 		if err != nil {
-			return nil, "", err
+			return nil, named(), err
 		}
 		in, ok := next.(*packet.Auth)
 		if !ok {
 			// Only AUTH or DISCONNECT may come before CONNACK [MQTT-3.1.2-30].
-			return nil, "", fmt.Errorf("%s during the authentication exchange", next.Type())
+			return nil, named(), fmt.Errorf("%s during the authentication exchange", next.Type())
 		}
 		if in.ReasonCode != packet.ContinueAuthentication || in.Properties.AuthMethod != method { // [MQTT-4.12.0-3]
-			return nil, "", errors.New("AUTH with another reason code or method during the exchange")
+			return nil, named(), errors.New("AUTH with another reason code or method during the exchange")
 		}
 		data = in.Properties.AuthData
 	}

@@ -22,6 +22,9 @@ type retainedSweep struct {
 	timer *time.Timer // nil until a retained message with an expiry is set
 	next  time.Time   // when timer fires; zero when it is not armed
 	last  time.Time   // when the last sweep ran
+
+	stopped bool           // the server closed: no sweep starts
+	running sync.WaitGroup // a sweep under way; Close waits for it
 }
 
 // queueFullLocked reports whether the session's queue is at its limit
@@ -49,6 +52,9 @@ func (s *Server) retainedExpiresAt(t time.Time) {
 	sw := &s.sweep
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
+	if sw.stopped {
+		return
+	}
 	if !sw.next.IsZero() && !t.Before(sw.next) {
 		return // a sweep is due first; it schedules the next one
 	}
@@ -67,6 +73,7 @@ func (s *Server) retainedExpiresAt(t time.Time) {
 // stopSweep stops the sweep timer, when the server closes.
 func (s *Server) stopSweep() {
 	s.sweep.mu.Lock()
+	s.sweep.stopped = true
 	if s.sweep.timer != nil {
 		s.sweep.timer.Stop()
 	}
@@ -76,14 +83,18 @@ func (s *Server) stopSweep() {
 
 // sweepRetained deletes the expired retained messages and arranges the
 // next sweep for the earliest expiry left.
+//
+// It writes to the store: Close stops new sweeps and waits for one under
+// way (retainedSweep.running) before it returns and the store closes.
 func (s *Server) sweepRetained() {
-	select {
-	case <-s.stop:
-		return
-	default:
-	}
 	now := time.Now()
 	s.sweep.mu.Lock()
+	if s.sweep.stopped {
+		s.sweep.mu.Unlock()
+		return
+	}
+	s.sweep.running.Add(1)
+	defer s.sweep.running.Done()
 	s.sweep.next, s.sweep.last = time.Time{}, now
 	s.sweep.mu.Unlock()
 	var (

@@ -129,13 +129,54 @@ func sourcePrefix(addr net.Addr) (netip.Prefix, bool) {
 // more than the budget holds; done gives them back when the password was
 // right.
 func (s *Server) admitLogin(ac *auth.Client) (done func(ok bool), rc packet.ReasonCode, why string) {
+	end, rc, why := s.admitLoginFor(ac, true)
+	if rc != packet.Success {
+		return nil, rc, why
+	}
+	return func(ok bool) { end(ac.Username, ok) }, rc, why
+}
+
+// admitEnhanced is admitLogin for an enhanced authentication exchange
+// (5.0 AUTH, SCRAM): its attempts are held to the same limits as password
+// logins, and count in the same failure budgets. The user name is known
+// only once the exchange has begun, so the user's budget is charged when
+// done reports the exchange failed, with the user it named.
+func (s *Server) admitEnhanced(ac *auth.Client) (done func(user string, ok bool), rc packet.ReasonCode, why string) {
+	end, rc, why := s.admitLoginFor(ac, false)
+	if rc != packet.Success {
+		return nil, rc, why
+	}
+	return func(user string, ok bool) {
+		end(user, ok)
+		if ok || user == "" {
+			return
+		}
+		ll := s.opt().LoginLimits
+		if ll.UserFailureRate <= 0 {
+			return
+		}
+		g := &s.logins
+		src, hasSrc := sourcePrefix(ac.Remote)
+		now := time.Now()
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if t, known := g.good[goodLogin{user, src}]; hasSrc && known && now.Sub(t) <= goodLoginFor {
+			return // as admitLogin: a place the user logs in from is not held to it
+		}
+		g.userFail, _ = take(g.userFail, g.userKey(user), now, ll.UserFailureRate, ll.UserFailureBurst)
+	}, packet.Success, ""
+}
+
+// admitLoginFor is admitLogin; checkUser false leaves the user's failure
+// budget out (admitEnhanced).
+func (s *Server) admitLoginFor(ac *auth.Client, checkUser bool) (done func(user string, ok bool), rc packet.ReasonCode, why string) {
 	ll := s.opt().LoginLimits
 	g := &s.logins
 	src, hasSrc := sourcePrefix(ac.Remote)
 	now := time.Now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	refuse := func(rc packet.ReasonCode, why string) (func(bool), packet.ReasonCode, string) {
+	refuse := func(rc packet.ReasonCode, why string) (func(string, bool), packet.ReasonCode, string) {
 		s.noteLoginRefusedLocked(now)
 		s.log.Debug("refusing CONNECT unchecked: "+why, "client", ac.ClientID, "user", ac.Username, "remote", ac.Remote)
 		return nil, rc, why
@@ -153,7 +194,7 @@ func (s *Server) admitLogin(ac *auth.Client) (done func(ok bool), rc packet.Reas
 			return refuse(packet.ConnectionRateExceeded, "too many failed logins from this address")
 		}
 	}
-	if ll.UserFailureRate > 0 {
+	if ll.UserFailureRate > 0 && checkUser {
 		t, known := g.good[goodLogin{ac.Username, src}]
 		if !hasSrc || !known || now.Sub(t) > goodLoginFor {
 			g.userFail, userRes = take(g.userFail, g.userKey(ac.Username), now, ll.UserFailureRate, ll.UserFailureBurst)
@@ -172,7 +213,7 @@ func (s *Server) admitLogin(ac *auth.Client) (done func(ok bool), rc packet.Reas
 		}
 		g.bySource[src]++
 	}
-	return func(ok bool) { s.loginDone(ac.Username, src, hasSrc, ok, srcRes, userRes) }, packet.Success, ""
+	return func(user string, ok bool) { s.loginDone(user, src, hasSrc, ok, srcRes, userRes) }, packet.Success, ""
 }
 
 // loginDone ends a check admitted by admitLogin: a right password gives

@@ -44,6 +44,10 @@ type message struct {
 	// (write.go). nil otherwise.
 	via atomic.Pointer[batch]
 
+	// txn is the store transaction of the routing of an inbound QoS 2
+	// message, while it routes it (storetxn.go). nil otherwise.
+	txn atomic.Pointer[storeTxn]
+
 	// stored is the store's record of the message, made on first need.
 	stored atomic.Pointer[store.Message]
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gannet-mqtt/gannet/auth"
 	"github.com/gannet-mqtt/gannet/store"
 	"github.com/gannet-mqtt/gannet/topic"
 )
@@ -65,6 +66,11 @@ func (s *Server) storeMessage(m *message) *store.Message {
 		Created:    m.created,
 		Expiry:     m.expiry,
 	}
+	if a := m.source; a != nil {
+		// Kept with a retained message, so that CheckRetainSource holds
+		// after a restart too.
+		p.Source = &store.Source{ClientID: a.ClientID, Username: a.Username, Listener: a.Listener, CertCommonName: a.CertCommonName}
+	}
 	if !m.stored.CompareAndSwap(nil, p) {
 		return m.stored.Load()
 	}
@@ -81,6 +87,9 @@ func fromStore(p *store.Message) *message {
 		props:   p.Properties,
 		created: p.Created,
 		expiry:  p.Expiry,
+	}
+	if src := p.Source; src != nil { // a retained message's publisher, for CheckRetainSource
+		m.source = &auth.Client{ClientID: src.ClientID, Username: src.Username, Listener: src.Listener, CertCommonName: src.CertCommonName}
 	}
 	m.stored.Store(p)
 	return m
@@ -149,6 +158,13 @@ func (sess *session) appendLocked(o *outbound) {
 	}
 	sess.seq++
 	o.seq = sess.seq
+	if o.msg != nil {
+		if t := o.msg.txn.Load(); t != nil && t.add(sess, o, sess.entry(o)) { // the transaction keeps its entry
+			o.txn = t
+			sess.noteTxnLocked(t)
+			return
+		}
+	}
 	sess.storedEntry(o)
 	sess.srv.storeErr("queue message", sess.id, sess.srv.store.Append(sess.id, sess.entriesOut[:]...))
 	sess.entryOut = store.Entry{}
@@ -157,6 +173,9 @@ func (sess *session) appendLocked(o *outbound) {
 // updateLocked stores a delivery's new identifier or state. sess.mu held.
 func (sess *session) updateLocked(o *outbound) {
 	if o.seq == 0 || !sess.stored {
+		return
+	}
+	if o.txn != nil && o.txn.update(o, sess.entry(o)) { // the transaction keeps its entry
 		return
 	}
 	sess.srv.storeErr("update queued message", sess.id, sess.srv.store.Update(sess.id, sess.storedEntry(o)))
@@ -265,6 +284,10 @@ func (sess *session) inboundLocked(id uint16, add bool) {
 // removeLocked forgets a completed delivery. sess.mu held.
 func (sess *session) removeLocked(o *outbound) {
 	if o.seq == 0 || !sess.stored {
+		return
+	}
+	if o.txn != nil && o.txn.update(o, nil) {
+		o.seq = 0
 		return
 	}
 	sess.srv.storeErr("remove queued message", sess.id, sess.srv.store.Remove(sess.id, o.seq))

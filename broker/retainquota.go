@@ -48,7 +48,9 @@ func (s *Server) retainLocked(m *message) bool {
 	if len(m.payload) == 0 {
 		if had && s.retained.Delete(m.topic) { // [MQTT-3.3.1-10] [MQTT-3.3.1-11] [MQTT-3.3.1-6] [MQTT-3.3.1-7]
 			s.retainQuota.remove(old)
-			s.storeErr("delete retained message", m.topic, s.store.DeleteRetained(m.topic))
+			if t := m.txn.Load(); t == nil || !t.retain(nil, m.topic) {
+				s.storeErr("delete retained message", m.topic, s.store.DeleteRetained(m.topic))
+			}
 		}
 		return true
 	}
@@ -61,7 +63,9 @@ func (s *Server) retainLocked(m *message) bool {
 	}
 	s.retainQuota.add(m)
 	s.retained.Set(m.topic, m) // [MQTT-3.3.1-5]
-	s.storeErr("store retained message", m.topic, s.store.SetRetained(s.storeMessage(m)))
+	if t := m.txn.Load(); t == nil || !t.retain(s.storeMessage(m), "") {
+		s.storeErr("store retained message", m.topic, s.store.SetRetained(s.storeMessage(m)))
+	}
 	s.retainedExpiresAt(m.expiry) // deleted when it expires [MQTT-3.3.2-5]
 	return true
 }

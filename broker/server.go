@@ -28,6 +28,7 @@ type Server struct {
 	cluster   Cluster       // nil on a single node
 	msgSeq    atomic.Uint64 // last message ID given to the store
 	syncer    syncer        // the store's Sync, nil when it has none
+	txns      txnSet        // open store transactions (storetxn.go)
 	writeSeq  atomic.Uint64 // store writes made
 	syncedSeq atomic.Uint64 // store writes known durable
 
@@ -106,6 +107,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.cfg.Store(&opts)
 	s.syncer, _ = store.Find[syncer](st)
+	s.txns.batcher, _ = store.Find[store.Batcher](st)
 	s.stop = make(chan struct{})
 	s.cluster = opts.Cluster
 	s.topicMetrics.Store(newTopicMetrics(opts.TopicMetrics))
@@ -143,6 +145,7 @@ func (s *Server) ServeListener(l net.Listener, lo ListenerOptions) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
+		l.Close() // as Close closes the listeners it serves
 		return ErrServerClosed
 	}
 	s.listeners[l] = struct{}{}
@@ -226,7 +229,8 @@ func (s *Server) Close() error {
 		connected[c] = c.connected // written under s.mu, with c.version before it
 	}
 	s.mu.Unlock()
-	s.stopDelayed() // not under s.mu: it waits for a delayed message being published
+	s.sweep.running.Wait() // a sweep under way ends before the caller closes the store
+	s.stopDelayed()        // not under s.mu: it waits for a delayed message being published
 	// A clustered node moves its clients to the others (clusterops.go).
 	serverRef := s.drainCluster()
 	for _, c := range conns {
@@ -320,6 +324,10 @@ func (s *Server) publishLocal(m *message, from *session, matches *topic.Matches[
 	}
 	if len(matches.Deliveries) == 0 {
 		s.emitPublished(m, from, EventDropped, DropNoSubscribers)
+	}
+	if t := m.txn.Load(); t != nil {
+		t.commit() // with retainMu held: retained writes stay in order (storetxn.go)
+		m.txn.Store(nil)
 	}
 	return len(matches.Deliveries)
 }

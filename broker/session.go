@@ -27,9 +27,10 @@ type outbound struct {
 	id     uint16
 	state  outState
 	subIDs []uint32
-	share  string // the shared subscription group it was chosen for
-	seq    uint64 // position in the stored queue; 0 when not stored
-	resend bool   // inflight, to be re-sent (DUP, same identifier) when the window allows
+	share  string    // the shared subscription group it was chosen for
+	seq    uint64    // position in the stored queue; 0 when not stored
+	resend bool      // inflight, to be re-sent (DUP, same identifier) when the window allows
+	txn    *storeTxn // the transaction its stored entry was written in (storetxn.go)
 }
 
 // session is the state the broker keeps for one client identifier
@@ -78,6 +79,8 @@ type session struct {
 	spilled      int                         // queued deliveries kept only in the store
 	spilledBytes int64                       // what they cost (outCost)
 	loadedSeq    uint64                      // last stored position also held in memory
+	txns         []*storeTxn                 // transactions that may hold deliveries of the session (storetxn.go)
+	uncommitted  int                         // deliveries spilled in transactions not yet written
 }
 
 func newSession(srv *Server, id string) *session {
@@ -144,6 +147,9 @@ func (s *session) deliver(m *message, qos byte, retain bool, subIDs []uint32, sh
 		// Beyond what a session keeps in memory: the queue continues on
 		// disk and is read back as the window drains.
 		s.appendLocked(o)
+		if o.txn != nil && o.txn.spill(s) {
+			s.uncommitted++ // not on disk yet: no unspill until it is
+		}
 		s.spilled++
 		s.spilledBytes += outCost(o)
 	default:
@@ -250,7 +256,7 @@ func (s *session) fillLocked() {
 			}
 		}
 	}
-	if s.spilled > 0 && s.queue.len() < queueMemory/2 && s.queue.bytes < queueMemoryBytes/2 {
+	if s.spilled > 0 && s.uncommitted == 0 && s.queue.len() < queueMemory/2 && s.queue.bytes < queueMemoryBytes/2 {
 		s.unspillBytesLocked(queueMemory-s.queue.len(), queueMemoryBytes)
 	}
 	for s.resends == 0 && s.queue.len() > 0 && len(s.inflight) < s.maxInflight {

@@ -110,6 +110,19 @@ type Message struct {
 	Properties packet.Properties
 	Created    time.Time
 	Expiry     time.Time // zero: never
+	// Source is who published a retained message, kept with it by
+	// RetainedStore (not by queues) so that check_retain_source can
+	// check its write access again after a restart; nil when unknown.
+	Source *Source
+}
+
+// Source is the publisher of a retained message, as the authoriser sees
+// it.
+type Source struct {
+	ClientID       string
+	Username       string
+	Listener       string
+	CertCommonName string
 }
 
 // EntryState is where a queued delivery stands.

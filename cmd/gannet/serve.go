@@ -23,7 +23,6 @@ import (
 	"github.com/gannet-mqtt/gannet/store"
 	"github.com/gannet-mqtt/gannet/store/memory"
 	"github.com/gannet-mqtt/gannet/store/pebble"
-	"github.com/gannet-mqtt/gannet/webhook"
 )
 
 func newServeCmd() *cobra.Command {
@@ -37,7 +36,7 @@ Configuration comes from, in order of precedence: the flags below, GANNET_*
 environment variables (GANNET_LIMITS_MAX_INFLIGHT=100, GANNET_ADMIN_TOKEN=...),
 the file given with --config (YAML, see gannet.example.yaml, or a
 mosquitto.conf), and the defaults. SIGHUP reloads passwords, ACL, TLS
-certificates, limits and bridges without dropping connections.`,
+certificates, limits, bridges and webhooks without dropping connections.`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: false,
@@ -123,14 +122,13 @@ func serve(ctx context.Context, flags *config.Flags) error {
 		}
 		return err
 	}
-	var hooks *webhook.Engine
+	hooks := &webhookSet{srv: srv, log: log} // replaced on reload (webhooks.go)
+	if err := hooks.apply(rt.Webhooks); err != nil {
+		srv.Close()
+		return err
+	}
+	defer hooks.Close() // after srv.Close: the last events go out
 	if len(rt.Webhooks) > 0 {
-		hooks, err = webhook.New(srv, webhook.Options{Hooks: rt.Webhooks, Logger: log})
-		if err != nil {
-			srv.Close()
-			return err
-		}
-		defer hooks.Close() // after srv.Close: the last events go out
 		log.Info("webhooks started", "count", len(rt.Webhooks))
 	}
 
@@ -179,10 +177,8 @@ func serve(ctx context.Context, flags *config.Flags) error {
 			closeAll()
 			return err
 		}
-		if hooks != nil {
-			if err := a.Registry().Register(hooks.Collector()); err != nil {
-				log.Warn("webhook metrics not registered", "error", err)
-			}
+		if err := a.Registry().Register(hooks.Collector()); err != nil {
+			log.Warn("webhook metrics not registered", "error", err)
 		}
 		if rt.Admin.Token == "" {
 			log.Warn("admin listener has no token: anyone who reaches " + rt.Admin.Address + " can administer the broker; set admin.token (requests naming it by a host name other than localhost or admin.allowed_hosts are refused)")
@@ -207,7 +203,7 @@ func serve(ctx context.Context, flags *config.Flags) error {
 			bridges.Close()
 			return srv.Close()
 		case <-hup:
-			reload(flags, srv, ls, bridges, log)
+			reload(flags, srv, ls, bridges, hooks, log)
 		case err := <-errc:
 			if errors.Is(err, broker.ErrServerClosed) {
 				continue
@@ -221,7 +217,7 @@ func serve(ctx context.Context, flags *config.Flags) error {
 
 // reload re-reads the configuration on SIGHUP and applies what can change
 // while running; an invalid configuration keeps the old one.
-func reload(flags *config.Flags, srv *broker.Server, ls []*listener.Listener, bridges *bridge.Manager, log *slog.Logger) {
+func reload(flags *config.Flags, srv *broker.Server, ls []*listener.Listener, bridges *bridge.Manager, hooks *webhookSet, log *slog.Logger) {
 	_, rt, err := resolve(flags)
 	if err != nil {
 		log.Error("reload refused: the new configuration is invalid; keeping the old one", "error", err)
@@ -240,6 +236,9 @@ func reload(flags *config.Flags, srv *broker.Server, ls []*listener.Listener, br
 	// Added, removed and changed bridges; the others keep their connection.
 	if err := bridges.Apply(rt.Bridges); err != nil {
 		log.Error("bridges not all reloaded", "error", err)
+	}
+	if err := hooks.apply(rt.Webhooks); err != nil {
+		log.Error("webhooks not reloaded; keeping the old ones", "error", err)
 	}
 }
 

@@ -24,6 +24,7 @@ var (
 	_ store.Store        = (*Store)(nil)
 	_ store.InboundStore = (*Store)(nil)
 	_ store.DelayedStore = (*Store)(nil)
+	_ store.Batcher      = (*Store)(nil)
 )
 
 // New returns an empty store.
@@ -113,6 +114,34 @@ func (m *Store) LoadSessions(fn func(*store.Session) error) error {
 func (m *Store) Append(clientID string, entries ...*store.Entry) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.appendLocked(clientID, entries)
+	return nil
+}
+
+// WriteBatch applies b under one lock: no reader sees part of it.
+func (m *Store) WriteBatch(b *store.Batch) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, q := range b.Queues {
+		m.appendLocked(q.ClientID, q.Entries)
+	}
+	if b.DeleteRetained != "" {
+		delete(m.retained, b.DeleteRetained)
+	}
+	if b.Retained != nil {
+		m.retained[b.Retained.Topic] = b.Retained
+	}
+	for _, in := range b.Inbound {
+		if m.inbound[in.ClientID] == nil {
+			m.inbound[in.ClientID] = make(map[uint16]struct{})
+		}
+		m.inbound[in.ClientID][in.ID] = struct{}{}
+	}
+	return nil
+}
+
+// appendLocked adds entries to a queue. m.mu held.
+func (m *Store) appendLocked(clientID string, entries []*store.Entry) {
 	q := m.queues[clientID]
 	if q == nil {
 		q = make(map[uint64]store.Entry)
@@ -121,7 +150,6 @@ func (m *Store) Append(clientID string, entries ...*store.Entry) error {
 	for _, e := range entries {
 		q[e.Seq] = entryValue(e)
 	}
-	return nil
 }
 
 func (m *Store) Update(clientID string, e *store.Entry) error {

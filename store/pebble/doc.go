@@ -21,6 +21,7 @@
 //	q/<len><client id><seq:8>  queue entry: flags, message ID, packet ID, subscription IDs
 //	m/<message id:8>           message: flags, ID, topic, times, properties, payload
 //	r/<topic>                  retained message, encoded as under m/
+//	p/<topic>                  publisher of the retained message: its message ID, client id, user, listener, certificate CN
 //	i/<len><client id><id:2>   inbound QoS 2 identifier awaiting PUBREL (empty value)
 //	d/<id:8>                   delayed message: due time, then the message encoded as under m/
 //

@@ -104,3 +104,14 @@ func keyString(k []byte) string {
 
 // msgID returns the ID in a message key.
 func msgID(k []byte) uint64 { return binary.BigEndian.Uint64(k[len(prefixMessage):]) }
+
+// prefixSource keys the publisher of a retained message, apart from its
+// record so that the record's format stays as it was: p/<topic>. The value
+// names the message ID it belongs to, so that one left behind by an older
+// Gannet, which does not know these keys, is not taken for the publisher of
+// a newer message.
+const prefixSource = "p/"
+
+func sourceKey(dst []byte, topic string) []byte {
+	return append(append(dst, prefixSource...), topic...)
+}

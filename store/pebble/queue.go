@@ -154,6 +154,21 @@ func (s *Store) Append(clientID string, entries ...*store.Entry) error {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	last, err := s.appendLocked(&t, kb, vb, clientID, entries)
+	if err != nil {
+		return err
+	}
+	if err := t.commit(); err != nil {
+		return err
+	}
+	s.lastSeq[clientID] = last
+	return nil
+}
+
+// appendLocked adds to t the entries appended to clientID's queue and
+// returns the queue's last Seq once t commits; kb and vb are scratch.
+// s.mu held.
+func (s *Store) appendLocked(t *refTxn, kb, vb *[]byte, clientID string, entries []*store.Entry) (uint64, error) {
 	last, known := s.lastSeq[clientID]
 	for i, e := range entries {
 		*kb = queueKey((*kb)[:0], clientID, e.Seq)
@@ -161,7 +176,7 @@ func (s *Store) Append(clientID string, entries ...*store.Entry) error {
 			// Seq may be in the queue: drop the reference of the entry replaced.
 			old, has, err := s.replaced(*kb, e.Seq, entries[:i])
 			if err != nil {
-				return err
+				return 0, err
 			}
 			if has {
 				t.unref(old)
@@ -176,11 +191,7 @@ func (s *Store) Append(clientID string, entries ...*store.Entry) error {
 			last, known = e.Seq, true
 		}
 	}
-	if err := t.commit(); err != nil {
-		return err
-	}
-	s.lastSeq[clientID] = last
-	return nil
+	return last, nil
 }
 
 // replaced returns the message an entry at key refers to: an earlier one

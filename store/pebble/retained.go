@@ -17,12 +17,13 @@ func (s *Store) SetRetained(m *store.Message) error {
 	kb, vb := getBuf(), getBuf()
 	defer putBuf(kb)
 	defer putBuf(vb)
-	*kb = retainedKey((*kb)[:0], m.Topic)
 	if n := messageSize(m); cap(*vb) < n {
 		*vb = make([]byte, 0, n)
 	}
-	*vb = appendMessage((*vb)[:0], m)
-	if err := s.db.Set(*kb, *vb, pebble.NoSync); err != nil {
+	b := s.db.NewBatch()
+	defer b.Close()
+	setRetained(b, kb, vb, m)
+	if err := b.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("store/pebble: writing retained message %q in %s: %w", m.Topic, s.dir, err)
 	}
 	s.wrote()
@@ -37,8 +38,10 @@ func (s *Store) DeleteRetained(topic string) error {
 	defer s.closeMu.RUnlock()
 	kb := getBuf()
 	defer putBuf(kb)
-	*kb = retainedKey((*kb)[:0], topic)
-	if err := s.db.Delete(*kb, pebble.NoSync); err != nil {
+	b := s.db.NewBatch()
+	defer b.Close()
+	deleteRetained(b, kb, topic)
+	if err := b.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("store/pebble: deleting retained message %q in %s: %w", topic, s.dir, err)
 	}
 	s.wrote()
@@ -62,7 +65,14 @@ func (s *Store) LoadRetained(fn func(*store.Message) error) error {
 	if err != nil {
 		return err
 	}
+	sources, err := s.loadSources()
+	if err != nil {
+		return err
+	}
 	for _, m := range list {
+		if r, ok := sources[m.Topic]; ok && r.id == m.ID {
+			m.Source = r.src
+		}
 		if err := fn(m); err != nil {
 			return err
 		}

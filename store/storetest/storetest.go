@@ -63,6 +63,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, reopen func(t *testi
 		{"CallbackError", testCallbackError},
 		{"CallbackWrites", testCallbackWrites},
 		{"Inbound", testInbound},
+		{"Batch", testBatch},
+		{"RetainedSource", testRetainedSource},
 		{"Concurrent", testConcurrent},
 	}
 	for _, tc := range tests {
