@@ -787,10 +787,23 @@ func forwardProps(p *packet.Properties, to byte) packet.Properties {
 // remote, in the order of arrival.
 type outItem struct {
 	m    *client.Message
-	rt   string                      // the topic on the remote
-	wait func(context.Context) error // the queued publish (QoS 2: until PUBREC); nil: not queued, publish in turn
-	x    *client.Exchange            // QoS 2 on the remote: the exchange, released when the local broker releases m
-	drop bool                        // refused before sending: acknowledge locally, count as dropped
+	rt   string           // the topic on the remote
+	pend *client.Pending  // the queued publish (QoS 1); with x nil too: not queued, publish in turn
+	x    *client.Exchange // QoS 2 on the remote: the exchange (queued until PUBREC), released when the local broker releases m
+	drop bool             // refused before sending: acknowledge locally, count as dropped
+}
+
+// queued reports whether it's message is queued on a remote client.
+func (it *outItem) queued() bool { return it.pend != nil || it.x != nil }
+
+// waitAck waits for the acknowledgement of a queued message (the remote's,
+// or the local broker's for one from the remote):
+// PUBACK, or PUBREC for QoS 2.
+func waitAck(ctx context.Context, pend *client.Pending, x *client.Exchange) error {
+	if pend != nil {
+		return pend.Wait(ctx)
+	}
+	return x.Received(ctx)
 }
 
 // fromLocal forwards a message of the local broker to the remote. A QoS 1
@@ -835,10 +848,10 @@ func (b *Bridge) fromLocal(m *client.Message) {
 	} else if rc, _ := b.currentRemote(); rc != nil && !b.syncMode.Load() {
 		qos, _ := b.publishOptions(rc, m)
 		if qos > 0 {
-			wait, x, err := b.sendRemote(rc, &it, m.Dup)
+			pend, x, err := b.sendRemote(rc, &it, m.Dup)
 			switch {
 			case err == nil:
-				it.wait, it.x = wait, x
+				it.pend, it.x = pend, x
 			case refused(err):
 				b.log.Warn("the remote cannot take a message; dropped", "topic", rt, "error", err)
 				it.drop = true
@@ -893,8 +906,8 @@ func (b *Bridge) ackLoop() {
 			continue
 		}
 		err := errNotQueued
-		if it.wait != nil {
-			err = it.wait(b.ctx)
+		if it.queued() {
+			err = waitAck(b.ctx, it.pend, it.x)
 		}
 		for err != nil {
 			if b.ctx.Err() != nil {
@@ -937,8 +950,9 @@ func (b *Bridge) ackLocal(m *client.Message, x *client.Exchange) {
 // sendRemote queues it's message on rc with the local packet identifier,
 // so that the local broker's resend after a restart is the same message
 // to the remote too: QoS 1 until PUBACK, QoS 2 as an exchange held at
-// PUBREC (wait returns at PUBREC). dup says it may have been sent before.
-func (b *Bridge) sendRemote(rc *client.Client, it *outItem, dup bool) (wait func(context.Context) error, x *client.Exchange, err error) {
+// PUBREC (x.Received returns at PUBREC). dup says it may have been sent
+// before. it.m's payload is never changed: the client keeps it, uncopied.
+func (b *Bridge) sendRemote(rc *client.Client, it *outItem, dup bool) (pend *client.Pending, x *client.Exchange, err error) {
 	qos, opts := b.publishOptions(rc, it.m)
 	opts.QoS = qos
 	opts.PacketID, opts.Dup = it.m.PacketID, dup
@@ -948,14 +962,11 @@ func (b *Bridge) sendRemote(rc *client.Client, it *outItem, dup bool) (wait func
 	for {
 		if qos == 2 {
 			x, err = rc.PublishHeld(it.rt, it.m.Payload, opts)
-			if err == nil {
-				wait = x.Received
-			}
 		} else {
-			wait, err = rc.PublishAsync(it.rt, it.m.Payload, opts)
+			pend, err = rc.PublishPending(it.rt, it.m.Payload, opts)
 		}
 		if !errors.Is(err, client.ErrPacketIDInUse) || opts.PacketID == 0 {
-			return wait, x, err
+			return pend, x, err
 		}
 		// Taken by a message of the bridge's own (a notification): an
 		// identifier of the client's choice, without resume after a crash.
@@ -979,10 +990,10 @@ func (b *Bridge) publishNow(it *outItem) error {
 			}
 		}
 		// Sent before when it was queued on a client that ended.
-		wait, x, err := b.sendRemote(rc, it, it.m.Dup || it.wait != nil)
+		pend, x, err := b.sendRemote(rc, it, it.m.Dup || it.queued())
 		if err == nil {
-			it.wait, it.x = wait, x
-			err = wait(b.ctx)
+			it.pend, it.x = pend, x
+			err = waitAck(b.ctx, pend, x)
 		}
 		if err == nil || refused(err) || b.ctx.Err() != nil {
 			return err
@@ -1002,8 +1013,8 @@ func (b *Bridge) publishNow(it *outItem) error {
 type inItem struct {
 	m    *client.Message
 	lt   string
-	wait func(context.Context) error // nil: acknowledge at once (no rule, echo, refused)
-	x    *client.Exchange            // QoS 2: the exchange on the local broker, released when the remote releases m
+	pend *client.Pending  // QoS 1: the publish on the local broker; with x nil too, acknowledge at once (no rule, echo, refused)
+	x    *client.Exchange // QoS 2: the exchange on the local broker (waited for until PUBREC), released when the remote releases m
 }
 
 // fromRemote publishes a message of the remote on the local broker. A QoS
@@ -1036,18 +1047,16 @@ func (b *Bridge) fromRemote(m *client.Message) {
 		for {
 			var err error
 			if m.QoS == 2 {
-				if it.x, err = b.local.PublishHeld(it.lt, m.Payload, opts); err == nil {
-					it.wait = it.x.Received
-				}
+				it.x, err = b.local.PublishHeld(it.lt, m.Payload, opts)
 			} else {
-				it.wait, err = b.local.PublishAsync(it.lt, m.Payload, opts)
+				it.pend, err = b.local.PublishPending(it.lt, m.Payload, opts) // m's payload is never changed
 			}
 			if errors.Is(err, client.ErrPacketIDInUse) && opts.PacketID != 0 {
 				opts.PacketID, opts.Dup = 0, false // rare: an identifier of the client's choice
 				continue
 			}
 			if err != nil {
-				it.wait, it.x = nil, nil
+				it.pend, it.x = nil, nil
 				b.dropped.Add(1)
 				b.log.Warn("the local broker cannot take a message from the remote; dropped", "topic", it.lt, "error", err)
 			}
@@ -1075,8 +1084,8 @@ func (b *Bridge) inLoop() {
 		case <-b.ctx.Done():
 			return
 		}
-		if it.wait != nil {
-			if err := it.wait(b.ctx); err != nil {
+		if it.pend != nil || it.x != nil {
+			if err := waitAck(b.ctx, it.pend, it.x); err != nil {
 				if b.ctx.Err() != nil {
 					return
 				}

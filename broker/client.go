@@ -340,7 +340,7 @@ func (c *conn) ack(p *packet.Publish, rc packet.ReasonCode) {
 		return
 	}
 	if p.QoS == 1 {
-		c.sendPacket(&packet.Puback{PacketID: p.PacketID, ReasonCode: rc})
+		c.sendPuback(p.PacketID, rc)
 		return
 	}
 	c.sendPacket(&packet.Pubrec{PacketID: p.PacketID, ReasonCode: rc})

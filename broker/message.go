@@ -3,6 +3,7 @@ package broker
 import (
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/gannet-mqtt/gannet/auth"
 	"github.com/gannet-mqtt/gannet/packet"
@@ -53,21 +54,30 @@ type message struct {
 
 	// stored is the store's record of the message, made on first need.
 	stored atomic.Pointer[store.Message]
+
+	// small holds topic and payload of a small message (newMessage), in
+	// the message's own allocation.
+	small [smallMessage]byte
 }
 
+// smallMessage is the most topic and payload bytes a message holds inline.
+const smallMessage = 128
+
 // newMessage copies an inbound PUBLISH (which aliases the read buffer) into
-// a message the broker owns: one allocation for topic and payload together.
+// a message the broker owns: topic and payload share one buffer (the topic
+// is a string over it, not a copy), inside the message when small.
 func newMessage(p *packet.Publish, now time.Time) *message {
-	buf := make([]byte, len(p.Topic)+len(p.Payload))
+	m := &message{qos: p.QoS, retain: p.Retain, created: now}
+	var buf []byte
+	if n := len(p.Topic) + len(p.Payload); n <= smallMessage {
+		buf = m.small[:n:n]
+	} else {
+		buf = make([]byte, n)
+	}
 	copy(buf, p.Topic)
 	copy(buf[len(p.Topic):], p.Payload)
-	m := &message{
-		topic:   string(buf[:len(p.Topic)]),
-		payload: buf[len(p.Topic):],
-		qos:     p.QoS,
-		retain:  p.Retain,
-		created: now,
-	}
+	m.topic = unsafe.String(unsafe.SliceData(buf), len(p.Topic)) // buf's first bytes are never written again
+	m.payload = buf[len(p.Topic):]
 	if !p.Properties.Empty() {
 		m.props = p.Properties.Clone()
 		m.props.Present.Remove(packet.PropTopicAlias)

@@ -124,7 +124,14 @@ func (sess *session) saveLocked() {
 }
 
 func (sess *session) entry(o *outbound) *store.Entry {
-	e := &store.Entry{
+	e := new(store.Entry)
+	sess.fillEntry(e, o)
+	return e
+}
+
+// fillEntry sets e to the store's record of o.
+func (sess *session) fillEntry(e *store.Entry, o *outbound) {
+	*e = store.Entry{
 		Seq:      o.seq,
 		QoS:      o.qos,
 		Retain:   o.retain,
@@ -135,7 +142,15 @@ func (sess *session) entry(o *outbound) *store.Entry {
 	if o.msg != nil {
 		e.Message = sess.srv.storeMessage(o.msg)
 	}
-	return e
+}
+
+// storedEntry is sess.entryOut set to o's record, for one call of the
+// store, which does not keep it (store.QueueStore): no allocation per
+// delivery. sess.mu held.
+func (sess *session) storedEntry(o *outbound) *store.Entry {
+	sess.fillEntry(&sess.entryOut, o)
+	sess.entriesOut[0] = &sess.entryOut
+	return &sess.entryOut
 }
 
 // appendLocked stores a new delivery of a persistent session. sess.mu held.
@@ -146,13 +161,15 @@ func (sess *session) appendLocked(o *outbound) {
 	sess.seq++
 	o.seq = sess.seq
 	if o.msg != nil {
-		if t := o.msg.txn.Load(); t != nil && t.add(sess, o, sess.entry(o)) {
+		if t := o.msg.txn.Load(); t != nil && t.add(sess, o, sess.entry(o)) { // the transaction keeps its entry
 			o.txn = t
 			sess.noteTxnLocked(t)
 			return
 		}
 	}
-	sess.srv.storeErr("queue message", sess.id, sess.srv.store.Append(sess.id, sess.entry(o)))
+	sess.storedEntry(o)
+	sess.srv.storeErr("queue message", sess.id, sess.srv.store.Append(sess.id, sess.entriesOut[:]...))
+	sess.entryOut = store.Entry{}
 }
 
 // updateLocked stores a delivery's new identifier or state. sess.mu held.
@@ -160,10 +177,11 @@ func (sess *session) updateLocked(o *outbound) {
 	if o.seq == 0 || !sess.stored {
 		return
 	}
-	if o.txn != nil && o.txn.update(o, sess.entry(o)) {
+	if o.txn != nil && o.txn.update(o, sess.entry(o)) { // the transaction keeps its entry
 		return
 	}
-	sess.srv.storeErr("update queued message", sess.id, sess.srv.store.Update(sess.id, sess.entry(o)))
+	sess.srv.storeErr("update queued message", sess.id, sess.srv.store.Update(sess.id, sess.storedEntry(o)))
+	sess.entryOut = store.Entry{}
 }
 
 // queueMemory is how many queued deliveries a session holds in memory when

@@ -42,6 +42,11 @@ type outbound struct {
 //
 // Lock order: Server.mu, then session.mu, then conn.wmu.
 type session struct {
+	// entryOut and entriesOut are the record appendLocked and updateLocked
+	// pass to the store, reused (sess.mu): the store keeps neither.
+	entryOut   store.Entry
+	entriesOut [1]*store.Entry
+
 	id  string
 	srv *Server
 

@@ -41,7 +41,7 @@ func (c *Client) PublishHeld(topicName string, payload []byte, o PublishOptions)
 	if len(o.Properties.SubscriptionIDs) > 0 {
 		return nil, fmt.Errorf("%s: a client must not send subscription identifiers [MQTT-3.3.4-6]", where)
 	}
-	op, err := c.enqueueOp(where, topicName, payload, o, true)
+	op, err := c.enqueueOp(new(queuedPublish), where, topicName, payload, o, true, false)
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +78,7 @@ func (c *Client) ResumeRelease(id uint16) (*Exchange, error) {
 		return nil, fmt.Errorf("%s: %w", where, ErrPacketIDInUse)
 	}
 	op := &pubOp{p: &packet.Publish{QoS: 2, PacketID: id}, state: pubReleased, sent: true,
-		done: make(chan struct{}), hold: true, relOK: true, recv: make(chan struct{})}
+		hold: true, relOK: true, recv: make(chan struct{})}
 	op.received()
 	c.ids[id] = op
 	c.inflight = append(c.inflight, op)
@@ -102,7 +102,7 @@ func (x *Exchange) PacketID() uint16 {
 // code in PUBREC, or the client's end). A message not yet sent when ctx
 // ends is withdrawn.
 func (x *Exchange) Received(ctx context.Context) error {
-	return x.c.waitOp(ctx, x.where, x.op, x.op.recv)
+	return x.c.waitOp(ctx, x.where, x.op, true)
 }
 
 // Release lets PUBREL go: at once when PUBREC came, else as soon as it
@@ -130,5 +130,5 @@ func (x *Exchange) Release() {
 // identifier, which after a resumed PUBREL means it had completed the
 // exchange before.
 func (x *Exchange) Wait(ctx context.Context) error {
-	return x.c.waitOp(ctx, x.where, x.op, x.op.done)
+	return x.c.waitOp(ctx, x.where, x.op, false)
 }

@@ -49,11 +49,16 @@ type delivery struct {
 	msg      *Message // &m
 	m        Message  // one allocation for both
 	handlers []func(*Message)
-	h1       [1]func(*Message) // handlers' backing array for one handler
-	cn       *conn             // the connection it came on
-	id       uint16            // packet identifier (QoS 1 and 2)
-	st       *inbound2         // QoS 2 state
+	h1       [1]func(*Message)  // handlers' backing array for one handler
+	cn       *conn              // the connection it came on
+	id       uint16             // packet identifier (QoS 1 and 2)
+	st       *inbound2          // QoS 2 state
+	small    [smallMessage]byte // topic and payload of a small message, in the same allocation
 }
+
+// smallMessage is the most topic and payload bytes a delivery holds
+// inline, without an allocation of their own.
+const smallMessage = 128
 
 // inbound2 is the state of a QoS 2 message from the server between PUBLISH
 // and PUBREL. Guarded by Client.mu.
@@ -255,12 +260,18 @@ func (c *Client) handlePublish(cn *conn, p *packet.Publish) error {
 		}
 	}
 	// p aliases the read buffer: topic and payload are copied out in one
-	// allocation, and the message lives inside its delivery.
+	// allocation (none of their own when small), and the message lives
+	// inside its delivery.
 	x := &delivery{cn: cn, id: p.PacketID}
 	x.handlers = x.h1[:0]
 	m := &x.m
 	x.msg = m
-	buf := make([]byte, len(p.Topic)+len(p.Payload))
+	var buf []byte
+	if n := len(p.Topic) + len(p.Payload); n <= smallMessage {
+		buf = x.small[:n:n]
+	} else {
+		buf = make([]byte, n)
+	}
 	copy(buf, p.Topic)
 	copy(buf[len(p.Topic):], p.Payload)
 	if len(p.Topic) > 0 {

@@ -48,7 +48,7 @@ type pubOp struct {
 	dup      bool // DUP from the first send (PublishOptions.Dup)
 	finished bool
 	err      error
-	done     chan struct{} // closed when finished
+	done     chan struct{} // closed when finished; made by the first waiter (waitOp), so that a publish nobody waits on before it completes allocates none
 
 	// A held QoS 2 exchange (Exchange): PUBREL waits for the caller.
 	hold     bool
@@ -63,7 +63,9 @@ func (op *pubOp) finish(err error) {
 	}
 	op.finished, op.err = true, err
 	op.received()
-	close(op.done)
+	if op.done != nil {
+		close(op.done)
+	}
 }
 
 // received wakes the callers waiting for PUBREC of a held exchange.
@@ -128,42 +130,91 @@ func (c *Client) Publish(ctx context.Context, topicName string, payload []byte, 
 // the message to complete as Publish would (a message withdrawn when that
 // context ends is only one not yet sent). Call wait once.
 func (c *Client) PublishAsync(topicName string, payload []byte, o PublishOptions) (wait func(context.Context) error, err error) {
-	where := "" // pubWhere(topicName), built only for an error
+	if err := c.checkAsync(topicName, o); err != nil {
+		return nil, err
+	}
+	return c.enqueue("", topicName, payload, o)
+}
+
+// checkAsync checks the arguments of PublishAsync and PublishPending.
+func (c *Client) checkAsync(topicName string, o PublishOptions) error {
 	if !topic.ValidName(topicName) {
-		return nil, fmt.Errorf("%s: %w: a topic name has 1 to 65535 bytes and no wildcard or U+0000", pubWhereOr(where, topicName), ErrInvalidTopic)
+		return fmt.Errorf("%s: %w: a topic name has 1 to 65535 bytes and no wildcard or U+0000", pubWhere(topicName), ErrInvalidTopic)
 	}
 	if o.QoS < 1 || o.QoS > 2 {
-		return nil, fmt.Errorf("%s: PublishAsync takes QoS 1 or 2, not %d", pubWhereOr(where, topicName), o.QoS)
+		return fmt.Errorf("%s: PublishAsync takes QoS 1 or 2, not %d", pubWhere(topicName), o.QoS)
 	}
 	if !o.Properties.Empty() && c.version < packet.V5 {
-		return nil, fmt.Errorf("%s: PUBLISH properties need MQTT 5.0", pubWhereOr(where, topicName))
+		return fmt.Errorf("%s: PUBLISH properties need MQTT 5.0", pubWhere(topicName))
 	}
 	if len(o.Properties.SubscriptionIDs) > 0 {
-		return nil, fmt.Errorf("%s: a client must not send subscription identifiers [MQTT-3.3.4-6]", pubWhereOr(where, topicName))
+		return fmt.Errorf("%s: a client must not send subscription identifiers [MQTT-3.3.4-6]", pubWhere(topicName))
 	}
-	return c.enqueue(where, topicName, payload, o)
+	return nil
+}
+
+// PublishPending queues a QoS 1 or 2 message as PublishAsync does, and
+// returns it as a Pending to wait on, which costs less than PublishAsync's
+// wait function: it is meant for a relay (a bridge) that publishes many
+// messages. Unlike PublishAsync it does not copy payload: the caller must
+// not change payload until the message has completed, and the client may
+// keep it until then (to send it again on a reconnect).
+func (c *Client) PublishPending(topicName string, payload []byte, o PublishOptions) (*Pending, error) {
+	if err := c.checkAsync(topicName, o); err != nil {
+		return nil, err
+	}
+	a := new(queuedPublish)
+	if _, err := c.enqueueOp(a, "", topicName, payload, o, false, true); err != nil {
+		return nil, err
+	}
+	return &a.pend, nil // without hold, enqueueOp queues &a.pend.op
+}
+
+// Pending is a QoS 1 or 2 message queued by PublishPending.
+type Pending struct {
+	c  *Client
+	op pubOp
+}
+
+// Wait waits within ctx for the message to complete and returns its
+// error, as PublishAsync's wait does. It may be called more than once.
+func (x *Pending) Wait(ctx context.Context) error {
+	return x.c.waitOp(ctx, "", &x.op, false)
+}
+
+// queuedPublish is a pubOp and its PUBLISH in one allocation.
+type queuedPublish struct {
+	pend Pending
+	pub  packet.Publish
 }
 
 // enqueue queues a checked QoS 1 or 2 message and returns the wait for it.
 func (c *Client) enqueue(where, topicName string, payload []byte, o PublishOptions) (func(context.Context) error, error) {
-	op, err := c.enqueueOp(where, topicName, payload, o, false)
+	op, err := c.enqueueOp(new(queuedPublish), where, topicName, payload, o, false, false)
 	if err != nil {
 		return nil, err
 	}
-	return func(ctx context.Context) error { return c.waitOp(ctx, where, op, op.done) }, nil
+	return func(ctx context.Context) error { return c.waitOp(ctx, where, op, false) }, nil
 }
 
 // enqueueOp queues a checked QoS 1 or 2 message. where names the publish
 // in errors; "" stands for pubWhere(topicName), so that the hot path
-// formats no text. With hold, its PUBREL
-// waits for Exchange.Release; a Dup message whose caller-chosen identifier
-// names a held exchange in flight returns that exchange's op.
-func (c *Client) enqueueOp(where, topicName string, payload []byte, o PublishOptions, hold bool) (*pubOp, error) {
-	p := &packet.Publish{QoS: o.QoS, Retain: o.Retain, Topic: topicName, Properties: o.Properties.Clone(), PacketID: o.PacketID}
-	if payload != nil {
+// formats no text. The op is &a.pend.op, its PUBLISH a.pub (one
+// allocation); with keepPayload the PUBLISH keeps payload instead of a
+// copy. With hold, its PUBREL waits for Exchange.Release; a Dup message
+// whose caller-chosen identifier names a held exchange in flight returns
+// that exchange's op.
+func (c *Client) enqueueOp(a *queuedPublish, where, topicName string, payload []byte, o PublishOptions, hold, keepPayload bool) (*pubOp, error) {
+	a.pend.c = c
+	op, p := &a.pend.op, &a.pub
+	*p = packet.Publish{QoS: o.QoS, Retain: o.Retain, Topic: topicName, Properties: o.Properties.Clone(), PacketID: o.PacketID}
+	switch {
+	case keepPayload:
+		p.Payload = payload // the caller's, unchanged until op completes (PublishPending)
+	case payload != nil:
 		p.Payload = append(make([]byte, 0, len(payload)), payload...) // kept for resending
 	}
-	op := &pubOp{p: p, done: make(chan struct{}), dup: o.Dup, hold: hold}
+	op.p, op.dup, op.hold = p, o.Dup, hold
 	if hold {
 		op.recv = make(chan struct{})
 	}
@@ -194,11 +245,27 @@ func (c *Client) enqueueOp(where, topicName string, payload []byte, o PublishOpt
 	return op, nil
 }
 
-// waitOp waits within ctx for ch (op.done, or op.recv) to close, and
-// returns op's error once op has finished. When ctx ends first, an op not
-// yet sent is withdrawn.
-func (c *Client) waitOp(ctx context.Context, where string, op *pubOp, ch <-chan struct{}) error {
+// waitOp waits within ctx for op to finish (with recv, for op.recv to
+// close: PUBREC of a held exchange), and returns op's error once op has
+// finished. When ctx ends first, an op not yet sent is withdrawn.
+func (c *Client) waitOp(ctx context.Context, where string, op *pubOp, recv bool) error {
 	topicName := op.p.Topic
+	var ch chan struct{}
+	c.mu.Lock()
+	switch {
+	case op.finished:
+	case recv:
+		ch = op.recv
+	default:
+		if op.done == nil {
+			op.done = make(chan struct{})
+		}
+		ch = op.done
+	}
+	c.mu.Unlock()
+	if ch == nil {
+		ch = closedChan
+	}
 	select {
 	case <-ch:
 	case <-ctx.Done():
@@ -225,6 +292,13 @@ func (c *Client) waitOp(ctx context.Context, where string, op *pubOp, ch <-chan 
 	}
 	return fmt.Errorf("%s: %w", pubWhereOr(where, topicName), err)
 }
+
+// closedChan stands for the channel of an op that finished before anyone waited.
+var closedChan = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
 
 // checkPublish checks p against the server's limits from CONNACK.
 func checkPublish(cn *conn, p *packet.Publish) error {

@@ -158,6 +158,8 @@ type SessionStore interface {
 }
 
 // QueueStore keeps each session's outbound QoS 1/2 deliveries in order.
+// Append and Update keep neither the entries slice nor the *Entry values
+// after they return (the broker reuses them); they may keep e.Message.
 type QueueStore interface {
 	// Append adds entries at the end of the client's queue.
 	Append(clientID string, entries ...*Entry) error

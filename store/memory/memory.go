@@ -14,7 +14,7 @@ import (
 type Store struct {
 	mu       sync.Mutex
 	sessions map[string]*store.Session
-	queues   map[string]map[uint64]*store.Entry
+	queues   map[string]map[uint64]store.Entry // by value: no allocation per queued message
 	retained map[string]*store.Message
 	inbound  map[string]map[uint16]struct{}
 	delayed  map[uint64]*store.Delayed
@@ -31,7 +31,7 @@ var (
 func New() *Store {
 	return &Store{
 		sessions: make(map[string]*store.Session),
-		queues:   make(map[string]map[uint64]*store.Entry),
+		queues:   make(map[string]map[uint64]store.Entry),
 		retained: make(map[string]*store.Message),
 		inbound:  make(map[string]map[uint16]struct{}),
 		delayed:  make(map[uint64]*store.Delayed),
@@ -45,9 +45,15 @@ func copySession(s *store.Session) *store.Session {
 }
 
 func copyEntry(e *store.Entry) *store.Entry {
+	c := entryValue(e)
+	return &c
+}
+
+// entryValue is a copy of e that shares nothing with it but the message.
+func entryValue(e *store.Entry) store.Entry {
 	c := *e
 	c.SubIDs = append([]uint32(nil), e.SubIDs...)
-	return &c
+	return c
 }
 
 func (m *Store) SaveSession(s *store.Session) error {
@@ -138,11 +144,11 @@ func (m *Store) WriteBatch(b *store.Batch) error {
 func (m *Store) appendLocked(clientID string, entries []*store.Entry) {
 	q := m.queues[clientID]
 	if q == nil {
-		q = make(map[uint64]*store.Entry)
+		q = make(map[uint64]store.Entry)
 		m.queues[clientID] = q
 	}
 	for _, e := range entries {
-		q[e.Seq] = copyEntry(e)
+		q[e.Seq] = entryValue(e)
 	}
 }
 
@@ -150,10 +156,10 @@ func (m *Store) Update(clientID string, e *store.Entry) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	q := m.queues[clientID]
-	if q == nil || q[e.Seq] == nil {
+	if _, ok := q[e.Seq]; !ok {
 		return store.ErrNotFound
 	}
-	q[e.Seq] = copyEntry(e)
+	q[e.Seq] = entryValue(e)
 	return nil
 }
 
@@ -169,7 +175,7 @@ func (m *Store) LoadQueue(clientID string, fn func(*store.Entry) error) error {
 	q := m.queues[clientID]
 	list := make([]*store.Entry, 0, len(q))
 	for _, e := range q {
-		list = append(list, copyEntry(e))
+		list = append(list, copyEntry(&e))
 	}
 	m.mu.Unlock()
 	sort.Slice(list, func(i, j int) bool { return list[i].Seq < list[j].Seq })
