@@ -270,6 +270,16 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		switch {
 		case p.QoS == 0: // nothing to refuse: dropped, as QoS 0 may be
 		case !v5:
+			if p.QoS == 2 {
+				// The identifier is free again: the PUBLISH resent after
+				// reconnecting is a new message, not a duplicate of one
+				// never stored [MQTT-4.3.3-2].
+				delete(c.quota2, p.PacketID)
+				c.sess.mu.Lock()
+				delete(c.sess.inbound2, p.PacketID)
+				c.sess.inboundLocked(p.PacketID, false)
+				c.sess.mu.Unlock()
+			}
 			// 3.1.1 cannot refuse a PUBLISH: closing is how it says no.
 			return &closeError{packet.UnspecifiedError, "the cluster could not take the message"}
 		default:
