@@ -249,17 +249,20 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		}
 	} else if c.storeAsync(m, p) {
 		return nil // delivered and acknowledged once the cluster stored it (clusterpub.go)
+	} else if c.srv.cluster != nil && !c.srv.route(m) {
+		n = routeFailed
 	} else {
 		if p.QoS == 2 {
 			// Deliveries, retained record and identifier: one write
-			// (storetxn.go) [MQTT-4.3.3-2].
+			// (storetxn.go) [MQTT-4.3.3-2]. Opened once the cluster took
+			// the message: its round trip holds back no flusher.
 			txn = c.srv.beginTxn(c.sess, p.PacketID)
 			if txn != nil {
 				m.txn.Store(txn)
 			}
 		}
 		m.via.Store(&c.batch) // copies are written at the end of this read (write.go)
-		n = c.srv.publish(m, c.sess, c.matches)
+		n = c.srv.publishLocal(m, c.sess, c.matches)
 		m.via.Store(nil)
 		if txn != nil {
 			m.txn.Store(nil)

@@ -527,7 +527,7 @@ func (c *conn) flush() {
 			// What goes out (packet identifiers, PUBRELs) must match what
 			// a restarted broker will find on disk: deliveries of a
 			// transaction are there once it has ended (storetxn.go).
-			c.srv.txns.wait()
+			c.sess.waitTxns()
 			c.srv.syncStore()
 		}
 		n, err := c.nc.Write(b)
