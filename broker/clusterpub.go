@@ -128,6 +128,7 @@ func (c *conn) pubPipe(ar AsyncRouter) *pubPipe {
 		pp := &pubPipe{ar: ar}
 		pp.cond.L = &pp.mu
 		c.pipe = pp
+		c.pipeRef.Store(pp)
 	}
 	return c.pipe
 }
@@ -144,6 +145,14 @@ func (c *conn) pipeAck(id uint16, qos byte, rc packet.ReasonCode, dup bool) bool
 	pp.q = append(pp.q, &pipeEntry{ack: ackLater{id: id, qos: qos, rc: rc}, dup: dup, done: true})
 	pp.mu.Unlock()
 	return true
+}
+
+// storing reports whether messages are being stored by the cluster. Any
+// goroutine.
+func (pp *pubPipe) storing() bool {
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	return pp.stores > 0
 }
 
 // stored records the outcome of storing e and completes what the head of
