@@ -249,17 +249,20 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		}
 	} else if c.storeAsync(m, p) {
 		return nil // delivered and acknowledged once the cluster stored it (clusterpub.go)
+	} else if c.srv.cluster != nil && !c.srv.route(m) {
+		n = routeFailed
 	} else {
 		if p.QoS == 2 {
 			// Deliveries, retained record and identifier: one write
-			// (storetxn.go) [MQTT-4.3.3-2].
+			// (storetxn.go) [MQTT-4.3.3-2]. Opened once the cluster took
+			// the message: its round trip holds back no flusher.
 			txn = c.srv.beginTxn(c.sess, p.PacketID)
 			if txn != nil {
 				m.txn.Store(txn)
 			}
 		}
 		m.via.Store(&c.batch) // copies are written at the end of this read (write.go)
-		n = c.srv.publish(m, c.sess, c.matches)
+		n = c.srv.publishLocal(m, c.sess, c.matches)
 		m.via.Store(nil)
 		if txn != nil {
 			m.txn.Store(nil)
@@ -270,6 +273,16 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		switch {
 		case p.QoS == 0: // nothing to refuse: dropped, as QoS 0 may be
 		case !v5:
+			if p.QoS == 2 {
+				// The identifier is free again: the PUBLISH resent after
+				// reconnecting is a new message, not a duplicate of one
+				// never stored [MQTT-4.3.3-2].
+				delete(c.quota2, p.PacketID)
+				c.sess.mu.Lock()
+				delete(c.sess.inbound2, p.PacketID)
+				c.sess.inboundLocked(p.PacketID, false)
+				c.sess.mu.Unlock()
+			}
 			// 3.1.1 cannot refuse a PUBLISH: closing is how it says no.
 			return &closeError{packet.UnspecifiedError, "the cluster could not take the message"}
 		default:

@@ -128,6 +128,7 @@ func (c *conn) pubPipe(ar AsyncRouter) *pubPipe {
 		pp := &pubPipe{ar: ar}
 		pp.cond.L = &pp.mu
 		c.pipe = pp
+		c.pipeRef.Store(pp)
 	}
 	return c.pipe
 }
@@ -144,6 +145,14 @@ func (c *conn) pipeAck(id uint16, qos byte, rc packet.ReasonCode, dup bool) bool
 	pp.q = append(pp.q, &pipeEntry{ack: ackLater{id: id, qos: qos, rc: rc}, dup: dup, done: true})
 	pp.mu.Unlock()
 	return true
+}
+
+// storing reports whether messages are being stored by the cluster. Any
+// goroutine.
+func (pp *pubPipe) storing() bool {
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	return pp.stores > 0
 }
 
 // stored records the outcome of storing e and completes what the head of
@@ -217,6 +226,17 @@ func (c *conn) drainLocked(pp *pubPipe, async bool) {
 			if a.qos == 0 {
 				continue // nothing to refuse: dropped, as QoS 0 may be
 			}
+			if a.qos == 2 {
+				// The identifier is free again [MQTT-4.3.3-9]: a 3.1.1
+				// publisher resends the PUBLISH after reconnecting, a new
+				// message then, not a duplicate of one never stored
+				// [MQTT-4.3.3-2].
+				pp.freed = append(pp.freed, a.id)
+				c.sess.mu.Lock()
+				delete(c.sess.inbound2, a.id)
+				c.sess.inboundLocked(a.id, false)
+				c.sess.mu.Unlock()
+			}
 			if c.version < packet.V5 {
 				// 3.1.1 cannot refuse a PUBLISH: closing is how it says no.
 				c.srv.log.Info("closing connection: the cluster could not take a message", "client", c.clientID, "remote", c.nc.RemoteAddr())
@@ -224,13 +244,6 @@ func (c *conn) drainLocked(pp *pubPipe, async bool) {
 				continue
 			}
 			a.rc = packet.UnspecifiedError
-			if a.qos == 2 { // the identifier is free again [MQTT-4.3.3-9]
-				pp.freed = append(pp.freed, a.id)
-				c.sess.mu.Lock()
-				delete(c.sess.inbound2, a.id)
-				c.sess.inboundLocked(a.id, false)
-				c.sess.mu.Unlock()
-			}
 		default:
 			// Numbered before it goes anywhere: the local sessions keep
 			// the number as the other nodes' do (SequencedRouter).

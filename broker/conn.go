@@ -84,11 +84,12 @@ type conn struct {
 	// syncWrites makes the flusher sync the store before each write: the
 	// session is persistent and the store durable.
 	syncWrites atomic.Bool
-	aliasOut   map[string]uint16 // outbound topic aliases, guarded by wmu
-	wdone      chan struct{}     // closing gracefully: closed when the last write is done (see linger.go)
-	deferred   bool              // in a read loop's batch, written at the end of its read (write.go); guarded by wmu
-	handedOver atomic.Bool       // the read loop has handed over session and will (handover.go); set under wmu
-	raw        syscall.RawConn   // the socket, for writes that do not wait; nil: TLS, WebSocket (write.go)
+	aliasOut   map[string]uint16       // outbound topic aliases, guarded by wmu
+	wdone      chan struct{}           // closing gracefully: closed when the last write is done (see linger.go)
+	deferred   bool                    // in a read loop's batch, written at the end of its read (write.go); guarded by wmu
+	handedOver atomic.Bool             // the read loop has handed over session and will (handover.go); set under wmu
+	pipeRef    atomic.Pointer[pubPipe] // c.pipe, for a takeover to see from its goroutine (takeover.go)
+	raw        syscall.RawConn         // the socket, for writes that do not wait; nil: TLS, WebSocket (write.go)
 
 	batch batch // connections this read loop queued packets on during a read (write.go)
 
@@ -527,7 +528,7 @@ func (c *conn) flush() {
 			// What goes out (packet identifiers, PUBRELs) must match what
 			// a restarted broker will find on disk: deliveries of a
 			// transaction are there once it has ended (storetxn.go).
-			c.srv.txns.wait()
+			c.sess.waitTxns()
 			c.srv.syncStore()
 		}
 		n, err := c.nc.Write(b)

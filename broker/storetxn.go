@@ -24,10 +24,12 @@ import (
 // made. What others could see of the deliveries before the commit is held
 // back:
 //
-//   - the flusher of a persistent session's connection waits for every
-//     transaction open when it took its buffer before it syncs and writes
-//     (txnSet.wait): a subscriber never sees, and so never acknowledges, a
-//     delivery the store does not hold yet;
+//   - the flusher of a persistent session's connection waits for the
+//     open transactions holding deliveries of its session when it took its
+//     buffer before it syncs and writes (session.waitTxns): a subscriber
+//     never sees, and so never acknowledges, a delivery the store does not
+//     hold yet; a transaction holding none of its deliveries does not
+//     hold it back;
 //   - a session does not read its queue back from the store (unspill)
 //     while a delivery spilled to disk in an open transaction is not
 //     written yet (session.uncommitted); the commit fills its window;
@@ -59,7 +61,7 @@ type txnEntry struct {
 	e    *store.Entry // nil once removed
 }
 
-// txnSet is the set of open transactions, which flushers wait for.
+// txnSet is the set of open transactions.
 type txnSet struct {
 	batcher store.Batcher // nil: the store cannot write a batch
 	n       atomic.Int32  // open transactions
@@ -94,23 +96,6 @@ func (s *Server) beginTxn(sess *session, id uint16) *storeTxn {
 	s.txns.n.Add(1)
 	s.txns.mu.Unlock()
 	return t
-}
-
-// wait returns once every transaction open at the call has ended. It
-// holds no lock while it waits: call it with none held.
-func (ts *txnSet) wait() {
-	if ts.n.Load() == 0 {
-		return
-	}
-	ts.mu.Lock()
-	chans := make([]chan struct{}, 0, len(ts.open))
-	for t := range ts.open {
-		chans = append(chans, t.done)
-	}
-	ts.mu.Unlock()
-	for _, ch := range chans {
-		<-ch
-	}
 }
 
 // commit writes the transaction's batch to the store, once; later writes
@@ -260,4 +245,21 @@ func (sess *session) noteTxnLocked(t *storeTxn) {
 	}
 	clear(sess.txns[n:])
 	sess.txns = append(sess.txns[:n], t)
+}
+
+// waitTxns returns once every transaction that held a delivery of sess
+// when called has ended: what the flusher took is then in the store.
+// Only the session's own transactions: another publisher's message does
+// not hold back its deliveries. No lock held.
+func (sess *session) waitTxns() {
+	var buf [4]chan struct{}
+	chans := buf[:0]
+	sess.mu.Lock()
+	for _, t := range sess.txns {
+		chans = append(chans, t.done)
+	}
+	sess.mu.Unlock()
+	for _, ch := range chans {
+		<-ch
+	}
 }

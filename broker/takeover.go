@@ -26,7 +26,9 @@ const (
 )
 
 // letFinish asks the live connection of session id, if any, to handle what
-// it has received and end, and waits for it at most takeoverWait. A client
+// it has received and end, and waits for it at most takeoverWait, or
+// takeoverWait plus storeDrainLimit while the cluster is storing messages
+// of the old connection. A client
 // of identity ident that may not use the session (session_ownership) leaves
 // the live connection alone: it is refused afterwards. It runs on the new
 // connection's handshake goroutine, with no lock held.
@@ -46,11 +48,27 @@ func (s *Server) letFinish(id, ident string) {
 	old.wakeReader()                   // a parked read loop reads on (park_linux.go)
 	t := time.NewTimer(takeoverWait)
 	defer t.Stop()
+	waited := takeoverWait
 	select {
 	case <-old.handedOverChan():
+		return
 	case <-t.C:
-		s.log.Warn("taking a session over before its old connection finished", "client", id, "old_remote", old.nc.RemoteAddr(), "waited", takeoverWait)
 	}
+	if pp := old.pipeRef.Load(); pp != nil && pp.storing() {
+		// The cluster has not answered for messages of the old
+		// connection: a QoS 2 PUBLISH resent on the new one before it
+		// does would be acknowledged as received though the cluster may
+		// still refuse the first copy [MQTT-4.3.3-2]. The old connection
+		// waits up to storeDrainLimit for them (waitStores); so does this.
+		t.Reset(storeDrainLimit)
+		waited += storeDrainLimit
+		select {
+		case <-old.handedOverChan():
+			return
+		case <-t.C:
+		}
+	}
+	s.log.Warn("taking a session over before its old connection finished", "client", id, "old_remote", old.nc.RemoteAddr(), "waited", waited)
 }
 
 // drainForTakeover reads and handles what the client sent before the
