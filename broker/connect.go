@@ -127,6 +127,8 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		c.keepAlive = time.Duration(keepAlive) * time.Second * 3 / 2 // [MQTT-3.2.2-22]
 	} else {
 		c.nc.SetReadDeadline(time.Time{}) // keep alive 0: lift the connect timeout
+		// TCP keep-alive is the only way left to find a dead peer.
+		enableTCPKeepAlive(c.nc)
 	}
 	c.clientID = id
 	c.problemInfo = true

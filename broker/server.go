@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -196,9 +197,12 @@ func (s *Server) Serving() bool {
 	return !s.closed && len(s.listeners) > 0
 }
 
-// ListenAndServe listens on a TCP address and serves it.
+// ListenAndServe listens on a TCP address and serves it. Accepted
+// connections get TCP keep-alive only when their CONNECT asks for Keep
+// Alive 0 (tcpkeepalive.go).
 func (s *Server) ListenAndServe(addr string) error {
-	l, err := net.Listen("tcp", addr)
+	lc := net.ListenConfig{KeepAlive: -1}
+	l, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("broker: listen on %s: %w", addr, err)
 	}

@@ -69,7 +69,7 @@ func Listen(cfg Config) (*Listener, error) {
 	if cfg.Type == TypeUnix {
 		l.raw, err = listenUnix(cfg.Address, cfg.SocketMode)
 	} else {
-		l.raw, err = net.Listen("tcp", cfg.Address)
+		l.raw, err = listenTCP(cfg.Address)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("listener %q: %w", cfg.Name, err)
