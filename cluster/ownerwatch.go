@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -22,24 +23,57 @@ func (c *Cluster) watchOwners(owners jetstream.KeyValue) error {
 		return err
 	}
 	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		defer w.Stop()
-		for {
+	go c.ownerWatchLoop(owners, w)
+	return nil
+}
+
+// ownerWatchLoop reads the owners bucket's updates until the cluster
+// closes. nats.go ends a watch for good when it cannot re-create the
+// watch's consumer with an error it does not retry (as can happen on the
+// minority side of a partition): the watch is then made again, from the
+// revision after the last one seen (or the whole bucket if none was), so
+// that a claim made while it was down is still seen once the partition
+// heals. ownerChanged ignores entries older than this node's own claim.
+func (c *Cluster) ownerWatchLoop(owners jetstream.KeyValue, w jetstream.KeyWatcher) {
+	defer c.wg.Done()
+	var last uint64
+	for {
+		for open := true; open; {
 			select {
 			case <-c.stop:
+				w.Stop()
 				return
 			case e, ok := <-w.Updates():
 				if !ok {
-					return
+					open = false
+					continue
 				}
 				if e != nil {
+					last = max(last, e.Revision())
 					c.ownerChanged(e)
 				}
 			}
 		}
-	}()
-	return nil
+		w.Stop()
+		for {
+			select {
+			case <-c.stop:
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+			opts := []jetstream.WatchOpt{jetstream.IncludeHistory()}
+			if last > 0 {
+				opts = append(opts, jetstream.ResumeFromRevision(last+1))
+			}
+			nw, err := owners.WatchAll(context.Background(), opts...)
+			if err == nil {
+				c.log.Info("cluster: watching the owners bucket again after its watch ended", "from_revision", last+1)
+				w = nw
+				break
+			}
+			c.log.Debug("cluster: the owners bucket cannot be watched yet; retrying", "error", err)
+		}
+	}
 }
 
 // ownerChanged takes the connection of an identifier over when another
