@@ -205,7 +205,7 @@ func (c *conn) drainLocked(pp *pubPipe, async bool) {
 	pp.b.mu.Lock()
 	pp.b.active = true
 	pp.b.mu.Unlock()
-	defer func() { endDrainBatch(&pp.b, !async && n <= 1) }()
+	defer func() { pp.b.end(!async && n <= 1) }()
 	for ; pp.head+n < len(pp.q) && pp.q[pp.head+n].done; n++ {
 		e := pp.q[pp.head+n]
 		pp.q[pp.head+n] = nil
@@ -355,40 +355,8 @@ func (rb *remoteBatch) Flush() {
 	if rb.n == 0 {
 		return
 	}
-	endDrainBatch(&rb.b, rb.n <= 1)
+	rb.b.end(rb.n <= 1)
 	rb.n = 0
-}
-
-// endDrainBatch ends a drain's batch as conn.endBatch ends a read's: the
-// connections it queued packets on are written at once after a drain of
-// one message, by their flushers after a busy one.
-func endDrainBatch(b *batch, quiet bool) {
-	b.mu.Lock()
-	b.active = false
-	conns := b.conns
-	b.conns = nil
-	b.mu.Unlock()
-	for i, t := range conns {
-		t.wmu.Lock()
-		t.deferred = false
-		if len(t.out) > 0 && !t.flushing && !t.closing {
-			if quiet {
-				t.writeLocked()
-			} else {
-				t.flushing = true
-				go t.flush()
-			}
-		}
-		t.wmu.Unlock()
-		conns[i] = nil
-	}
-	if cap(conns) <= 64 {
-		b.mu.Lock()
-		if b.conns == nil {
-			b.conns = conns[:0]
-		}
-		b.mu.Unlock()
-	}
 }
 
 // waitStores waits, when the connection ends, until the messages it was

@@ -35,8 +35,12 @@ func (c *conn) startBatch() {
 
 // endBatch stops deferring and writes every connection deferred meanwhile:
 // at once after a quiet read, by their flushers after a busy one.
-func (c *conn) endBatch(quiet bool) {
-	b := &c.batch
+func (c *conn) endBatch(quiet bool) { c.batch.end(quiet) }
+
+// end stops deferring and writes every connection deferred meanwhile: at
+// once when quiet (one packet handled), by their flushers otherwise. The
+// read loop's batch and the cluster's drains (clusterpub.go) end this way.
+func (b *batch) end(quiet bool) {
 	b.mu.Lock()
 	b.active = false
 	conns := b.conns
