@@ -304,6 +304,14 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		c.sess.mu.Lock()
 		c.sess.inboundLocked(p.PacketID, true)
 		c.sess.mu.Unlock()
+		if !c.inboundStored() { // a store that writes behind (sessionsync.go)
+			if !v5 {
+				// 3.1.1 cannot refuse a PUBLISH: closing is how it says no.
+				return &closeError{packet.UnspecifiedError, "the QoS 2 identifier could not be stored"}
+			}
+			c.ack(p, packet.UnspecifiedError) // frees the identifier [MQTT-4.3.3-9]
+			return nil
+		}
 	}
 	if p.Retain && c.srv.syncer != nil {
 		c.syncRead = true // the retained message is stored: no crash of the process loses it

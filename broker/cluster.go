@@ -254,7 +254,8 @@ func (s *Server) takeOverRemote(id string) {
 	var oc *conn
 	if sess != nil && shared {
 		// The session moves with its client: its store record stays for
-		// the node that now owns it (written through, nothing to flush).
+		// the node that now owns it (the cluster stores what this node
+		// queued for it before it answers the other node).
 		sess.mu.Lock()
 		sess.stored = false
 		sess.mu.Unlock()

@@ -200,6 +200,7 @@ func (c *conn) takeFreed() {
 // call per acknowledgement. pp.mu held.
 func (c *conn) drainLocked(pp *pubPipe, async bool) {
 	acks := pp.acks[:0]
+	var inbound []int // acks whose inbound QoS 2 identifier was recorded
 	n := 0
 	retained := false
 	pp.b.mu.Lock()
@@ -272,6 +273,7 @@ func (c *conn) drainLocked(pp *pubPipe, async bool) {
 				c.sess.mu.Lock()
 				if _, ok := c.sess.inbound2[a.id]; ok {
 					c.sess.inboundLocked(a.id, true)
+					inbound = append(inbound, len(acks))
 				}
 				c.sess.mu.Unlock()
 			}
@@ -296,6 +298,27 @@ func (c *conn) drainLocked(pp *pubPipe, async bool) {
 	}
 	if len(acks) > 0 || retained {
 		c.srv.syncStore() // what the deliveries wrote is durable before the acknowledgements
+	}
+	if len(inbound) > 0 && !c.inboundStored() { // sessionsync.go
+		if c.version < packet.V5 {
+			// 3.1.1 cannot refuse a PUBLISH: closing is how it says no
+			// (the identifier stays known here for the resent PUBLISH).
+			c.srv.log.Info("closing connection: a QoS 2 identifier could not be stored", "client", c.clientID, "remote", c.nc.RemoteAddr())
+			c.closeWith(nil)
+			acks = acks[:0]
+			inbound = nil
+		}
+		c.sess.mu.Lock()
+		for _, i := range inbound {
+			// Not received as far as another node knows: the identifier
+			// is free again [MQTT-4.3.3-9], and the PUBREC says so.
+			a := &acks[i]
+			a.rc = packet.UnspecifiedError
+			pp.freed = append(pp.freed, a.id)
+			delete(c.sess.inbound2, a.id)
+			c.sess.inboundLocked(a.id, false)
+		}
+		c.sess.mu.Unlock()
 	}
 	if len(acks) > 0 {
 		for _, a := range acks {

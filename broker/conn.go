@@ -84,6 +84,10 @@ type conn struct {
 	// syncWrites makes the flusher sync the store before each write: the
 	// session is persistent and the store durable.
 	syncWrites atomic.Bool
+	// sessSync makes the flusher wait for the session's writes that what
+	// it sends depends on: the session is persistent and its store
+	// writes behind (sessionsync.go).
+	sessSync   atomic.Bool
 	aliasOut   map[string]uint16       // outbound topic aliases, guarded by wmu
 	wdone      chan struct{}           // closing gracefully: closed when the last write is done (see linger.go)
 	deferred   bool                    // in a read loop's batch, written at the end of its read (write.go); guarded by wmu
@@ -531,7 +535,13 @@ func (c *conn) flush() {
 			c.sess.waitTxns()
 			c.srv.syncStore()
 		}
-		n, err := c.nc.Write(b)
+		var n int
+		var err error
+		if c.syncSessionWrites() { // sessionsync.go
+			n, err = c.nc.Write(b)
+		} else {
+			err = errSessionSync // closed, as after a failed write
+		}
 		c.srv.stats.bytesOut.Add(uint64(n))
 
 		c.wmu.Lock()

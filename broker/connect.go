@@ -293,6 +293,7 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	if persistent {
 		sess.saveLocked() // before CONNACK: an acknowledged session is kept
 		c.syncWrites.Store(s.syncer != nil)
+		c.sessSync.Store(s.sessionSyncer() != nil)
 	} else if sess.stored {
 		sess.forgetTxnsLocked() // the store deletes its queue
 		if sess.spilled > 0 {

@@ -124,7 +124,7 @@ func (c *conn) kickNowLocked() {
 // writeLocked writes what it can of the buffer without waiting and hands
 // the rest, if any, to the flusher. wmu held; not flushing.
 func (c *conn) writeLocked() {
-	if c.raw != nil && !c.syncWrites.Load() {
+	if c.raw != nil && !c.syncWrites.Load() && !c.sessSyncPending() {
 		n, ok := tryWrite(c.raw, c.out)
 		c.srv.stats.bytesOut.Add(uint64(n))
 		if ok && n == len(c.out) {

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -61,6 +62,9 @@ func (c *Cluster) checkpointLoop() {
 			}
 		}
 		cp := c.applied.Load()
+		// Read after applied: the writes of what it covers were queued
+		// before it advanced (writer.go).
+		cp = min(cp, c.durableBound())
 		c.mu.Lock()
 		for _, from := range c.replays {
 			cp = min(cp, from)
@@ -71,6 +75,15 @@ func (c *Cluster) checkpointLoop() {
 		}
 		cancel()
 	}
+}
+
+// durableBound is the highest message sequence whose session writes
+// (and those of every message before it) are stored (writer.go).
+func (c *Cluster) durableBound() uint64 {
+	if c.shared == nil {
+		return math.MaxUint64
+	}
+	return c.shared.w.durableBound()
 }
 
 // replayFrom holds this node's checkpoint at or below from while a replay

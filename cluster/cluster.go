@@ -469,6 +469,11 @@ func (c *Cluster) control(m *nats.Msg) {
 		delete(c.owned, id)
 		c.mu.Unlock()
 		c.in.TakeOver(id)
+		if c.shared != nil {
+			// The new owner reads the session once answered: its writes
+			// here are stored first (writer.go).
+			c.shared.w.flushSession(id, StoreTimeout)
+		}
 	}
 	m.Respond(nil)
 }
@@ -879,9 +884,15 @@ func (c *Cluster) Close() error {
 	}
 	c.closed = true
 	c.mu.Unlock()
+	if c.shared != nil {
+		c.shared.w.flushAll(StoreTimeout) // the sessions' last writes
+	}
 	close(c.stop)
 	c.cancelBase()
 	c.wg.Wait()
+	if c.shared != nil {
+		c.shared.w.stop()
+	}
 	c.leave() // ops.go
 	if c.nc != nil {
 		c.nc.Close()

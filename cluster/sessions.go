@@ -135,10 +135,12 @@ func decodeEntry(b []byte) (*store.Entry, uint64, error) {
 }
 
 // sharedStore is the store.Store of a node whose persistent sessions live
-// in the cluster (broker.SharedSessions).
+// in the cluster (broker.SharedSessions). Its writes are queued on the
+// node's write-behind (writer.go).
 type sharedStore struct {
 	c     *Cluster
 	local store.Store
+	w     *writer
 
 	mu sync.Mutex
 	// qos2 maps each stored QoS 2 delivery (client, queue position) to
@@ -148,49 +150,65 @@ type sharedStore struct {
 
 // SessionStore implements broker.SharedSessions.
 func (c *Cluster) SessionStore(local store.Store) store.Store {
-	c.shared = &sharedStore{c: c, local: local, qos2: make(map[string]map[uint64]uint64)}
-	return c.shared
-}
-
-// kv returns the sessions bucket, or ErrNotReady.
-func (s *sharedStore) kv() (jetstream.KeyValue, error) {
-	if !s.c.ready.Load() {
-		return nil, ErrNotReady
+	js, err := jetstream.New(c.nc, jetstream.WithPublishAsyncTimeout(StoreTimeout),
+		jetstream.WithPublishAsyncMaxPending(2*writeWorkers*writePipeline))
+	if err != nil { // only with invalid options: the shared context then
+		c.log.Error("cluster: JetStream context for session writes", "error", err)
+		js = c.js
 	}
-	return s.c.sessions, nil
+	c.shared = &sharedStore{c: c, local: local, qos2: make(map[string]map[uint64]uint64), w: newWriter(c, js)}
+	c.shared.w.start()
+	return c.shared
 }
 
 func opCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), StoreTimeout)
 }
 
-func (s *sharedStore) SaveSession(rec *store.Session) error {
-	kv, err := s.kv()
-	if err != nil {
+// put queues a write and returns at once.
+func (s *sharedStore) put(id string, op *wop) *wqueue { return s.w.enqueue(id, op) }
+
+// putWait queues a write and waits (StoreTimeout at most) until it, and
+// every write of the session before it, is stored.
+func (s *sharedStore) putWait(id string, op *wop) error {
+	done := make(chan error, 1)
+	op.done = done
+	s.w.enqueue(id, op)
+	t := time.NewTimer(StoreTimeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
 		return err
+	case <-t.C:
+		return errWriteTimeout
+	case <-s.c.stop:
+		return ErrNotReady
 	}
+}
+
+// SaveSession stores the session record, once the session's earlier
+// writes are stored (bounded wait: CONNACK, SUBACK and UNSUBACK follow).
+func (s *sharedStore) SaveSession(rec *store.Session) error {
 	b, err := json.Marshal(&kvSession{ClientID: rec.ClientID, Version: rec.Version, Expiry: rec.Expiry,
 		Disconnected: rec.Disconnected, Owner: rec.Owner, Subscriptions: rec.Subscriptions, Node: s.c.origin})
 	if err != nil {
 		return err
 	}
-	ctx, cancel := opCtx()
-	defer cancel()
-	_, err = kv.Put(ctx, sessionKey(rec.ClientID), b)
-	return err
+	return s.putWait(rec.ClientID, &wop{key: sessionKey(rec.ClientID), data: b, must: true})
 }
 
-// DeleteSession removes the session, its queue and inbound identifiers.
+// DeleteSession removes the session, its queue and inbound identifiers,
+// after the session's earlier writes (bounded wait).
 func (s *sharedStore) DeleteSession(id string) error {
 	s.mu.Lock()
 	delete(s.qos2, id)
 	s.mu.Unlock()
-	kv, err := s.kv()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := opCtx()
-	defer cancel()
+	return s.putWait(id, &wop{key: id, del: true, must: true})
+}
+
+// deleteNow is DeleteSession's write, made by a writer.
+func (s *sharedStore) deleteNow(ctx context.Context, id string) error {
+	kv := s.c.sessions
 	if _, err := kv.Get(ctx, sessionKey(id)); errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil // nothing stored: the common case of a clean CONNECT
 	} else if err != nil {
@@ -212,13 +230,10 @@ func (s *sharedStore) DeleteSession(id string) error {
 // connects (LoadSession) or adopts those of a dead node.
 func (s *sharedStore) LoadSessions(func(*store.Session) error) error { return nil }
 
+// Append queues the entries' writes. Each carries its message's cluster
+// sequence: the checkpoint waits for it (writer.durableBound). A QoS 2
+// delivery's write is one its PUBLISH waits for (SyncSession).
 func (s *sharedStore) Append(id string, entries ...*store.Entry) error {
-	kv, err := s.kv()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := opCtx()
-	defer cancel()
 	for _, e := range entries {
 		var cseq uint64
 		if e.Message != nil {
@@ -228,9 +243,7 @@ func (s *sharedStore) Append(id string, entries ...*store.Entry) error {
 		if err != nil {
 			return err
 		}
-		if _, err := kv.Put(ctx, queueKey(id, e.Seq), b); err != nil {
-			return err
-		}
+		s.put(id, &wop{key: queueKey(id, e.Seq), data: b, cseq: cseq, must: e.QoS == 2})
 		if e.QoS == 2 && cseq != 0 {
 			s.mu.Lock()
 			if s.qos2[id] == nil {
@@ -243,11 +256,9 @@ func (s *sharedStore) Append(id string, entries ...*store.Entry) error {
 	return nil
 }
 
+// Update queues an entry's new packet identifier or state; for QoS 2 the
+// PUBLISH or PUBREL waits for it (SyncSession).
 func (s *sharedStore) Update(id string, e *store.Entry) error {
-	kv, err := s.kv()
-	if err != nil {
-		return err
-	}
 	s.mu.Lock()
 	cseq := s.qos2[id][e.Seq]
 	s.mu.Unlock()
@@ -255,31 +266,29 @@ func (s *sharedStore) Update(id string, e *store.Entry) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := opCtx()
-	defer cancel()
-	_, err = kv.Put(ctx, queueKey(id, e.Seq), b)
-	return err
+	s.put(id, &wop{key: queueKey(id, e.Seq), data: b, must: e.QoS == 2})
+	return nil
 }
 
-// Remove forgets a completed delivery; a QoS 2 one leaves a tombstone so
-// that a replay never delivers its message again.
+// Remove forgets a completed delivery; a QoS 2 one leaves a tombstone,
+// stored before the entry is removed, so that a replay never delivers its
+// message again (the checkpoint waits for the tombstone).
 func (s *sharedStore) Remove(id string, seq uint64) error {
-	kv, err := s.kv()
-	if err != nil {
-		return err
-	}
 	s.mu.Lock()
 	cseq, tomb := s.qos2[id][seq]
 	delete(s.qos2[id], seq)
 	s.mu.Unlock()
-	ctx, cancel := opCtx()
-	defer cancel()
 	if tomb {
-		if _, err := s.c.done.Put(ctx, doneKey(id, cseq), nil); err != nil {
-			return err
-		}
+		s.put(id, &wop{bucket: bucketDone, key: doneKey(id, cseq), cseq: cseq})
 	}
-	return kv.Purge(ctx, queueKey(id, seq))
+	s.put(id, &wop{key: queueKey(id, seq), purge: true})
+	return nil
+}
+
+// SyncSession implements broker.SessionSyncer: it waits (StoreTimeout at
+// most) for the writes of id that what goes out to its client depends on.
+func (s *sharedStore) SyncSession(id string) error {
+	return s.w.syncSession(id, StoreTimeout)
 }
 
 func (s *sharedStore) LoadQueue(id string, fn func(*store.Entry) error) error {
@@ -295,25 +304,18 @@ func (s *sharedStore) LoadQueue(id string, fn func(*store.Entry) error) error {
 	return nil
 }
 
+// AddInbound queues the record of an inbound QoS 2 identifier; the
+// broker waits for it (SyncSession) before PUBREC.
 func (s *sharedStore) AddInbound(id string, pid uint16) error {
-	kv, err := s.kv()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := opCtx()
-	defer cancel()
-	_, err = kv.Put(ctx, inboundPrefix(id)+strconv.Itoa(int(pid)), nil)
-	return err
+	s.put(id, &wop{key: inboundPrefix(id) + strconv.Itoa(int(pid)), must: true})
+	return nil
 }
 
+// RemoveInbound queues forgetting an inbound QoS 2 identifier; PUBCOMP
+// waits for it (SyncSession): the client may reuse the identifier then.
 func (s *sharedStore) RemoveInbound(id string, pid uint16) error {
-	kv, err := s.kv()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := opCtx()
-	defer cancel()
-	return kv.Purge(ctx, inboundPrefix(id)+strconv.Itoa(int(pid)))
+	s.put(id, &wop{key: inboundPrefix(id) + strconv.Itoa(int(pid)), purge: true, must: true})
+	return nil
 }
 
 func (s *sharedStore) SetRetained(m *store.Message) error { return s.local.SetRetained(m) }
@@ -598,4 +600,17 @@ func matchesAny(filters []string, topicName string) bool {
 		}
 	}
 	return false
+}
+
+// kv returns the sessions bucket, or ErrNotReady.
+func (s *sharedStore) kv() (jetstream.KeyValue, error) {
+	if !s.c.ready.Load() {
+		return nil, ErrNotReady
+	}
+	return s.c.sessions, nil
+}
+
+// SessionSyncPending implements broker.SessionSyncer.
+func (s *sharedStore) SessionSyncPending(id string) bool {
+	return s.w.syncPending(id)
 }
