@@ -69,6 +69,9 @@ func (c *Cluster) checkpointLoop() {
 		for _, from := range c.replays {
 			cp = min(cp, from)
 		}
+		for _, from := range c.prevCheckpoint { // claimed, not loaded yet
+			cp = min(cp, from)
+		}
 		c.mu.Unlock()
 		if _, err := c.sessions.Put(ctx, checkpointKey(c.origin), []byte(strconv.FormatUint(cp, 10))); err != nil {
 			c.log.Debug("cluster: checkpoint not written", "error", err)
@@ -151,6 +154,14 @@ func (c *Cluster) adopt(dead string) {
 		}
 		rec, entries, r, err := c.shared.loadSession(ks.ClientID)
 		if err != nil {
+			// Owned here without being loaded: whoever loads it replays
+			// from the dead node's checkpoint (takeover.go).
+			c.mu.Lock()
+			c.prevOwner[ks.ClientID] = dead
+			if haveFrom {
+				c.prevCheckpoint[ks.ClientID] = from
+			}
+			c.mu.Unlock()
 			c.log.Warn("cluster: cannot read a session of a dead node: it resumes when its client reconnects", "client", ks.ClientID, "node", dead, "error", err)
 			continue
 		}

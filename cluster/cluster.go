@@ -97,8 +97,11 @@ type Cluster struct {
 	// prevOwner is the node instance that owned a client identifier
 	// before this node's last Claim, until the session is loaded.
 	prevOwner map[string]string
-	replays   map[int]uint64 // running replays: where each started (adopt.go)
-	replayN   int
+	// prevCheckpoint is where the replay to a session taken from
+	// prevOwner starts (takeover.go).
+	prevCheckpoint map[string]uint64
+	replays        map[int]uint64 // running replays: where each started (adopt.go)
+	replayN        int
 	// adopting lists the dead node instances whose sessions this node
 	// has looked for (adopt.go).
 	adopting map[string]bool
@@ -131,22 +134,23 @@ func New(o Options) (*Cluster, error) {
 	}
 	log = log.With("node", o.Node)
 	c := &Cluster{
-		opt:       o,
-		log:       log,
-		prefix:    "gannet." + o.Name + ".",
-		origin:    o.Node + "-" + nuid.Next(),
-		msgs:      make(chan *nats.Msg, 1<<16),
-		sharedOps: make(chan sharedOp, 1<<16),
-		interest:  make(map[string]*filterSub),
-		queues:    make(map[*nats.Subscription]string),
-		owned:     make(map[string]uint64),
-		willRevs:  make(map[string]uint64),
-		storing:   make(map[*nats.Msg]func(uint64, error)),
-		prevOwner: make(map[string]string),
-		adopting:  make(map[string]bool),
-		replays:   make(map[int]uint64),
-		stop:      make(chan struct{}),
-		readyCh:   make(chan struct{}),
+		opt:            o,
+		log:            log,
+		prefix:         "gannet." + o.Name + ".",
+		origin:         o.Node + "-" + nuid.Next(),
+		msgs:           make(chan *nats.Msg, 1<<16),
+		sharedOps:      make(chan sharedOp, 1<<16),
+		interest:       make(map[string]*filterSub),
+		queues:         make(map[*nats.Subscription]string),
+		owned:          make(map[string]uint64),
+		willRevs:       make(map[string]uint64),
+		storing:        make(map[*nats.Msg]func(uint64, error)),
+		prevOwner:      make(map[string]string),
+		prevCheckpoint: make(map[string]uint64),
+		adopting:       make(map[string]bool),
+		replays:        make(map[int]uint64),
+		stop:           make(chan struct{}),
+		readyCh:        make(chan struct{}),
 	}
 	c.base, c.cancelBase = context.WithCancel(context.Background())
 	copts := []nats.Option{
@@ -465,15 +469,8 @@ func (c *Cluster) applyRetained(m jetstream.Msg) {
 // control answers requests from other nodes: "takeover CLIENTID".
 func (c *Cluster) control(m *nats.Msg) {
 	if id, ok := strings.CutPrefix(string(m.Data), "takeover "); ok {
-		c.mu.Lock()
-		delete(c.owned, id)
-		c.mu.Unlock()
-		c.in.TakeOver(id)
-		if c.shared != nil {
-			// The new owner reads the session once answered: its writes
-			// here are stored first (writer.go).
-			c.shared.w.flushSession(id, StoreTimeout)
-		}
+		m.Respond(c.takeOver(id)) // takeover.go
+		return
 	}
 	m.Respond(nil)
 }
@@ -515,19 +512,15 @@ func (c *Cluster) Claim(clientID string) error {
 	}
 	c.mu.Lock()
 	c.owned[clientID] = rev
-	if prev != "" && prev != c.origin {
-		c.prevOwner[clientID] = prev
-	} else {
+	if prev != c.origin {
+		// A claim of its own keeps what an earlier claim inherited and
+		// has not loaded yet (takeover.go).
 		delete(c.prevOwner, clientID)
+		delete(c.prevCheckpoint, clientID)
 	}
 	c.mu.Unlock()
 	if prev != "" && prev != c.origin {
-		// The old owner ends its connection; a dead one has no
-		// responders and is skipped at once.
-		_, err := c.nc.RequestWithContext(ctx, c.prefix+"ctl."+prev, []byte("takeover "+clientID))
-		if err != nil && !errors.Is(err, nats.ErrNoResponders) {
-			c.log.Warn("cluster: the previous owner did not confirm the takeover", "client", clientID, "previous", prev, "error", err)
-		}
+		c.takeFrom(clientID, prev) // takeover.go
 	}
 	return nil
 }

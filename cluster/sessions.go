@@ -438,14 +438,24 @@ func (s *sharedStore) loadSession(id string) (rec *store.Session, entries []*sto
 func (s *sharedStore) LoadSession(id string) (*store.Session, []*store.Entry, error) {
 	rec, entries, r, err := s.loadSession(id)
 	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			s.c.mu.Lock()
+			delete(s.c.prevOwner, id)
+			delete(s.c.prevCheckpoint, id)
+			s.c.mu.Unlock()
+		}
+		// Else the replay's start stays, for the next attempt, or for
+		// the node that claims the session next (takeover.go).
 		return nil, nil, err
 	}
 	s.c.mu.Lock()
 	prev := s.c.prevOwner[id]
+	from, ok := s.c.prevCheckpoint[id]
 	delete(s.c.prevOwner, id)
+	delete(s.c.prevCheckpoint, id)
 	s.c.mu.Unlock()
 	if prev != "" && prev != s.c.origin {
-		from, ok := s.c.checkpointOf(prev)
+		s.c.log.Debug("cluster: loaded a session from the bucket", "client", id, "previous", prev, "checkpoint", from, "found", ok, "entries", len(entries), "inbound", len(rec.Inbound))
 		if ok {
 			done := s.c.replayFrom(from)
 			s.c.wg.Add(1)
@@ -468,6 +478,7 @@ type replayed struct {
 	filters []string            // non-shared
 	skip    map[uint64]struct{} // cluster sequences its queue holds
 	cseqs   []uint64            // the same, per entry (0: none)
+	done    map[uint64]struct{} // its completed QoS 2 deliveries (replay)
 }
 
 func newReplayed(rec *store.Session, cseqs []uint64) *replayed {
@@ -485,16 +496,72 @@ func newReplayed(rec *store.Session, cseqs []uint64) *replayed {
 	return r
 }
 
-// checkpointOf returns a node instance's last checkpoint.
+// checkpointOf returns a node instance's last checkpoint, as the bucket's
+// leader has it (leaderGet).
 func (c *Cluster) checkpointOf(origin string) (uint64, bool) {
 	ctx, cancel := opCtx()
 	defer cancel()
-	v, err := c.sessions.Get(ctx, checkpointKey(origin))
-	if err != nil {
+	v, err := leaderGet(ctx, c.sessions, checkpointKey(origin))
+	if err != nil || v == nil {
 		return 0, false
 	}
 	n, err := strconv.ParseUint(string(v.Value()), 10, 64)
 	return n, err == nil
+}
+
+// leaderGet reads key through a consumer, which the bucket's leader
+// serves: a direct get may be answered by a replica that lags (a node
+// catching up after a restart), missing a checkpoint or a tombstone
+// written a moment ago. nil when the key has no value.
+func leaderGet(ctx context.Context, kv jetstream.KeyValue, key string) (jetstream.KeyValueEntry, error) {
+	w, err := kv.Watch(ctx, key, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, err
+	}
+	defer w.Stop()
+	var last jetstream.KeyValueEntry
+	for {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil, errors.New("watcher stopped")
+			}
+			if e == nil { // everything current has come
+				return last, nil
+			}
+			last = e
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// doneOf returns the cluster sequences of id's completed QoS 2
+// deliveries (tombstones), as the bucket's leader has them.
+func (c *Cluster) doneOf(ctx context.Context, id string) (map[uint64]struct{}, error) {
+	w, err := c.done.Watch(ctx, "d."+ownerKey(id)+".>", jetstream.IgnoreDeletes(), jetstream.MetaOnly())
+	if err != nil {
+		return nil, err
+	}
+	defer w.Stop()
+	pre := "d." + ownerKey(id) + "."
+	done := make(map[uint64]struct{})
+	for {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil, errors.New("watcher stopped")
+			}
+			if e == nil {
+				return done, nil
+			}
+			if n, err := strconv.ParseUint(strings.TrimPrefix(e.Key(), pre), 10, 64); err == nil {
+				done[n] = struct{}{}
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 // lastSeq returns the messages stream's last sequence.
@@ -509,7 +576,9 @@ func (c *Cluster) lastSeq(ctx context.Context) (uint64, error) {
 // replay gives sessions the stored messages after sequence from that match
 // their subscriptions, once their subscriptions reach this node live
 // (after ApplyGrace): up to the stream's last sequence then. It ends the
-// sessions' replay windows.
+// sessions' replay windows. JetStream failing meanwhile (a leader being
+// elected) makes it try again from where it stopped, for replayPatience:
+// giving up loses the messages, so it says so.
 func (c *Cluster) replay(from uint64, rs []*replayed) {
 	defer func() {
 		for _, r := range rs {
@@ -521,35 +590,78 @@ func (c *Cluster) replay(from uint64, rs []*replayed) {
 		return
 	case <-time.After(ApplyGrace):
 	}
-	ctx, cancel := context.WithTimeout(c.base, 30*time.Second)
+	ctx, cancel := context.WithTimeout(c.base, replayPatience)
 	defer cancel()
-	end, err := c.lastSeq(ctx)
-	if err != nil {
-		c.log.Warn("cluster: cannot read the messages stream: messages a resumed session missed are not replayed", "error", err)
-		return
+	retry := func(what string, err error) bool {
+		c.log.Debug("cluster: replay of the messages stream interrupted; trying again", "step", what, "error", err)
+		select {
+		case <-ctx.Done():
+			c.log.Warn("cluster: cannot replay the messages stream: messages a resumed session missed are not delivered", "step", what, "error", err, "from", from)
+			return false
+		case <-time.After(200 * time.Millisecond):
+			return true
+		}
+	}
+	var end uint64
+	for {
+		var err error
+		if end, err = c.lastSeq(ctx); err == nil {
+			break
+		}
+		if !retry("last sequence", err) {
+			return
+		}
 	}
 	if end <= from {
 		return
 	}
+	for _, r := range rs {
+		// The tombstones as they are now: one written later is of a
+		// delivery this replay's window (Inbound.Replay) has seen.
+		var err error
+		for r.done, err = c.doneOf(ctx, r.id); err != nil; r.done, err = c.doneOf(ctx, r.id) {
+			if !retry("completed QoS 2 deliveries", err) {
+				return
+			}
+		}
+	}
+	next, n := from+1, 0
+	for next <= end {
+		done, err := c.replayRange(ctx, next, end, rs, &n)
+		if err == nil {
+			break
+		}
+		next = done + 1
+		if !retry("read", err) {
+			return
+		}
+	}
+	c.log.Debug("cluster: replayed stored messages to resumed sessions", "sessions", len(rs), "from", from, "to", end, "deliveries", n)
+}
+
+// replayPatience bounds a replay's retries.
+const replayPatience = time.Minute
+
+// replayRange replays the stream from sequence next to end; it returns
+// the last sequence it handled (next-1 if none), with an error if it
+// stopped before end.
+func (c *Cluster) replayRange(ctx context.Context, next, end uint64, rs []*replayed, n *int) (uint64, error) {
+	last := next - 1
 	st, err := c.js.Stream(ctx, c.messageStream())
 	if err != nil {
-		c.log.Warn("cluster: cannot read the messages stream: messages a resumed session missed are not replayed", "error", err)
-		return
+		return last, err
 	}
 	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:   from + 1,
+		OptStartSeq:   next,
 	})
 	if err != nil {
-		c.log.Warn("cluster: cannot replay the messages stream: messages a resumed session missed are not replayed", "error", err)
-		return
+		return last, err
 	}
-	n := 0
 	for {
 		batch, err := cons.Fetch(256, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
-			c.log.Warn("cluster: replay of the messages stream cut short", "error", err)
-			return
+			return last, err
 		}
 		got := 0
 		for m := range batch.Messages() {
@@ -560,8 +672,9 @@ func (c *Cluster) replay(from uint64, rs []*replayed) {
 			}
 			seq := md.Sequence.Stream
 			if seq > end {
-				continue
+				return last, nil
 			}
+			last = seq
 			p, err := decode(m.Data())
 			if err != nil {
 				continue
@@ -571,24 +684,30 @@ func (c *Cluster) replay(from uint64, rs []*replayed) {
 					continue
 				}
 				if p.QoS == 2 {
-					if _, err := c.done.Get(ctx, doneKey(r.id, seq)); err == nil {
+					if _, ok := r.done[seq]; ok {
 						continue // completed before: exactly once
 					}
 				}
 				c.in.Replay(r.id, p, seq)
-				n++
+				*n++
 			}
 			if seq >= end {
-				c.log.Debug("cluster: replayed stored messages to resumed sessions", "sessions", len(rs), "from", from, "to", end, "deliveries", n)
-				return
+				return last, nil
 			}
 		}
-		if batch.Error() != nil && !errors.Is(batch.Error(), context.DeadlineExceeded) {
-			c.log.Warn("cluster: replay of the messages stream cut short", "error", batch.Error())
-			return
+		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return last, err
 		}
 		if got == 0 {
-			return // the rest expired meanwhile
+			// Nothing more: the rest expired meanwhile (MaxAge), or the
+			// stream's leader did not answer within the wait.
+			if l, err := c.lastSeq(ctx); err != nil || l >= next && last < end {
+				if err == nil {
+					err = errors.New("no messages delivered")
+				}
+				return last, err
+			}
+			return last, nil
 		}
 	}
 }

@@ -1,0 +1,90 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Taking a session over from another node.
+//
+// The node that wins a client identifier (Claim) asks the previous owner
+// to take its connection over; the previous owner drops the session,
+// stores what it had queued for it (writer.go, StoreTimeout at most), and
+// answers with where the new owner's replay must start: its applied
+// sequence as it was when it dropped the session, bounded by its writes
+// (durableBound) and running replays. The checkpoint it writes every
+// second would not do: one written after the drop may cover messages that
+// reached it once the session was gone, which the new owner, loading the
+// session later (seconds, while JetStream elects a leader), would then
+// never replay. A previous owner that does not answer (dead, partitioned)
+// gives its checkpoint as read before the request: what it covers was
+// applied while that node still had the session.
+//
+// A node may win the owners entry and fail to read the session (JetStream
+// slow while it elects a leader: the CONNECT is refused). The entry then
+// names a node that never had the session, and its applied sequence says
+// nothing about it: the replay start it inherited stays (prevCheckpoint)
+// until the session is loaded, and is passed on in its takeover reply;
+// meanwhile its own checkpoint stays at or below it.
+
+const takeoverReply = "checkpoint "
+
+// takeOver drops clientID's session on this node, another node having
+// claimed it, and returns the reply: where the new owner replays from.
+// Control subscription goroutine.
+func (c *Cluster) takeOver(id string) []byte {
+	cp := c.applied.Load() // before the drop: what the session got
+	c.mu.Lock()
+	delete(c.owned, id)
+	for _, from := range c.replays {
+		cp = min(cp, from)
+	}
+	if from, ok := c.prevCheckpoint[id]; ok {
+		// Claimed here but never loaded (its read failed): the session
+		// is still where the node before this one left it.
+		cp = min(cp, from)
+	}
+	delete(c.prevOwner, id)
+	delete(c.prevCheckpoint, id)
+	c.mu.Unlock()
+	c.in.TakeOver(id)
+	if c.shared != nil {
+		// The new owner reads the session once answered: what was
+		// queued for it is stored first.
+		c.shared.w.flushSession(id, StoreTimeout)
+	}
+	cp = min(cp, c.durableBound())
+	return []byte(takeoverReply + strconv.FormatUint(cp, 10))
+}
+
+// takeFrom asks prev, the previous owner of clientID, to take its
+// connection over, and records where the session's replay starts.
+func (c *Cluster) takeFrom(clientID, prev string) {
+	from, ok := c.checkpointOf(prev)
+	// The previous owner may take StoreTimeout to store the session.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*StoreTimeout)
+	defer cancel()
+	// The old owner ends its connection; a dead one has no responders
+	// and is skipped at once.
+	r, err := c.nc.RequestWithContext(ctx, c.prefix+"ctl."+prev, []byte("takeover "+clientID))
+	switch {
+	case err == nil:
+		if v, found := strings.CutPrefix(string(r.Data), takeoverReply); found {
+			if n, perr := strconv.ParseUint(v, 10, 64); perr == nil {
+				from, ok = n, true
+			}
+		}
+	case !errors.Is(err, nats.ErrNoResponders):
+		c.log.Warn("cluster: the previous owner did not confirm the takeover", "client", clientID, "previous", prev, "error", err)
+	}
+	c.mu.Lock()
+	c.prevOwner[clientID] = prev
+	if ok {
+		c.prevCheckpoint[clientID] = from
+	}
+	c.mu.Unlock()
+}
