@@ -187,6 +187,9 @@ func (c *Cluster) adopt(dead string) {
 	if len(rs) > 0 {
 		c.log.Info("cluster: adopted the persistent sessions of a dead node", "node", dead, "sessions", len(rs), "took", time.Since(start))
 	}
+	if len(rs) == 0 {
+		return
+	}
 	if !haveFrom {
 		for _, r := range rs {
 			c.in.EndReplay(r.id)

@@ -107,6 +107,8 @@ type Cluster struct {
 	adopting map[string]bool
 
 	ops opsState // heartbeats heard, draining (ops.go)
+	// loadHook, set by tests, may fail the reading of a session.
+	loadHook atomic.Pointer[func(clientID string) error]
 
 	stop chan struct{}
 	wg   sync.WaitGroup

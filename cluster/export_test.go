@@ -110,3 +110,40 @@ func (c *Cluster) StoredSession(clientID string) (bool, error) {
 func (c *Cluster) Adopted() (uint64, time.Duration) {
 	return c.adopted.Load(), time.Duration(c.lastAdoption.Load())
 }
+
+// PauseSessionWrites holds this node's session writes (as a JetStream too
+// slow to answer would) until resume is called.
+func (c *Cluster) PauseSessionWrites() (resume func()) {
+	g := make(chan struct{})
+	c.shared.w.gate.Store(&g)
+	return func() {
+		c.shared.w.gate.Store(nil)
+		close(g)
+	}
+}
+
+// PendingSessionWrites returns how many session writes wait to be stored.
+func (c *Cluster) PendingSessionWrites() int { return c.shared.w.Pending() }
+
+// Checkpoint returns this node's checkpoint as the sessions bucket holds
+// it.
+func (c *Cluster) Checkpoint() (uint64, bool) { return c.checkpointOf(c.origin) }
+
+// LastStored returns the messages stream's last sequence.
+func (c *Cluster) LastStored() (uint64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return c.lastSeq(ctx)
+}
+
+// FailLoads makes this node's reads of clientID's session fail (as when
+// JetStream does not answer in time) while fail returns true.
+func (c *Cluster) FailLoads(clientID string, fail func() bool) {
+	h := func(id string) error {
+		if id == clientID && fail() {
+			return errors.New("test: session read fails")
+		}
+		return nil
+	}
+	c.loadHook.Store(&h)
+}

@@ -365,6 +365,11 @@ func (s *sharedStore) loadSession(id string) (rec *store.Session, entries []*sto
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	if h := s.c.loadHook.Load(); h != nil { // tests
+		if err := (*h)(id); err != nil {
+			return nil, nil, nil, err
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*StoreTimeout)
 	defer cancel()
 	w, err := kv.WatchFiltered(ctx, []string{sessionKey(id), queuePrefix(id) + ">", inboundPrefix(id) + ">"}, jetstream.IgnoreDeletes())
@@ -451,6 +456,18 @@ func (s *sharedStore) LoadSession(id string) (*store.Session, []*store.Entry, er
 	s.c.mu.Lock()
 	prev := s.c.prevOwner[id]
 	from, ok := s.c.prevCheckpoint[id]
+	s.c.mu.Unlock()
+	if prev != "" && prev != s.c.origin && !ok {
+		// Its checkpoint could not be read at the claim (JetStream
+		// electing a leader): without it the replay cannot start, and
+		// the session would miss what its previous node had not
+		// applied. Read again; else the CONNECT is refused and tried
+		// again.
+		if from, ok = s.c.checkpointOf(prev); !ok {
+			return nil, nil, fmt.Errorf("cluster: no checkpoint of node %s, which held session %q: cannot replay what it missed", prev, id)
+		}
+	}
+	s.c.mu.Lock()
 	delete(s.c.prevOwner, id)
 	delete(s.c.prevCheckpoint, id)
 	s.c.mu.Unlock()
@@ -604,8 +621,11 @@ func (c *Cluster) replay(from uint64, rs []*replayed) {
 	}
 	var end uint64
 	for {
+		actx, acancel := context.WithTimeout(ctx, StoreTimeout)
 		var err error
-		if end, err = c.lastSeq(ctx); err == nil {
+		end, err = c.lastSeq(actx)
+		acancel()
+		if err == nil {
 			break
 		}
 		if !retry("last sequence", err) {
@@ -618,8 +638,16 @@ func (c *Cluster) replay(from uint64, rs []*replayed) {
 	for _, r := range rs {
 		// The tombstones as they are now: one written later is of a
 		// delivery this replay's window (Inbound.Replay) has seen.
-		var err error
-		for r.done, err = c.doneOf(ctx, r.id); err != nil; r.done, err = c.doneOf(ctx, r.id) {
+		for {
+			// Each attempt bounded: a watch whose stream changes leader
+			// meanwhile may never finish.
+			actx, acancel := context.WithTimeout(ctx, StoreTimeout)
+			done, err := c.doneOf(actx, r.id)
+			acancel()
+			if err == nil {
+				r.done = done
+				break
+			}
 			if !retry("completed QoS 2 deliveries", err) {
 				return
 			}
@@ -627,7 +655,7 @@ func (c *Cluster) replay(from uint64, rs []*replayed) {
 	}
 	next, n := from+1, 0
 	for next <= end {
-		done, err := c.replayRange(ctx, next, end, rs, &n)
+		done, err := c.replayRange(ctx, next, end, rs, &n) // bounded by its fetches
 		if err == nil {
 			break
 		}
@@ -647,11 +675,13 @@ const replayPatience = time.Minute
 // stopped before end.
 func (c *Cluster) replayRange(ctx context.Context, next, end uint64, rs []*replayed, n *int) (uint64, error) {
 	last := next - 1
-	st, err := c.js.Stream(ctx, c.messageStream())
+	sctx, cancel := context.WithTimeout(ctx, StoreTimeout)
+	defer cancel()
+	st, err := c.js.Stream(sctx, c.messageStream())
 	if err != nil {
 		return last, err
 	}
-	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+	cons, err := st.OrderedConsumer(sctx, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:   next,
 	})

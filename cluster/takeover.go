@@ -31,7 +31,12 @@ import (
 // until the session is loaded, and is passed on in its takeover reply;
 // meanwhile its own checkpoint stays at or below it.
 
-const takeoverReply = "checkpoint "
+// The takeover replies: where to replay from, or the node whose
+// checkpoint that is.
+const (
+	takeoverReply = "checkpoint "
+	takeoverFrom  = "from "
+)
 
 // takeOver drops clientID's session on this node, another node having
 // claimed it, and returns the reply: where the new owner replays from.
@@ -43,14 +48,22 @@ func (c *Cluster) takeOver(id string) []byte {
 	for _, from := range c.replays {
 		cp = min(cp, from)
 	}
-	if from, ok := c.prevCheckpoint[id]; ok {
+	from, inherited := c.prevCheckpoint[id]
+	prev := c.prevOwner[id]
+	delete(c.prevOwner, id)
+	delete(c.prevCheckpoint, id)
+	c.mu.Unlock()
+	if prev != "" && !inherited {
+		// Claimed here but never loaded, from a node whose checkpoint
+		// could not be read: the new owner reads it.
+		c.in.TakeOver(id)
+		return []byte(takeoverFrom + prev)
+	}
+	if inherited {
 		// Claimed here but never loaded (its read failed): the session
 		// is still where the node before this one left it.
 		cp = min(cp, from)
 	}
-	delete(c.prevOwner, id)
-	delete(c.prevCheckpoint, id)
-	c.mu.Unlock()
 	c.in.TakeOver(id)
 	if c.shared != nil {
 		// The new owner reads the session once answered: what was
@@ -77,6 +90,9 @@ func (c *Cluster) takeFrom(clientID, prev string) {
 			if n, perr := strconv.ParseUint(v, 10, 64); perr == nil {
 				from, ok = n, true
 			}
+		} else if v, found := strings.CutPrefix(string(r.Data), takeoverFrom); found && v != "" {
+			prev = v
+			from, ok = c.checkpointOf(prev)
 		}
 	case !errors.Is(err, nats.ErrNoResponders):
 		c.log.Warn("cluster: the previous owner did not confirm the takeover", "client", clientID, "previous", prev, "error", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -114,6 +115,9 @@ type writer struct {
 	floors  []floor
 	stopped bool
 	wg      sync.WaitGroup
+	// gate, when set, holds every write until it is closed (tests:
+	// JetStream too slow to answer).
+	gate atomic.Pointer[chan struct{}]
 }
 
 func newWriter(c *Cluster, js jetstream.JetStream) *writer {
@@ -403,6 +407,13 @@ func (w *writer) work() {
 // are stored, with the error of the next one.
 func (w *writer) write(batch []*wop) (int, error) {
 	c := w.c
+	if g := w.gate.Load(); g != nil {
+		select {
+		case <-*g:
+		case <-c.stop:
+			return 0, ErrNotReady
+		}
+	}
 	if !c.ready.Load() {
 		return 0, ErrNotReady
 	}
@@ -428,7 +439,9 @@ func (w *writer) write(batch []*wop) (int, error) {
 			m.Header.Set("KV-Operation", "PURGE")
 			m.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
 		}
-		f, err := w.js.PublishMsgAsync(m)
+		// No retry inside nats.go: a write retried on its own timer
+		// could land after the writes behind it.
+		f, err := w.js.PublishMsgAsync(m, jetstream.WithRetryAttempts(0))
 		if err != nil {
 			perr = err
 			break
