@@ -314,7 +314,11 @@ func (s *sharedStore) AddInbound(id string, pid uint16) error {
 // RemoveInbound queues forgetting an inbound QoS 2 identifier; PUBCOMP
 // waits for it (SyncSession): the client may reuse the identifier then.
 func (s *sharedStore) RemoveInbound(id string, pid uint16) error {
-	s.put(id, &wop{key: inboundPrefix(id) + strconv.Itoa(int(pid)), purge: true, must: true})
+	key := inboundPrefix(id) + strconv.Itoa(int(pid))
+	// Its record not written yet (a PUBREC refused because it could not
+	// be): it never will be, and nothing need wait for the removal.
+	cancelled := s.w.cancelPut(id, key)
+	s.put(id, &wop{key: key, purge: true, must: !cancelled})
 	return nil
 }
 

@@ -82,7 +82,8 @@ type wop struct {
 	cseq   uint64 // the message sequence it makes durable (0: none)
 	must   bool   // what goes out to the client depends on it
 	done   chan error
-	failed int // attempts that failed
+	failed int  // attempts that failed
+	issued bool // in flight: a worker is writing it
 }
 
 // wqueue is one session's queue of writes.
@@ -331,6 +332,31 @@ func (w *writer) work() {
 		if len(w.ready) == 0 {
 			w.ready = nil
 		}
+		if len(q.ops) == 0 || w.qs[q.id] != q { // cancelled or dropped meanwhile
+			if w.qs[q.id] == q {
+				q.running = false
+				delete(w.qs, q.id)
+			}
+			w.mu.Unlock()
+			continue
+		}
+		if g := w.gate.Load(); g != nil { // tests
+			w.mu.Unlock()
+			select {
+			case <-*g:
+			case <-w.c.stop:
+				return
+			}
+			w.mu.Lock()
+			if len(q.ops) == 0 || w.qs[q.id] != q {
+				if w.qs[q.id] == q {
+					q.running = false
+					delete(w.qs, q.id)
+				}
+				w.mu.Unlock()
+				continue
+			}
+		}
 		// A batch: the first writes, up to a change of bucket or a
 		// deletion (each waits for what is before it).
 		n := 0
@@ -342,11 +368,17 @@ func (w *writer) work() {
 			n++
 		}
 		batch := append([]*wop(nil), q.ops[:n]...)
+		for _, op := range batch {
+			op.issued = true
+		}
 		w.mu.Unlock()
 
 		ok, err := w.write(batch)
 
 		w.mu.Lock()
+		for _, op := range batch[ok:] {
+			op.issued = false // not in flight any more (write waited for them)
+		}
 		if w.qs[q.id] != q { // dropped (flushSession)
 			w.mu.Unlock()
 			continue
@@ -407,13 +439,6 @@ func (w *writer) work() {
 // are stored, with the error of the next one.
 func (w *writer) write(batch []*wop) (int, error) {
 	c := w.c
-	if g := w.gate.Load(); g != nil {
-		select {
-		case <-*g:
-		case <-c.stop:
-			return 0, ErrNotReady
-		}
-	}
 	if !c.ready.Load() {
 		return 0, ErrNotReady
 	}
@@ -484,4 +509,45 @@ func (w *writer) syncPending(id string) bool {
 	defer w.mu.Unlock()
 	q := w.qs[id]
 	return q != nil && q.done < q.must
+}
+
+// cancelPut takes the last write of key out of id's queue if it is a put
+// not yet in flight, and reports whether it did: the key then never gets
+// that value.
+func (w *writer) cancelPut(id, key string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	q := w.qs[id]
+	if q == nil {
+		return false
+	}
+	for i := len(q.ops) - 1; i >= 0; i-- {
+		op := q.ops[i]
+		if op.key != key && !op.del {
+			continue
+		}
+		if op.del || op.purge || op.issued {
+			return false
+		}
+		copy(q.ops[i:], q.ops[i+1:])
+		q.ops[len(q.ops)-1] = nil
+		q.ops = q.ops[:len(q.ops)-1]
+		w.pending--
+		if op.done != nil {
+			op.done <- errWriteTimeout
+		}
+		q.must = 0
+		for _, o := range q.ops {
+			if o.must {
+				q.must = o.n + 1
+			}
+		}
+		if len(q.ops) == 0 {
+			q.done = q.next
+		}
+		q.wakeLocked()
+		w.cond.Broadcast()
+		return true
+	}
+	return false
 }
