@@ -20,7 +20,10 @@
 //     compare-and-set at CONNECT.
 //   - $share groups are NATS queue groups.
 //
-// Caveats: sessions themselves (subscriptions, queues, inflight messages)
-// stay on the node a client is connected to; see docs/clustering.md for
-// what is and is not shared yet.
+//   - Persistent sessions live in a KV bucket, written behind in order per
+//     session (writer.go); a node's checkpoint (how far it has applied the
+//     messages stream and stored what that caused) tells the node that
+//     takes a session over where to replay from.
+//
+// Caveats: see docs/clustering.md for what is and is not shared yet.
 package cluster
