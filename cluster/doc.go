@@ -13,16 +13,12 @@
 //   - Live messages travel on core NATS subjects, one subscription per
 //     distinct MQTT filter per node (TopicSubject and FilterSubject map MQTT
 //     topics to subjects, reversibly).
-//
 //   - QoS 1/2 messages are stored in a replicated stream before the
 //     publisher is acknowledged; retained messages live in a stream with one
 //     message per topic, read by each node into its retained index.
-//
 //   - The owner of each client identifier is kept in a KV bucket, claimed by
 //     compare-and-set at CONNECT.
-//
 //   - $share groups are NATS queue groups.
-//
 //   - Persistent sessions live in a KV bucket, written behind in order per
 //     session (writer.go); a node's checkpoint (how far it has applied the
 //     messages stream and stored what that caused) tells the node that
