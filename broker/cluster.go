@@ -416,7 +416,7 @@ func (s *Server) adoptShared(rec *store.Session, entries []*store.Entry) bool {
 	if rec.Disconnected.IsZero() {
 		rec.Disconnected = now // its node ended without saying so
 	}
-	sess := s.restoreSession(rec, now)
+	sess := s.restoreSession(rec, now, true)
 	if sess == nil {
 		return true // expired: deleted, once, by the node that claimed it
 	}
@@ -426,7 +426,6 @@ func (s *Server) adoptShared(rec *store.Session, entries []*store.Entry) bool {
 	for _, e := range entries {
 		s.restoreEntry(sess, e, load)
 	}
-	sess.cseen = make(map[uint64]struct{})
 	s.startExpiryLocked(sess)
 	sess.mu.Unlock()
 	return true

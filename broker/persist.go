@@ -341,7 +341,7 @@ func (s *Server) restore() error {
 	s.retainedExpiresAt(earliest)
 	var sessions []*session
 	err = s.store.LoadSessions(func(rec *store.Session) error {
-		if sess := s.restoreSession(rec, now); sess != nil {
+		if sess := s.restoreSession(rec, now, false); sess != nil {
 			sessions = append(sessions, sess)
 		}
 		return nil
@@ -368,10 +368,15 @@ func (s *Server) restore() error {
 
 // restoreSession makes the session of a stored record, with its
 // subscriptions and inbound QoS 2 identifiers, and adds it to the server;
-// an expired one is deleted from the store instead (nil). Called with
-// Server.mu held, or before the server serves.
-func (s *Server) restoreSession(rec *store.Session, now time.Time) *session {
+// an expired one is deleted from the store instead (nil). With replaying,
+// the session records the cluster sequences delivered to it (cseen) from
+// before its subscriptions can match anything. Called with Server.mu held,
+// or before the server serves.
+func (s *Server) restoreSession(rec *store.Session, now time.Time, replaying bool) *session {
 	sess := newSession(s, rec.ClientID)
+	if replaying {
+		sess.cseen = make(map[uint64]struct{})
+	}
 	sess.version = rec.Version
 	sess.persistent = true
 	sess.stored = true

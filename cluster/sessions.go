@@ -602,6 +602,13 @@ func (c *Cluster) lastSeq(ctx context.Context) (uint64, error) {
 // giving up loses the messages, so it says so.
 func (c *Cluster) replay(from uint64, rs []*replayed) {
 	defer func() {
+		// A live message the replay gave already may still be on its
+		// way (a dispatch queue behind under load): the window stays
+		// open a while longer.
+		select {
+		case <-c.stop:
+		case <-time.After(ApplyGrace):
+		}
 		for _, r := range rs {
 			c.in.EndReplay(r.id)
 		}

@@ -93,6 +93,7 @@ type wqueue struct {
 	next    uint64 // number of the next write
 	done    uint64 // every write numbered below it is stored (or dropped)
 	must    uint64 // one more than the number of the last must write
+	dropped bool   // its writes were dropped (flushSession): waits fail
 	running bool   // a worker holds it, or it is in the ready list
 	wake    chan struct{}
 }
@@ -188,7 +189,11 @@ func (w *writer) wait(q *wqueue, target uint64, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	w.mu.Lock()
-	for q.done < target {
+	for q.done < target || q.dropped {
+		if q.dropped {
+			w.mu.Unlock()
+			return errWriteTimeout
+		}
 		if w.stopped {
 			w.mu.Unlock()
 			return ErrNotReady
@@ -260,6 +265,7 @@ func (w *writer) flushSession(id string, d time.Duration) {
 	w.pending -= len(q.ops)
 	q.ops = nil
 	q.done = q.next
+	q.dropped = true
 	q.wakeLocked()
 	delete(w.qs, id) // a worker holding it finds it gone
 	w.cond.Broadcast()
