@@ -30,6 +30,7 @@ type mark struct {
 func (c *Cluster) checkpointLoop() {
 	defer c.wg.Done()
 	var marks []mark
+	var lastCP uint64
 	tick := time.NewTicker(HeartbeatEvery)
 	defer tick.Stop()
 	for {
@@ -61,18 +62,24 @@ func (c *Cluster) checkpointLoop() {
 				}
 			}
 		}
-		cp := c.applied.Load()
+		applied := c.applied.Load()
 		// Read after applied: the writes of what it covers were queued
 		// before it advanced (writer.go).
-		cp = min(cp, c.durableBound())
+		durable := c.durableBound()
+		held := uint64(math.MaxUint64)
 		c.mu.Lock()
-		for _, from := range c.replays {
-			cp = min(cp, from)
+		for _, h := range c.replays {
+			held = min(held, h.from)
 		}
 		for _, from := range c.prevCheckpoint { // claimed, not loaded yet
-			cp = min(cp, from)
+			held = min(held, from)
 		}
 		c.mu.Unlock()
+		cp := min(applied, durable, held)
+		if cp != lastCP {
+			c.log.Debug("cluster: checkpoint", "checkpoint", cp, "applied", applied, "durable", durable, "held", held)
+			lastCP = cp
+		}
 		if _, err := c.sessions.Put(ctx, checkpointKey(c.origin), []byte(strconv.FormatUint(cp, 10))); err != nil {
 			c.log.Debug("cluster: checkpoint not written", "error", err)
 		}
@@ -89,19 +96,49 @@ func (c *Cluster) durableBound() uint64 {
 	return c.shared.w.durableBound()
 }
 
+// replayHold is a running replay: where it started, and the sessions it
+// replays to (nil: any, an adoption).
+type replayHold struct {
+	from uint64
+	ids  map[string]bool
+}
+
 // replayFrom holds this node's checkpoint at or below from while a replay
-// runs; the returned func ends that.
-func (c *Cluster) replayFrom(from uint64) func() {
+// to the sessions ids (none: any session) runs; the returned func ends
+// that.
+func (c *Cluster) replayFrom(from uint64, ids ...string) func() {
+	h := replayHold{from: from}
+	if len(ids) > 0 {
+		h.ids = make(map[string]bool, len(ids))
+		for _, id := range ids {
+			h.ids[id] = true
+		}
+	}
 	c.mu.Lock()
 	c.replayN++
 	n := c.replayN
-	c.replays[n] = from
+	c.replays[n] = h
 	c.mu.Unlock()
 	return func() {
 		c.mu.Lock()
 		delete(c.replays, n)
 		c.mu.Unlock()
 	}
+}
+
+// heldFor returns where the running replays to session id, and the replay
+// it inherited, start (math.MaxUint64: none). c.mu held.
+func (c *Cluster) heldFor(id string) uint64 {
+	held := uint64(math.MaxUint64)
+	for _, h := range c.replays {
+		if h.ids == nil || h.ids[id] {
+			held = min(held, h.from)
+		}
+	}
+	if from, ok := c.prevCheckpoint[id]; ok {
+		held = min(held, from)
+	}
+	return held
 }
 
 // adopt makes the persistent sessions that a dead node instance owned this

@@ -100,8 +100,12 @@ type Cluster struct {
 	// prevCheckpoint is where the replay to a session taken from
 	// prevOwner starts (takeover.go).
 	prevCheckpoint map[string]uint64
-	replays        map[int]uint64 // running replays: where each started (adopt.go)
+	replays        map[int]replayHold // running replays: where each started (adopt.go)
 	replayN        int
+	// droppedAt is, for a session this node dropped because another node
+	// claimed it without asking (ownerwatch.go), where the replay to it
+	// must start, for the takeover request that may follow.
+	droppedAt map[string]uint64
 	// adopting lists the dead node instances whose sessions this node
 	// has looked for (adopt.go).
 	adopting map[string]bool
@@ -150,7 +154,8 @@ func New(o Options) (*Cluster, error) {
 		prevOwner:      make(map[string]string),
 		prevCheckpoint: make(map[string]uint64),
 		adopting:       make(map[string]bool),
-		replays:        make(map[int]uint64),
+		replays:        make(map[int]replayHold),
+		droppedAt:      make(map[string]uint64),
 		stop:           make(chan struct{}),
 		readyCh:        make(chan struct{}),
 	}
@@ -514,6 +519,7 @@ func (c *Cluster) Claim(clientID string) error {
 	}
 	c.mu.Lock()
 	c.owned[clientID] = rev
+	delete(c.droppedAt, clientID)
 	if prev != c.origin {
 		// A claim of its own keeps what an earlier claim inherited and
 		// has not loaded yet (takeover.go).

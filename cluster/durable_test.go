@@ -68,6 +68,7 @@ func TestSessionWritesBehind(t *testing.T) {
 	for i := range 5 {
 		wait(t, "publish", pub.Publish("wb/q1/x", 1, false, fmt.Sprint(i)))
 	}
+	t.Logf("DEBUG pending after publish %d", n2.cl.PendingSessionWrites())
 	// Live delivery goes on: the clean session, and the persistent
 	// subscriber's QoS 1 messages (they wait for no write).
 	if got := collect(t, cleanCh, 5); len(got) != 5 {
@@ -84,6 +85,7 @@ func TestSessionWritesBehind(t *testing.T) {
 	case <-time.After(time.Second):
 	}
 
+	t.Logf("DEBUG pending before pub5 %d", n2.cl.PendingSessionWrites())
 	// A persistent publisher's QoS 2 identifier that cannot be stored in
 	// time: PUBREC 0x80.
 	resume1 := n1.cl.PauseSessionWrites()
@@ -95,9 +97,13 @@ func TestSessionWritesBehind(t *testing.T) {
 		t.Fatalf("QoS 2 PUBLISH whose identifier could not be stored: got %#v, %v; want PUBREC 0x80 [MQTT-4.3.3-10]", r, err)
 	}
 
+	t.Logf("DEBUG pending after pub5 %d", n2.cl.PendingSessionWrites())
 	// The checkpoint of n2 stays below the messages whose writes wait,
 	// though n2 applied them long ago.
-	time.Sleep(cluster.ApplyGrace + 2*cluster.HeartbeatEvery)
+	for i := 0; i < 8; i++ {
+		time.Sleep(500 * time.Millisecond)
+		t.Logf("DEBUG pending %d off %d on %d", n2.cl.PendingSessionWrites(), n2.cl.PendingSessionWritesOf("wb-off"), n2.cl.PendingSessionWritesOf("wb-on"))
+	}
 	cp, ok := n2.cl.Checkpoint()
 	if !ok {
 		t.Fatal("no checkpoint of n2")

@@ -147,3 +147,13 @@ func (c *Cluster) FailLoads(clientID string, fail func() bool) {
 	}
 	c.loadHook.Store(&h)
 }
+
+// PendingSessionWritesOf returns how many writes of clientID wait.
+func (c *Cluster) PendingSessionWritesOf(clientID string) int {
+	c.shared.w.mu.Lock()
+	defer c.shared.w.mu.Unlock()
+	if q := c.shared.w.qs[clientID]; q != nil {
+		return len(q.ops)
+	}
+	return 0
+}

@@ -95,14 +95,10 @@ func (c *Cluster) ownerChanged(e jetstream.KeyValueEntry) {
 	c.mu.Unlock()
 	if lost {
 		c.log.Info("cluster: another node claimed a client identifier this node was serving: its connection here is taken over", "client", id, "owner", string(e.Value()))
-		c.in.TakeOver(id)
-		if c.shared != nil {
-			// The new owner read the session without asking this node:
-			// what this node still had queued for it would overwrite
-			// the new owner's writes. Dropped: its messages are after
-			// this node's checkpoint, which the new owner replays from.
-			c.shared.w.flushSession(id, 0)
-		}
+		// The new owner read the session without asking this node: what
+		// this node still had queued for it would overwrite the new
+		// owner's writes. Dropped (takeover.go).
+		c.dropClaimed(id)
 	}
 }
 

@@ -478,7 +478,7 @@ func (s *sharedStore) LoadSession(id string) (*store.Session, []*store.Entry, er
 	if prev != "" && prev != s.c.origin {
 		s.c.log.Debug("cluster: loaded a session from the bucket", "client", id, "previous", prev, "checkpoint", from, "found", ok, "entries", len(entries), "inbound", len(rec.Inbound))
 		if ok {
-			done := s.c.replayFrom(from)
+			done := s.c.replayFrom(from, id)
 			s.c.wg.Add(1)
 			go func() {
 				defer s.c.wg.Done()

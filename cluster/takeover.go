@@ -45,33 +45,53 @@ func (c *Cluster) takeOver(id string) []byte {
 	cp := c.applied.Load() // before the drop: what the session got
 	c.mu.Lock()
 	delete(c.owned, id)
-	for _, from := range c.replays {
-		cp = min(cp, from)
+	if at, ok := c.droppedAt[id]; ok {
+		// Dropped already, when this node saw the claim (ownerwatch.go):
+		// what it had applied then.
+		cp = at
+		delete(c.droppedAt, id)
 	}
-	from, inherited := c.prevCheckpoint[id]
+	// Only this session's replays and inherited start matter: another
+	// session's replay says nothing about this one.
+	cp = min(cp, c.heldFor(id))
+	_, inherited := c.prevCheckpoint[id]
 	prev := c.prevOwner[id]
 	delete(c.prevOwner, id)
 	delete(c.prevCheckpoint, id)
 	c.mu.Unlock()
+	c.in.TakeOver(id)
 	if prev != "" && !inherited {
 		// Claimed here but never loaded, from a node whose checkpoint
 		// could not be read: the new owner reads it.
-		c.in.TakeOver(id)
 		return []byte(takeoverFrom + prev)
 	}
-	if inherited {
-		// Claimed here but never loaded (its read failed): the session
-		// is still where the node before this one left it.
-		cp = min(cp, from)
-	}
-	c.in.TakeOver(id)
 	if c.shared != nil {
 		// The new owner reads the session once answered: what was
-		// queued for it is stored first.
+		// queued for it is stored first (else dropped, and held below
+		// the checkpoint returned).
 		c.shared.w.flushSession(id, StoreTimeout)
+		cp = min(cp, c.shared.w.durableBoundFor(id))
 	}
-	cp = min(cp, c.durableBound())
 	return []byte(takeoverReply + strconv.FormatUint(cp, 10))
+}
+
+// dropClaimed drops the session id, which another node claimed without
+// asking this one (ownerwatch.go), remembering where its replay must
+// start for a takeover request that may follow. Its queued writes are
+// dropped: the new owner read the session without them.
+func (c *Cluster) dropClaimed(id string) {
+	cp := c.applied.Load()
+	c.mu.Lock()
+	cp = min(cp, c.heldFor(id))
+	c.mu.Unlock()
+	c.in.TakeOver(id)
+	if c.shared != nil {
+		c.shared.w.flushSession(id, 0)
+		cp = min(cp, c.shared.w.durableBoundFor(id))
+	}
+	c.mu.Lock()
+	c.droppedAt[id] = cp
+	c.mu.Unlock()
 }
 
 // takeFrom asks prev, the previous owner of clientID, to take its

@@ -100,6 +100,7 @@ type wqueue struct {
 
 // floor holds the checkpoint below a dropped write's message.
 type floor struct {
+	id    string // the session
 	seq   uint64
 	until time.Time
 }
@@ -260,7 +261,7 @@ func (w *writer) flushSession(id string, d time.Duration) {
 		}
 	}
 	if low != math.MaxUint64 {
-		w.floors = append(w.floors, floor{low - 1, time.Now().Add(dropFloorHold)})
+		w.floors = append(w.floors, floor{id, low - 1, time.Now().Add(dropFloorHold)})
 	}
 	w.pending -= len(q.ops)
 	q.ops = nil
@@ -304,6 +305,27 @@ func (w *writer) durableBound() uint64 {
 	}
 	w.floors = w.floors[:n]
 	for _, q := range w.qs {
+		for _, op := range q.ops {
+			if op.cseq != 0 && op.cseq-1 < low {
+				low = op.cseq - 1
+			}
+		}
+	}
+	return low
+}
+
+// durableBoundFor is durableBound for session id alone.
+func (w *writer) durableBoundFor(id string) uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	low := uint64(math.MaxUint64)
+	now := time.Now()
+	for _, f := range w.floors {
+		if f.id == id && now.Before(f.until) {
+			low = min(low, f.seq)
+		}
+	}
+	if q := w.qs[id]; q != nil {
 		for _, op := range q.ops {
 			if op.cseq != 0 && op.cseq-1 < low {
 				low = op.cseq - 1
