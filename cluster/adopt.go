@@ -96,8 +96,9 @@ func (c *Cluster) durableBound() uint64 {
 	return c.shared.w.durableBound()
 }
 
-// replayHold is a running replay: where it started, and the sessions it
-// replays to (nil: any, an adoption).
+// replayHold is a running replay: how far it has given the stored
+// messages to its sessions, and the sessions it replays to (nil: any, an
+// adoption).
 type replayHold struct {
 	from uint64
 	ids  map[string]bool
@@ -105,9 +106,17 @@ type replayHold struct {
 
 // replayFrom holds this node's checkpoint at or below from while a replay
 // to the sessions ids (none: any session) runs; the returned func ends
-// that.
+// that. The replay raises the hold as it goes (advanceReplay): the
+// messages up to where it is are in the sessions, their writes queued.
 func (c *Cluster) replayFrom(from uint64, ids ...string) func() {
-	h := replayHold{from: from}
+	done, _ := c.replayHoldFrom(from, ids...)
+	return done
+}
+
+// replayHoldFrom is replayFrom that also returns the function that raises
+// the hold.
+func (c *Cluster) replayHoldFrom(from uint64, ids ...string) (done func(), advance func(uint64)) {
+	h := &replayHold{from: from}
 	if len(ids) > 0 {
 		h.ids = make(map[string]bool, len(ids))
 		for _, id := range ids {
@@ -120,10 +129,14 @@ func (c *Cluster) replayFrom(from uint64, ids ...string) func() {
 	c.replays[n] = h
 	c.mu.Unlock()
 	return func() {
-		c.mu.Lock()
-		delete(c.replays, n)
-		c.mu.Unlock()
-	}
+			c.mu.Lock()
+			delete(c.replays, n)
+			c.mu.Unlock()
+		}, func(seq uint64) {
+			c.mu.Lock()
+			h.from = max(h.from, seq)
+			c.mu.Unlock()
+		}
 }
 
 // heldFor returns where the running replays to session id, and the replay
@@ -168,8 +181,11 @@ func (c *Cluster) adopt(dead string) {
 		return
 	}
 	var rs []*replayed
+	advance := func(uint64) {}
 	if haveFrom {
-		defer c.replayFrom(from)()
+		var done func()
+		done, advance = c.replayHoldFrom(from)
+		defer done()
 	}
 	for _, k := range keys {
 		tok := strings.TrimPrefix(k, "s.")
@@ -236,7 +252,7 @@ func (c *Cluster) adopt(dead string) {
 		}
 		return
 	}
-	c.replay(from, rs)
+	c.replay(from, rs, advance)
 }
 
 // adoptable reports whether this node should look for the sessions of a

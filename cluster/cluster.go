@@ -100,7 +100,7 @@ type Cluster struct {
 	// prevCheckpoint is where the replay to a session taken from
 	// prevOwner starts (takeover.go).
 	prevCheckpoint map[string]uint64
-	replays        map[int]replayHold // running replays: where each started (adopt.go)
+	replays        map[int]*replayHold // running replays: where each started (adopt.go)
 	replayN        int
 	// droppedAt is, for a session this node dropped because another node
 	// claimed it without asking (ownerwatch.go), where the replay to it
@@ -154,7 +154,7 @@ func New(o Options) (*Cluster, error) {
 		prevOwner:      make(map[string]string),
 		prevCheckpoint: make(map[string]uint64),
 		adopting:       make(map[string]bool),
-		replays:        make(map[int]replayHold),
+		replays:        make(map[int]*replayHold),
 		droppedAt:      make(map[string]uint64),
 		stop:           make(chan struct{}),
 		readyCh:        make(chan struct{}),

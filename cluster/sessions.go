@@ -478,12 +478,12 @@ func (s *sharedStore) LoadSession(id string) (*store.Session, []*store.Entry, er
 	if prev != "" && prev != s.c.origin {
 		s.c.log.Debug("cluster: loaded a session from the bucket", "client", id, "previous", prev, "checkpoint", from, "found", ok, "entries", len(entries), "inbound", len(rec.Inbound))
 		if ok {
-			done := s.c.replayFrom(from, id)
+			done, advance := s.c.replayHoldFrom(from, id)
 			s.c.wg.Add(1)
 			go func() {
 				defer s.c.wg.Done()
 				defer done()
-				s.c.replay(from, []*replayed{r})
+				s.c.replay(from, []*replayed{r}, advance)
 			}()
 		} else {
 			s.c.log.Warn("cluster: no checkpoint of the session's previous node: messages it missed are not replayed", "client", id, "previous", prev)
@@ -600,7 +600,7 @@ func (c *Cluster) lastSeq(ctx context.Context) (uint64, error) {
 // sessions' replay windows. JetStream failing meanwhile (a leader being
 // elected) makes it try again from where it stopped, for replayPatience:
 // giving up loses the messages, so it says so.
-func (c *Cluster) replay(from uint64, rs []*replayed) {
+func (c *Cluster) replay(from uint64, rs []*replayed, advance func(uint64)) {
 	defer func() {
 		// A live message the replay gave already may still be on its
 		// way (a dispatch queue behind under load): the window stays
@@ -644,6 +644,7 @@ func (c *Cluster) replay(from uint64, rs []*replayed) {
 		}
 	}
 	if end <= from {
+		advance(end)
 		return
 	}
 	for _, r := range rs {
@@ -666,8 +667,9 @@ func (c *Cluster) replay(from uint64, rs []*replayed) {
 	}
 	next, n := from+1, 0
 	for next <= end {
-		done, err := c.replayRange(ctx, next, end, rs, &n) // bounded by its fetches
+		done, err := c.replayRange(ctx, next, end, rs, &n, advance) // bounded by its fetches
 		if err == nil {
+			advance(end)
 			break
 		}
 		next = done + 1
@@ -684,7 +686,7 @@ const replayPatience = time.Minute
 // replayRange replays the stream from sequence next to end; it returns
 // the last sequence it handled (next-1 if none), with an error if it
 // stopped before end.
-func (c *Cluster) replayRange(ctx context.Context, next, end uint64, rs []*replayed, n *int) (uint64, error) {
+func (c *Cluster) replayRange(ctx context.Context, next, end uint64, rs []*replayed, n *int, advance func(uint64)) (uint64, error) {
 	last := next - 1
 	sctx, cancel := context.WithTimeout(ctx, StoreTimeout)
 	defer cancel()
@@ -732,6 +734,7 @@ func (c *Cluster) replayRange(ctx context.Context, next, end uint64, rs []*repla
 				c.in.Replay(r.id, p, seq)
 				*n++
 			}
+			advance(seq) // given to the sessions, their writes queued
 			if seq >= end {
 				return last, nil
 			}
