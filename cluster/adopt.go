@@ -62,25 +62,12 @@ func (c *Cluster) checkpointLoop() {
 				}
 			}
 		}
-		applied := c.applied.Load()
-		// Read after applied: the writes of what it covers were queued
-		// before it advanced (writer.go).
-		durable := c.durableBound()
-		held := uint64(math.MaxUint64)
-		c.mu.Lock()
-		for _, h := range c.replays {
-			held = min(held, h.from)
+		global, holds := c.checkpointNow() // checkpoint.go
+		if global != lastCP {
+			c.log.Debug("cluster: checkpoint", "checkpoint", global, "sessions_held", len(holds))
+			lastCP = global
 		}
-		for _, from := range c.prevCheckpoint { // claimed, not loaded yet
-			held = min(held, from)
-		}
-		c.mu.Unlock()
-		cp := min(applied, durable, held)
-		if cp != lastCP {
-			c.log.Debug("cluster: checkpoint", "checkpoint", cp, "applied", applied, "durable", durable, "held", held)
-			lastCP = cp
-		}
-		if _, err := c.sessions.Put(ctx, checkpointKey(c.origin), []byte(strconv.FormatUint(cp, 10))); err != nil {
+		if err := c.writeCheckpoint(ctx, global, holds); err != nil {
 			c.log.Debug("cluster: checkpoint not written", "error", err)
 		}
 		cancel()
@@ -174,7 +161,11 @@ func (c *Cluster) adopt(dead string) {
 		c.mu.Unlock()
 		return
 	}
-	from, haveFrom := c.checkpointOf(dead)
+	cpr, haveFrom := c.checkpointRecordOf(dead)
+	from := cpr.C
+	for _, h := range cpr.H {
+		from = min(from, h) // the stream is read once, from the earliest
+	}
 	keys, err := listKeys(ctx, c.sessions, "s.>")
 	if err != nil {
 		c.log.Warn("cluster: cannot list the sessions of a dead node: they resume when their clients reconnect", "node", dead, "error", err)
@@ -212,7 +203,7 @@ func (c *Cluster) adopt(dead string) {
 			c.mu.Lock()
 			c.prevOwner[ks.ClientID] = dead
 			if haveFrom {
-				c.prevCheckpoint[ks.ClientID] = from
+				c.prevCheckpoint[ks.ClientID] = cpr.of(ks.ClientID)
 			}
 			c.mu.Unlock()
 			c.log.Warn("cluster: cannot read a session of a dead node: it resumes when its client reconnects", "client", ks.ClientID, "node", dead, "error", err)
@@ -233,6 +224,7 @@ func (c *Cluster) adopt(dead string) {
 		if err := c.shared.SaveSession(rec); err != nil { // with the time it went offline
 			c.log.Debug("cluster: adopted session not saved", "client", rec.ClientID, "error", err)
 		}
+		r.from = cpr.of(rec.ClientID)
 		rs = append(rs, r)
 	}
 	c.lastAdoption.Store(int64(time.Since(start)))

@@ -16,8 +16,9 @@ import (
 // Session writes go behind (cluster/writer.go): while JetStream does not
 // store a node's session writes (paused here, as a leader election would
 // hold them),
-//   - the node's checkpoint stays below the messages whose writes wait, so
-//     that a node taking the session over replays them; once stored, it
+//   - the node's checkpoint for that session stays below the messages
+//     whose writes wait, so that a node taking the session over replays
+//     them (for the node's other sessions it moves on); once stored, it
 //     moves on, and the session resumes on another node with all of them;
 //   - live delivery on that node goes on: a clean session there gets them,
 //     and a persistent subscriber gets its QoS 1 messages at once;
@@ -98,12 +99,16 @@ func TestSessionWritesBehind(t *testing.T) {
 	// The checkpoint of n2 stays below the messages whose writes wait,
 	// though n2 applied them long ago.
 	time.Sleep(cluster.ApplyGrace + 2*cluster.HeartbeatEvery)
-	cp, ok := n2.cl.Checkpoint()
+	cp, ok := n2.cl.Checkpoint("wb-off")
 	if !ok {
 		t.Fatal("no checkpoint of n2")
 	}
 	if cp > before {
-		t.Fatalf("checkpoint of n2 is %d, past the messages from %d whose session writes were not stored", cp, before+1)
+		t.Fatalf("checkpoint of n2 for the session is %d, past the messages from %d whose session writes were not stored", cp, before+1)
+	}
+	// Only that session's: the others' replays start where n2 applied.
+	if other, _ := n2.cl.Checkpoint("wb-nobody"); other <= before {
+		t.Errorf("checkpoint of n2 for other sessions is %d: held back by one session's writes", other)
 	}
 	if n := n2.cl.PendingSessionWritesOf("wb-off"); n == 0 {
 		// Seen a few times under -race beside other cluster tests,
@@ -130,7 +135,7 @@ func TestSessionWritesBehind(t *testing.T) {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(3 * waitFor); ; {
-		cp, _ = n2.cl.Checkpoint()
+		cp, _ = n2.cl.Checkpoint("wb-off")
 		if cp >= last && n2.cl.PendingSessionWrites() == 0 {
 			break
 		}

@@ -125,9 +125,11 @@ func (c *Cluster) PauseSessionWrites() (resume func()) {
 // PendingSessionWrites returns how many session writes wait to be stored.
 func (c *Cluster) PendingSessionWrites() int { return c.shared.w.Pending() }
 
-// Checkpoint returns this node's checkpoint as the sessions bucket holds
-// it.
-func (c *Cluster) Checkpoint() (uint64, bool) { return c.checkpointOf(c.origin) }
+// Checkpoint returns where a replay of clientID's session from this node
+// would start, as its checkpoint record in the sessions bucket says.
+func (c *Cluster) Checkpoint(clientID string) (uint64, bool) {
+	return c.checkpointOf(c.origin, clientID)
+}
 
 // LastStored returns the messages stream's last sequence.
 func (c *Cluster) LastStored() (uint64, error) {

@@ -467,7 +467,7 @@ func (s *sharedStore) LoadSession(id string) (*store.Session, []*store.Entry, er
 		// the session would miss what its previous node had not
 		// applied. Read again; else the CONNECT is refused and tried
 		// again.
-		if from, ok = s.c.checkpointOf(prev); !ok {
+		if from, ok = s.c.checkpointOf(prev, id); !ok {
 			return nil, nil, fmt.Errorf("cluster: no checkpoint of node %s, which held session %q: cannot replay what it missed", prev, id)
 		}
 	}
@@ -478,6 +478,7 @@ func (s *sharedStore) LoadSession(id string) (*store.Session, []*store.Entry, er
 	if prev != "" && prev != s.c.origin {
 		s.c.log.Debug("cluster: loaded a session from the bucket", "client", id, "previous", prev, "checkpoint", from, "found", ok, "entries", len(entries), "inbound", len(rec.Inbound))
 		if ok {
+			r.from = from
 			done, advance := s.c.replayHoldFrom(from, id)
 			s.c.wg.Add(1)
 			go func() {
@@ -500,6 +501,7 @@ type replayed struct {
 	skip    map[uint64]struct{} // cluster sequences its queue holds
 	cseqs   []uint64            // the same, per entry (0: none)
 	done    map[uint64]struct{} // its completed QoS 2 deliveries (replay)
+	from    uint64              // it takes the stored messages after this one
 }
 
 func newReplayed(rec *store.Session, cseqs []uint64) *replayed {
@@ -515,19 +517,6 @@ func newReplayed(rec *store.Session, cseqs []uint64) *replayed {
 		}
 	}
 	return r
-}
-
-// checkpointOf returns a node instance's last checkpoint, as the bucket's
-// leader has it (leaderGet).
-func (c *Cluster) checkpointOf(origin string) (uint64, bool) {
-	ctx, cancel := opCtx()
-	defer cancel()
-	v, err := leaderGet(ctx, c.sessions, checkpointKey(origin))
-	if err != nil || v == nil {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(string(v.Value()), 10, 64)
-	return n, err == nil
 }
 
 // leaderGet reads key through a consumer, which the bucket's leader
@@ -723,7 +712,7 @@ func (c *Cluster) replayRange(ctx context.Context, next, end uint64, rs []*repla
 				continue
 			}
 			for _, r := range rs {
-				if _, skip := r.skip[seq]; skip || !matchesAny(r.filters, p.Topic) {
+				if _, skip := r.skip[seq]; skip || seq <= r.from || !matchesAny(r.filters, p.Topic) {
 					continue
 				}
 				if p.QoS == 2 {

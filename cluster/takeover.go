@@ -97,7 +97,7 @@ func (c *Cluster) dropClaimed(id string) {
 // takeFrom asks prev, the previous owner of clientID, to take its
 // connection over, and records where the session's replay starts.
 func (c *Cluster) takeFrom(clientID, prev string) {
-	from, ok := c.checkpointOf(prev)
+	from, ok := c.checkpointOf(prev, clientID)
 	// The previous owner may take StoreTimeout to store the session.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*StoreTimeout)
 	defer cancel()
@@ -112,7 +112,7 @@ func (c *Cluster) takeFrom(clientID, prev string) {
 			}
 		} else if v, found := strings.CutPrefix(string(r.Data), takeoverFrom); found && v != "" {
 			prev = v
-			from, ok = c.checkpointOf(prev)
+			from, ok = c.checkpointOf(prev, clientID)
 		}
 	case !errors.Is(err, nats.ErrNoResponders):
 		c.log.Warn("cluster: the previous owner did not confirm the takeover", "client", clientID, "previous", prev, "error", err)

@@ -579,3 +579,34 @@ func (w *writer) cancelPut(id, key string) bool {
 	}
 	return false
 }
+
+// boundsBySession returns, for each session with writes queued or
+// dropped lately, durableBoundFor of it.
+func (w *writer) boundsBySession() map[string]uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[string]uint64)
+	low := func(id string, seq uint64) {
+		if b, ok := out[id]; !ok || seq < b {
+			out[id] = seq
+		}
+	}
+	now := time.Now()
+	n := 0
+	for _, f := range w.floors {
+		if now.Before(f.until) {
+			w.floors[n] = f
+			n++
+			low(f.id, f.seq)
+		}
+	}
+	w.floors = w.floors[:n]
+	for id, q := range w.qs {
+		for _, op := range q.ops {
+			if op.cseq != 0 {
+				low(id, op.cseq-1)
+			}
+		}
+	}
+	return out
+}
