@@ -74,15 +74,6 @@ func (c *Cluster) checkpointLoop() {
 	}
 }
 
-// durableBound is the highest message sequence whose session writes
-// (and those of every message before it) are stored (writer.go).
-func (c *Cluster) durableBound() uint64 {
-	if c.shared == nil {
-		return math.MaxUint64
-	}
-	return c.shared.w.durableBound()
-}
-
 // replayHold is a running replay: how far it has given the stored
 // messages to its sessions, and the sessions it replays to (nil: any, an
 // adoption).

@@ -231,7 +231,7 @@ func (s *sharedStore) deleteNow(ctx context.Context, id string) error {
 func (s *sharedStore) LoadSessions(func(*store.Session) error) error { return nil }
 
 // Append queues the entries' writes. Each carries its message's cluster
-// sequence: the checkpoint waits for it (writer.durableBound). A QoS 2
+// sequence: the checkpoint waits for it (writer.boundsBySession). A QoS 2
 // delivery's write is one its PUBLISH waits for (SyncSession).
 func (s *sharedStore) Append(id string, entries ...*store.Entry) error {
 	for _, e := range entries {

@@ -16,7 +16,7 @@ import (
 // stores what it had queued for it (writer.go, StoreTimeout at most), and
 // answers with where the new owner's replay must start: its applied
 // sequence as it was when it dropped the session, bounded by its writes
-// (durableBound) and running replays. The checkpoint it writes every
+// (durableBoundFor) and running replays. The checkpoint it writes every
 // second would not do: one written after the drop may cover messages that
 // reached it once the session was gone, which the new owner, loading the
 // session later (seconds, while JetStream elects a leader), would then

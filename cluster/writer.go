@@ -45,9 +45,9 @@ import (
 //     (the new owner replays it, see below).
 //
 // The node's checkpoint covers only messages whose session writes are
-// stored: durableBound is one less than the smallest message sequence
-// with a queued write (an appended delivery, a QoS 2 tombstone), and the
-// checkpoint loop takes the minimum of it and what the node applied. When
+// stored: for each session with writes queued, one less than the smallest
+// message sequence among them (an appended delivery, a QoS 2 tombstone)
+// bounds where a replay to it starts (boundsBySession, checkpoint.go). When
 // JetStream is unavailable for a long time the writes are retried with a
 // backoff up to writeRetryMax, the checkpoint stalls where it is (it
 // never skips a message whose write is not stored), and once
@@ -287,34 +287,9 @@ func (w *writer) flushAll(d time.Duration) {
 	}
 }
 
-// durableBound is the highest message sequence S such that every write
-// queued here for a message up to S is stored: math.MaxUint64 when none
-// waits.
-func (w *writer) durableBound() uint64 {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	low := uint64(math.MaxUint64)
-	now := time.Now()
-	n := 0
-	for _, f := range w.floors {
-		if now.Before(f.until) {
-			w.floors[n] = f
-			n++
-			low = min(low, f.seq)
-		}
-	}
-	w.floors = w.floors[:n]
-	for _, q := range w.qs {
-		for _, op := range q.ops {
-			if op.cseq != 0 && op.cseq-1 < low {
-				low = op.cseq - 1
-			}
-		}
-	}
-	return low
-}
-
-// durableBoundFor is durableBound for session id alone.
+// durableBoundFor is the highest message sequence S such that every
+// write of session id for a message up to S is stored (math.MaxUint64:
+// none waits).
 func (w *writer) durableBoundFor(id string) uint64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
