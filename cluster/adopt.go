@@ -30,7 +30,6 @@ type mark struct {
 func (c *Cluster) checkpointLoop() {
 	defer c.wg.Done()
 	var marks []mark
-	var lastCP uint64
 	tick := time.NewTicker(HeartbeatEvery)
 	defer tick.Stop()
 	for {
@@ -62,12 +61,7 @@ func (c *Cluster) checkpointLoop() {
 				}
 			}
 		}
-		global, holds := c.checkpointNow() // checkpoint.go
-		if global != lastCP {
-			c.log.Debug("cluster: checkpoint", "checkpoint", global, "sessions_held", len(holds))
-			lastCP = global
-		}
-		if err := c.writeCheckpoint(ctx, global, holds); err != nil {
+		if err := c.writeCheckpointNow(ctx); err != nil { // checkpoint.go
 			c.log.Debug("cluster: checkpoint not written", "error", err)
 		}
 		cancel()

@@ -127,8 +127,13 @@ func (c *Cluster) checkpointNow() (global uint64, holds map[string]uint64) {
 	return global, holds
 }
 
-// writeCheckpoint stores this node's checkpoint record.
-func (c *Cluster) writeCheckpoint(ctx context.Context, global uint64, holds map[string]uint64) error {
+// writeCheckpointNow computes and stores this node's checkpoint record.
+// Writes are serialised (cpMu): one computed earlier never lands after
+// one computed later.
+func (c *Cluster) writeCheckpointNow(ctx context.Context) error {
+	c.cpMu.Lock()
+	defer c.cpMu.Unlock()
+	global, holds := c.checkpointNow()
 	_, err := c.sessions.Put(ctx, checkpointKey(c.origin), encodeCheckpoint(global, holds))
 	return err
 }

@@ -102,6 +102,8 @@ type Cluster struct {
 	prevCheckpoint map[string]uint64
 	replays        map[int]*replayHold // running replays: where each started (adopt.go)
 	replayN        int
+	// cpMu orders the writes of this node's checkpoint record.
+	cpMu sync.Mutex
 	// droppedAt is, for a session this node dropped because another node
 	// claimed it without asking (ownerwatch.go), where the replay to it
 	// must start, for the takeover request that may follow.
@@ -506,12 +508,25 @@ func (c *Cluster) Claim(clientID string) error {
 			rev, err = c.owners.Create(ctx, key, []byte(c.origin))
 		case err == nil:
 			prev = string(e.Value())
+			if prev != "" && prev != c.origin {
+				// Held in this node's checkpoint before the claim
+				// (takeover.go).
+				if herr := c.holdBeforeClaim(ctx, clientID, prev); herr != nil {
+					return fmt.Errorf("cluster: claim session %q: %w", clientID, herr)
+				}
+			}
 			rev, err = c.owners.Update(ctx, key, []byte(c.origin), e.Revision())
 		}
 		if err == nil {
 			break
 		}
 		if ctx.Err() != nil || attempt >= 50 {
+			c.mu.Lock()
+			if c.owned[clientID] == 0 { // not this node's: no hold for it
+				delete(c.prevOwner, clientID)
+				delete(c.prevCheckpoint, clientID)
+			}
+			c.mu.Unlock()
 			return fmt.Errorf("cluster: claim session %q: %w", clientID, err)
 		}
 		// Someone wrote first (or a replica lagged): read again.
@@ -520,12 +535,12 @@ func (c *Cluster) Claim(clientID string) error {
 	c.mu.Lock()
 	c.owned[clientID] = rev
 	delete(c.droppedAt, clientID)
-	if prev != c.origin {
-		// A claim of its own keeps what an earlier claim inherited and
-		// has not loaded yet (takeover.go).
+	if prev == "" {
 		delete(c.prevOwner, clientID)
 		delete(c.prevCheckpoint, clientID)
 	}
+	// Else the hold made before the claim stays (a claim of its own
+	// keeps what an earlier one inherited and has not loaded yet).
 	c.mu.Unlock()
 	if prev != "" && prev != c.origin {
 		c.takeFrom(clientID, prev) // takeover.go

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -123,4 +124,26 @@ func (c *Cluster) takeFrom(clientID, prev string) {
 		c.prevCheckpoint[clientID] = from
 	}
 	c.mu.Unlock()
+}
+
+// holdBeforeClaim records, before this node claims clientID from prev,
+// where the session's replay must start (prev's checkpoint for it), and
+// writes this node's checkpoint record with that hold: were this node to
+// die between the claim and loading the session, the node after it would
+// otherwise take this node's checkpoint, which says nothing about a
+// session it never had (a replay from there lost what the session missed
+// since prev). An unreadable checkpoint refuses the claim, tried again by
+// the client.
+func (c *Cluster) holdBeforeClaim(ctx context.Context, clientID, prev string) error {
+	from, ok := c.checkpointOf(prev, clientID)
+	if !ok {
+		return fmt.Errorf("no checkpoint of node %s, which holds the session, readable now", prev)
+	}
+	c.mu.Lock()
+	c.prevOwner[clientID] = prev
+	if old, had := c.prevCheckpoint[clientID]; !had || from < old {
+		c.prevCheckpoint[clientID] = from
+	}
+	c.mu.Unlock()
+	return c.writeCheckpointNow(ctx)
 }
