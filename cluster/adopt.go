@@ -111,7 +111,10 @@ func (c *Cluster) adopt(dead string) {
 	from, haveFrom := c.checkpointOf(dead)
 	keys, err := listKeys(ctx, c.sessions, "s.>")
 	if err != nil {
-		c.log.Warn("cluster: cannot list the sessions of a dead node: they resume when their clients reconnect", "node", dead, "error", err)
+		c.log.Warn("cluster: cannot list the sessions of a dead node yet (no quorum?): looking again at the next check", "node", dead, "error", err)
+		c.mu.Lock()
+		delete(c.adopting, dead)
+		c.mu.Unlock()
 		return
 	}
 	var rs []*replayed

@@ -88,6 +88,9 @@ func (c *Cluster) willLoop(cancel context.CancelFunc, nodes jetstream.KeyValue, 
 	defer beat.Stop()
 	check := time.NewTicker(HeartbeatEvery / 2)
 	defer check.Stop()
+	// Once the live nodes' heartbeats have been heard, look for sessions
+	// orphaned before this node started (orphans.go).
+	orphans := time.After(DeadAfter)
 	heartbeat := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), HeartbeatEvery)
 		defer cancel()
@@ -123,6 +126,19 @@ func (c *Cluster) willLoop(cancel context.CancelFunc, nodes jetstream.KeyValue, 
 			}
 		case <-beat.C:
 			heartbeat()
+		case now := <-orphans:
+			live := make(map[string]bool)
+			for origin, last := range seen {
+				if now.Sub(last) < DeadAfter {
+					live[origin] = true
+				}
+			}
+			c.mu.Lock()
+			if !c.closed {
+				c.wg.Add(1)
+				go c.adoptOrphans(live)
+			}
+			c.mu.Unlock()
 		case now := <-check.C:
 			for origin, last := range seen {
 				if origin != c.origin && now.Sub(last) >= DeadAfter {

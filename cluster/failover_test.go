@@ -1,0 +1,154 @@
+package cluster_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// startRestartable starts n restartable nodes of one cluster, each with
+// routes to all, and waits until JetStream has formed on every one.
+func startRestartable(t *testing.T, n int) ([]restartable, []*node) {
+	t.Helper()
+	dir := t.TempDir()
+	ports, err := freePorts(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var routes []string
+	for _, p := range ports {
+		routes = append(routes, "nats://"+p)
+	}
+	specs := make([]restartable, n)
+	nodes := make([]*node, n)
+	for i := range specs {
+		specs[i] = restartable{name: fmt.Sprintf("r%d", i+1), listen: ports[i], dir: fmt.Sprintf("%s/r%d", dir, i+1), routes: routes}
+		nodes[i] = specs[i].start(t)
+	}
+	t.Cleanup(func() { closeNodes(nodes) })
+	for _, nd := range nodes {
+		select {
+		case <-nd.cl.Ready():
+		case <-time.After(formFor):
+			t.Fatalf("JetStream did not form on %s", nd.name)
+		}
+	}
+	return specs, nodes
+}
+
+// metaLeader returns the JetStream meta leader as nd's NATS server knows
+// it ("" when it knows none).
+func metaLeader(nd *node) string {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	st, err := nd.cl.Status(ctx)
+	if err != nil {
+		return ""
+	}
+	return st.MetaLeader
+}
+
+// A node that leaves gracefully (SIGTERM, Server.Close) hands the
+// leadership of the JetStream meta group over before it stops, as it does
+// its streams', so that the survivors need not wait for an election: NATS
+// elects a new leader only after its election timeout (4 to 9 s in
+// nats-server 2.15, raft.go minElectionTimeoutDefault), at least 3 s after
+// the leader's last heartbeat, while a handover takes milliseconds. A
+// survivor must know a live meta leader within 2 s of the close.
+func TestGracefulLeaveHandsOverMetaLeader(t *testing.T) {
+	t.Parallel()
+	_, nodes := startRestartable(t, 3)
+	var leader *node
+	eventually(t, "a meta leader known to every node", func() bool {
+		l := metaLeader(nodes[0])
+		for _, nd := range nodes {
+			if metaLeader(nd) != l {
+				return false
+			}
+			if nd.name == l {
+				leader = nd
+			}
+		}
+		return leader != nil
+	})
+	// The others hear the leader's heartbeat (so that it drains: the last
+	// node of a cluster does not).
+	for _, nd := range nodes {
+		if nd == leader {
+			continue
+		}
+		eventually(t, leader.name+" hears "+nd.name, func() bool { n, ok := nodeView(leader, nd.name); return ok && n.Alive })
+	}
+	stop(t, leader)
+	stopped := time.Now()
+	var survivors []*node
+	for _, nd := range nodes {
+		if nd != leader {
+			survivors = append(survivors, nd)
+		}
+	}
+	for {
+		l := metaLeader(survivors[0])
+		if l != "" && l != leader.name && l == metaLeader(survivors[1]) {
+			t.Logf("%s led the meta group; %s leads it %v after the close", leader.name, l, time.Since(stopped))
+			return
+		}
+		if time.Since(stopped) > 2*time.Second {
+			t.Fatalf("%v after %s (the meta leader) left gracefully, the survivors know no new meta leader (%q, %q): it was not handed over",
+				time.Since(stopped), leader.name, metaLeader(survivors[0]), metaLeader(survivors[1]))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A node that starts after a node died adopts the dead node's persistent
+// sessions, as the nodes running at the death would have: here none could
+// (the death left one node, without a quorum), and the two that start
+// again later never heard the dead node's heartbeat. The session is
+// adopted exactly once cluster-wide, by one of them.
+func TestLateNodeAdoptsOrphanedSessions(t *testing.T) {
+	t.Parallel()
+	specs, nodes := startRestartable(t, 3)
+	r1, r2, r3 := nodes[0], nodes[1], nodes[2]
+	const id = "orphan-sub"
+	sub := pahoClient(t, r3.addr, id, false)
+	subscribe(t, sub, "orphan/#", 1)
+	sub.Disconnect(0)
+	eventually(t, "the session stored cluster-wide", func() bool { ok, _ := r1.cl.StoredSession(id); return ok })
+	if owner, err := r1.cl.Owner(id); err != nil || owner != r3.cl.Origin() {
+		t.Fatalf("%s is owned by %q (%v), want r3 (%s)", id, owner, err, r3.cl.Origin())
+	}
+	dead := r3.cl.Origin()
+
+	// r1 and r2 leave; r3, alone, dies; r1 and r2 start again.
+	stop(t, r1)
+	stop(t, r2)
+	r3.cl.Crash()
+	nodes[0], nodes[1] = specs[0].start(t), specs[1].start(t)
+	r1, r2 = nodes[0], nodes[1]
+	for _, nd := range []*node{r1, r2} {
+		select {
+		case <-nd.cl.Ready():
+		case <-time.After(formFor):
+			t.Fatalf("JetStream did not form on the restarted %s", nd.name)
+		}
+	}
+	adopted := func() uint64 { a, _ := r1.cl.Adopted(); b, _ := r2.cl.Adopted(); return a + b }
+	deadline := time.Now().Add(4 * waitFor)
+	for adopted() == 0 {
+		if time.Now().After(deadline) {
+			owner, err := r1.cl.Owner(id)
+			t.Fatalf("no node adopted the session of the dead r3 (%s): its owner is still %q (%v)", dead, owner, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	owner, err := r1.cl.Owner(id)
+	if err != nil || (owner != r1.cl.Origin() && owner != r2.cl.Origin()) {
+		t.Errorf("after the adoption %s is owned by %q (%v), want r1 (%s) or r2 (%s)", id, owner, err, r1.cl.Origin(), r2.cl.Origin())
+	}
+	time.Sleep(2 * time.Second) // the other node's look, if any, is over
+	if n := adopted(); n != 1 {
+		t.Errorf("the session was adopted %d times, want once cluster-wide", n)
+	}
+}
