@@ -109,7 +109,7 @@ func (c *Cluster) adopt(dead string) {
 		return
 	}
 	from, haveFrom := c.checkpointOf(dead)
-	keys, err := listKeys(ctx, c.sessions, "s.>")
+	keys, err := c.listKeys(ctx, c.sessions, "s.>")
 	if err != nil {
 		c.log.Warn("cluster: cannot list the sessions of a dead node yet (no quorum?): looking again at the next check", "node", dead, "error", err)
 		c.mu.Lock()

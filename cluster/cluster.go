@@ -302,9 +302,10 @@ func (c *Cluster) setup() {
 		if err == nil {
 			c.ready.Store(true)
 			close(c.readyCh)
-			c.wg.Add(2)
+			c.wg.Add(3)
 			go c.checkpointLoop()
 			go c.sharedLoop()
+			go c.leaderLoop() // leaders.go
 			c.log.Info("cluster: JetStream ready", "replicas", c.opt.Replicas)
 			return
 		}

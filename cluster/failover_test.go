@@ -3,8 +3,11 @@ package cluster_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"testing"
 	"time"
+
+	"github.com/gannet-mqtt/gannet/packet"
 )
 
 // startRestartable starts n restartable nodes of one cluster, each with
@@ -151,4 +154,66 @@ func TestLateNodeAdoptsOrphanedSessions(t *testing.T) {
 	if n := adopted(); n != 1 {
 		t.Errorf("the session was adopted %d times, want once cluster-wide", n)
 	}
+}
+
+// A client whose persistent session is stored resumes it on a live node
+// while the JetStream meta group has no leader (its leader's node is cut
+// off, as by kill -9, and NATS elects another only after its election
+// timeout, 4 to 9 s after the last heartbeat: nats-server 2.15 raft.go,
+// minElectionTimeoutDefault, so not within 3 s of the cut). The CONNECT
+// reads the session through a consumer, whose creation needs the meta
+// leader, for at most a second, then by a direct get that needs none.
+// The streams' leaders are on the live nodes here, as they are for most
+// kills.
+func TestConnectWithoutMetaLeader(t *testing.T) {
+	t.Parallel()
+	pc := startProxied(t)
+	m := -1
+	eventually(t, "a meta leader", func() bool {
+		for i, nd := range pc.nodes {
+			if nd.cl.IsMetaLeader() {
+				m = i
+				return true
+			}
+		}
+		return false
+	})
+	leader := pc.nodes[m]
+	eventually(t, leader.name+" leads no stream", func() bool {
+		leader.cl.StepDownStreams()
+		time.Sleep(100 * time.Millisecond)
+		return !leader.cl.LeadsStreams() && leader.cl.IsMetaLeader()
+	})
+	a, b := pc.nodes[(m+1)%3], pc.nodes[(m+2)%3]
+	const id = "metaless"
+	sub := pahoClient(t, a.addr, id, false)
+	subscribe(t, sub, "metaless/#", 1)
+	sub.Disconnect(0)
+	eventually(t, "the session stored", func() bool { ok, _ := b.cl.StoredSession(id); return ok })
+
+	pc.isolate(m, true)
+	cut := time.Now()
+	nc, err := net.Dial("tcp", b.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	buf, _ := (&packet.Connect{Version: packet.V311, ClientID: id, KeepAlive: 60}).Append(nil, packet.V311)
+	nc.Write(buf)
+	dec := &packet.Decoder{Version: packet.V311}
+	ack, ok := readPacket(t, nc, dec).(*packet.Connack)
+	took := time.Since(cut)
+	if !ok {
+		t.Fatalf("no CONNACK %v after the meta leader %s was cut off", took, leader.name)
+	}
+	if ack.ReasonCode != 0 || !ack.SessionPresent {
+		t.Fatalf("CONNACK %#x, session present %v, %v after the meta leader %s was cut off: want the stored session resumed",
+			byte(ack.ReasonCode), ack.SessionPresent, took, leader.name)
+	}
+	// NATS cannot have elected a new meta leader this soon: the CONNECT
+	// did without one.
+	if took > 2500*time.Millisecond {
+		t.Fatalf("the CONNECT took %v after the meta leader %s was cut off: it waited for a new meta leader", took, leader.name)
+	}
+	t.Logf("session resumed on %s %v after the meta leader %s was cut off", b.name, took, leader.name)
 }

@@ -196,7 +196,7 @@ func (s *sharedStore) DeleteSession(id string) error {
 	} else if err != nil {
 		return err
 	}
-	keys, err := listKeys(ctx, kv, queuePrefix(id)+">", inboundPrefix(id)+">")
+	keys, err := s.c.listKeys(ctx, kv, queuePrefix(id)+">", inboundPrefix(id)+">")
 	if err != nil {
 		return err
 	}
@@ -323,22 +323,9 @@ func (s *sharedStore) LoadRetained(fn func(*store.Message) error) error {
 }
 func (s *sharedStore) Close() error { return s.local.Close() }
 
-// listKeys returns the keys matching filters, sorted.
-func listKeys(ctx context.Context, kv jetstream.KeyValue, filters ...string) ([]string, error) {
-	kl, err := kv.ListKeysFiltered(ctx, filters...)
-	if err != nil {
-		if errors.Is(err, jetstream.ErrNoKeysFound) {
-			return nil, nil
-		}
-		return nil, err
-	}
-	defer kl.Stop()
-	var keys []string
-	for k := range kl.Keys() {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys, nil
+// listKeys returns the keys matching filters, sorted (directget.go).
+func (c *Cluster) listKeys(ctx context.Context, kv jetstream.KeyValue, filters ...string) ([]string, error) {
+	return c.readKeyNames(ctx, kv, filters...)
 }
 
 // loadQueue reads a session's queue entries, in order, with the cluster
@@ -365,26 +352,11 @@ func (s *sharedStore) loadSession(id string) (rec *store.Session, entries []*sto
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*StoreTimeout)
 	defer cancel()
-	w, err := kv.WatchFiltered(ctx, []string{sessionKey(id), queuePrefix(id) + ">", inboundPrefix(id) + ">"}, jetstream.IgnoreDeletes())
+	// Through a consumer, or without one where that cannot answer soon
+	// (directget.go): a CONNECT needs no meta leader.
+	all, err := s.c.readKeys(ctx, kv, sessionKey(id), queuePrefix(id)+">", inboundPrefix(id)+">")
 	if err != nil {
 		return nil, nil, nil, err
-	}
-	defer w.Stop()
-	var all []jetstream.KeyValueEntry
-	for done := false; !done; {
-		select {
-		case <-ctx.Done():
-			return nil, nil, nil, ctx.Err()
-		case e, ok := <-w.Updates():
-			switch {
-			case !ok:
-				return nil, nil, nil, errors.New("watcher stopped")
-			case e == nil: // everything current has come
-				done = true
-			default:
-				all = append(all, e)
-			}
-		}
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].Key() < all[j].Key() })
 	var cseqs []uint64

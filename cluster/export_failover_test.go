@@ -1,0 +1,44 @@
+package cluster
+
+import "context"
+
+// StepDownStreams hands the leadership of every stream and bucket of the
+// cluster that this node leads to another replica, and returns how many
+// it led.
+func (c *Cluster) StepDownStreams() int {
+	if c.ns == nil {
+		return 0
+	}
+	acc := c.ns.GlobalAccount().Name
+	ctx, cancel := context.WithTimeout(context.Background(), StoreTimeout)
+	defer cancel()
+	n := 0
+	for name := range c.js.StreamNames(ctx).Name() {
+		if c.ownStream(name) && c.ns.JetStreamIsStreamLeader(acc, name) {
+			c.ns.JetStreamStepdownStream(acc, name)
+			n++
+		}
+	}
+	return n
+}
+
+// LeadsStreams reports whether this node leads any stream or bucket of
+// the cluster.
+func (c *Cluster) LeadsStreams() bool {
+	if c.ns == nil {
+		return false
+	}
+	acc := c.ns.GlobalAccount().Name
+	ctx, cancel := context.WithTimeout(context.Background(), StoreTimeout)
+	defer cancel()
+	for name := range c.js.StreamNames(ctx).Name() {
+		if c.ownStream(name) && c.ns.JetStreamIsStreamLeader(acc, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// IsMetaLeader reports whether this node's NATS server leads the
+// JetStream meta group.
+func (c *Cluster) IsMetaLeader() bool { return c.ns != nil && c.ns.JetStreamIsLeader() }
