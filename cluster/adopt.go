@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -118,6 +119,14 @@ func (c *Cluster) adopt(dead string) {
 		return
 	}
 	var rs []*replayed
+	again := false // a claim failed other than by losing the race
+	defer func() {
+		if again {
+			c.mu.Lock()
+			delete(c.adopting, dead) // the next check adopts the rest
+			c.mu.Unlock()
+		}
+	}()
 	if haveFrom {
 		defer c.replayFrom(from)()
 	}
@@ -137,6 +146,9 @@ func (c *Cluster) adopt(dead string) {
 		}
 		rev, err := c.owners.Update(ctx, tok, []byte(c.origin), oe.Revision())
 		if err != nil {
+			if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+				again = true // not written (no leader yet?): look again
+			}
 			continue // another survivor, or the client on a node, was first
 		}
 		rec, entries, r, err := c.shared.loadSession(ks.ClientID)
@@ -195,12 +207,19 @@ func (c *Cluster) adoptDead(dead string) {
 
 var _ store.Store = (*sharedStore)(nil)
 
+// aliveTimeout bounds alive.
+const aliveTimeout = 2 * time.Second
+
 // alive reports whether origin's heartbeat is in the nodes bucket (its
 // entries expire after DeadAfter), or this node cannot tell. It reads
 // through a consumer, served by the bucket's leader: a direct get may be
 // answered by this node's own replica, which lags behind (or is empty)
 // while the node catches up after a restart.
 func (c *Cluster) alive(ctx context.Context, origin string) bool {
+	// Not longer than aliveTimeout: without a meta leader no consumer can
+	// be made until one is elected, and the caller looks again.
+	ctx, cancel := context.WithTimeout(ctx, aliveTimeout)
+	defer cancel()
 	w, err := c.nodes.Watch(ctx, origin, jetstream.IgnoreDeletes())
 	if err != nil {
 		return true

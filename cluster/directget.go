@@ -32,7 +32,10 @@ import (
 // write a moment after the write is acknowledged, so a read that follows
 // another node's write at once could miss it. The reads of the CONNECT
 // path therefore go through a consumer first, and by a direct get only
-// when the consumer has not answered within consumerTimeout.
+// when the consumer has not answered within consumerTimeout, and only
+// where this node's own replica (which answers first: NATS prefers a
+// local queue subscriber) is current: it has heard from the bucket's
+// leader lately, is not catching up, and has applied all it committed.
 
 // directGetTimeout bounds one batch direct get; past it the read falls
 // back to a consumer.
@@ -64,6 +67,9 @@ func (e *directEntry) Operation() jetstream.KeyValueOp { return e.op }
 // out, in no particular order.
 func (c *Cluster) directLast(ctx context.Context, kv jetstream.KeyValue, filters ...string) ([]jetstream.KeyValueEntry, error) {
 	bucket := kv.Bucket()
+	if c.ns == nil || !c.ns.JetStreamIsStreamCurrent(c.ns.GlobalAccount().Name, "KV_"+bucket) {
+		return nil, fmt.Errorf("%w: this node's replica of %s is not current", errDirect, bucket)
+	}
 	prefix := "$KV." + bucket + "."
 	subjects := make([]string, len(filters))
 	for i, f := range filters {

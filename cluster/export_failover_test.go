@@ -42,3 +42,31 @@ func (c *Cluster) LeadsStreams() bool {
 // IsMetaLeader reports whether this node's NATS server leads the
 // JetStream meta group.
 func (c *Cluster) IsMetaLeader() bool { return c.ns != nil && c.ns.JetStreamIsLeader() }
+
+// LeadAll asks the leader of every stream and bucket of the cluster that
+// this node does not lead to hand it to this node.
+func (c *Cluster) LeadAll() {
+	ctx, cancel := context.WithTimeout(context.Background(), StoreTimeout)
+	defer cancel()
+	acc := c.ns.GlobalAccount().Name
+	req := []byte(`{"placement":{"preferred":"` + c.opt.Node + `"}}`)
+	for name := range c.js.StreamNames(ctx).Name() {
+		if c.ownStream(name) && !c.ns.JetStreamIsStreamLeader(acc, name) {
+			c.nc.RequestWithContext(ctx, "$JS.API.STREAM.LEADER.STEPDOWN."+name, req)
+		}
+	}
+}
+
+// LeadsAll reports whether this node leads every stream and bucket of the
+// cluster.
+func (c *Cluster) LeadsAll() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), StoreTimeout)
+	defer cancel()
+	acc := c.ns.GlobalAccount().Name
+	for name := range c.js.StreamNames(ctx).Name() {
+		if c.ownStream(name) && !c.ns.JetStreamIsStreamLeader(acc, name) {
+			return false
+		}
+	}
+	return true
+}

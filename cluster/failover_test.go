@@ -218,3 +218,56 @@ func TestConnectWithoutMetaLeader(t *testing.T) {
 	}
 	t.Logf("session resumed on %s %v after the meta leader %s was cut off", b.name, took, leader.name)
 }
+
+// The persistent sessions of a node that dies while it leads the nodes
+// bucket (the heartbeats) and the owners bucket are adopted by a survivor
+// once NATS has elected new leaders: until then no heartbeat arrives, and
+// no claim can be written. The survivors do not take each other for dead
+// meanwhile: a live node's session stays its own.
+func TestAdoptAfterLeaderDeath(t *testing.T) {
+	t.Parallel()
+	pc := startProxied(t)
+	p1, p2, p3 := pc.nodes[0], pc.nodes[1], pc.nodes[2]
+	const dead, live = "leaderdeath-p1", "leaderdeath-p2"
+	s1 := pahoClient(t, p1.addr, dead, false)
+	subscribe(t, s1, "leaderdeath/#", 1)
+	s1.Disconnect(0)
+	s2 := pahoClient(t, p2.addr, live, false) // stays connected
+	subscribe(t, s2, "leaderdeath/#", 1)
+	eventually(t, "the sessions stored", func() bool {
+		a, _ := p3.cl.StoredSession(dead)
+		b, _ := p3.cl.StoredSession(live)
+		return a && b
+	})
+	eventually(t, "p1 leads every stream and bucket", func() bool {
+		p1.cl.LeadAll()
+		time.Sleep(200 * time.Millisecond)
+		return p1.cl.LeadsAll()
+	})
+	liveOwner, err := p3.cl.Owner(live)
+	if err != nil || liveOwner != p2.cl.Origin() {
+		t.Fatalf("%s is owned by %q (%v), want p2", live, liveOwner, err)
+	}
+
+	pc.isolate(0, true) // p1 dies (its NATS cut off from the others)
+	cut := time.Now()
+	adopted := func() uint64 { a, _ := p2.cl.Adopted(); b, _ := p3.cl.Adopted(); return a + b }
+	for adopted() == 0 {
+		if time.Since(cut) > 30*time.Second {
+			owner, err := p3.cl.Owner(dead)
+			t.Fatalf("30 s after the death of p1, which led the buckets, no survivor adopted its session (owner %q, %v)", owner, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("adopted %v after the death", time.Since(cut))
+	time.Sleep(2 * time.Second)
+	if owner, err := p3.cl.Owner(live); err != nil || owner != p2.cl.Origin() {
+		t.Errorf("the live p2's session %s is owned by %q (%v): a survivor took p2 for dead", live, owner, err)
+	}
+	if n := adopted(); n != 1 {
+		t.Errorf("%d sessions adopted, want 1 (p1's)", n)
+	}
+	if !s2.IsConnectionOpen() {
+		t.Errorf("the client of the live p2 lost its connection")
+	}
+}
