@@ -10,7 +10,7 @@
 #   served:    it receives there a QoS 1 message published after the kill.
 # Then the victim restarts on its data directory, and the next round waits
 # until every stream has its three replicas current again. The victim
-# turns: n3, n1, n2, n3, ...
+# turns: n3, n1, n2, n3, ... (VICTIM=random: a node drawn at random).
 #
 # Per round it also prints what the victim led before the kill (the
 # JetStream meta group, the owners bucket, the messages stream), and from
@@ -19,7 +19,8 @@
 #
 # Usage: bench/failover.sh             (from the repository root)
 # Environment: GANNET (a built gannet binary: default builds one from this
-# tree), ROUNDS (kills, 6), KEEP (1: keep the logs' directory).
+# tree), ROUNDS (kills, 6), VICTIM (rotate or random), KEEP (1: keep the
+# logs' directory).
 # Needs jq and mosquitto_pub/mosquitto_sub (Debian mosquitto-clients).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -114,6 +115,7 @@ conn_all=()
 served_all=()
 for r in $(seq "$ROUNDS"); do
   v=$(((r + 1) % 3)) # n3, n1, n2, ...
+  [ "${VICTIM:-rotate}" = random ] && v=$((RANDOM % 3))
   t=$(((v + 1) % 3))  # the client reconnects here
   p=$(((v + 2) % 3))  # the publisher
   healthy "$t"
