@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -52,16 +53,26 @@ func metaLeader(nd *node) string {
 	return st.MetaLeader
 }
 
+// A rolling stop and a death, on one cluster (forming one takes seconds):
+//
 // A node that leaves gracefully (SIGTERM, Server.Close) hands the
 // leadership of the JetStream meta group over before it stops, as it does
 // its streams', so that the survivors need not wait for an election: NATS
 // elects a new leader only after its election timeout (4 to 9 s in
 // nats-server 2.15, raft.go minElectionTimeoutDefault), at least 3 s after
 // the leader's last heartbeat, while a handover takes milliseconds. A
-// survivor must know a live meta leader within 2 s of the close.
-func TestGracefulLeaveHandsOverMetaLeader(t *testing.T) {
+// survivor must know a live meta leader within 2 s of the close. (The
+// embedded nats-server's Shutdown steps its raft leaders down: this guards
+// that Close keeps going through it.)
+//
+// A node that starts after a node died adopts the dead node's persistent
+// sessions, as the nodes running at the death would have: here none could
+// (the death left one node, without a quorum), and the two that start
+// again later never heard the dead node's heartbeat. The session is
+// adopted exactly once cluster-wide, by one of them.
+func TestLeaveAndLateAdoption(t *testing.T) {
 	t.Parallel()
-	_, nodes := startRestartable(t, 3)
+	specs, nodes := startRestartable(t, 3)
 	var leader *node
 	eventually(t, "a meta leader known to every node", func() bool {
 		l := metaLeader(nodes[0])
@@ -75,80 +86,62 @@ func TestGracefulLeaveHandsOverMetaLeader(t *testing.T) {
 		}
 		return leader != nil
 	})
-	// The others hear the leader's heartbeat (so that it drains: the last
-	// node of a cluster does not).
-	for _, nd := range nodes {
-		if nd == leader {
-			continue
-		}
+	// L leaves first, M second, and S, the session's node, dies last.
+	li := slices.Index(nodes, leader)
+	mi, si := (li+1)%3, (li+2)%3
+	m, s := nodes[mi], nodes[si]
+	for _, nd := range []*node{m, s} {
 		eventually(t, leader.name+" hears "+nd.name, func() bool { n, ok := nodeView(leader, nd.name); return ok && n.Alive })
 	}
+	const id = "orphan-sub"
+	sub := pahoClient(t, s.addr, id, false)
+	subscribe(t, sub, "orphan/#", 1)
+	sub.Disconnect(0)
+	eventually(t, "the session stored cluster-wide", func() bool { ok, _ := m.cl.StoredSession(id); return ok })
+	if owner, err := m.cl.Owner(id); err != nil || owner != s.cl.Origin() {
+		t.Fatalf("%s is owned by %q (%v), want %s (%s)", id, owner, err, s.name, s.cl.Origin())
+	}
+	dead := s.cl.Origin()
+
 	stop(t, leader)
 	stopped := time.Now()
-	var survivors []*node
-	for _, nd := range nodes {
-		if nd != leader {
-			survivors = append(survivors, nd)
-		}
-	}
 	for {
-		l := metaLeader(survivors[0])
-		if l != "" && l != leader.name && l == metaLeader(survivors[1]) {
+		l := metaLeader(m)
+		if l != "" && l != leader.name && l == metaLeader(s) {
 			t.Logf("%s led the meta group; %s leads it %v after the close", leader.name, l, time.Since(stopped))
-			return
+			break
 		}
 		if time.Since(stopped) > 2*time.Second {
 			t.Fatalf("%v after %s (the meta leader) left gracefully, the survivors know no new meta leader (%q, %q): it was not handed over",
-				time.Since(stopped), leader.name, metaLeader(survivors[0]), metaLeader(survivors[1]))
+				time.Since(stopped), leader.name, metaLeader(m), metaLeader(s))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
 
-// A node that starts after a node died adopts the dead node's persistent
-// sessions, as the nodes running at the death would have: here none could
-// (the death left one node, without a quorum), and the two that start
-// again later never heard the dead node's heartbeat. The session is
-// adopted exactly once cluster-wide, by one of them.
-func TestLateNodeAdoptsOrphanedSessions(t *testing.T) {
-	t.Parallel()
-	specs, nodes := startRestartable(t, 3)
-	r1, r2, r3 := nodes[0], nodes[1], nodes[2]
-	const id = "orphan-sub"
-	sub := pahoClient(t, r3.addr, id, false)
-	subscribe(t, sub, "orphan/#", 1)
-	sub.Disconnect(0)
-	eventually(t, "the session stored cluster-wide", func() bool { ok, _ := r1.cl.StoredSession(id); return ok })
-	if owner, err := r1.cl.Owner(id); err != nil || owner != r3.cl.Origin() {
-		t.Fatalf("%s is owned by %q (%v), want r3 (%s)", id, owner, err, r3.cl.Origin())
-	}
-	dead := r3.cl.Origin()
-
-	// r1 and r2 leave; r3, alone, dies; r1 and r2 start again.
-	stop(t, r1)
-	stop(t, r2)
-	r3.cl.Crash()
-	nodes[0], nodes[1] = specs[0].start(t), specs[1].start(t)
-	r1, r2 = nodes[0], nodes[1]
-	for _, nd := range []*node{r1, r2} {
+	// M leaves; S, alone, dies; L and M start again.
+	stop(t, m)
+	s.cl.Crash()
+	nodes[li], nodes[mi] = specs[li].start(t), specs[mi].start(t)
+	a, b := nodes[li], nodes[mi]
+	for _, nd := range []*node{a, b} {
 		select {
 		case <-nd.cl.Ready():
 		case <-time.After(formFor):
 			t.Fatalf("JetStream did not form on the restarted %s", nd.name)
 		}
 	}
-	adopted := func() uint64 { a, _ := r1.cl.Adopted(); b, _ := r2.cl.Adopted(); return a + b }
+	adopted := func() uint64 { x, _ := a.cl.Adopted(); y, _ := b.cl.Adopted(); return x + y }
 	deadline := time.Now().Add(4 * waitFor)
 	for adopted() == 0 {
 		if time.Now().After(deadline) {
-			owner, err := r1.cl.Owner(id)
-			t.Fatalf("no node adopted the session of the dead r3 (%s): its owner is still %q (%v)", dead, owner, err)
+			owner, err := a.cl.Owner(id)
+			t.Fatalf("no node adopted the session of the dead %s (%s): its owner is still %q (%v)", s.name, dead, owner, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	owner, err := r1.cl.Owner(id)
-	if err != nil || (owner != r1.cl.Origin() && owner != r2.cl.Origin()) {
-		t.Errorf("after the adoption %s is owned by %q (%v), want r1 (%s) or r2 (%s)", id, owner, err, r1.cl.Origin(), r2.cl.Origin())
+	owner, err := a.cl.Owner(id)
+	if err != nil || (owner != a.cl.Origin() && owner != b.cl.Origin()) {
+		t.Errorf("after the adoption %s is owned by %q (%v), want %s (%s) or %s (%s)", id, owner, err, a.name, a.cl.Origin(), b.name, b.cl.Origin())
 	}
 	time.Sleep(2 * time.Second) // the other node's look, if any, is over
 	if n := adopted(); n != 1 {
