@@ -55,11 +55,8 @@ import (
 const ApplyGrace = 2 * time.Second
 
 // hdrStreamSeq is the header of a routed QoS 1/2 message with its sequence
-// in the messages stream; hdrMark marks a checkpoint in the dispatch queue.
-const (
-	hdrStreamSeq = "Gannet-Stream-Seq"
-	hdrMark      = "Gannet-Mark"
-)
+// in the messages stream.
+const hdrStreamSeq = "Gannet-Stream-Seq"
 
 func sessionKey(id string) string  { return "s." + ownerKey(id) }
 func queuePrefix(id string) string { return "q." + ownerKey(id) + "." }
