@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -156,7 +157,7 @@ func New(o Options) (*Cluster, error) {
 		log:       log,
 		prefix:    "gannet." + o.Name + ".",
 		origin:    o.Node + "-" + nuid.Next(),
-		msgs:      make(chan *nats.Msg, 1<<16),
+		msgs:      make(chan *nats.Msg, cmp.Or(o.dispatchQueue, 1<<16)),
 		sharedOps: make(chan sharedOp, 1<<16),
 		interest:  make(map[string]*filterSub),
 		queues:    make(map[*nats.Subscription]string),

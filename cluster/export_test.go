@@ -125,3 +125,10 @@ func (c *Cluster) Filled() uint64 { return c.filled.Load() }
 
 // Applied returns this node's checkpoint as its audit has it.
 func (c *Cluster) Applied() uint64 { return c.applied.Load() }
+
+// WithDispatchQueue returns o for a node whose queue of live messages
+// from other nodes holds n: core NATS drops what overflows it.
+func WithDispatchQueue(o Options, n int) Options {
+	o.dispatchQueue = n
+	return o
+}
