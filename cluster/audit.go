@@ -101,11 +101,12 @@ type gap struct {
 // ledger is the dispatch goroutine's account of the stream sequences it
 // delivered: owned by that goroutine.
 type ledger struct {
-	high  uint64              // every sequence up to it is audited
-	seen  map[uint64]struct{} // delivered live, above high then
-	gaps  map[uint64]*gap     // audited and needed, by sequence
-	waits []*gap              // the gaps not done, in order of sequence
-	lost  uint64              // gaps no longer in the stream
+	high   uint64              // every sequence up to it is audited
+	seen   map[uint64]struct{} // delivered live, above high then
+	gaps   map[uint64]*gap     // audited and needed, by sequence
+	waits  []*gap              // the gaps not done, in order of sequence
+	lost   uint64              // gaps no longer in the stream
+	checks int                 // checks handled
 }
 
 func newLedger(high uint64) *ledger {
@@ -444,14 +445,20 @@ func (c *Cluster) dueGaps(l *ledger, cutoff time.Time) {
 // pruneLedger forgets the gaps done long ago and the live sequences the
 // audit has passed without needing them.
 func (c *Cluster) pruneLedger(l *ledger, now time.Time) {
-	for seq, g := range l.gaps {
-		if g.state == gapDone && now.Sub(g.done) > gapKeep {
-			delete(l.gaps, seq)
+	if len(l.gaps) > len(l.waits) {
+		for seq, g := range l.gaps {
+			if g.state == gapDone && now.Sub(g.done) > gapKeep {
+				delete(l.gaps, seq)
+			}
 		}
 	}
-	for seq := range l.seen {
-		if seq <= l.high {
-			delete(l.seen, seq)
+	// The audit removes what it needed; what it passed without needing
+	// (a filter subscribed or unsubscribed meanwhile) goes now and then.
+	if l.checks++; l.checks%50 == 0 {
+		for seq := range l.seen {
+			if seq <= l.high {
+				delete(l.seen, seq)
+			}
 		}
 	}
 	if len(l.waits) > 0 {

@@ -184,7 +184,7 @@ func New(o Options) (*Cluster, error) {
 			}
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, s *nats.Subscription, err error) {
-			log.Warn("cluster: NATS error: messages from other nodes may be lost", "error", err)
+			log.Warn("cluster: NATS error: live messages from other nodes may be lost (QoS 1/2 ones are read from the messages stream instead, after a delay; QoS 0 ones are lost)", "error", err)
 		}),
 	}
 	url := o.NATSURL
