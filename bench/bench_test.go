@@ -554,14 +554,24 @@ func TestCancel(t *testing.T) {
 	b := runBroker(t, broker.DefaultOptions())
 	cfg := testConfig(b.addr)
 	cfg.Clients, cfg.Rate, cfg.Duration = 2, 1000, time.Minute
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	start := time.Now()
+	// Cancel once messages flow (a fixed delay may end the run before a
+	// loaded machine has connected the clients: nothing sent, CI failed).
+	var cancelled atomic.Int64
+	go func() {
+		for ctx.Err() == nil && b.srv.Stats().Sent < 50 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(50 * time.Millisecond) // the bench clients read some
+		cancelled.Store(time.Now().UnixNano())
+		cancel()
+	}()
 	r, err := Run(ctx, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(start); took > 10*time.Second {
+	if took := time.Since(time.Unix(0, cancelled.Load())); took > 10*time.Second {
 		t.Errorf("run took %v after cancel", took)
 	}
 	// A cancelled run does not wait for messages in flight.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gannet-mqtt/gannet/bridge"
+	"github.com/gannet-mqtt/gannet/internal/gannettest"
 	"github.com/gannet-mqtt/gannet/packet"
 )
 
@@ -48,12 +49,7 @@ func mosquittoBinary(t testing.TB) string {
 
 func freePort(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	return fmt.Sprintf("127.0.0.1:%d", gannettest.FreePort(t))
 }
 
 // startMosquitto runs mosquitto with extra configuration lines (a bridge,

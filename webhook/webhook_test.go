@@ -2,7 +2,6 @@ package webhook_test
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -14,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gannet-mqtt/gannet/broker"
+	"github.com/gannet-mqtt/gannet/internal/gannettest"
 	"github.com/gannet-mqtt/gannet/webhook"
 )
 
@@ -232,12 +232,8 @@ func TestSlowReceiverBatches(t *testing.T) {
 // A receiver that is down (connection refused): each batch is retried
 // with backoff, then counted as failed; the broker keeps serving.
 func TestReceiverDownRetriesThenFails(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := "http://" + l.Addr().String() + "/events"
-	l.Close() // nothing listens there now
+	// A port below the ephemeral range: nothing takes it meanwhile.
+	url := fmt.Sprintf("http://127.0.0.1:%d/events", gannettest.FreePort(t))
 
 	h := hookFor(url)
 	h.Events = []string{"client.connected", "message.published"}

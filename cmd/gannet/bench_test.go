@@ -109,9 +109,7 @@ func TestBenchFlags(t *testing.T) {
 		t.Errorf("--help: %v\n%s", err, out)
 	}
 	// A closed port: the run reports the dial errors and fails.
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	l.Close()
+	port := freePort(t) // below the ephemeral range: nothing takes it meanwhile
 	out, errOut, err := runGannet(t, "bench", "-h", "127.0.0.1", "-p", port, "-c", "1", "-C", "1")
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || !strings.Contains(out, "dial: connection refused") || !strings.Contains(errOut, "no client could connect") {

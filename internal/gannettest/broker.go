@@ -124,13 +124,3 @@ func EventuallyWithin(t testing.TB, d time.Duration, what string, cond func() bo
 		time.Sleep(2 * time.Millisecond)
 	}
 }
-
-// FreePort returns a loopback TCP port that was free a moment ago, for a
-// process that must be told its port (another process may take it
-// meanwhile: prefer Listen where the listener can be handed over).
-func FreePort(t testing.TB) int {
-	t.Helper()
-	l := Listen(t)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}

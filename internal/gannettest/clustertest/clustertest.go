@@ -31,22 +31,16 @@ type Node struct {
 }
 
 // FreePorts returns n loopback addresses whose ports were free a moment
-// ago, for the NATS route listeners (NATS must be told its port).
+// ago, for the NATS route listeners (NATS must be told its port); see
+// gannettest.PickPort.
 func FreePorts(n int) ([]string, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
 	var addrs []string
 	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		p, err := gannettest.PickPort()
 		if err != nil {
 			return nil, err
 		}
-		ls = append(ls, l)
-		addrs = append(addrs, l.Addr().String())
+		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", p))
 	}
 	return addrs, nil
 }
