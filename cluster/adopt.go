@@ -29,27 +29,44 @@ func (c *Cluster) checkpointLoop() {
 		case <-tick.C:
 		}
 		ctx, cancel := context.WithTimeout(c.base, HeartbeatEvery)
-		cp := c.localApplied(c.applied.Load())
-		c.mu.Lock()
-		for _, from := range c.replays {
-			cp = min(cp, from)
-		}
-		c.mu.Unlock()
-		if _, err := c.sessions.Put(ctx, checkpointKey(c.origin), []byte(strconv.FormatUint(cp, 10))); err != nil {
+		if err := c.writeCheckpoint(ctx); err != nil {
 			c.log.Debug("cluster: checkpoint not written", "error", err)
 		}
 		cancel()
 	}
 }
 
+// writeCheckpoint writes this node's checkpoint to the sessions bucket.
+// One at a time: a checkpoint computed before a replay began never
+// overwrites one that holds it back.
+func (c *Cluster) writeCheckpoint(ctx context.Context) error {
+	c.cpMu.Lock()
+	defer c.cpMu.Unlock()
+	cp := c.localApplied(c.applied.Load())
+	c.mu.Lock()
+	for _, from := range c.replays {
+		cp = min(cp, from)
+	}
+	c.mu.Unlock()
+	_, err := c.sessions.Put(ctx, checkpointKey(c.origin), []byte(strconv.FormatUint(cp, 10)))
+	return err
+}
+
 // replayFrom holds this node's checkpoint at or below from while a replay
-// runs; the returned func ends that.
+// runs; the returned func ends that. It writes the checkpoint at once,
+// before this node takes the sessions replayed: a node that takes one of
+// them from this node before the replay ends replays from there too.
 func (c *Cluster) replayFrom(from uint64) func() {
 	c.mu.Lock()
 	c.replayN++
 	n := c.replayN
 	c.replays[n] = from
 	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(c.base, StoreTimeout)
+	if err := c.writeCheckpoint(ctx); err != nil {
+		c.log.Warn("cluster: checkpoint not written before a replay: a session taken from this node before the replay ends may miss messages", "error", err)
+	}
+	cancel()
 	return func() {
 		c.mu.Lock()
 		delete(c.replays, n)

@@ -80,6 +80,7 @@ type Cluster struct {
 	checking   atomic.Bool          // a check is in the dispatch queue
 	due        chan []uint64        // gaps for the fill goroutine
 	filled     atomic.Uint64        // gaps delivered from the stream
+	cpMu       sync.Mutex           // one checkpoint write at a time (adopt.go)
 	localMu    sync.Mutex           // guards local
 	local      map[uint64]time.Time // stored here, not forwarded yet
 	auditing   bool                 // the audit runs (setup goroutine only)
