@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/gannet-mqtt/gannet/broker"
+	"github.com/gannet-mqtt/gannet/packet"
 	"github.com/gannet-mqtt/gannet/topic"
 )
 
@@ -33,7 +34,9 @@ import (
 // live within FillGrace is a gap; the fill goroutine reads it from the
 // stream by sequence (a direct get) and puts it in the dispatch queue,
 // which delivers it unless a live copy came first. Each sequence is
-// delivered once, whichever path brings it first.
+// delivered once, whichever path brings it first. A live message of a
+// topic with a gap before it waits for the gap (holdMax at most), so that
+// the topic stays in order [MQTT-4.6.0-5].
 //
 // The ledger also gives the checkpoint (applied): the last audited
 // sequence, or the one before the first gap not yet filled.
@@ -93,10 +96,22 @@ const (
 
 type gap struct {
 	seq   uint64
+	tail  string    // its subject after the stream's prefix: the topic's
 	at    time.Time // audited (or, after a failed read, that time)
 	state gapState
 	done  time.Time
 }
+
+// heldMsg is a live message held back behind a gap of its topic, so that
+// the topic's messages reach subscribers in order.
+type heldMsg struct {
+	p   *packet.Publish
+	seq uint64
+}
+
+// holdMax bounds how long a live message waits behind a gap of its topic
+// (the stream cannot be read: no quorum).
+const holdMax = 5 * FillGrace
 
 // ledger is the dispatch goroutine's account of the stream sequences it
 // delivered: owned by that goroutine.
@@ -107,10 +122,70 @@ type ledger struct {
 	waits  []*gap              // the gaps not done, in order of sequence
 	lost   uint64              // gaps no longer in the stream
 	checks int                 // checks handled
+	// tails lists, per topic (subject tail), the gaps not done in order
+	// of sequence (some at the front may be done); held the live
+	// messages of the topic held back behind them.
+	tails map[string][]*gap
+	held  map[string][]heldMsg
 }
 
 func newLedger(high uint64) *ledger {
-	return &ledger{high: high, seen: make(map[uint64]struct{}), gaps: make(map[uint64]*gap)}
+	return &ledger{high: high, seen: make(map[uint64]struct{}), gaps: make(map[uint64]*gap),
+		tails: make(map[string][]*gap), held: make(map[string][]heldMsg)}
+}
+
+// firstOpen returns the first gap of tail not done, or nil.
+func (l *ledger) firstOpen(tail string) *gap {
+	gs := l.tails[tail]
+	for len(gs) > 0 && gs[0].state == gapDone {
+		gs[0] = nil
+		gs = gs[1:]
+	}
+	if len(gs) == 0 {
+		delete(l.tails, tail)
+		return nil
+	}
+	l.tails[tail] = gs
+	return gs[0]
+}
+
+// hold keeps back a live message of tail with sequence seq if an earlier
+// message of the topic is a gap not filled yet, and reports whether it
+// did: it is delivered (release) once the gaps before it are done.
+func (l *ledger) hold(tail string, p *packet.Publish, seq uint64) bool {
+	if len(l.tails) == 0 {
+		return false
+	}
+	g := l.firstOpen(tail)
+	if g == nil || g.seq >= seq { // its own gap: it fills it
+		return false
+	}
+	l.held[tail] = append(l.held[tail], heldMsg{p, seq})
+	return true
+}
+
+// release delivers the held messages of tail that no gap precedes any
+// more (all of them with force), in the order they arrived.
+func (c *Cluster) release(l *ledger, tail string, ib broker.InboundBatch, force bool) {
+	hs := l.held[tail]
+	if len(hs) == 0 {
+		return
+	}
+	g := l.firstOpen(tail)
+	kept := hs[:0]
+	for _, h := range hs {
+		if force || g == nil || h.seq < g.seq {
+			ib.DeliverSeq(h.p, "", "", h.seq)
+			continue
+		}
+		kept = append(kept, h)
+	}
+	clear(hs[len(kept):])
+	if len(kept) == 0 {
+		delete(l.held, tail)
+	} else {
+		l.held[tail] = kept
+	}
 }
 
 // applied is the checkpoint the ledger allows: every sequence up to it
@@ -380,9 +455,11 @@ func (c *Cluster) dispatchAudit(m *nats.Msg, l *ledger, ib broker.InboundBatch) 
 			delete(l.seen, seq) // it came live
 			break
 		}
-		g := &gap{seq: seq, at: now}
+		g := &gap{seq: seq, tail: strings.TrimPrefix(m.Subject, c.prefix+"q."), at: now}
 		l.gaps[seq] = g
 		l.waits = append(l.waits, g)
+		l.tails[g.tail] = append(l.tails[g.tail], g)
+		c.gapsFound.Add(1)
 	case fillSub:
 		seq, err := strconv.ParseUint(m.Header.Get(hdrStreamSeq), 10, 64)
 		if err != nil {
@@ -408,10 +485,16 @@ func (c *Cluster) dispatchAudit(m *nats.Msg, l *ledger, ib broker.InboundBatch) 
 			}
 		}
 		g.state, g.done = gapDone, now
+		c.release(l, g.tail, ib, false)
 	case checkSub:
 		c.checking.Store(false)
 		at, _ := strconv.ParseInt(m.Header.Get(hdrCheck), 10, 64)
 		c.dueGaps(l, time.Unix(0, at).Add(-FillGrace))
+		for tail := range l.held {
+			if g := l.firstOpen(tail); g == nil || now.Sub(g.at) > holdMax {
+				c.release(l, tail, ib, true)
+			}
+		}
 		c.pruneLedger(l, now)
 	}
 	c.applied.Store(l.applied())
@@ -482,14 +565,19 @@ func (l *ledger) liveSeq(seq uint64) bool {
 	return g == nil || g.state != gapDone
 }
 
-func (l *ledger) deliveredSeq(seq uint64) {
+// It returns the gap the message was, if any (it came late).
+func (l *ledger) deliveredSeq(seq uint64) *gap {
 	if g := l.gaps[seq]; g != nil {
-		g.state, g.done = gapDone, time.Now() // late, not lost
-		return
+		if g.state != gapDone {
+			g.state, g.done = gapDone, time.Now() // late, not lost
+			return g
+		}
+		return nil
 	}
 	if seq > l.high {
 		l.seen[seq] = struct{}{}
 	}
+	return nil
 }
 
 // stored records a QoS 1/2 message stored by this node until Forward

@@ -48,3 +48,30 @@ func TestLostLiveMessageFilled(t *testing.T) {
 	next(t, ch)
 	eventually(t, "the checkpoint to advance", func() bool { return b.cl.Applied() > applied })
 }
+
+// A live message that arrives while an earlier message of its topic is
+// still to be read from the stream waits for it: the subscriber gets them
+// in order [MQTT-4.6.0-5].
+func TestFilledMessageKeepsOrder(t *testing.T) {
+	nodes := three(t)
+	b := nodes[1]
+	sub := pahoClient(t, b.addr, "gaporder-sub", true)
+	ch := subscribe(t, sub, "gaporder/#", 1)
+	pub := pahoClient(t, nodes[0].addr, "gaporder-pub", true)
+	converge(t, pub, "gaporder/probe", ch)
+	t.Cleanup(func() { b.cl.DropLive("", 0) })
+
+	b.cl.DropLive("gaporder/x", 1)
+	gaps := b.cl.GapsFound()
+	wait(t, "publish", pub.Publish("gaporder/x", 1, false, "first"))
+	// The audit has seen the first message stored and not arrived: it
+	// will read it from the stream after FillGrace.
+	eventually(t, "the audit to see the lost message", func() bool { return b.cl.GapsFound() > gaps })
+	wait(t, "publish", pub.Publish("gaporder/x", 1, false, "second"))
+	for _, want := range []string{"first", "second"} {
+		if m := next(t, ch); string(m.Payload()) != want {
+			t.Fatalf("got %q, want %q: the message read from the stream came after a later one", m.Payload(), want)
+		}
+	}
+	none(t, ch)
+}

@@ -80,6 +80,7 @@ type Cluster struct {
 	checking   atomic.Bool          // a check is in the dispatch queue
 	due        chan []uint64        // gaps for the fill goroutine
 	filled     atomic.Uint64        // gaps delivered from the stream
+	gapsFound  atomic.Uint64        // sequences audited and not arrived live (yet)
 	cpMu       sync.Mutex           // one checkpoint write at a time (adopt.go)
 	localMu    sync.Mutex           // guards local
 	local      map[uint64]time.Time // stored here, not forwarded yet
@@ -921,13 +922,22 @@ func (c *Cluster) dispatchOne(m *nats.Msg, last map[string]uint64, l *ledger, ib
 		ib.Deliver(p, share, filter)
 		return
 	}
-	if share == "" && !l.liveSeq(seq) {
+	if share != "" {
+		ib.DeliverSeq(p, share, filter, seq)
+		return
+	}
+	c.streamHighAt(seq)
+	if !l.liveSeq(seq) {
 		return // read from the stream already (audit.go)
 	}
+	tail := strings.TrimPrefix(m.Subject, c.prefix+"m.")
+	if l.hold(tail, p, seq) {
+		l.deliveredSeq(seq) // arrived: never read from the stream
+		return
+	}
 	ib.DeliverSeq(p, share, filter, seq)
-	if share == "" {
-		l.deliveredSeq(seq)
-		c.streamHighAt(seq)
+	if g := l.deliveredSeq(seq); g != nil {
+		c.release(l, g.tail, ib, false) // it was a gap: what waited behind it goes
 	}
 }
 

@@ -132,3 +132,7 @@ func WithDispatchQueue(o Options, n int) Options {
 	o.dispatchQueue = n
 	return o
 }
+
+// GapsFound returns how many stored messages this node's audit saw before
+// their live copy, or without one.
+func (c *Cluster) GapsFound() uint64 { return c.gapsFound.Load() }
