@@ -98,6 +98,7 @@ type gap struct {
 	seq   uint64
 	tail  string    // its subject after the stream's prefix: the topic's
 	at    time.Time // audited (or, after a failed read, that time)
+	first time.Time // audited
 	state gapState
 	done  time.Time
 }
@@ -455,7 +456,7 @@ func (c *Cluster) dispatchAudit(m *nats.Msg, l *ledger, ib broker.InboundBatch) 
 			delete(l.seen, seq) // it came live
 			break
 		}
-		g := &gap{seq: seq, tail: strings.TrimPrefix(m.Subject, c.prefix+"q."), at: now}
+		g := &gap{seq: seq, tail: strings.TrimPrefix(m.Subject, c.prefix+"q."), at: now, first: now}
 		l.gaps[seq] = g
 		l.waits = append(l.waits, g)
 		l.tails[g.tail] = append(l.tails[g.tail], g)
@@ -491,7 +492,7 @@ func (c *Cluster) dispatchAudit(m *nats.Msg, l *ledger, ib broker.InboundBatch) 
 		at, _ := strconv.ParseInt(m.Header.Get(hdrCheck), 10, 64)
 		c.dueGaps(l, time.Unix(0, at).Add(-FillGrace))
 		for tail := range l.held {
-			if g := l.firstOpen(tail); g == nil || now.Sub(g.at) > holdMax {
+			if g := l.firstOpen(tail); g == nil || now.Sub(g.first) > holdMax {
 				c.release(l, tail, ib, true)
 			}
 		}
