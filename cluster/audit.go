@@ -128,6 +128,9 @@ type ledger struct {
 	// messages of the topic held back behind them.
 	tails map[string][]*gap
 	held  map[string][]heldMsg
+	// filled lists the gaps read from the stream (or lost), in the order
+	// they were done, to forget them after gapKeep.
+	filled []*gap
 }
 
 func newLedger(high uint64) *ledger {
@@ -486,6 +489,7 @@ func (c *Cluster) dispatchAudit(m *nats.Msg, l *ledger, ib broker.InboundBatch) 
 			}
 		}
 		g.state, g.done = gapDone, now
+		l.filled = append(l.filled, g) // a late live copy is dropped until gapKeep
 		c.release(l, g.tail, ib, false)
 	case checkSub:
 		c.checking.Store(false)
@@ -529,16 +533,18 @@ func (c *Cluster) dueGaps(l *ledger, cutoff time.Time) {
 // pruneLedger forgets the gaps done long ago and the live sequences the
 // audit has passed without needing them.
 func (c *Cluster) pruneLedger(l *ledger, now time.Time) {
-	if len(l.gaps) > len(l.waits) {
-		for seq, g := range l.gaps {
-			if g.state == gapDone && now.Sub(g.done) > gapKeep {
-				delete(l.gaps, seq)
-			}
-		}
+	for len(l.filled) > 0 && now.Sub(l.filled[0].done) > gapKeep {
+		delete(l.gaps, l.filled[0].seq)
+		l.filled[0] = nil
+		l.filled = l.filled[1:]
 	}
 	// The audit removes what it needed; what it passed without needing
-	// (a filter subscribed or unsubscribed meanwhile) goes now and then.
+	// (a filter subscribed or unsubscribed meanwhile) goes now and then,
+	// as do the topics whose gaps are all done.
 	if l.checks++; l.checks%50 == 0 {
+		for tail := range l.tails {
+			l.firstOpen(tail)
+		}
 		for seq := range l.seen {
 			if seq <= l.high {
 				delete(l.seen, seq)
@@ -569,8 +575,12 @@ func (l *ledger) liveSeq(seq uint64) bool {
 // It returns the gap the message was, if any (it came late).
 func (l *ledger) deliveredSeq(seq uint64) *gap {
 	if g := l.gaps[seq]; g != nil {
+		// Late, not lost (the common case: the audit saw the message
+		// before its live copy arrived). Nothing else brings it twice:
+		// a read from the stream under way finds no gap and is dropped.
+		delete(l.gaps, seq)
 		if g.state != gapDone {
-			g.state, g.done = gapDone, time.Now() // late, not lost
+			g.state, g.done = gapDone, time.Now()
 			return g
 		}
 		return nil
