@@ -439,7 +439,7 @@ func TestPartitionHeals(t *testing.T) {
 	if _, _, rc := connectCode(t, min.addr, packet.V311, "part-after"); rc != packet.Success {
 		t.Fatalf("CONNECT on the healed minority: CONNACK %#x", byte(rc))
 	}
-	t.Logf("minority serving again %v after healing", time.Since(t0))
+	t.Logf("minority serving again %v after healing; %s read %d messages lost live from the stream", time.Since(t0), b.name, b.cl.Filled())
 }
 
 // The owners bucket's keys map back to their client identifiers.
