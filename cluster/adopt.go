@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/gannet-mqtt/gannet/store"
@@ -16,20 +15,12 @@ import (
 
 // Checkpoints and the adoption of a dead node's sessions (see sessions.go).
 
-// mark is the messages stream's last sequence at a moment.
-type mark struct {
-	at  time.Time
-	seq uint64
-}
-
-// checkpointLoop advances this node's checkpoint every HeartbeatEvery and
-// writes it to the sessions bucket. A checkpoint is the stream's last
-// sequence as it was ApplyGrace ago, once a marker sent after everything
-// NATS then had for this node has come through the dispatch queue; while
-// a replay runs, it is no later than where the replay started.
+// checkpointLoop writes this node's checkpoint to the sessions bucket
+// every HeartbeatEvery: the audit's (applied, audit.go), below the
+// messages this node stored and has not delivered yet, and, while a
+// replay runs, no later than where the replay started.
 func (c *Cluster) checkpointLoop() {
 	defer c.wg.Done()
-	var marks []mark
 	tick := time.NewTicker(HeartbeatEvery)
 	defer tick.Stop()
 	for {
@@ -39,49 +30,44 @@ func (c *Cluster) checkpointLoop() {
 		case <-tick.C:
 		}
 		ctx, cancel := context.WithTimeout(c.base, HeartbeatEvery)
-		now := time.Now()
-		if last, err := c.lastSeq(ctx); err == nil {
-			marks = append(marks, mark{now, last})
-		}
-		i := 0
-		for i < len(marks) && now.Sub(marks[i].at) >= ApplyGrace {
-			i++
-		}
-		if i > 0 {
-			seq := marks[i-1].seq
-			marks = marks[i:]
-			if err := c.nc.FlushWithContext(ctx); err == nil {
-				m := &nats.Msg{Header: nats.Header{}}
-				m.Header.Set(hdrMark, strconv.FormatUint(seq, 10))
-				select {
-				case c.msgs <- m:
-				case <-c.stop:
-					cancel()
-					return
-				}
-			}
-		}
-		cp := c.applied.Load()
-		c.mu.Lock()
-		for _, from := range c.replays {
-			cp = min(cp, from)
-		}
-		c.mu.Unlock()
-		if _, err := c.sessions.Put(ctx, checkpointKey(c.origin), []byte(strconv.FormatUint(cp, 10))); err != nil {
+		if err := c.writeCheckpoint(ctx); err != nil {
 			c.log.Debug("cluster: checkpoint not written", "error", err)
 		}
 		cancel()
 	}
 }
 
+// writeCheckpoint writes this node's checkpoint to the sessions bucket.
+// One at a time: a checkpoint computed before a replay began never
+// overwrites one that holds it back.
+func (c *Cluster) writeCheckpoint(ctx context.Context) error {
+	c.cpMu.Lock()
+	defer c.cpMu.Unlock()
+	cp := c.localApplied(c.applied.Load())
+	c.mu.Lock()
+	for _, from := range c.replays {
+		cp = min(cp, from)
+	}
+	c.mu.Unlock()
+	_, err := c.sessions.Put(ctx, checkpointKey(c.origin), []byte(strconv.FormatUint(cp, 10)))
+	return err
+}
+
 // replayFrom holds this node's checkpoint at or below from while a replay
-// runs; the returned func ends that.
+// runs; the returned func ends that. It writes the checkpoint at once,
+// before this node takes the sessions replayed: a node that takes one of
+// them from this node before the replay ends replays from there too.
 func (c *Cluster) replayFrom(from uint64) func() {
 	c.mu.Lock()
 	c.replayN++
 	n := c.replayN
 	c.replays[n] = from
 	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(c.base, StoreTimeout)
+	if err := c.writeCheckpoint(ctx); err != nil {
+		c.log.Warn("cluster: checkpoint not written before a replay: a session taken from this node before the replay ends may miss messages", "error", err)
+	}
+	cancel()
 	return func() {
 		c.mu.Lock()
 		delete(c.replays, n)

@@ -39,9 +39,10 @@ import (
 // that died. Either way the writes of the previous node may miss messages
 // it received, or would have received, over core NATS: the node replays
 // them from the messages stream. Each node's checkpoint is a stream
-// sequence up to which every message has been applied to its sessions (it
-// takes the stream's last sequence, waits ApplyGrace, then passes a marker
-// through its dispatch queue after every message NATS had for it). The
+// sequence up to which every message has been applied to its sessions:
+// its audit of the messages stream (audit.go) has seen every sequence up
+// to it delivered here (live or read from the stream) or not this node's,
+// and every message this node stored itself up to it was forwarded. The
 // new node replays, for the session, the stored messages after the
 // previous node's checkpoint that match its subscriptions, except those
 // its queue holds and the QoS 2 ones it completed (a tombstone in the
@@ -49,17 +50,13 @@ import (
 // messages). Until the replay ends the session takes each sequence once,
 // whether it comes live or replayed.
 
-// ApplyGrace bounds how long a message stored in JetStream may take to be
-// routed to, and applied by, a node: a checkpoint covers the stream's
-// last sequence as it was ApplyGrace earlier.
+// ApplyGrace is how long a replay waits for a resumed session's
+// subscriptions to reach this node live before it reads the stream.
 const ApplyGrace = 2 * time.Second
 
 // hdrStreamSeq is the header of a routed QoS 1/2 message with its sequence
-// in the messages stream; hdrMark marks a checkpoint in the dispatch queue.
-const (
-	hdrStreamSeq = "Gannet-Stream-Seq"
-	hdrMark      = "Gannet-Mark"
-)
+// in the messages stream.
+const hdrStreamSeq = "Gannet-Stream-Seq"
 
 func sessionKey(id string) string  { return "s." + ownerKey(id) }
 func queuePrefix(id string) string { return "q." + ownerKey(id) + "." }
