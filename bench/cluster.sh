@@ -14,7 +14,8 @@
 # the time until that client (same identifier) is connected on the second
 # node, and until it receives there a QoS 1 message published on the first
 # (JetStream elects new leaders for what the dead node led: NATS's raft
-# election timeout is 4 to 9 s).
+# election timeout is 4 to 9 s). bench/failover.sh measures it over several
+# kills, step by step.
 #
 # Usage: bench/cluster.sh              (from the repository root)
 # Environment: GANNET (a built gannet binary for the brokers: default builds

@@ -3,12 +3,11 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/gannet-mqtt/gannet/store"
@@ -16,20 +15,12 @@ import (
 
 // Checkpoints and the adoption of a dead node's sessions (see sessions.go).
 
-// mark is the messages stream's last sequence at a moment.
-type mark struct {
-	at  time.Time
-	seq uint64
-}
-
-// checkpointLoop advances this node's checkpoint every HeartbeatEvery and
-// writes it to the sessions bucket. A checkpoint is the stream's last
-// sequence as it was ApplyGrace ago, once a marker sent after everything
-// NATS then had for this node has come through the dispatch queue; while
-// a replay runs, it is no later than where the replay started.
+// checkpointLoop writes this node's checkpoint to the sessions bucket
+// every HeartbeatEvery: the audit's (applied, audit.go), below the
+// messages this node stored and has not delivered yet, and, while a
+// replay runs, no later than where the replay started.
 func (c *Cluster) checkpointLoop() {
 	defer c.wg.Done()
-	var marks []mark
 	tick := time.NewTicker(HeartbeatEvery)
 	defer tick.Stop()
 	for {
@@ -39,33 +30,22 @@ func (c *Cluster) checkpointLoop() {
 		case <-tick.C:
 		}
 		ctx, cancel := context.WithTimeout(c.base, HeartbeatEvery)
-		now := time.Now()
-		if last, err := c.lastSeq(ctx); err == nil {
-			marks = append(marks, mark{now, last})
-		}
-		i := 0
-		for i < len(marks) && now.Sub(marks[i].at) >= ApplyGrace {
-			i++
-		}
-		if i > 0 {
-			seq := marks[i-1].seq
-			marks = marks[i:]
-			if err := c.nc.FlushWithContext(ctx); err == nil {
-				m := &nats.Msg{Header: nats.Header{}}
-				m.Header.Set(hdrMark, strconv.FormatUint(seq, 10))
-				select {
-				case c.msgs <- m:
-				case <-c.stop:
-					cancel()
-					return
-				}
-			}
-		}
-		if err := c.writeCheckpointNow(ctx); err != nil { // checkpoint.go
+		if err := c.writeCheckpoint(ctx); err != nil {
 			c.log.Debug("cluster: checkpoint not written", "error", err)
 		}
 		cancel()
 	}
+}
+
+// writeCheckpoint writes this node's checkpoint record to the sessions
+// bucket (checkpoint.go). One at a time: a checkpoint computed before a
+// replay or a claim began never overwrites one that holds it back.
+func (c *Cluster) writeCheckpoint(ctx context.Context) error {
+	c.cpMu.Lock()
+	defer c.cpMu.Unlock()
+	global, holds := c.checkpointNow()
+	_, err := c.sessions.Put(ctx, checkpointKey(c.origin), encodeCheckpoint(global, holds))
+	return err
 }
 
 // replayHold is a running replay: how far it has given the stored
@@ -76,17 +56,19 @@ type replayHold struct {
 	ids  map[string]bool
 }
 
-// replayFrom holds this node's checkpoint at or below from while a replay
-// to the sessions ids (none: any session) runs; the returned func ends
-// that. The replay raises the hold as it goes (advanceReplay): the
-// messages up to where it is are in the sessions, their writes queued.
+// replayFrom holds this node's checkpoint at or below from, for the
+// sessions ids (none: any session), while a replay runs; the returned func
+// ends that. It writes the checkpoint at once, before this node takes the
+// sessions replayed: a node that takes one of them from this node before
+// the replay ends replays from there too.
 func (c *Cluster) replayFrom(from uint64, ids ...string) func() {
 	done, _ := c.replayHoldFrom(from, ids...)
 	return done
 }
 
 // replayHoldFrom is replayFrom that also returns the function that raises
-// the hold.
+// the hold as the replay goes: the messages up to where it is are in the
+// sessions, their writes queued (which their own holds cover).
 func (c *Cluster) replayHoldFrom(from uint64, ids ...string) (done func(), advance func(uint64)) {
 	h := &replayHold{from: from}
 	if len(ids) > 0 {
@@ -100,6 +82,11 @@ func (c *Cluster) replayHoldFrom(from uint64, ids ...string) (done func(), advan
 	n := c.replayN
 	c.replays[n] = h
 	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(c.base, StoreTimeout)
+	if err := c.writeCheckpoint(ctx); err != nil {
+		c.log.Warn("cluster: checkpoint not written before a replay: a session taken from this node before the replay ends may miss messages", "error", err)
+	}
+	cancel()
 	return func() {
 			c.mu.Lock()
 			delete(c.replays, n)
@@ -151,12 +138,23 @@ func (c *Cluster) adopt(dead string) {
 	for _, h := range cpr.H {
 		from = min(from, h) // the stream is read once, from the earliest
 	}
-	keys, err := listKeys(ctx, c.sessions, "s.>")
+	keys, err := c.listKeys(ctx, c.sessions, "s.>")
 	if err != nil {
-		c.log.Warn("cluster: cannot list the sessions of a dead node: they resume when their clients reconnect", "node", dead, "error", err)
+		c.log.Warn("cluster: cannot list the sessions of a dead node yet (no quorum?): looking again at the next check", "node", dead, "error", err)
+		c.mu.Lock()
+		delete(c.adopting, dead)
+		c.mu.Unlock()
 		return
 	}
 	var rs []*replayed
+	again := false // a claim failed other than by losing the race
+	defer func() {
+		if again {
+			c.mu.Lock()
+			delete(c.adopting, dead) // the next check adopts the rest
+			c.mu.Unlock()
+		}
+	}()
 	advance := func(uint64) {}
 	if haveFrom {
 		var done func()
@@ -179,6 +177,9 @@ func (c *Cluster) adopt(dead string) {
 		}
 		rev, err := c.owners.Update(ctx, tok, []byte(c.origin), oe.Revision())
 		if err != nil {
+			if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+				again = true // not written (no leader yet?): look again
+			}
 			continue // another survivor, or the client on a node, was first
 		}
 		rec, entries, r, err := c.shared.loadSession(ks.ClientID)
@@ -249,12 +250,19 @@ func (c *Cluster) adoptDead(dead string) {
 
 var _ store.Store = (*sharedStore)(nil)
 
+// aliveTimeout bounds alive.
+const aliveTimeout = 2 * time.Second
+
 // alive reports whether origin's heartbeat is in the nodes bucket (its
 // entries expire after DeadAfter), or this node cannot tell. It reads
 // through a consumer, served by the bucket's leader: a direct get may be
 // answered by this node's own replica, which lags behind (or is empty)
 // while the node catches up after a restart.
 func (c *Cluster) alive(ctx context.Context, origin string) bool {
+	// Not longer than aliveTimeout: without a meta leader no consumer can
+	// be made until one is elected, and the caller looks again.
+	ctx, cancel := context.WithTimeout(ctx, aliveTimeout)
+	defer cancel()
 	w, err := c.nodes.Watch(ctx, origin, jetstream.IgnoreDeletes())
 	if err != nil {
 		return true

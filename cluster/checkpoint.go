@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"context"
 	"encoding/json"
 	"strconv"
 )
@@ -98,7 +97,7 @@ func (c *Cluster) checkpointOf(origin, id string) (uint64, bool) {
 // checkpointNow computes this node's checkpoint record. The writes of
 // what applied covers were queued before it advanced: read it first.
 func (c *Cluster) checkpointNow() (global uint64, holds map[string]uint64) {
-	global = c.applied.Load()
+	global = c.localApplied(c.applied.Load()) // audit.go
 	holds = make(map[string]uint64)
 	hold := func(id string, seq uint64) {
 		if h, ok := holds[id]; !ok || seq < h {
@@ -125,15 +124,4 @@ func (c *Cluster) checkpointNow() (global uint64, holds map[string]uint64) {
 	}
 	c.mu.Unlock()
 	return global, holds
-}
-
-// writeCheckpointNow computes and stores this node's checkpoint record.
-// Writes are serialised (cpMu): one computed earlier never lands after
-// one computed later.
-func (c *Cluster) writeCheckpointNow(ctx context.Context) error {
-	c.cpMu.Lock()
-	defer c.cpMu.Unlock()
-	global, holds := c.checkpointNow()
-	_, err := c.sessions.Put(ctx, checkpointKey(c.origin), encodeCheckpoint(global, holds))
-	return err
 }

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -69,8 +70,23 @@ type Cluster struct {
 	shared2   jetstream.KeyValue
 	sharedOps chan sharedOp
 	// applied is this node's checkpoint: every message of the messages
-	// stream up to it has been applied to its sessions (sessions.go).
+	// stream up to it has been applied to its sessions (sessions.go), as
+	// the audit's ledger says (audit.go).
 	applied atomic.Uint64
+	// audited holds this node's non-shared filters for the audit
+	// (audit.go); streamHigh is the last stream sequence this node knows.
+	audited    *topic.Trie[*interestFilter]
+	streamHigh atomic.Uint64
+	checking   atomic.Bool          // a check is in the dispatch queue
+	due        chan []uint64        // gaps for the fill goroutine
+	filled     atomic.Uint64        // gaps delivered from the stream
+	gapsFound  atomic.Uint64        // sequences audited and not arrived live (yet)
+	cpMu       sync.Mutex           // one checkpoint write at a time (adopt.go)
+	localMu    sync.Mutex           // guards local
+	local      map[uint64]time.Time // stored here, not forwarded yet
+	auditing   bool                 // the audit runs (setup goroutine only)
+	// dropLive, set by tests only, drops live messages on one subject.
+	dropLive atomic.Pointer[dropHook]
 	// shared is the broker's store when it keeps its sessions here.
 	shared *sharedStore
 	// adopted counts the sessions adopted from dead nodes; lastAdoption
@@ -102,8 +118,6 @@ type Cluster struct {
 	prevCheckpoint map[string]uint64
 	replays        map[int]*replayHold // running replays: where each started (adopt.go)
 	replayN        int
-	// cpMu orders the writes of this node's checkpoint record.
-	cpMu sync.Mutex
 	// droppedAt is, for a session this node dropped because another node
 	// claimed it without asking (ownerwatch.go), where the replay to it
 	// must start, for the takeover request that may follow.
@@ -128,6 +142,14 @@ type Cluster struct {
 type filterSub struct {
 	n    int                  // local subscriptions using the filter
 	subs []*nats.Subscription // one, or two for "x/#" (x and x.>)
+	af   *interestFilter      // in the audit's trie; nil for $share
+}
+
+// dropHook makes the dispatch goroutine drop the next n live messages on
+// subject, as a lossy route would (tests).
+type dropHook struct {
+	subject string
+	n       atomic.Int64
 }
 
 // New starts the embedded NATS server (unless Options.NATSURL names an
@@ -146,7 +168,7 @@ func New(o Options) (*Cluster, error) {
 		log:            log,
 		prefix:         "gannet." + o.Name + ".",
 		origin:         o.Node + "-" + nuid.Next(),
-		msgs:           make(chan *nats.Msg, 1<<16),
+		msgs:           make(chan *nats.Msg, cmp.Or(o.dispatchQueue, 1<<16)),
 		sharedOps:      make(chan sharedOp, 1<<16),
 		interest:       make(map[string]*filterSub),
 		queues:         make(map[*nats.Subscription]string),
@@ -158,6 +180,9 @@ func New(o Options) (*Cluster, error) {
 		adopting:       make(map[string]bool),
 		replays:        make(map[int]*replayHold),
 		droppedAt:      make(map[string]uint64),
+		audited:        topic.NewTrie[*interestFilter](topic.TrieOptions{}),
+		due:            make(chan []uint64, 1),
+		local:          make(map[uint64]time.Time),
 		stop:           make(chan struct{}),
 		readyCh:        make(chan struct{}),
 	}
@@ -172,7 +197,7 @@ func New(o Options) (*Cluster, error) {
 			}
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, s *nats.Subscription, err error) {
-			log.Warn("cluster: NATS error: messages from other nodes may be lost", "error", err)
+			log.Warn("cluster: NATS error: live messages from other nodes may be lost (QoS 1/2 ones are read from the messages stream instead, after a delay; QoS 0 ones are lost)", "error", err)
 		}),
 	}
 	url := o.NATSURL
@@ -315,9 +340,10 @@ func (c *Cluster) setup() {
 		if err == nil {
 			c.ready.Store(true)
 			close(c.readyCh)
-			c.wg.Add(2)
+			c.wg.Add(3)
 			go c.checkpointLoop()
 			go c.sharedLoop()
+			go c.leaderLoop() // leaders.go
 			c.log.Info("cluster: JetStream ready", "replicas", c.opt.Replicas)
 			return
 		}
@@ -430,6 +456,7 @@ func (c *Cluster) setupOnce() error {
 		// No session was here before: the checkpoint starts at the
 		// stream's end, written before this node takes any session.
 		c.applied.Store(mst.CachedInfo().State.LastSeq)
+		c.streamHighAt(c.applied.Load())
 	}
 	if _, err := sessions.Put(ctx, checkpointKey(c.origin), []byte(strconv.FormatUint(c.applied.Load(), 10))); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
@@ -445,6 +472,12 @@ func (c *Cluster) setupOnce() error {
 			return err
 		}
 		c.ownersWatched = true
+	}
+	if !c.auditing {
+		if err := c.startAudit(ctx, mst, c.applied.Load()); err != nil {
+			return fmt.Errorf("audit consumer: %w", err)
+		}
+		c.auditing = true
 	}
 	c.log.Debug("cluster: streams and buckets exist")
 	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
@@ -650,7 +683,7 @@ func (c *Cluster) RouteSeq(p *packet.Publish) (uint64, error) {
 			return 0, ErrNotReady
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), StoreTimeout)
-		ack, err := c.js.Publish(ctx, c.storeSubject(p), data)
+		ack, err := c.js.PublishMsg(ctx, c.storeMsg(p, data))
 		cancel()
 		if err != nil {
 			return 0, fmt.Errorf("cluster: store %q in JetStream: %w", p.Topic, err)
@@ -675,6 +708,12 @@ func encode(p *packet.Publish) ([]byte, error) {
 		return nil, fmt.Errorf("cluster: encode %q: %w", p.Topic, err)
 	}
 	return data, nil
+}
+
+// storeMsg is what p, encoded as data, is stored as: with the publishing
+// node, so that its own audit skips it (audit.go).
+func (c *Cluster) storeMsg(p *packet.Publish, data []byte) *nats.Msg {
+	return &nats.Msg{Subject: c.storeSubject(p), Data: data, Header: nats.Header{hdrOrigin: []string{c.origin}}}
 }
 
 // storeSubject is the subject p is stored under: in the retained stream
@@ -717,6 +756,13 @@ func (c *Cluster) Subscribe(filter string) {
 		c.interest[filter] = fs
 	}
 	fs.n++
+	if fs.n == 1 {
+		if _, _, shared := topic.ParseShare(filter); !shared {
+			// Messages stored from now on are this filter's.
+			fs.af = &interestFilter{filter: filter, since: c.streamHigh.Load()}
+			c.audited.Add(topic.Subscription[*interestFilter]{Subscriber: fs.af, Filter: filter})
+		}
+	}
 	if fs.n == 1 && c.started && !c.closed {
 		if err := c.subscribeLocked(filter, fs); err != nil {
 			c.log.Warn("cluster: cannot subscribe: messages from other nodes will not reach this filter", "filter", filter, "error", err)
@@ -737,6 +783,9 @@ func (c *Cluster) Unsubscribe(filter string) {
 		return
 	}
 	delete(c.interest, filter)
+	if fs.af != nil {
+		c.audited.Remove(fs.af, filter)
+	}
 	for _, s := range fs.subs {
 		delete(c.queues, s)
 		s.Unsubscribe()
@@ -807,6 +856,7 @@ func (c *Cluster) Interest(topicName string) int {
 func (c *Cluster) dispatch() {
 	defer c.wg.Done()
 	last := make(map[string]uint64)
+	l := newLedger(0)
 	var ib broker.InboundBatch = unbatched{c.in}
 	if b, ok := c.in.(broker.InboundBatcher); ok {
 		// What arrived together is written to each subscriber together.
@@ -821,7 +871,7 @@ func (c *Cluster) dispatch() {
 		}
 	burst:
 		for n := 0; ; n++ {
-			c.dispatchOne(m, last, ib)
+			c.dispatchOne(m, last, l, ib)
 			if n == 255 {
 				break
 			}
@@ -840,16 +890,17 @@ type unbatched struct{ broker.Inbound }
 
 func (unbatched) Flush() {}
 
-// dispatchOne hands one live message, or a checkpoint mark, to the
-// broker. Every message is handed over in the order it arrived (through
-// the batch or not), so a mark covers all that came before it: they are
-// in their sessions already, only their writes to the connections wait
-// for the batch's flush.
-func (c *Cluster) dispatchOne(m *nats.Msg, last map[string]uint64, ib broker.InboundBatch) {
-	if m.Sub == nil {
-		if mark, err := strconv.ParseUint(m.Header.Get(hdrMark), 10, 64); err == nil {
-			c.applied.Store(mark) // everything before it is applied
-		}
+// dispatchOne hands one live message, or a record of the audit
+// (audit.go), to the broker. Every message is handed over in the order it
+// arrived (through the batch or not): once handed over, a message is in
+// its sessions, only the writes to the connections wait for the batch's
+// flush.
+func (c *Cluster) dispatchOne(m *nats.Msg, last map[string]uint64, l *ledger, ib broker.InboundBatch) {
+	switch m.Sub {
+	case nil:
+		return
+	case auditSub, checkSub, fillSub:
+		c.dispatchAudit(m, l, ib)
 		return
 	}
 	only := m.Header.Get(hdrShareOnly) // for one shared group (shared.go)
@@ -868,6 +919,9 @@ func (c *Cluster) dispatchOne(m *nats.Msg, last map[string]uint64, ib broker.Inb
 	} else if only != "" {
 		return
 	} else {
+		if h := c.dropLive.Load(); h != nil && h.subject == m.Subject && h.n.Add(-1) >= 0 {
+			return // lost on the way (tests)
+		}
 		origin := m.Header.Get(hdrOrigin)
 		if origin == c.origin {
 			return // delivered here already
@@ -883,10 +937,27 @@ func (c *Cluster) dispatchOne(m *nats.Msg, last map[string]uint64, ib broker.Inb
 		c.log.Warn("cluster: unreadable message from another node skipped", "subject", m.Subject, "error", err)
 		return
 	}
-	if seq, err := strconv.ParseUint(m.Header.Get(hdrStreamSeq), 10, 64); err == nil && seq != 0 {
-		ib.DeliverSeq(p, share, filter, seq)
-	} else {
+	seq, err := strconv.ParseUint(m.Header.Get(hdrStreamSeq), 10, 64)
+	if err != nil || seq == 0 {
 		ib.Deliver(p, share, filter)
+		return
+	}
+	if share != "" {
+		ib.DeliverSeq(p, share, filter, seq)
+		return
+	}
+	c.streamHighAt(seq)
+	if !l.liveSeq(seq) {
+		return // read from the stream already (audit.go)
+	}
+	tail := strings.TrimPrefix(m.Subject, c.prefix+"m.")
+	if l.hold(tail, p, seq) {
+		l.deliveredSeq(seq) // arrived: never read from the stream
+		return
+	}
+	ib.DeliverSeq(p, share, filter, seq)
+	if g := l.deliveredSeq(seq); g != nil {
+		c.release(l, g.tail, ib, false) // it was a gap: what waited behind it goes
 	}
 }
 

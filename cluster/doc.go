@@ -15,7 +15,10 @@
 //     topics to subjects, reversibly).
 //   - QoS 1/2 messages are stored in a replicated stream before the
 //     publisher is acknowledged; retained messages live in a stream with one
-//     message per topic, read by each node into its retained index.
+//     message per topic, read by each node into its retained index. Each
+//     node audits the messages stream (headers only, one consumer) and
+//     reads from it, by sequence, what core NATS lost on the way to it
+//     (audit.go).
 //   - The owner of each client identifier is kept in a KV bucket, claimed by
 //     compare-and-set at CONNECT.
 //   - $share groups are NATS queue groups.

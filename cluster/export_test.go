@@ -159,3 +159,29 @@ func (c *Cluster) PendingSessionWritesOf(clientID string) int {
 	}
 	return 0
 }
+
+// DropLive makes this node drop the next n live messages on topicName
+// from other nodes, as a lossy route would: only the audit can bring them.
+func (c *Cluster) DropLive(topicName string, n int) {
+	h := &dropHook{subject: c.prefix + "m." + TopicSubject(topicName)}
+	h.n.Store(int64(n))
+	c.dropLive.Store(h)
+}
+
+// Filled returns how many messages this node read from the messages
+// stream because they did not arrive live (audit.go).
+func (c *Cluster) Filled() uint64 { return c.filled.Load() }
+
+// Applied returns this node's checkpoint as its audit has it.
+func (c *Cluster) Applied() uint64 { return c.applied.Load() }
+
+// WithDispatchQueue returns o for a node whose queue of live messages
+// from other nodes holds n: core NATS drops what overflows it.
+func WithDispatchQueue(o Options, n int) Options {
+	o.dispatchQueue = n
+	return o
+}
+
+// GapsFound returns how many stored messages this node's audit saw before
+// their live copy, or without one.
+func (c *Cluster) GapsFound() uint64 { return c.gapsFound.Load() }

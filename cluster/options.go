@@ -60,6 +60,10 @@ type Options struct {
 	// routes): tests give one that leads nowhere, so that the nodes reach
 	// each other only through their Routes, proxies the tests can cut.
 	advertise string
+	// dispatchQueue, when set, is the capacity of the queue of live
+	// messages from other nodes (default 65536): tests make it small so
+	// that core NATS drops what overflows it, as under sustained load.
+	dispatchQueue int
 }
 
 // DefaultOptions returns options for a node named after the host, on the

@@ -39,9 +39,10 @@ import (
 // that died. Either way the writes of the previous node may miss messages
 // it received, or would have received, over core NATS: the node replays
 // them from the messages stream. Each node's checkpoint is a stream
-// sequence up to which every message has been applied to its sessions (it
-// takes the stream's last sequence, waits ApplyGrace, then passes a marker
-// through its dispatch queue after every message NATS had for it). The
+// sequence up to which every message has been applied to its sessions:
+// its audit of the messages stream (audit.go) has seen every sequence up
+// to it delivered here (live or read from the stream) or not this node's,
+// and every message this node stored itself up to it was forwarded. The
 // new node replays, for the session, the stored messages after the
 // previous node's checkpoint that match its subscriptions, except those
 // its queue holds and the QoS 2 ones it completed (a tombstone in the
@@ -49,17 +50,13 @@ import (
 // messages). Until the replay ends the session takes each sequence once,
 // whether it comes live or replayed.
 
-// ApplyGrace bounds how long a message stored in JetStream may take to be
-// routed to, and applied by, a node: a checkpoint covers the stream's
-// last sequence as it was ApplyGrace earlier.
+// ApplyGrace is how long a replay waits for a resumed session's
+// subscriptions to reach this node live before it reads the stream.
 const ApplyGrace = 2 * time.Second
 
 // hdrStreamSeq is the header of a routed QoS 1/2 message with its sequence
-// in the messages stream; hdrMark marks a checkpoint in the dispatch queue.
-const (
-	hdrStreamSeq = "Gannet-Stream-Seq"
-	hdrMark      = "Gannet-Mark"
-)
+// in the messages stream.
+const hdrStreamSeq = "Gannet-Stream-Seq"
 
 func sessionKey(id string) string  { return "s." + ownerKey(id) }
 func queuePrefix(id string) string { return "q." + ownerKey(id) + "." }
@@ -214,7 +211,7 @@ func (s *sharedStore) deleteNow(ctx context.Context, id string) error {
 	} else if err != nil {
 		return err
 	}
-	keys, err := listKeys(ctx, kv, queuePrefix(id)+">", inboundPrefix(id)+">")
+	keys, err := s.c.listKeys(ctx, kv, queuePrefix(id)+">", inboundPrefix(id)+">")
 	if err != nil {
 		return err
 	}
@@ -329,22 +326,9 @@ func (s *sharedStore) LoadRetained(fn func(*store.Message) error) error {
 }
 func (s *sharedStore) Close() error { return s.local.Close() }
 
-// listKeys returns the keys matching filters, sorted.
-func listKeys(ctx context.Context, kv jetstream.KeyValue, filters ...string) ([]string, error) {
-	kl, err := kv.ListKeysFiltered(ctx, filters...)
-	if err != nil {
-		if errors.Is(err, jetstream.ErrNoKeysFound) {
-			return nil, nil
-		}
-		return nil, err
-	}
-	defer kl.Stop()
-	var keys []string
-	for k := range kl.Keys() {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys, nil
+// listKeys returns the keys matching filters, sorted (directget.go).
+func (c *Cluster) listKeys(ctx context.Context, kv jetstream.KeyValue, filters ...string) ([]string, error) {
+	return c.readKeyNames(ctx, kv, filters...)
 }
 
 // loadQueue reads a session's queue entries, in order, with the cluster
@@ -376,26 +360,11 @@ func (s *sharedStore) loadSession(id string) (rec *store.Session, entries []*sto
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*StoreTimeout)
 	defer cancel()
-	w, err := kv.WatchFiltered(ctx, []string{sessionKey(id), queuePrefix(id) + ">", inboundPrefix(id) + ">"}, jetstream.IgnoreDeletes())
+	// Through a consumer, or without one where that cannot answer soon
+	// (directget.go): a CONNECT needs no meta leader.
+	all, err := s.c.readKeys(ctx, kv, sessionKey(id), queuePrefix(id)+">", inboundPrefix(id)+">")
 	if err != nil {
 		return nil, nil, nil, err
-	}
-	defer w.Stop()
-	var all []jetstream.KeyValueEntry
-	for done := false; !done; {
-		select {
-		case <-ctx.Done():
-			return nil, nil, nil, ctx.Err()
-		case e, ok := <-w.Updates():
-			switch {
-			case !ok:
-				return nil, nil, nil, errors.New("watcher stopped")
-			case e == nil: // everything current has come
-				done = true
-			default:
-				all = append(all, e)
-			}
-		}
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].Key() < all[j].Key() })
 	var cseqs []uint64

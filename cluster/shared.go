@@ -85,7 +85,7 @@ func (c *Cluster) redeliverShared(dead string) {
 	if c.alive(ctx, dead) {
 		return // alive after all (adopt looks again)
 	}
-	keys, err := listKeys(ctx, c.shared2, dead+".>")
+	keys, err := c.listKeys(ctx, c.shared2, dead+".>")
 	if err != nil {
 		c.log.Warn("cluster: cannot list the shared-subscription messages of a dead node: they are lost", "node", dead, "error", err)
 		return

@@ -35,7 +35,7 @@ func (c *Cluster) Store(p *packet.Publish, done func(uint64, error)) {
 		done(0, err)
 		return
 	}
-	msg := &nats.Msg{Subject: c.storeSubject(p), Data: data}
+	msg := c.storeMsg(p, data)
 	c.storeMu.Lock()
 	if c.storeClosed {
 		c.storeMu.Unlock()
@@ -57,6 +57,9 @@ func (c *Cluster) Forward(p *packet.Publish, seq uint64) error {
 	if err != nil {
 		return err
 	}
+	if seq != 0 {
+		defer c.forwarded(seq) // the broker delivers it here next
+	}
 	return c.forward(p.Topic, data, seq)
 }
 
@@ -66,6 +69,7 @@ func (c *Cluster) asyncStored(_ jetstream.JetStream, m *nats.Msg, ack *jetstream
 	var seq uint64
 	if ack != nil && strings.HasPrefix(m.Subject, c.prefix+"q.") {
 		seq = ack.Sequence // the messages stream's, not the retained one's
+		c.stored(seq)
 	}
 	c.complete(m, seq, nil)
 }

@@ -145,5 +145,5 @@ func (c *Cluster) holdBeforeClaim(ctx context.Context, clientID, prev string) er
 		c.prevCheckpoint[clientID] = from
 	}
 	c.mu.Unlock()
-	return c.writeCheckpointNow(ctx)
+	return c.writeCheckpoint(ctx)
 }

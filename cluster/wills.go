@@ -88,11 +88,26 @@ func (c *Cluster) willLoop(cancel context.CancelFunc, nodes jetstream.KeyValue, 
 	defer beat.Stop()
 	check := time.NewTicker(HeartbeatEvery / 2)
 	defer check.Stop()
+	// Once the live nodes' heartbeats have been heard, look for sessions
+	// orphaned before this node started (orphans.go).
+	orphans := time.After(DeadAfter)
+	// beating is since when this node's heartbeats have been written
+	// without a failure (zero after one failed). While the nodes bucket
+	// cannot be written (its leader died and NATS elects another 4 to 9 s
+	// later, or no quorum) no node's heartbeat arrives, and a node judged
+	// by it would look dead: nodes are judged only once this one's own
+	// heartbeats have gone through for DeadAfter.
+	var beating time.Time
 	heartbeat := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), HeartbeatEvery)
 		defer cancel()
 		if _, err := nodes.Put(ctx, c.origin, c.heartbeatValue()); err != nil {
 			c.log.Debug("cluster: heartbeat not written", "error", err)
+			beating = time.Time{}
+			return
+		}
+		if beating.IsZero() {
+			beating = time.Now()
 		}
 	}
 	heartbeat()
@@ -123,7 +138,28 @@ func (c *Cluster) willLoop(cancel context.CancelFunc, nodes jetstream.KeyValue, 
 			}
 		case <-beat.C:
 			heartbeat()
+		case now := <-orphans:
+			if beating.IsZero() || now.Sub(beating) < DeadAfter {
+				orphans = time.After(HeartbeatEvery / 2) // not yet
+				continue
+			}
+			orphans = nil // once
+			live := make(map[string]bool)
+			for origin, last := range seen {
+				if now.Sub(last) < DeadAfter {
+					live[origin] = true
+				}
+			}
+			c.mu.Lock()
+			if !c.closed {
+				c.wg.Add(1)
+				go c.adoptOrphans(live)
+			}
+			c.mu.Unlock()
 		case now := <-check.C:
+			if beating.IsZero() || now.Sub(beating) < DeadAfter {
+				continue // the heartbeats cannot be trusted to arrive yet
+			}
 			for origin, last := range seen {
 				if origin != c.origin && now.Sub(last) >= DeadAfter {
 					c.adoptDead(origin) // its persistent sessions (adopt.go)

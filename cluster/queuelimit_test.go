@@ -1,0 +1,93 @@
+package cluster_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/gannet-mqtt/gannet/broker"
+	"github.com/gannet-mqtt/gannet/cluster"
+	"github.com/gannet-mqtt/gannet/internal/gannettest"
+	"github.com/gannet-mqtt/gannet/internal/gannettest/clustertest"
+)
+
+// A persistent subscriber on another node than its publisher keeps what a
+// single node keeps under the same queue limit (max_queued_messages), no
+// less: its offline session queues the first limit messages and drops,
+// and counts, the rest, as a single node does. The publisher sends a
+// burst faster than the subscriber's node stores the session's queue, and
+// that node's dispatch queue is small, so core NATS drops part of the
+// burst on the way (a slow consumer): the node reads those from the
+// messages stream (audit.go) instead of losing them.
+func TestQueueLimitAcrossNodes(t *testing.T) {
+	t.Parallel() // forms its own cluster: overlap it with the others
+	const limit, sent = 100, 250
+	so := gannettest.Options()
+	so.MaxQueued = limit
+	single := gannettest.RunBroker(t, so)
+	kept, dropped := queueLimitRun(t, single.Addr, single.Addr, single.Server, "qlim-single", limit)
+	if kept != limit || dropped != sent-limit {
+		t.Fatalf("single node: kept %d and dropped %d of %d, want %d and %d", kept, dropped, sent, limit, sent-limit)
+	}
+
+	ns, err := clustertest.Start(3, t.TempDir(), func(i int, co *cluster.Options, bo *broker.Options) {
+		bo.MaxQueued = limit
+		*co = cluster.WithDispatchQueue(*co, 8)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer clustertest.Close(ns)
+	kept, dropped = queueLimitRun(t, ns[0].Addr, ns[1].Addr, ns[1].Server, "qlim-cluster", limit)
+	if kept != limit || dropped != sent-limit {
+		t.Fatalf("across nodes: kept %d and dropped %d of %d (%d lost), want %d and %d as a single node", kept, dropped, sent, sent-kept-dropped, limit, sent-limit)
+	}
+}
+
+// queueLimitRun subscribes a persistent 3.1.1 session on subAddr (whose
+// broker is subSrv), disconnects it, publishes 250 QoS 1 messages on
+// pubAddr, and returns how many the session got when it came back and how
+// many subSrv counted as dropped for a full queue.
+func queueLimitRun(t *testing.T, pubAddr, subAddr string, subSrv *broker.Server, id string, limit int) (kept, dropped int) {
+	t.Helper()
+	const sent = 250
+	sub := pahoClient(t, subAddr, id+"-sub", false)
+	ch := subscribe(t, sub, "qlim/#", 1)
+	pub := pahoClient(t, pubAddr, id+"-pub", true)
+	converge(t, pub, "qlim/probe", ch)
+	conns := subSrv.Stats().Connections
+	sub.Disconnect(100)
+	eventually(t, "the subscriber to go offline", func() bool { return subSrv.Stats().Connections < conns })
+	dropped0 := subSrv.Stats().DroppedQueue
+	var toks []mqtt.Token
+	for i := range sent {
+		toks = append(toks, pub.Publish("qlim/x", 1, false, fmt.Sprint(i)))
+	}
+	for _, tok := range toks {
+		wait(t, "publish", tok)
+	}
+	// Every message is queued or dropped; none is lost on the way.
+	want := uint64(sent - limit)
+	for deadline := time.Now().Add(4 * waitFor); subSrv.Stats().DroppedQueue-dropped0 < want && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	dropped = int(subSrv.Stats().DroppedQueue - dropped0)
+
+	got := make(chan mqtt.Message, 2*sent)
+	back := gannettest.Paho(t, subAddr, id+"-sub", 4, func(o *mqtt.ClientOptions) {
+		o.SetCleanSession(false)
+		o.SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { got <- m })
+	})
+	defer back.Disconnect(50)
+	for {
+		select {
+		case <-got:
+			kept++
+			continue
+		case <-time.After(3 * quiet):
+		}
+		return kept, dropped
+	}
+}
