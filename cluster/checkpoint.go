@@ -72,16 +72,18 @@ func (r checkpointRecord) of(id string) uint64 {
 	return r.C
 }
 
-// checkpointRecordOf reads a node instance's last checkpoint record, as
-// the bucket's leader has it (leaderGet).
+// checkpointRecordOf reads a node instance's last checkpoint record.
 func (c *Cluster) checkpointRecordOf(origin string) (checkpointRecord, bool) {
 	ctx, cancel := opCtx()
 	defer cancel()
-	v, err := leaderGet(ctx, c.sessions, checkpointKey(origin))
-	if err != nil || v == nil {
+	// A consumer first, a direct get of a current replica when the meta
+	// leader cannot make one (directget.go): a lagging replica could
+	// miss a checkpoint written a moment ago.
+	es, err := c.readKeys(ctx, c.sessions, checkpointKey(origin))
+	if err != nil || len(es) == 0 {
 		return checkpointRecord{}, false
 	}
-	return decodeCheckpoint(v.Value())
+	return decodeCheckpoint(es[len(es)-1].Value())
 }
 
 // checkpointOf returns where a replay to session id, taken from the node

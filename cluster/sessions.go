@@ -488,59 +488,21 @@ func newReplayed(rec *store.Session, cseqs []uint64) *replayed {
 	return r
 }
 
-// leaderGet reads key through a consumer, which the bucket's leader
-// serves: a direct get may be answered by a replica that lags (a node
-// catching up after a restart), missing a checkpoint or a tombstone
-// written a moment ago. nil when the key has no value.
-func leaderGet(ctx context.Context, kv jetstream.KeyValue, key string) (jetstream.KeyValueEntry, error) {
-	w, err := kv.Watch(ctx, key, jetstream.IgnoreDeletes())
-	if err != nil {
-		return nil, err
-	}
-	defer w.Stop()
-	var last jetstream.KeyValueEntry
-	for {
-		select {
-		case e, ok := <-w.Updates():
-			if !ok {
-				return nil, errors.New("watcher stopped")
-			}
-			if e == nil { // everything current has come
-				return last, nil
-			}
-			last = e
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-}
-
 // doneOf returns the cluster sequences of id's completed QoS 2
-// deliveries (tombstones), as the bucket's leader has them.
+// deliveries (tombstones): through a consumer, or a current replica (readKeys).
 func (c *Cluster) doneOf(ctx context.Context, id string) (map[uint64]struct{}, error) {
-	w, err := c.done.Watch(ctx, "d."+ownerKey(id)+".>", jetstream.IgnoreDeletes(), jetstream.MetaOnly())
+	pre := "d." + ownerKey(id) + "."
+	es, err := c.readKeys(ctx, c.done, pre+">") // directget.go
 	if err != nil {
 		return nil, err
 	}
-	defer w.Stop()
-	pre := "d." + ownerKey(id) + "."
-	done := make(map[uint64]struct{})
-	for {
-		select {
-		case e, ok := <-w.Updates():
-			if !ok {
-				return nil, errors.New("watcher stopped")
-			}
-			if e == nil {
-				return done, nil
-			}
-			if n, err := strconv.ParseUint(strings.TrimPrefix(e.Key(), pre), 10, 64); err == nil {
-				done[n] = struct{}{}
-			}
-		case <-ctx.Done():
-			return nil, ctx.Err()
+	done := make(map[uint64]struct{}, len(es))
+	for _, e := range es {
+		if n, err := strconv.ParseUint(strings.TrimPrefix(e.Key(), pre), 10, 64); err == nil {
+			done[n] = struct{}{}
 		}
 	}
+	return done, nil
 }
 
 // lastSeq returns the messages stream's last sequence.

@@ -98,7 +98,10 @@ func (c *Cluster) dropClaimed(id string) {
 // takeFrom asks prev, the previous owner of clientID, to take its
 // connection over, and records where the session's replay starts.
 func (c *Cluster) takeFrom(clientID, prev string) {
-	from, ok := c.checkpointOf(prev, clientID)
+	// As read before the claim (holdBeforeClaim).
+	c.mu.Lock()
+	from, ok := c.prevCheckpoint[clientID]
+	c.mu.Unlock()
 	// The previous owner may take StoreTimeout to store the session.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*StoreTimeout)
 	defer cancel()
