@@ -511,6 +511,9 @@ func (c *Cluster) control(m *nats.Msg) {
 // ownerKey is the owners bucket's key of a client identifier: one token.
 func ownerKey(id string) string { return "c" + string(appendLevel(nil, id)) }
 
+// claimAttempt bounds one read or write of a Claim, within StoreTimeout.
+const claimAttempt = time.Second
+
 // Claim implements broker.SessionOwners: it makes this node the owner of
 // clientID by compare-and-set on the owners bucket (whose writes go
 // through the stream's leader, so two nodes cannot both win), then asks
@@ -525,21 +528,27 @@ func (c *Cluster) Claim(clientID string) error {
 	var prev string
 	var rev uint64
 	for attempt := 0; ; attempt++ {
-		e, err := c.owners.Get(ctx, key)
+		// Each read and write has claimAttempt of the budget: a request
+		// or its answer lost on the way (a route that closed under it)
+		// leaves time for another try.
+		actx, acancel := context.WithTimeout(ctx, claimAttempt)
+		e, err := c.owners.Get(actx, key)
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound):
 			prev = ""
-			rev, err = c.owners.Create(ctx, key, []byte(c.origin))
+			rev, err = c.owners.Create(actx, key, []byte(c.origin))
 		case err == nil:
 			prev = string(e.Value())
-			rev, err = c.owners.Update(ctx, key, []byte(c.origin), e.Revision())
+			rev, err = c.owners.Update(actx, key, []byte(c.origin), e.Revision())
 		}
+		acancel()
 		if err == nil {
 			break
 		}
 		if ctx.Err() != nil || attempt >= 50 {
 			return fmt.Errorf("cluster: claim session %q: %w", clientID, err)
 		}
+		c.log.Debug("cluster: a claim on a client identifier failed; trying again", "client", clientID, "attempt", attempt, "error", err)
 		// Someone wrote first (or a replica lagged): read again.
 		time.Sleep(time.Duration(attempt%5+1) * time.Millisecond)
 	}
