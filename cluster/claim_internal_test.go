@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"sync/atomic"
@@ -51,5 +52,63 @@ func TestClaimRetriesALostWrite(t *testing.T) {
 	}
 	if rev := c.owned["lost-write"]; rev != 7 {
 		t.Errorf("claim made at revision %d, want 7 (the second write's)", rev)
+	}
+}
+
+// laggingOwners is an owners bucket whose reads come from a replica that
+// has not applied the last write for a while (as a survivor's local
+// replica right after a node released its claims): the revision it
+// reads is stale, and a write at it fails, until the replica catches up.
+type laggingOwners struct {
+	jetstream.KeyValue
+	lagFor time.Duration
+	since  time.Time
+}
+
+type ownerEntry struct {
+	jetstream.KeyValueEntry
+	value []byte
+	rev   uint64
+}
+
+func (e *ownerEntry) Value() []byte    { return e.value }
+func (e *ownerEntry) Revision() uint64 { return e.rev }
+
+func (l *laggingOwners) Get(context.Context, string) (jetstream.KeyValueEntry, error) {
+	if time.Since(l.since) < l.lagFor {
+		return &ownerEntry{value: []byte("n2-left"), rev: 3}, nil // the claim since released
+	}
+	return nil, jetstream.ErrKeyNotFound
+}
+
+func (l *laggingOwners) Update(context.Context, string, []byte, uint64) (uint64, error) {
+	return 0, errors.New("wrong last sequence: 4") // the claim at 3 was deleted
+}
+
+func (l *laggingOwners) Create(context.Context, string, []byte, ...jetstream.KVCreateOpt) (uint64, error) {
+	return 5, nil
+}
+
+// A claim read from a replica that lags behind by half a second tries
+// again until the replica has caught up, within its time: a lagging
+// replica must not refuse the CONNECT. (Claim gave up after 50 tries, in
+// under 200 ms: the likely cause of TestRollingRestart's rare 0x88 to the
+// client sent to a survivor whose replica had not yet applied the
+// leaving node's release.)
+func TestClaimOutlastsALaggingReplica(t *testing.T) {
+	c := &Cluster{
+		log:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+		origin:    "n1-test",
+		owners:    &laggingOwners{lagFor: 500 * time.Millisecond, since: time.Now()},
+		owned:     make(map[string]uint64),
+		prevOwner: make(map[string]string),
+	}
+	c.ready.Store(true)
+	start := time.Now()
+	if err := c.Claim("lagging"); err != nil {
+		t.Fatalf("claim refused %v after its first read: %v", time.Since(start), err)
+	}
+	if rev := c.owned["lagging"]; rev != 5 {
+		t.Errorf("claim made at revision %d, want 5", rev)
 	}
 }

@@ -545,12 +545,16 @@ func (c *Cluster) Claim(clientID string) error {
 		if err == nil {
 			break
 		}
-		if ctx.Err() != nil || attempt >= 50 {
+		if ctx.Err() != nil {
 			return fmt.Errorf("cluster: claim session %q: %w", clientID, err)
 		}
 		c.log.Debug("cluster: a claim on a client identifier failed; trying again", "client", clientID, "attempt", attempt, "error", err)
-		// Someone wrote first (or a replica lagged): read again.
-		time.Sleep(time.Duration(attempt%5+1) * time.Millisecond)
+		// Someone wrote first, or the replica that answered the read (the
+		// local one, first) has not applied the last write yet: read
+		// again, for as long as the claim's time lasts. A replica lags
+		// for milliseconds, or hundreds of them on a loaded machine: a
+		// bound on the number of tries would give up sooner.
+		time.Sleep(time.Duration(min(attempt+1, 20)) * time.Millisecond)
 	}
 	c.mu.Lock()
 	c.owned[clientID] = rev
