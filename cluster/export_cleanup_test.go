@@ -12,3 +12,6 @@ func (c *Cluster) Discard() {
 		c.nc.Close()
 	}
 }
+
+// StreamHigh returns the last messages stream sequence this node knows.
+func (c *Cluster) StreamHigh() uint64 { return c.streamHigh.Load() }
