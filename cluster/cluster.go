@@ -520,6 +520,9 @@ func (c *Cluster) control(m *nats.Msg) {
 // ownerKey is the owners bucket's key of a client identifier: one token.
 func ownerKey(id string) string { return "c" + string(appendLevel(nil, id)) }
 
+// claimAttempt bounds one read or write of a Claim, within StoreTimeout.
+const claimAttempt = time.Second
+
 // Claim implements broker.SessionOwners: it makes this node the owner of
 // clientID by compare-and-set on the owners bucket (whose writes go
 // through the stream's leader, so two nodes cannot both win), then asks
@@ -534,26 +537,32 @@ func (c *Cluster) Claim(clientID string) error {
 	var prev string
 	var rev uint64
 	for attempt := 0; ; attempt++ {
-		e, err := c.owners.Get(ctx, key)
+		// Each read and write has claimAttempt of the budget: a request
+		// or its answer lost on the way (a route that closed under it)
+		// leaves time for another try.
+		actx, acancel := context.WithTimeout(ctx, claimAttempt)
+		e, err := c.owners.Get(actx, key)
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound):
 			prev = ""
-			rev, err = c.owners.Create(ctx, key, []byte(c.origin))
+			rev, err = c.owners.Create(actx, key, []byte(c.origin))
 		case err == nil:
 			prev = string(e.Value())
 			if prev != "" && prev != c.origin {
 				// Held in this node's checkpoint before the claim
 				// (takeover.go).
 				if herr := c.holdBeforeClaim(ctx, clientID, prev); herr != nil {
+					acancel()
 					return fmt.Errorf("cluster: claim session %q: %w", clientID, herr)
 				}
 			}
-			rev, err = c.owners.Update(ctx, key, []byte(c.origin), e.Revision())
+			rev, err = c.owners.Update(actx, key, []byte(c.origin), e.Revision())
 		}
+		acancel()
 		if err == nil {
 			break
 		}
-		if ctx.Err() != nil || attempt >= 50 {
+		if ctx.Err() != nil {
 			c.mu.Lock()
 			if c.owned[clientID] == 0 { // not this node's: no hold for it
 				delete(c.prevOwner, clientID)
@@ -562,8 +571,13 @@ func (c *Cluster) Claim(clientID string) error {
 			c.mu.Unlock()
 			return fmt.Errorf("cluster: claim session %q: %w", clientID, err)
 		}
-		// Someone wrote first (or a replica lagged): read again.
-		time.Sleep(time.Duration(attempt%5+1) * time.Millisecond)
+		c.log.Debug("cluster: a claim on a client identifier failed; trying again", "client", clientID, "attempt", attempt, "error", err)
+		// Someone wrote first, or the replica that answered the read (the
+		// local one, first) has not applied the last write yet: read
+		// again, for as long as the claim's time lasts. A replica lags
+		// for milliseconds, or hundreds of them on a loaded machine: a
+		// bound on the number of tries would give up sooner.
+		time.Sleep(time.Duration(min(attempt+1, 20)) * time.Millisecond)
 	}
 	c.mu.Lock()
 	c.owned[clientID] = rev

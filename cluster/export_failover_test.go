@@ -70,3 +70,51 @@ func (c *Cluster) LeadsAll() bool {
 	}
 	return true
 }
+
+// StreamsLed returns the streams and buckets of the cluster whose leader
+// this node's NATS server is.
+func (c *Cluster) StreamsLed() []string {
+	ctx, cancel := context.WithTimeout(context.Background(), StoreTimeout)
+	defer cancel()
+	acc := c.ns.GlobalAccount().Name
+	var led []string
+	for name := range c.js.StreamNames(ctx).Name() {
+		if c.ownStream(name) && c.ns.JetStreamIsStreamLeader(acc, name) {
+			led = append(led, name)
+		}
+	}
+	return led
+}
+
+// StreamsCurrent reports whether this node's replica of every stream and
+// bucket of the cluster is current: it hears from a leader and has
+// applied all it committed, so that its leader can count it towards a
+// quorum at once.
+func (c *Cluster) StreamsCurrent() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), StoreTimeout)
+	defer cancel()
+	acc := c.ns.GlobalAccount().Name
+	n := 0
+	for name := range c.js.StreamNames(ctx).Name() {
+		if c.ownStream(name) {
+			n++
+			if !c.ns.JetStreamIsStreamCurrent(acc, name) {
+				return false
+			}
+		}
+	}
+	return n > 0
+}
+
+// StreamCount returns how many streams and buckets the cluster has.
+func (c *Cluster) StreamCount() int {
+	ctx, cancel := context.WithTimeout(context.Background(), StoreTimeout)
+	defer cancel()
+	n := 0
+	for name := range c.js.StreamNames(ctx).Name() {
+		if c.ownStream(name) {
+			n++
+		}
+	}
+	return n
+}

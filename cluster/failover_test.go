@@ -30,7 +30,7 @@ func startRestartable(t *testing.T, n int) ([]restartable, []*node) {
 		specs[i] = restartable{name: fmt.Sprintf("r%d", i+1), listen: ports[i], dir: fmt.Sprintf("%s/r%d", dir, i+1), routes: routes}
 		nodes[i] = specs[i].start(t)
 	}
-	t.Cleanup(func() { closeNodes(nodes) })
+	t.Cleanup(func() { discardNodes(nodes) })
 	for _, nd := range nodes {
 		select {
 		case <-nd.cl.Ready():
@@ -178,11 +178,20 @@ func TestConnectWithoutMetaLeader(t *testing.T) {
 	subscribe(t, sub, "metaless/#", 1)
 	sub.Disconnect(0)
 	eventually(t, "the session stored", func() bool { ok, _ := b.cl.StoredSession(id); return ok })
-	// The streams' leaders move to the other nodes, the meta leader stays.
-	eventually(t, leader.name+" leads no stream", func() bool {
+	// The streams' leaders move to the other nodes, the meta leader stays,
+	// and a and b alone can write every stream: one of them leads it and
+	// both replicas are current. That the meta leader leads no stream is
+	// not enough: a stream it has just stepped down from may have no
+	// leader yet (the cut would then leave it to an election, 4 to 9 s),
+	// and a replica on a or b still catching up cannot count towards a
+	// quorum until it has caught up from a leader.
+	streams := b.cl.StreamCount()
+	eventually(t, "a and b lead every stream, their replicas current", func() bool {
 		leader.cl.StepDownStreams()
 		time.Sleep(100 * time.Millisecond)
-		return !leader.cl.LeadsStreams() && leader.cl.IsMetaLeader()
+		return !leader.cl.LeadsStreams() && leader.cl.IsMetaLeader() &&
+			len(a.cl.StreamsLed())+len(b.cl.StreamsLed()) == streams &&
+			a.cl.StreamsCurrent() && b.cl.StreamsCurrent()
 	})
 
 	pc.isolate(m, true)

@@ -60,6 +60,17 @@ func closeNodes(nodes []*node) {
 	}
 }
 
+// discardNodes ends nodes at once (their NATS servers first, as a kill
+// would), then closes their brokers: the cleanup of a test whose cluster
+// was cut or lost nodes, which a graceful close would stall on for
+// seconds (handing over leaderships no peer can take).
+func discardNodes(nodes []*node) {
+	for _, nd := range nodes {
+		nd.cl.Discard()
+	}
+	closeNodes(nodes)
+}
+
 // The three-node cluster shared by the tests of this package: JetStream
 // takes seconds to form, so it is formed once. Tests use their own topics
 // and client identifiers.

@@ -27,7 +27,7 @@ func TestSessionOfDeadNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("formed in %v", time.Since(t0))
-	t.Cleanup(func() { closeNodes(nodes) })
+	t.Cleanup(func() { discardNodes(nodes) })
 	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
 
 	sub, ch, _ := persistent(t, n3.addr, "dead-sub")

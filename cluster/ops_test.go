@@ -142,7 +142,7 @@ func TestRollingRestart(t *testing.T) {
 		specs[i] = restartable{name: fmt.Sprintf("r%d", i+1), listen: ports[i], dir: fmt.Sprintf("%s/r%d", dir, i+1), routes: routes}
 		nodes[i] = specs[i].start(t)
 	}
-	t.Cleanup(func() { closeNodes(nodes) })
+	t.Cleanup(func() { discardNodes(nodes) })
 	for _, nd := range nodes {
 		select {
 		case <-nd.cl.Ready():

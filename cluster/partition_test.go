@@ -191,7 +191,7 @@ func startProxied(t *testing.T) *proxiedCluster {
 }
 
 func (pc *proxiedCluster) close() {
-	closeNodes(pc.nodes)
+	discardNodes(pc.nodes)
 	pc.nodes = nil
 	for i := range 3 {
 		for j := range 3 {

@@ -40,9 +40,12 @@ func TestQueueLimitAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer clustertest.Close(ns)
+	sc := ns[1].Cluster
+	gaps, filled := sc.GapsFound(), sc.Filled()
 	kept, dropped = queueLimitRun(t, ns[0].Addr, ns[1].Addr, ns[1].Server, "qlim-cluster", limit)
 	if kept != limit || dropped != sent-limit {
-		t.Fatalf("across nodes: kept %d and dropped %d of %d (%d lost), want %d and %d as a single node", kept, dropped, sent, sent-kept-dropped, limit, sent-limit)
+		t.Fatalf("across nodes: kept %d and dropped %d of %d (%d lost), want %d and %d as a single node; the subscriber's node's audit found %d gaps and filled %d (stream high %d)",
+			kept, dropped, sent, sent-kept-dropped, limit, sent-limit, sc.GapsFound()-gaps, sc.Filled()-filled, sc.StreamHigh())
 	}
 }
 

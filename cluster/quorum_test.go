@@ -84,7 +84,7 @@ func TestNodeLoss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { closeNodes([]*node{nodes[0], nodes[2]}) }) // after the clients' own cleanups
+	t.Cleanup(func() { discardNodes([]*node{nodes[0], nodes[2]}) }) // after the clients' own cleanups
 	n1 := nodes[0]
 	// Clients connect while there is a quorum: without one, a CONNECT is
 	// refused, as no node can then be sure it alone owns the session.
