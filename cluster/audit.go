@@ -55,6 +55,18 @@ const FillGrace = time.Second
 // for the gaps that are due.
 const fillTick = 100 * time.Millisecond
 
+// auditSilence is how long the audit's consumer may deliver nothing
+// before the audit asks the server whether it has fallen behind: a
+// consumer deleted by the server (a leader change) or a pull request
+// lost leaves it silent for good, and the client library's heartbeat
+// check never fires while Next is called with a wait shorter than the
+// heartbeat (as the audit does, every fillTick).
+const auditSilence = 2 * time.Second
+
+// errAuditStalled ends an audit consumer that is silent while the stream
+// holds messages it has not delivered.
+var errAuditStalled = errors.New("the audit's consumer delivers nothing while the stream holds messages after the last one audited")
+
 // gapKeep is how long a filled (or late) sequence is remembered, so that
 // a copy arriving after it is not delivered again.
 const gapKeep = time.Minute
@@ -281,6 +293,7 @@ func (c *Cluster) auditLoop(st jetstream.Stream, cons jetstream.Consumer, high u
 		if err != nil {
 			c.log.Warn("cluster: cannot read the messages stream's headers: messages lost on the way to this node are not recovered until it can", "error", err)
 		}
+		heard, checked := time.Now(), time.Now() // last delivery; last check of a silence
 		for err == nil {
 			var jm jetstream.Msg
 			jm, err = it.Next(jetstream.NextMaxWait(fillTick))
@@ -296,11 +309,16 @@ func (c *Cluster) auditLoop(st jetstream.Stream, cons jetstream.Consumer, high u
 					it.Stop()
 					return
 				}
+				if time.Since(heard) >= auditSilence && time.Since(checked) >= auditSilence {
+					checked = time.Now()
+					err = c.auditStalled(cons, high)
+				}
 				continue
 			}
 			if err != nil {
 				break
 			}
+			heard = time.Now()
 			md, merr := jm.Metadata()
 			if merr != nil {
 				continue
@@ -326,7 +344,9 @@ func (c *Cluster) auditLoop(st jetstream.Stream, cons jetstream.Consumer, high u
 				return
 			}
 		}
-		it.Stop()
+		if it != nil {
+			it.Stop()
+		}
 		select {
 		case <-c.stop:
 			return
@@ -349,6 +369,28 @@ func (c *Cluster) auditLoop(st jetstream.Stream, cons jetstream.Consumer, high u
 			}
 		}
 	}
+}
+
+// auditStalled asks the server about the audit's consumer, silent for
+// auditSilence with high the last sequence audited: errAuditStalled if
+// the server no longer has it, has messages it has not delivered, or
+// delivered messages that never arrived, so that the audit makes a new
+// one from high; nil otherwise (nothing was stored meanwhile, or the
+// server cannot answer now: asked again after auditSilence).
+func (c *Cluster) auditStalled(cons jetstream.Consumer, high uint64) error {
+	ctx, cancel := context.WithTimeout(c.base, StoreTimeout)
+	defer cancel()
+	info, err := cons.Info(ctx)
+	switch {
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		return errAuditStalled
+	case err != nil:
+		return nil
+	case info.NumPending > 0 || info.Delivered.Stream > high:
+		c.streamHighAt(info.Delivered.Stream + info.NumPending)
+		return errAuditStalled
+	}
+	return nil
 }
 
 // fillLoop asks the dispatch goroutine for the gaps due every fillTick and
