@@ -383,14 +383,15 @@ func (c *Cluster) auditStalled(cons jetstream.Consumer, high uint64) error {
 	info, err := cons.Info(ctx)
 	switch {
 	case errors.Is(err, jetstream.ErrConsumerNotFound):
-		return errAuditStalled
 	case err != nil:
 		return nil
 	case info.NumPending > 0 || info.Delivered.Stream > high:
 		c.streamHighAt(info.Delivered.Stream + info.NumPending)
-		return errAuditStalled
+	default:
+		return nil
 	}
-	return nil
+	c.log.Warn("cluster: the audit of the messages stream stopped receiving: starting it again from the last message audited (messages lost on the way to this node meanwhile are read from the stream then)", "after", high, "error", err)
+	return errAuditStalled
 }
 
 // fillLoop asks the dispatch goroutine for the gaps due every fillTick and
