@@ -185,3 +185,23 @@ func WithDispatchQueue(o Options, n int) Options {
 // GapsFound returns how many stored messages this node's audit saw before
 // their live copy, or without one.
 func (c *Cluster) GapsFound() uint64 { return c.gapsFound.Load() }
+
+// LiveDropped returns how many live messages core NATS dropped on this
+// node's non-shared subscriptions because the dispatch queue was full
+// (a slow consumer): the audit must find each of them as a gap.
+func (c *Cluster) LiveDropped() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, fs := range c.interest {
+		if fs.af == nil {
+			continue
+		}
+		for _, s := range fs.subs {
+			if d, err := s.Dropped(); err == nil {
+				n += d
+			}
+		}
+	}
+	return n
+}
