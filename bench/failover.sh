@@ -41,20 +41,8 @@ if [ -z "${GANNET:-}" ]; then
   GANNET=$tmp/gannet
 fi
 
-base=$((10000 + RANDOM % 20000)) # below the ephemeral ports (32768-60999)
-mqtt=($base $((base + 1)) $((base + 2)))
-route=($((base + 3)) $((base + 4)) $((base + 5)))
-admin=($((base + 6)) $((base + 7)) $((base + 8)))
-routes=nats://127.0.0.1:${route[0]},nats://127.0.0.1:${route[1]},nats://127.0.0.1:${route[2]}
-
-wait_port() { # port pid log
-  for _ in $(seq 200); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    kill -0 "$2" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "broker on port $1 did not start" >&2; tail -20 "$3" >&2; exit 1
-}
+. bench/cluster-ports.sh # the cwd is the repository (above)
+admin=($next_port $((next_port + 1)) $((next_port + 2)))
 
 node_pids=()
 start_node() { # i (0-based): node n$((i+1)); logs append
