@@ -129,6 +129,9 @@ type Cluster struct {
 	ops opsState // heartbeats heard, draining (ops.go)
 	// loadHook, set by tests, may fail the reading of a session.
 	loadHook atomic.Pointer[func(clientID string) error]
+	// noConsumers is until when (Unix ns) the bucket reads of the CONNECT
+	// path skip the consumer that just did not answer (directget.go).
+	noConsumers atomic.Int64
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -528,14 +531,28 @@ const claimAttempt = time.Second
 // through the stream's leader, so two nodes cannot both win), then asks
 // the previous owner, if another node, to take its connection over.
 func (c *Cluster) Claim(clientID string) error {
+	prev, err := c.claimOwner(clientID)
+	if err != nil {
+		return err
+	}
+	if prev != "" && prev != c.origin {
+		c.takeFrom(clientID, prev) // takeover.go
+	}
+	return nil
+}
+
+// claimOwner makes this node the owner of clientID in the owners bucket
+// and returns the previous owner ("" if none).
+func (c *Cluster) claimOwner(clientID string) (string, error) {
 	if !c.ready.Load() {
-		return ErrNotReady
+		return "", ErrNotReady
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), StoreTimeout)
 	defer cancel()
 	key := ownerKey(clientID)
 	var prev string
 	var rev uint64
+	held := "" // the previous owner whose checkpoint this claim holds
 	for attempt := 0; ; attempt++ {
 		// Each read and write has claimAttempt of the budget: a request
 		// or its answer lost on the way (a route that closed under it)
@@ -548,13 +565,19 @@ func (c *Cluster) Claim(clientID string) error {
 			rev, err = c.owners.Create(actx, key, []byte(c.origin))
 		case err == nil:
 			prev = string(e.Value())
-			if prev != "" && prev != c.origin {
+			if prev != "" && prev != c.origin && prev != held {
 				// Held in this node's checkpoint before the claim
-				// (takeover.go).
+				// (takeover.go), once per previous owner: a read of
+				// its checkpoint may wait a second for a consumer
+				// (none without a meta leader), and the write after it
+				// gets its own attempt's time, not what the hold left.
 				if herr := c.holdBeforeClaim(ctx, clientID, prev); herr != nil {
 					acancel()
-					return fmt.Errorf("cluster: claim session %q: %w", clientID, herr)
+					return "", fmt.Errorf("cluster: claim session %q: %w", clientID, herr)
 				}
+				held = prev
+				acancel()
+				actx, acancel = context.WithTimeout(ctx, claimAttempt)
 			}
 			rev, err = c.owners.Update(actx, key, []byte(c.origin), e.Revision())
 		}
@@ -569,7 +592,7 @@ func (c *Cluster) Claim(clientID string) error {
 				delete(c.prevCheckpoint, clientID)
 			}
 			c.mu.Unlock()
-			return fmt.Errorf("cluster: claim session %q: %w", clientID, err)
+			return "", fmt.Errorf("cluster: claim session %q: %w", clientID, err)
 		}
 		c.log.Debug("cluster: a claim on a client identifier failed; trying again", "client", clientID, "attempt", attempt, "error", err)
 		// Someone wrote first, or the replica that answered the read (the
@@ -589,10 +612,7 @@ func (c *Cluster) Claim(clientID string) error {
 	// Else the hold made before the claim stays (a claim of its own
 	// keeps what an earlier one inherited and has not loaded yet).
 	c.mu.Unlock()
-	if prev != "" && prev != c.origin {
-		c.takeFrom(clientID, prev) // takeover.go
-	}
-	return nil
+	return prev, nil
 }
 
 // Owns implements broker.SessionOwners: it rewrites this node's claim at
