@@ -112,6 +112,19 @@ type ClusterDrainer interface {
 	Release(ctx context.Context)
 }
 
+// ClusterRedirector is implemented by a Cluster that knows whether a
+// CONNECT its node refuses as Server unavailable (0x88: it cannot claim or
+// read the session now, or it is shutting down) would be better served by
+// another node; without it every such refusal names a live node (0x9C).
+type ClusterRedirector interface {
+	// RefusalReference returns where to send a refused 5.0 client (a live
+	// node; "" for Options.ServerReference), and false if no other node
+	// would do better: this node reaches the cluster's majority, so the
+	// others meet the same JetStream, and the client should try again
+	// (0x88) rather than move.
+	RefusalReference() (ref string, redirect bool)
+}
+
 // LocalNode is implemented by the Inbound the broker gives a Cluster: what
 // a node tells the others about itself in its heartbeat.
 type LocalNode interface {
@@ -185,10 +198,23 @@ func (s *Server) drainCluster() func() string {
 // refusalReference is the Server Reference of a CONNACK that refuses with
 // rc: for 0x88 Server unavailable (shutting down, the cluster cannot claim
 // the session) and 0x89 Server busy, a live node of the cluster in turn,
-// else Options.ServerReference; "" for other refusals.
+// else Options.ServerReference; "" for other refusals, and for a 0x88 of
+// a node that reaches its cluster's majority (ClusterRedirector): another
+// node would meet the same JetStream, so the client tries again, here or
+// anywhere, instead of being sent away.
 func (s *Server) refusalReference(o *Options, rc packet.ReasonCode) string {
 	if rc != packet.ServerUnavailable && rc != packet.ServerBusy {
 		return ""
+	}
+	if r, ok := s.cluster.(ClusterRedirector); ok && rc == packet.ServerUnavailable {
+		ref, redirect := r.RefusalReference()
+		switch {
+		case !redirect:
+			return ""
+		case ref != "":
+			return ref
+		}
+		return o.ServerReference
 	}
 	if d, ok := s.cluster.(ClusterDrainer); ok {
 		if ref := d.ServerReference(); ref != "" {

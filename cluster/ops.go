@@ -184,6 +184,48 @@ func (c *Cluster) ServerReference() string {
 	return live[(c.ops.next.Add(1)-1)%uint64(len(live))]
 }
 
+// RefusalReference implements broker.ClusterRedirector: a node that is
+// leaving, or that is cut off from its cluster's majority (the minority
+// side of a partition), sends a client it refuses to a live node (0x9C);
+// one that reaches the majority does not: what made it refuse (a leader
+// being elected, a read that timed out) is the same on every node, and a
+// node it would name may be the one cut off (heard from within DeadAfter).
+// The client tries again (0x88).
+func (c *Cluster) RefusalReference() (string, bool) {
+	if !c.ops.draining.Load() && c.reachesMajority() {
+		return "", false
+	}
+	return c.ServerReference(), true
+}
+
+// reachesMajority reports whether this node's NATS server has routes to
+// enough of the cluster's JetStream servers to make, with itself, a
+// majority. With an external NATS (Options.NATSURL) it cannot tell, and
+// says no: a refused client is sent to a live node, as before.
+func (c *Cluster) reachesMajority() bool {
+	if c.ns == nil {
+		return false
+	}
+	size := 0
+	if jsz, err := c.ns.Jsz(&server.JSzOptions{}); err == nil && jsz.Meta != nil {
+		size = jsz.Meta.Size
+	}
+	if size == 0 {
+		size = len(c.Nodes()) // the nodes heard from, this one included
+	}
+	rz, err := c.ns.Routez(&server.RoutezOptions{})
+	if err != nil {
+		return false
+	}
+	routed := map[string]bool{}
+	for _, r := range rz.Routes {
+		if r.RemoteName != "" && r.RemoteName != c.ns.Name() {
+			routed[r.RemoteName] = true
+		}
+	}
+	return 2*(len(routed)+1) > size
+}
+
 // Drain implements broker.ClusterDrainer: the heartbeat says the node is
 // draining, at once, so that the other nodes stop sending clients here.
 //
