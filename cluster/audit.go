@@ -61,11 +61,49 @@ const fillTick = 100 * time.Millisecond
 // lost leaves it silent for good, and the client library's heartbeat
 // check never fires while Next is called with a wait shorter than the
 // heartbeat (as the audit does, every fillTick).
+//
+// Next may also not return at all: nats.go (v1.56.0 jetstream/ordered.go)
+// makes an ordered consumer's new consumer inside Next, under the
+// consumer's lock, retrying with a backoff of up to 10 s, each try waiting
+// up to 10 s, MaxResetAttempts times (without end by default). So the
+// audit reads through a goroutine of its own (readAudit) and checks a
+// silence whether Next returns or not; it asks the stream, not the
+// consumer, whose Info waits for that lock; and it bounds the resets
+// (auditResetAttempts), making a new consumer itself after them.
 const auditSilence = 2 * time.Second
+
+// auditResetAttempts bounds the tries of the audit's ordered consumer to
+// make its consumer again; past them Next fails, and the audit makes a
+// new ordered consumer from the last sequence it audited.
+const auditResetAttempts = 2
 
 // errAuditStalled ends an audit consumer that is silent while the stream
 // holds messages it has not delivered.
 var errAuditStalled = errors.New("the audit's consumer delivers nothing while the stream holds messages after the last one audited")
+
+// auditRead is what one call of the audit iterator's Next returned.
+type auditRead struct {
+	m   jetstream.Msg
+	err error
+}
+
+// readAudit calls it.Next and hands each result to out, until Next fails
+// other than by its wait ending, or quit is closed. Its own goroutine:
+// the audit goes on checking while Next does not return (a reset of the
+// ordered consumer under way); it does not wait for it to end.
+func readAudit(it jetstream.MessagesContext, out chan<- auditRead, quit <-chan struct{}) {
+	for {
+		m, err := it.Next(jetstream.NextMaxWait(fillTick))
+		select {
+		case out <- auditRead{m, err}:
+		case <-quit:
+			return
+		}
+		if err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return
+		}
+	}
+}
 
 // gapKeep is how long a filled (or late) sequence is remembered, so that
 // a copy arriving after it is not delivered again.
@@ -256,10 +294,11 @@ func (c *Cluster) startAudit(ctx context.Context, st jetstream.Stream, from uint
 
 func (c *Cluster) auditConsumer(ctx context.Context, st jetstream.Stream, from uint64) (jetstream.Consumer, error) {
 	return st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{c.prefix + "q.>"},
-		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:    from + 1,
-		HeadersOnly:    true,
+		FilterSubjects:   []string{c.prefix + "q.>"},
+		DeliverPolicy:    jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:      from + 1,
+		HeadersOnly:      true,
+		MaxResetAttempts: auditResetAttempts,
 	})
 }
 
@@ -288,30 +327,44 @@ func (c *Cluster) auditLoop(st jetstream.Stream, cons jetstream.Consumer, high u
 		pushed = high
 		return push(m)
 	}
+	tick := time.NewTicker(fillTick) // checks while Next does not return
+	defer tick.Stop()
 	for {
 		it, err := cons.Messages(jetstream.PullMaxMessages(1024))
 		if err != nil {
 			c.log.Warn("cluster: cannot read the messages stream's headers: messages lost on the way to this node are not recovered until it can", "error", err)
 		}
+		reads, quit := make(chan auditRead), make(chan struct{})
+		// done ends this iterator's reader without waiting for it: a
+		// Stop waits for a reset under way (up to 10 s a try).
+		done := func() {
+			close(quit)
+			go it.Stop()
+		}
+		if err == nil {
+			go readAudit(it, reads, quit)
+		}
 		heard, checked := time.Now(), time.Now() // last delivery; last check of a silence
 		for err == nil {
-			var jm jetstream.Msg
-			jm, err = it.Next(jetstream.NextMaxWait(fillTick))
-			if errors.Is(err, nats.ErrTimeout) {
+			var r auditRead
+			select {
+			case <-c.stop:
+				done()
+				return
+			case r = <-reads:
+			case <-tick.C:
+				r.err = nats.ErrTimeout
+			}
+			jm := r.m
+			if err = r.err; errors.Is(err, nats.ErrTimeout) {
 				err = nil
-				select {
-				case <-c.stop:
-					it.Stop()
-					return
-				default:
-				}
 				if !progress() {
-					it.Stop()
+					done()
 					return
 				}
 				if time.Since(heard) >= auditSilence && time.Since(checked) >= auditSilence {
 					checked = time.Now()
-					err = c.auditStalled(cons, high)
+					err = c.auditStalled(st, high)
 				}
 				continue
 			}
@@ -333,19 +386,19 @@ func (c *Cluster) auditLoop(st jetstream.Stream, cons jetstream.Consumer, high u
 					m.Header.Set(hdrStreamSeq, strconv.FormatUint(seq, 10))
 					pushed = seq
 					if !push(m) {
-						it.Stop()
+						done()
 						return
 					}
 					continue
 				}
 			}
 			if time.Since(lastPush) >= 20*time.Millisecond && !progress() {
-				it.Stop()
+				done()
 				return
 			}
 		}
 		if it != nil {
-			it.Stop()
+			done()
 		}
 		select {
 		case <-c.stop:
@@ -371,26 +424,24 @@ func (c *Cluster) auditLoop(st jetstream.Stream, cons jetstream.Consumer, high u
 	}
 }
 
-// auditStalled asks the server about the audit's consumer, silent for
+// auditStalled asks the stream about the audit's consumer, silent for
 // auditSilence with high the last sequence audited: errAuditStalled if
-// the server no longer has it, has messages it has not delivered, or
-// delivered messages that never arrived, so that the audit makes a new
-// one from high; nil otherwise (nothing was stored meanwhile, or the
-// server cannot answer now: asked again after auditSilence).
-func (c *Cluster) auditStalled(cons jetstream.Consumer, high uint64) error {
+// the stream holds messages after high (the consumer's filter is the
+// stream's subjects: it has messages it has not delivered, or delivered
+// messages that never arrived, or is gone, or its Next does not return),
+// so that the audit makes a new one from high; nil otherwise (nothing was
+// stored meanwhile, or the stream cannot answer now: asked again after
+// auditSilence). Not the consumer: its Info waits for the lock a reset
+// under way holds.
+func (c *Cluster) auditStalled(st jetstream.Stream, high uint64) error {
 	ctx, cancel := context.WithTimeout(c.base, StoreTimeout)
 	defer cancel()
-	info, err := cons.Info(ctx)
-	switch {
-	case errors.Is(err, jetstream.ErrConsumerNotFound):
-	case err != nil:
-		return nil
-	case info.NumPending > 0 || info.Delivered.Stream > high:
-		c.streamHighAt(info.Delivered.Stream + info.NumPending)
-	default:
+	info, err := st.Info(ctx)
+	if err != nil || info.State.LastSeq <= high {
 		return nil
 	}
-	c.log.Warn("cluster: the audit of the messages stream stopped receiving: starting it again from the last message audited (messages lost on the way to this node meanwhile are read from the stream then)", "after", high, "error", err)
+	c.streamHighAt(info.State.LastSeq)
+	c.log.Warn("cluster: the audit of the messages stream stopped receiving: starting it again from the last message audited (messages lost on the way to this node meanwhile are read from the stream then)", "after", high, "stream_last", info.State.LastSeq)
 	return errAuditStalled
 }
 

@@ -70,3 +70,16 @@ func auditResumes(t *testing.T, name string, breakAudit func(*testing.T, *node) 
 		t.Fatalf("%d messages read from the stream, want the 2 dropped", d)
 	}
 }
+
+// The audit resumes when its consumer is deleted and the client library
+// cannot make it again: nats.go's ordered consumer makes its new consumer
+// inside Next, retrying without end by default, so Next never returned,
+// the audit's silence check never ran, and every message lost on its live
+// way to the node stayed lost (TestQueueLimitAcrossNodes lost 14 of 250
+// with no gap found, once). The audit bounds those tries, checks its
+// silence while Next does not return, and makes a new consumer itself.
+func TestAuditResumesWhenConsumerCannotBeMadeAgain(t *testing.T) {
+	auditResumes(t, "auditreset", func(t *testing.T, n *node) (int, error) {
+		return n.cl.BlockAuditResets()
+	})
+}

@@ -26,9 +26,15 @@ import (
 // messages stream (audit.go) instead of losing them.
 //
 // It runs only with GANNET_LONG=1 for now: a clean-clone CI run lost 14 of
-// 250 with the audit reporting no gap (stream high 250), so they were lost
-// after the node had them, or were taken for seen live: an open defect of
-// issue 12, not found yet.
+// 250 with the audit reporting no gap (stream high 250). One cause is
+// fixed: the audit's ordered consumer could hang in nats.go's reset, the
+// audit then finding nothing (TestAuditResumesWhenConsumerCannotBeMadeAgain).
+// Another remains, an open defect of issue 12: 1 run of 10 after that fix
+// kept 64 and dropped 150 of 250 while the audit had applied all 250 (no
+// message lost on the way: the session's queue, or its delivery on
+// resume, is short). The test now says how many the offline session held
+// before the client came back, and how many came after it stopped
+// counting (slow, not lost).
 func TestQueueLimitAcrossNodes(t *testing.T) {
 	if os.Getenv("GANNET_LONG") == "" {
 		t.Skip("open defect: some messages lost with no gap found; GANNET_LONG=1 runs it")
@@ -97,6 +103,10 @@ func queueLimitRun(t *testing.T, pubAddr, subAddr string, subSrv *broker.Server,
 		time.Sleep(10 * time.Millisecond)
 	}
 	dropped = int(subSrv.Stats().DroppedQueue - dropped0)
+	queued := -1
+	if ci, _, ok := subSrv.Client(id + "-sub"); ok {
+		queued = ci.Queued + ci.Inflight
+	}
 
 	got := make(chan mqtt.Message, 2*sent)
 	back := gannettest.Paho(t, subAddr, id+"-sub", 4, func(o *mqtt.ClientOptions) {
@@ -110,6 +120,21 @@ func queueLimitRun(t *testing.T, pubAddr, subAddr string, subSrv *broker.Server,
 			kept++
 			continue
 		case <-time.After(3 * quiet):
+		}
+		if kept != limit {
+			// Slow or lost: what comes within a few seconds more.
+			late := 0
+			for deadline := time.After(4 * waitFor); ; {
+				select {
+				case <-got:
+					late++
+					continue
+				case <-deadline:
+				}
+				break
+			}
+			t.Logf("%s: the offline session held %d before the client came back; it got %d, then %d more after a pause of %v",
+				id, queued, kept, late, 3*quiet)
 		}
 		return kept, dropped
 	}

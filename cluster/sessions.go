@@ -617,6 +617,10 @@ func (c *Cluster) replayRange(ctx context.Context, next, end uint64, rs []*repla
 	cons, err := st.OrderedConsumer(sctx, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:   next,
+		// Each Fetch makes a consumer, retrying without end by default
+		// (nats.go jetstream/ordered.go): one try, and the replay's own
+		// retries (replayPatience) decide.
+		MaxResetAttempts: 1,
 	})
 	if err != nil {
 		return last, err
