@@ -2,7 +2,6 @@ package cluster_test
 
 import (
 	"fmt"
-	"os"
 	"runtime/pprof"
 	"strings"
 	"testing"
@@ -25,20 +24,17 @@ import (
 // burst on the way (a slow consumer): the node reads those from the
 // messages stream (audit.go) instead of losing them.
 //
-// It runs only with GANNET_LONG=1 for now: a clean-clone CI run lost 14 of
-// 250 with the audit reporting no gap (stream high 250). One cause is
-// fixed: the audit's ordered consumer could hang in nats.go's reset, the
-// audit then finding nothing (TestAuditResumesWhenConsumerCannotBeMadeAgain).
-// Another remains, an open defect of issue 12: 1 run of 10 after that fix
-// kept 64 and dropped 150 of 250 while the audit had applied all 250 (no
-// message lost on the way: the session's queue, or its delivery on
-// resume, is short). The test now says how many the offline session held
-// before the client came back, and how many came after it stopped
-// counting (slow, not lost).
+// A clean-clone CI run lost 14 of 250 with the audit reporting no gap
+// (stream high 250). One cause is fixed: the audit's ordered consumer
+// could hang in nats.go's reset, the audit then finding nothing
+// (TestAuditResumesWhenConsumerCannotBeMadeAgain). After that fix 1 run
+// of 10 kept 64 and dropped 150 of 250 while the audit had applied all
+// 250 (nothing lost on the way to the node): lost on the session's side,
+// or only late, since the test stopped counting at the first pause of
+// 0.9 s in the resumed delivery. It now waits for the limit (20 s at
+// most) and says, when it falls short or pauses, what the offline session
+// held when the client came back and the longest pause.
 func TestQueueLimitAcrossNodes(t *testing.T) {
-	if os.Getenv("GANNET_LONG") == "" {
-		t.Skip("open defect: some messages lost with no gap found; GANNET_LONG=1 runs it")
-	}
 	t.Parallel() // forms its own cluster: overlap it with the others
 	const limit, sent = 100, 250
 	so := gannettest.Options()
@@ -114,6 +110,21 @@ func queueLimitRun(t *testing.T, pubAddr, subAddr string, subSrv *broker.Server,
 		o.SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { got <- m })
 	})
 	defer back.Disconnect(50)
+	// Until the limit has come (a resumed delivery can pause for a
+	// moment on a loaded machine: not a loss), then none more.
+	var longest time.Duration // the longest pause between two
+	last := time.Now()
+	for deadline := time.After(4 * waitFor); kept < limit; {
+		select {
+		case <-got:
+			kept++
+			longest = max(longest, time.Since(last))
+			last = time.Now()
+			continue
+		case <-deadline:
+		}
+		break
+	}
 	for {
 		select {
 		case <-got:
@@ -121,21 +132,11 @@ func queueLimitRun(t *testing.T, pubAddr, subAddr string, subSrv *broker.Server,
 			continue
 		case <-time.After(3 * quiet):
 		}
-		if kept != limit {
-			// Slow or lost: what comes within a few seconds more.
-			late := 0
-			for deadline := time.After(4 * waitFor); ; {
-				select {
-				case <-got:
-					late++
-					continue
-				case <-deadline:
-				}
-				break
-			}
-			t.Logf("%s: the offline session held %d before the client came back; it got %d, then %d more after a pause of %v",
-				id, queued, kept, late, 3*quiet)
-		}
-		return kept, dropped
+		break
 	}
+	if kept != limit || longest > 3*quiet {
+		t.Logf("%s: the offline session held %d before the client came back; it got %d, the longest pause between two %v",
+			id, queued, kept, longest)
+	}
+	return kept, dropped
 }
