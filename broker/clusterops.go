@@ -199,14 +199,20 @@ func (s *Server) drainCluster() func() string {
 // rc: for 0x88 Server unavailable (shutting down, the cluster cannot claim
 // the session) and 0x89 Server busy, a live node of the cluster in turn,
 // else Options.ServerReference; "" for other refusals, and for a 0x88 of
-// a node that reaches its cluster's majority (ClusterRedirector): another
-// node would meet the same JetStream, so the client tries again, here or
-// anywhere, instead of being sent away.
+// a node that reaches its cluster's majority and is not shutting down
+// (ClusterRedirector): another node would meet the same JetStream, so the
+// client tries again, here or anywhere, instead of being sent away.
 func (s *Server) refusalReference(o *Options, rc packet.ReasonCode) string {
 	if rc != packet.ServerUnavailable && rc != packet.ServerBusy {
 		return ""
 	}
-	if r, ok := s.cluster.(ClusterRedirector); ok && rc == packet.ServerUnavailable {
+	closing := false
+	select {
+	case <-s.stop: // a node shutting down sends clients away, draining or not yet
+		closing = true
+	default:
+	}
+	if r, ok := s.cluster.(ClusterRedirector); ok && rc == packet.ServerUnavailable && !closing {
 		ref, redirect := r.RefusalReference()
 		switch {
 		case !redirect:
