@@ -129,9 +129,6 @@ type Cluster struct {
 	ops opsState // heartbeats heard, draining (ops.go)
 	// loadHook, set by tests, may fail the reading of a session.
 	loadHook atomic.Pointer[func(clientID string) error]
-	// noConsumers is until when (Unix ns) the bucket reads of the CONNECT
-	// path skip the consumer that just did not answer (directget.go).
-	noConsumers atomic.Int64
 
 	stop chan struct{}
 	wg   sync.WaitGroup

@@ -131,50 +131,15 @@ func (c *Cluster) directLast(ctx context.Context, kv jetstream.KeyValue, filters
 // batch direct get can stand in for it.
 const consumerTimeout = time.Second
 
-// noConsumersFor is how long, after a read through a consumer got no
-// answer within consumerTimeout, the reads below go to a direct get
-// first. A claim from another node reads that node's checkpoint and then
-// the session: without a meta leader (4 to 9 s until NATS elects one)
-// each would wait out consumerTimeout, and the CONNECT twice that. The
-// direct get answers only from a current replica, as it does after a
-// consumer's timeout; where it cannot, the consumer is tried after all.
-const noConsumersFor = 3 * consumerTimeout
-
-// consumersAnswer reports whether a read should try a consumer first: no
-// consumer read has gone unanswered within noConsumersFor.
-func (c *Cluster) consumersAnswer() bool {
-	return time.Now().UnixNano() >= c.noConsumers.Load()
-}
-
-// consumerRead records how a read through a consumer went: one that got
-// no answer within consumerTimeout (wctx's end, its caller's ctx still
-// running) sends the next reads to a direct get first.
-func (c *Cluster) consumerRead(wctx context.Context, err error) {
-	switch {
-	case err == nil:
-		c.noConsumers.Store(0)
-	case errors.Is(wctx.Err(), context.DeadlineExceeded):
-		c.noConsumers.Store(time.Now().Add(noConsumersFor).UnixNano())
-	}
-}
-
 // readKeys returns the current entries of kv's keys that match filters:
 // through a consumer (a watch), which the meta leader places, preferring
 // replicas that are caught up; or, when that cannot answer within
 // consumerTimeout (no meta leader, or the consumer placed on a dead node),
 // by a batch direct get, answered by any replica that is current (within
 // the time it takes a write to be applied there, which has passed by then).
-// Within noConsumersFor of a consumer that did not answer, the direct get
-// comes first.
 func (c *Cluster) readKeys(ctx context.Context, kv jetstream.KeyValue, filters ...string) ([]jetstream.KeyValueEntry, error) {
-	if !c.consumersAnswer() {
-		if all, err := c.directLast(ctx, kv, filters...); err == nil {
-			return all, nil
-		}
-	}
 	wctx, cancel := context.WithTimeout(ctx, consumerTimeout)
 	all, err := watchKeys(wctx, kv, filters)
-	c.consumerRead(wctx, err)
 	cancel()
 	if err == nil || ctx.Err() != nil {
 		return all, err
@@ -218,22 +183,8 @@ func watchKeys(ctx context.Context, kv jetstream.KeyValue, filters []string) ([]
 // through a consumer, or by a batch direct get when that cannot answer
 // within consumerTimeout (see readKeys).
 func (c *Cluster) readKeyNames(ctx context.Context, kv jetstream.KeyValue, filters ...string) ([]string, error) {
-	names := func(es []jetstream.KeyValueEntry) []string {
-		keys := make([]string, len(es))
-		for i, e := range es {
-			keys[i] = e.Key()
-		}
-		sort.Strings(keys)
-		return keys
-	}
-	if !c.consumersAnswer() {
-		if es, err := c.directLast(ctx, kv, filters...); err == nil {
-			return names(es), nil
-		}
-	}
 	wctx, cancel := context.WithTimeout(ctx, consumerTimeout)
 	keys, err := consumerKeys(wctx, kv, filters)
-	c.consumerRead(wctx, err)
 	cancel()
 	if err == nil || ctx.Err() != nil {
 		return keys, err
@@ -242,7 +193,12 @@ func (c *Cluster) readKeyNames(ctx context.Context, kv jetstream.KeyValue, filte
 	if derr != nil {
 		return nil, errors.Join(err, derr)
 	}
-	return names(es), nil
+	keys = make([]string, len(es))
+	for i, e := range es {
+		keys[i] = e.Key()
+	}
+	sort.Strings(keys)
+	return keys, nil
 }
 
 // consumerKeys lists the keys of kv that match filters through a

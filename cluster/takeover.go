@@ -138,7 +138,7 @@ func (c *Cluster) takeFrom(clientID, prev string) {
 // since prev). An unreadable checkpoint refuses the claim, tried again by
 // the client.
 func (c *Cluster) holdBeforeClaim(ctx context.Context, clientID, prev string) error {
-	from, ok := c.checkpointOf(prev, clientID)
+	from, ok := c.holdCheckpointOf(prev, clientID) // claimread.go
 	if !ok {
 		return fmt.Errorf("no checkpoint of node %s, which holds the session, readable now", prev)
 	}
