@@ -202,6 +202,9 @@ func New(o Options) (*Cluster, error) {
 	}
 	url := o.NATSURL
 	if url == "" {
+		if err := setRaftTiming(cmp.Or(o.ElectionTimeout, DefaultElectionTimeout)); err != nil { // election.go
+			return nil, err
+		}
 		ns, err := startServer(o, log)
 		if err != nil {
 			return nil, err
