@@ -9,13 +9,15 @@ import (
 	"github.com/gannet-mqtt/gannet/packet"
 )
 
-// servedWithin bounds TestFailoverOfLeadersNode's failover: below the 4 s
-// that nats-server's own election timeout takes at the least (raft.go
-// minElectionTimeoutDefault) after the last word from the dead leader,
-// and well above what cluster.DefaultElectionTimeout gives (new leaders
-// 1.5 to 2.25 s after it, 3 s after a split vote; then a claim and a
-// publish).
-const servedWithin = 3750 * time.Millisecond
+// servedWithin bounds TestFailoverOfLeadersNode's failover. Without the
+// change it cannot be met: nats-server's own election timeout is at least
+// 4 s (raft.go minElectionTimeoutDefault) after the dead leader's last
+// append entry, which comes after the moment the test measures from. With
+// cluster.DefaultElectionTimeout new leaders come 1.5 to 2.25 s after it,
+// about 3 s at worst after a refused vote (the refusing follower then
+// campaigns within 0.8 s); then a claim and a publish, in milliseconds.
+// Measured: 1.8 to 2.4 s (-race, loaded 2-core machine).
+const servedWithin = 3900 * time.Millisecond
 
 // A kill -9 of the node that leads the owners bucket, the sessions bucket
 // and the messages stream (what a CONNECT and a QoS 1 publish write) stops
