@@ -49,6 +49,6 @@ func benchCrossNode(b *testing.B, qos byte, shape bench.Shape, clients int) {
 	}
 }
 
-func BenchmarkCrossNodeQoS0Pairs(b *testing.B) { benchCrossNode(b, 0, bench.Pairs, 4) }
-func BenchmarkCrossNodeQoS1Pairs(b *testing.B) { benchCrossNode(b, 1, bench.Pairs, 4) }
+func BenchmarkCrossNodeQoS0Pairs(b *testing.B)  { benchCrossNode(b, 0, bench.Pairs, 4) }
+func BenchmarkCrossNodeQoS1Pairs(b *testing.B)  { benchCrossNode(b, 1, bench.Pairs, 4) }
 func BenchmarkCrossNodeQoS0FanOut(b *testing.B) { benchCrossNode(b, 0, bench.FanOut, 8) }
