@@ -48,6 +48,8 @@ type forwarder struct {
 	room int
 
 	sentFrames, sentMsgs atomic.Uint64 // what went out: for tests and profiles
+	// gate, set by tests only, holds the flusher until it is closed.
+	gate atomic.Pointer[chan struct{}]
 }
 
 // liveFrame is one topic's frame.
@@ -191,6 +193,12 @@ func (c *Cluster) flusher() {
 			c.pubMu.Unlock()
 			return
 		case <-c.fwd.kick:
+		}
+		if g := c.fwd.gate.Load(); g != nil {
+			select {
+			case <-*g:
+			case <-c.stop:
+			}
 		}
 		c.pubMu.Lock()
 		c.fwd.kicked = false
