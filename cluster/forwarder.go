@@ -67,6 +67,17 @@ func (f *forwarder) init(origin string) {
 	f.room = len(f.head) + binary.MaxVarintLen64
 }
 
+// putHead writes a frame's head, numbered seq, into the room at the
+// front of buf, and returns where the frame starts.
+func (f *forwarder) putHead(buf []byte, seq uint64) int {
+	var tmp [binary.MaxVarintLen64]byte
+	k := binary.PutUvarint(tmp[:], seq)
+	start := f.room - k - len(f.head)
+	copy(buf[start:], f.head)
+	copy(buf[start+len(f.head):], tmp[:k])
+	return start
+}
+
 // Frames returns how many live frames this node has sent, and how many
 // messages they carried.
 func (c *Cluster) Frames() (frames, messages uint64) {
@@ -156,21 +167,17 @@ func (c *Cluster) forgetIdleLocked() {
 func (c *Cluster) flushLocked() error {
 	fw := &c.fwd
 	var first error
-	var tmp [binary.MaxVarintLen64]byte
 	for i, f := range fw.open {
 		c.seq++
-		k := binary.PutUvarint(tmp[:], c.seq)
-		start := fw.room - k - len(fw.head)
-		copy(f.buf[start:], fw.head)
-		copy(f.buf[start+len(fw.head):], tmp[:k])
+		start := fw.putHead(f.buf, c.seq)
 		if err := c.nc.Publish(f.subject, f.buf[start:]); err != nil && first == nil {
 			first = fmt.Errorf("cluster: route %d messages on subject %q: %w", f.n, f.subject, err)
 		}
 		fw.sentFrames.Add(1)
 		fw.sentMsgs.Add(uint64(f.n))
 		f.n = 0
-		if cap(f.buf) > 2*liveFrameLimit {
-			f.buf = make([]byte, fw.room, fw.room+256) // a large message passed: do not keep its room
+		if cap(f.buf) > liveKeepBuffer && (len(fw.frames) > liveFewTopics || cap(f.buf) > 2*liveFrameLimit) {
+			f.buf = make([]byte, fw.room, fw.room+256) // a busy round or a large message passed: do not keep its room
 		} else {
 			f.buf = f.buf[:fw.room]
 		}

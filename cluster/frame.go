@@ -96,7 +96,17 @@ const liveFrameLimit = 64 << 10
 
 // liveIdleTopics bounds the topics the forwarder keeps a frame for after
 // they went out: past it they are all forgotten.
-const liveIdleTopics = 4096
+const liveIdleTopics = 1024
+
+// liveKeepBuffer is the largest buffer a frame keeps once it went out
+// while the forwarder knows more than liveFewTopics topics: the frames
+// then hold at most 8 MiB, and with few topics at most liveFewTopics
+// times two liveFrameLimit (8 MiB), so that a busy topic does not grow
+// its buffer again for every frame.
+const (
+	liveKeepBuffer = 8 << 10
+	liveFewTopics  = 64
+)
 
 // liveReportEvery spaces the warnings about frames NATS refused.
 const liveReportEvery = 10 * time.Second
