@@ -50,6 +50,13 @@ type forwarder struct {
 	sentFrames, sentMsgs atomic.Uint64 // what went out: for tests and profiles
 	// gate, set by tests only, holds the flusher until it is closed.
 	gate atomic.Pointer[chan struct{}]
+
+	// The receiving side (dispatch goroutine only): inAvg is the mean
+	// messages per live frame received, in sixteenths; shedWarned when
+	// shedding was last reported. shed counts the QoS 0 messages dropped.
+	inAvg      int
+	shedWarned time.Time
+	shed       atomic.Uint64
 }
 
 // liveFrame is one topic's frame.
@@ -224,19 +231,45 @@ func (c *Cluster) flusher() {
 // dispatchFrame delivers the messages of a live frame that arrived on
 // subject, through share/filter for a queue subscription. dec decodes the
 // QoS 0 ones in place. Dispatch goroutine.
+//
+// The dispatch queue holds frames, not messages: when the frames waiting
+// hold more messages than the queue has places (as far as the mean
+// frame tells), this node is behind, and it drops the QoS 0 messages of
+// the frame, as NATS drops the messages that find the queue full (QoS 1/2
+// ones go on: a lost one would be read from the messages stream). So
+// frames do not make a node that cannot keep up queue more messages, and
+// wait longer, than it did when each message was a NATS message.
 func (c *Cluster) dispatchFrame(subject string, rest []byte, share, filter string, dec *packet.Decoder, l *ledger, ib broker.InboundBatch) {
-	for {
-		if len(rest) == 0 {
-			return
+	fw := &c.fwd
+	shedding := len(c.msgs)*fw.inAvg/16 > cap(c.msgs)
+	n, shed := 0, 0
+	defer func() {
+		fw.inAvg += (n*16 - fw.inAvg) / 8
+		if shed > 0 {
+			fw.shed.Add(uint64(shed))
+			if time.Since(fw.shedWarned) > liveReportEvery {
+				fw.shedWarned = time.Now()
+				c.log.Warn("cluster: this node is behind with the messages from other nodes: QoS 0 ones dropped (more messages than its CPUs can deliver?)", "dropped", fw.shed.Load())
+			}
+		}
+	}()
+	for len(rest) > 0 {
+		n++
+		if shedding && rest[0] == 0 { // QoS 0 (stream sequence 0): skipped undecoded
+			total, _, err := packet.Header(rest[1:], 0)
+			if err != nil || total == 0 || total > len(rest)-1 {
+				c.log.Warn("cluster: unreadable message from another node skipped, with the rest of its frame", "subject", subject)
+				return
+			}
+			rest = rest[1+total:]
+			shed++
+			continue
 		}
 		d := dec
 		if rest[0] != 0 { // a stream sequence: the ledger may keep p (audit.go)
 			d = &packet.Decoder{Version: packet.V5}
 		}
-		p, seq, next, done, err := nextPacket(d, rest)
-		if done {
-			return
-		}
+		p, seq, next, _, err := nextPacket(d, rest)
 		if err != nil {
 			c.log.Warn("cluster: unreadable message from another node skipped, with the rest of its frame", "subject", subject, "error", err)
 			return

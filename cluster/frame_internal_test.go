@@ -3,7 +3,11 @@ package cluster
 import (
 	"bytes"
 	"encoding/binary"
+	"log/slog"
+	"strings"
 	"testing"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/gannet-mqtt/gannet/packet"
 )
@@ -90,4 +94,47 @@ func FuzzFrame(f *testing.F) {
 			rest = next
 		}
 	})
+}
+
+// recordBatch is an InboundBatch that records what it is given.
+type recordBatch struct{ got []string }
+
+func (r *recordBatch) Deliver(p *packet.Publish, share, filter string) {
+	r.got = append(r.got, string(p.Payload))
+}
+
+func (r *recordBatch) DeliverSeq(p *packet.Publish, share, filter string, seq uint64) {
+	r.got = append(r.got, string(p.Payload))
+}
+
+func (r *recordBatch) Flush() {}
+
+// A node whose dispatch queue holds more messages than it has places
+// drops the QoS 0 messages of the frames it takes, and keeps the QoS 1/2
+// ones; a node that keeps up delivers them all, in order.
+func TestFrameShedsQoS0WhenBehind(t *testing.T) {
+	ps := []*packet.Publish{
+		{Topic: "s", Payload: []byte("a")},
+		{Topic: "s", Payload: []byte("b"), QoS: 1},
+		{Topic: "s", Payload: []byte("c")},
+	}
+	frame := testFrame(t, "n2-x", 1, []uint64{0, 5, 0}, ps...)
+	_, _, rest, _, _ := frameHead(frame)
+	c := &Cluster{log: slog.New(slog.DiscardHandler), msgs: make(chan *nats.Msg, 4)}
+	dec := &packet.Decoder{Version: packet.V5, Reuse: true}
+
+	var keeps recordBatch
+	c.dispatchFrame("gannet.t.m.s", rest, "g", "$share/g/s", dec, newLedger(0), &keeps)
+	if got := strings.Join(keeps.got, ","); got != "a,b,c" {
+		t.Fatalf("keeping up: delivered %q, want a,b,c", got)
+	}
+	for range cap(c.msgs) {
+		c.msgs <- &nats.Msg{}
+	}
+	c.fwd.inAvg = 16 * 100 // frames of 100 messages: 400 waiting for 4 places
+	var behind recordBatch
+	c.dispatchFrame("gannet.t.m.s", rest, "g", "$share/g/s", dec, newLedger(0), &behind)
+	if got := strings.Join(behind.got, ","); got != "b" || c.fwd.shed.Load() != 2 {
+		t.Fatalf("behind: delivered %q and dropped %d, want b and 2 QoS 0 ones dropped", got, c.fwd.shed.Load())
+	}
 }
