@@ -219,6 +219,7 @@ func New(o Options) (*Cluster, error) {
 		return nil, fmt.Errorf("cluster: connect to NATS: %w", err)
 	}
 	c.nc = nc
+	c.fwd.maxPayload = nc.MaxPayload()
 	c.js, err = jetstream.New(nc,
 		jetstream.WithPublishAsyncAckHandler(c.asyncStored),
 		jetstream.WithPublishAsyncErrHandler(c.asyncFailed),

@@ -46,6 +46,9 @@ type forwarder struct {
 	// the head (head and the largest frame count).
 	head []byte
 	room int
+	// maxPayload is the NATS server's largest message, as last read
+	// (pubMu): a frame that would pass it goes out before.
+	maxPayload int64
 
 	sentFrames, sentMsgs atomic.Uint64 // what went out: for tests and profiles
 	// gate, set by tests only, holds the flusher until it is closed.
@@ -128,7 +131,7 @@ func (c *Cluster) forward(p *packet.Publish, data []byte, seq uint64) error {
 	}
 	f.n++
 	fw.bytes += len(f.buf) - before
-	if f.n > 1 && int64(len(f.buf)) > c.nc.MaxPayload() {
+	if f.n > 1 && int64(len(f.buf)) > fw.maxPayload {
 		// Too large together: the frames before it go first, and it
 		// goes alone.
 		msg := append([]byte(nil), f.buf[before:]...)
@@ -216,6 +219,7 @@ func (c *Cluster) flusher() {
 		}
 		c.pubMu.Lock()
 		c.fwd.kicked = false
+		c.fwd.maxPayload = c.nc.MaxPayload() // another server's after a reconnection
 		err := c.flushLocked()
 		warn := err != nil && time.Since(c.fwd.warned) > liveReportEvery
 		if warn {

@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/gannet-mqtt/gannet/packet"
@@ -136,5 +138,73 @@ func TestFrameShedsQoS0WhenBehind(t *testing.T) {
 	c.dispatchFrame("gannet.t.m.s", rest, "g", "$share/g/s", dec, newLedger(0), &behind)
 	if got := strings.Join(behind.got, ","); got != "b" || c.fwd.shed.Load() != 2 {
 		t.Fatalf("behind: delivered %q and dropped %d, want b and 2 QoS 0 ones dropped", got, c.fwd.shed.Load())
+	}
+}
+
+// A message that would make its topic's frame larger than the NATS
+// server's largest message goes out alone, after the frame before it,
+// rather than failing with it.
+func TestFrameSplitsAtMaxPayload(t *testing.T) {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, MaxPayload: 2048, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.SetLoggerV2(natsLogger{slog.New(slog.DiscardHandler)}, false, false, false)
+	go ns.Start()
+	defer ns.Shutdown()
+	if !ns.ReadyForConnections(5 * time.Second) {
+		t.Fatal("NATS server not ready")
+	}
+	nc, err := nats.Connect("", nats.InProcessServer(ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	got := make(chan *nats.Msg, 10)
+	if _, err := nc.ChanSubscribe("gannet.t.m.>", got); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	c := &Cluster{log: slog.New(slog.DiscardHandler), nc: nc, prefix: "gannet.t.", origin: "n1-x"}
+	c.fwd.init(c.origin)
+	c.fwd.maxPayload = nc.MaxPayload()
+	for i := range 10 { // about 1,000 bytes: one frame, waiting for the flusher
+		if err := c.forward(&packet.Publish{Topic: "big", Payload: bytes.Repeat([]byte{byte('0' + i)}, 90)}, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.forward(&packet.Publish{Topic: "big", Payload: bytes.Repeat([]byte{'L'}, 1500)}, nil, 0); err != nil {
+		t.Fatalf("a message that does not fit its frame: %v", err)
+	}
+	c.pubMu.Lock()
+	err = c.flushLocked()
+	c.pubMu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var payloads []string
+	for range 2 {
+		select {
+		case m := <-got:
+			_, _, rest, _, _ := frameHead(m.Data)
+			d := &packet.Decoder{Version: packet.V5}
+			var in []string
+			for {
+				p, _, next, done, err := nextPacket(d, rest)
+				if done || err != nil {
+					break
+				}
+				in = append(in, string(p.Payload[:1]))
+				rest = next
+			}
+			payloads = append(payloads, strings.Join(in, ""))
+		case <-time.After(5 * time.Second):
+			t.Fatalf("frames received: %q, want 2", payloads)
+		}
+	}
+	if payloads[0] != "0123456789" || payloads[1] != "L" {
+		t.Fatalf("frames %q, want the ten small messages, then the large one alone", payloads)
 	}
 }
