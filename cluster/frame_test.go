@@ -136,3 +136,52 @@ func framesNext(t *testing.T, c *gannettest.Conn) *packet.Publish {
 	}
 	return p
 }
+
+// A QoS 1 message delivered by the dispatch goroutine waits for the QoS 0
+// messages of its topic that a live worker still holds (dispatchpar.go),
+// so it reaches the subscriber after them, as published [MQTT-4.6.0-5].
+func TestQoS1WaitsForWorkerFrames(t *testing.T) {
+	nodes := three(t)
+	if _, workers := nodes[1].cl.Barriers(); workers == 0 {
+		t.Skip("one CPU: no live workers")
+	}
+	sub := gannettest.Dial(t, nodes[1].addr, packet.V311)
+	sub.ConnectOK(gannettest.Connect311("barrier-sub"))
+	sub.Sub(0, packet.Subscription{Filter: "barrier/t", QoS: 1})
+	pub := gannettest.Dial(t, nodes[0].addr, packet.V311)
+	pub.ConnectOK(gannettest.Connect311("barrier-pub"))
+	framesConverge(t, pub, "barrier/t", sub)
+
+	release := nodes[1].cl.HoldWorkers()
+	defer release()
+	waits0, _ := nodes[1].cl.Barriers()
+	frames0, _ := nodes[0].cl.Frames()
+	var ps []packet.Packet
+	for k := range 100 {
+		ps = append(ps, &packet.Publish{Topic: "barrier/t", Payload: []byte(strconv.Itoa(k))})
+	}
+	pub.Send(ps...)
+	// The QoS 0 frames out before the QoS 1 message, which would join
+	// them otherwise.
+	eventually(t, "the QoS 0 messages to leave in frames", func() bool {
+		f, _ := nodes[0].cl.Frames()
+		return f > frames0 && nodes[0].cl.OpenFrameMessages() == 0
+	})
+	if rc := pub.Pub("barrier/t", "100", 1, false); rc != packet.Success {
+		t.Fatalf("QoS 1 PUBLISH: %s", rc)
+	}
+	eventually(t, "the QoS 1 message to wait for the worker", func() bool {
+		w, _ := nodes[1].cl.Barriers()
+		return w > waits0
+	})
+	release()
+	for want := range 101 {
+		p := framesNext(t, sub)
+		if string(p.Payload) != strconv.Itoa(want) {
+			t.Fatalf("message %q, want %d: out of order [MQTT-4.6.0-5]", p.Payload, want)
+		}
+		if p.QoS > 0 {
+			sub.Ack(p)
+		}
+	}
+}
