@@ -326,7 +326,6 @@ func (c *Cluster) Start(in broker.Inbound) error {
 	if _, err := c.nc.Subscribe(c.prefix+"ctl."+c.origin, c.control); err != nil {
 		return fmt.Errorf("cluster: control subject: %w", err)
 	}
-	c.startWorkers() // dispatchpar.go
 	c.wg.Add(3)
 	go c.dispatch()
 	go c.flusher() // forwarder.go
@@ -947,7 +946,7 @@ func (c *Cluster) dispatchOne(m *nats.Msg, last map[string]*uint64, dec *packet.
 		}
 	}
 	if framed {
-		c.handFrame(m.Subject, rest, share, filter, dec, l, ib) // dispatchpar.go
+		c.dispatchFrame(m.Subject, rest, share, filter, dec, l, ib) // forwarder.go
 		return
 	}
 	p, err := decode(m.Data)

@@ -27,23 +27,3 @@ func (c *Cluster) OpenFrameMessages() int {
 	}
 	return n
 }
-
-// HoldWorkers holds this node's live workers (dispatchpar.go) before
-// their next frame until release is called.
-func (c *Cluster) HoldWorkers() (release func()) {
-	g := make(chan struct{})
-	c.fwd.workGate.Store(&g)
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			c.fwd.workGate.Store(nil)
-			close(g)
-		})
-	}
-}
-
-// Barriers returns how many frames waited for a worker to deliver the
-// frames of their topic before them, and how many workers there are.
-func (c *Cluster) Barriers() (waits uint64, workers int) {
-	return c.fwd.barriers.Load(), len(c.fwd.workers)
-}

@@ -54,19 +54,12 @@ type forwarder struct {
 	// gate, set by tests only, holds the flusher until it is closed.
 	gate atomic.Pointer[chan struct{}]
 
-	// The receiving side: inAvg is the mean messages per live frame
-	// received, in sixteenths (dispatch goroutine only); shedWarned when
-	// shedding was last reported (UnixNano). shed counts the QoS 0
-	// messages dropped.
+	// The receiving side (dispatch goroutine only): inAvg is the mean
+	// messages per live frame received, in sixteenths; shedWarned when
+	// shedding was last reported. shed counts the QoS 0 messages dropped.
 	inAvg      int
-	shedWarned atomic.Int64
+	shedWarned time.Time
 	shed       atomic.Uint64
-	// workers deliver the frames of QoS 0 messages (dispatchpar.go);
-	// set by Start. barriers counts the frames that waited for a worker;
-	// workGate, set by tests only, holds the workers until it is closed.
-	workers  []*liveWorker
-	barriers atomic.Uint64
-	workGate atomic.Pointer[chan struct{}]
 }
 
 // liveFrame is one topic's frame.
@@ -241,32 +234,43 @@ func (c *Cluster) flusher() {
 
 // dispatchFrame delivers the messages of a live frame that arrived on
 // subject, through share/filter for a queue subscription. dec decodes the
-// QoS 0 ones in place. With shed, the QoS 0 messages are dropped
-// (behind: see shedding). l is nil on a live worker, which gets frames of
-// QoS 0 messages only (dispatchpar.go). Dispatch goroutine or live worker.
-func (c *Cluster) dispatchFrame(subject string, rest []byte, share, filter string, shed bool, dec *packet.Decoder, l *ledger, ib broker.InboundBatch) {
-	dropped := 0
+// QoS 0 ones in place. Dispatch goroutine.
+//
+// The dispatch queue holds frames, not messages: when the frames waiting
+// hold more messages than the queue has places (as far as the mean
+// frame tells), this node is behind, and it drops the QoS 0 messages of
+// the frame, as NATS drops the messages that find the queue full (QoS 1/2
+// ones go on: a lost one would be read from the messages stream). So
+// frames do not make a node that cannot keep up queue more messages, and
+// wait longer, than it did when each message was a NATS message.
+func (c *Cluster) dispatchFrame(subject string, rest []byte, share, filter string, dec *packet.Decoder, l *ledger, ib broker.InboundBatch) {
+	fw := &c.fwd
+	shedding := len(c.msgs)*fw.inAvg/16 > cap(c.msgs)
+	n, shed := 0, 0
 	defer func() {
-		if dropped > 0 {
-			c.shedCount(dropped)
+		fw.inAvg += (n*16 - fw.inAvg) / 8
+		if shed > 0 {
+			fw.shed.Add(uint64(shed))
+			if time.Since(fw.shedWarned) > liveReportEvery {
+				fw.shedWarned = time.Now()
+				c.log.Warn("cluster: this node is behind with the messages from other nodes: QoS 0 ones dropped (more messages than its CPUs can deliver?)", "dropped", fw.shed.Load())
+			}
 		}
 	}()
 	for len(rest) > 0 {
-		if shed && rest[0] == 0 { // QoS 0 (stream sequence 0): skipped undecoded
+		n++
+		if shedding && rest[0] == 0 { // QoS 0 (stream sequence 0): skipped undecoded
 			total, _, err := packet.Header(rest[1:], 0)
 			if err != nil || total == 0 || total > len(rest)-1 {
 				c.log.Warn("cluster: unreadable message from another node skipped, with the rest of its frame", "subject", subject)
 				return
 			}
 			rest = rest[1+total:]
-			dropped++
+			shed++
 			continue
 		}
 		d := dec
 		if rest[0] != 0 { // a stream sequence: the ledger may keep p (audit.go)
-			if l == nil {
-				return // not a worker's frame (frameScan)
-			}
 			d = &packet.Decoder{Version: packet.V5}
 		}
 		p, seq, next, _, err := nextPacket(d, rest)
@@ -277,57 +281,4 @@ func (c *Cluster) dispatchFrame(subject string, rest []byte, share, filter strin
 		rest = next
 		c.deliverLive(p, seq, subject, share, filter, l, ib)
 	}
-}
-
-// shedding reports whether this node is behind with the live frames,
-// queued frames of them waiting (beside those in c.msgs), and counts a
-// frame of n messages in the mean. Dispatch goroutine.
-//
-// The dispatch queue holds frames, not messages: when the frames waiting
-// hold more messages than the queue has places (as far as the mean
-// frame tells), this node is behind, and it drops the QoS 0 messages of
-// the frame, as NATS drops the messages that find the queue full (QoS 1/2
-// ones go on: a lost one would be read from the messages stream). So
-// frames do not make a node that cannot keep up queue more messages, and
-// wait longer, than it did when each message was a NATS message.
-func (c *Cluster) shedding(queued, n int) bool {
-	fw := &c.fwd
-	behind := (len(c.msgs)+queued)*fw.inAvg/16 > cap(c.msgs)
-	fw.inAvg += (n*16 - fw.inAvg) / 8
-	return behind
-}
-
-// shedCount counts n QoS 0 messages dropped, and says so now and then.
-func (c *Cluster) shedCount(n int) {
-	fw := &c.fwd
-	fw.shed.Add(uint64(n))
-	now := time.Now().UnixNano()
-	last := fw.shedWarned.Load()
-	if now-last > int64(liveReportEvery) && fw.shedWarned.CompareAndSwap(last, now) {
-		c.log.Warn("cluster: this node is behind with the messages from other nodes: QoS 0 ones dropped (more messages than its CPUs can deliver?)", "dropped", fw.shed.Load())
-	}
-}
-
-// frameScan walks a frame's messages without decoding them: how many,
-// and whether some are QoS 0 (stream sequence 0) and some not. ok is
-// false for a malformed frame.
-func frameScan(rest []byte) (n int, qos0, other, ok bool) {
-	for len(rest) > 0 {
-		seq, k := binary.Uvarint(rest)
-		if k <= 0 {
-			return n, qos0, other, false
-		}
-		if seq == 0 {
-			qos0 = true
-		} else {
-			other = true
-		}
-		total, _, err := packet.Header(rest[k:], 0)
-		if err != nil || total == 0 || total > len(rest)-k {
-			return n, qos0, other, false
-		}
-		rest = rest[k+total:]
-		n++
-	}
-	return n, qos0, other, true
 }
