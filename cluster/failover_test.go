@@ -231,7 +231,7 @@ func TestConnectWithoutMetaLeader(t *testing.T) {
 	if took > 2500*time.Millisecond {
 		t.Fatalf("the CONNECT took %v after the meta leader %s was cut off: it waited for a new meta leader", took, leader.name)
 	}
-	t.Logf("session resumed on %s %v after the meta leader %s was cut off", b.name, took, leader.name)
+	t.Logf("session resumed on %s %v after the meta leader %s was cut off (meta leader %s knows now: %q)", b.name, took, leader.name, b.name, metaLeader(b))
 }
 
 // The persistent sessions of a node that dies while it leads the nodes
