@@ -442,7 +442,17 @@ func TestPartitionHeals(t *testing.T) {
 			t.Fatalf("QoS 1 on the healed minority still refused (%#x)", byte(rc))
 		}
 	}
-	expectMsg("part/healed")
+	healedAt := time.Now()
+	for waited := false; !waited; {
+		select {
+		case m := <-msgs:
+			waited = m.Topic == "part/healed"
+		case <-time.After(4 * waitFor):
+			t.Fatalf("part/healed did not arrive within %v; %s's audit: %d gaps, %d filled, applied %d of %d",
+				4*waitFor, b.name, b.cl.GapsFound(), b.cl.Filled(), b.cl.Applied(), b.cl.StreamHigh())
+		}
+	}
+	t.Logf("part/healed arrived %v after its PUBACK", time.Since(healedAt))
 	if _, _, rc := connectCode(t, min.addr, packet.V311, "part-after"); rc != packet.Success {
 		t.Fatalf("CONNECT on the healed minority: CONNACK %#x", byte(rc))
 	}
