@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/gannet-mqtt/gannet/store"
@@ -127,7 +128,7 @@ func (c *Cluster) adopt(dead string) {
 	// This node's view of the heartbeats may lag (a node that has just
 	// started catches up): its heartbeat, if still in the bucket (entries
 	// expire after DeadAfter), says the node lives.
-	if c.alive(ctx, dead) {
+	if c.alive(ctx, dead) || c.reachable(ctx, dead) {
 		c.mu.Lock()
 		delete(c.adopting, dead) // look again at the next check
 		c.mu.Unlock()
@@ -272,6 +273,32 @@ func (c *Cluster) alive(ctx context.Context, origin string) bool {
 	case e, ok := <-w.Updates():
 		return !ok || e != nil
 	case <-ctx.Done():
+		return true
+	}
+}
+
+// reachable reports whether the node instance origin is still on NATS:
+// its control subscription answers a ping, or NATS cannot tell (no answer
+// in time, this node's own connection down). A stale heartbeat alone does
+// not make a node dead: while the nodes bucket elects a leader, or a node
+// under load cannot write it within a second, a live node's heartbeat
+// stops arriving, and adopting its sessions then takes them from a node
+// that goes on serving them (an acknowledged QoS 2 message lost between
+// the two). A node that died or is cut off by a partition has no
+// subscription left: NATS answers "no responders" at once, as soon as its
+// routes closed.
+func (c *Cluster) reachable(ctx context.Context, origin string) bool {
+	ctx, cancel := context.WithTimeout(ctx, aliveTimeout)
+	defer cancel()
+	_, err := c.nc.RequestWithContext(ctx, c.prefix+"ctl."+origin, []byte("ping"))
+	switch {
+	case err == nil:
+		c.log.Info("cluster: a node whose heartbeat is late still answers on NATS: its sessions stay its own", "node", origin)
+		return true
+	case errors.Is(err, nats.ErrNoResponders):
+		return false
+	default:
+		c.log.Info("cluster: cannot tell whether a node whose heartbeat is late is gone: looking again later", "node", origin, "error", err)
 		return true
 	}
 }

@@ -129,6 +129,9 @@ type Cluster struct {
 	ops opsState // heartbeats heard, draining (ops.go)
 	// loadHook, set by tests, may fail the reading of a session.
 	loadHook atomic.Pointer[func(clientID string) error]
+	// beatHook, set by tests, may keep this node's heartbeats from being
+	// written (false), as a nodes bucket without a leader would.
+	beatHook atomic.Pointer[func() bool]
 
 	stop chan struct{}
 	wg   sync.WaitGroup
