@@ -617,6 +617,11 @@ func (c *Cluster) replayRange(ctx context.Context, next, end uint64, rs []*repla
 	cons, err := st.OrderedConsumer(sctx, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:   next,
+		// Fetch takes no context: an ordered consumer that cannot be
+		// made again (the stream's nodes gone, this node closing) would
+		// retry without end inside it, and the replay, and Close that
+		// waits for it, with it. The replay's own retries go on.
+		MaxResetAttempts: 2,
 	})
 	if err != nil {
 		return last, err
