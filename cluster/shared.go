@@ -82,7 +82,7 @@ func (c *Cluster) redeliverShared(dead string) {
 	defer c.wg.Done()
 	ctx, cancel := context.WithTimeout(c.base, time.Minute)
 	defer cancel()
-	if c.alive(ctx, dead) {
+	if c.alive(ctx, dead) || c.reachable(ctx, dead) {
 		return // alive after all (adopt looks again)
 	}
 	keys, err := c.listKeys(ctx, c.shared2, dead+".>")
