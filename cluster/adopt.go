@@ -125,15 +125,6 @@ func (c *Cluster) adopt(dead string) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(c.base, time.Minute)
 	defer cancel()
-	// This node's view of the heartbeats may lag (a node that has just
-	// started catches up): its heartbeat, if still in the bucket (entries
-	// expire after DeadAfter), says the node lives.
-	if c.alive(ctx, dead) || c.reachable(ctx, dead) {
-		c.mu.Lock()
-		delete(c.adopting, dead) // look again at the next check
-		c.mu.Unlock()
-		return
-	}
 	cpr, haveFrom := c.checkpointRecordOf(dead)
 	from := cpr.C
 	for _, h := range cpr.H {
@@ -243,6 +234,32 @@ func (c *Cluster) adoptDead(dead string) {
 		return
 	}
 	c.adopting[dead] = true
+	c.wg.Add(1)
+	c.mu.Unlock()
+	go c.adoptIfGone(dead)
+}
+
+// adoptIfGone adopts the sessions of the node instance dead, and gives
+// the messages it held for shared subscriptions to other members, if it
+// is gone; else it lets the next check look again. One decision for
+// both: two checks made apart could differ (a heartbeat expiring between
+// them, a check that cannot tell), and the one not made again would be
+// lost (the shared messages of TestSessionOfDeadNode).
+func (c *Cluster) adoptIfGone(dead string) {
+	defer c.wg.Done()
+	ctx, cancel := context.WithTimeout(c.base, 2*aliveTimeout)
+	// This node's view of the heartbeats may lag (a node that has just
+	// started catches up): its heartbeat, if still in the bucket (entries
+	// expire after DeadAfter), says the node lives; so does its answer
+	// on NATS.
+	gone := !c.alive(ctx, dead) && !c.reachable(ctx, dead)
+	cancel()
+	c.mu.Lock()
+	if !gone || c.closed {
+		delete(c.adopting, dead) // look again at the next check
+		c.mu.Unlock()
+		return
+	}
 	c.wg.Add(2)
 	c.mu.Unlock()
 	go c.adopt(dead)
