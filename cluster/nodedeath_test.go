@@ -19,9 +19,11 @@ import (
 // after the death: QoS 1 at least once, QoS 2 exactly once
 // [MQTT-4.3.2-1] [MQTT-4.3.3-1]. The messages a member of a shared group
 // held unacknowledged on that node go to another member [MQTT-4.8.2-5].
-// It lost an acknowledged QoS 2 message ("dead/q2/x 21") or the shared
-// messages in some runs while the survivors could decide apart whether
-// the node was gone (adoptIfGone); 10 runs of 10 pass since, with -race.
+// It was run only with GANNET_LONG=1 while it failed in some runs: one
+// acknowledged QoS 2 message lost ("dead/q2/x 21", not reproduced in 20
+// runs since), or the shared messages never given to member B (1 run in
+// 10: the survivors decided apart whether the node was gone, now once,
+// adoptIfGone). 10 runs of 10 pass with -race since.
 func TestSessionOfDeadNode(t *testing.T) {
 	t.Parallel() // waits on timers (heartbeats, checkpoints): overlap them
 	t0 := time.Now()
