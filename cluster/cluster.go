@@ -57,6 +57,9 @@ type Cluster struct {
 	storeMu     sync.Mutex
 	storing     map[*nats.Msg]func(uint64, error)
 	storeClosed bool // guarded by storeMu: Close refused what was pending
+	// onceRefused holds the QoS 2 message identifiers whose store this
+	// node refused to the publisher, with when (storeonce.go).
+	onceRefused map[string]time.Time // guarded by storeMu
 
 	in     broker.Inbound
 	owners jetstream.KeyValue // client identifier → owning node instance

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -37,9 +38,16 @@ import (
 // duplicate answer to a PUBLISH without DUP is stored again, under an
 // identifier of its own.
 //
+// A store this node refused (its acknowledgement lost or late: stored all
+// the same) was not forwarded, and the node's own audit skips what it
+// stored: a resend of it to this node is delivered as a new message, from
+// the stored copy (onceRefused).
+//
 // Not covered: a resend after the duplicate window (the publisher offline
-// longer), and a resend of such a reused identifier's message whose node
-// died between the two stores.
+// longer); a resend of such a reused identifier's message whose node died
+// between the two stores; a resend to another node of a message whose
+// store its live node refused (the others' audits deliver the stored copy,
+// that node's own subscribers miss it).
 
 // hdrMsgID is JetStream's message identifier header.
 const hdrMsgID = jetstream.MsgIDHeader
@@ -84,8 +92,19 @@ func (c *Cluster) StoreOnce(p *packet.Publish, key broker.OnceKey, done func(uin
 	msg.Header.Set(hdrMsgID, id)
 	topicName := p.Topic
 	c.storeAsync(msg, topicName, func(seq uint64, err error) {
+		if err != nil && !errors.Is(err, errDuplicate) {
+			c.onceRefuse(id)
+		}
 		if !errors.Is(err, errDuplicate) {
 			done(seq, err)
+			return
+		}
+		if c.onceWasRefused(id) {
+			// This node refused it before (its acknowledgement lost or
+			// late) and forwarded nothing, and its own audit skips what
+			// it stored: the stored copy is delivered from here now.
+			c.stored(seq)
+			done(seq, nil)
 			return
 		}
 		if key.Dup {
@@ -104,4 +123,37 @@ func (c *Cluster) StoreOnce(p *packet.Publish, key broker.OnceKey, done func(uin
 		again.Header.Set(hdrMsgID, id+"-"+nuid.Next())
 		go c.storeAsync(again, topicName, done)
 	})
+}
+
+// onceWindow is how long a refused store is remembered: JetStream's
+// default duplicate window.
+const onceWindow = 2 * time.Minute
+
+// onceRefuse remembers that this node refused the publisher the QoS 2
+// message with identifier id: the store may have happened all the same.
+func (c *Cluster) onceRefuse(id string) {
+	now := time.Now()
+	c.storeMu.Lock()
+	defer c.storeMu.Unlock()
+	if c.onceRefused == nil {
+		c.onceRefused = make(map[string]time.Time)
+	}
+	if len(c.onceRefused) >= 4096 {
+		for k, at := range c.onceRefused {
+			if now.Sub(at) > onceWindow {
+				delete(c.onceRefused, k)
+			}
+		}
+	}
+	c.onceRefused[id] = now
+}
+
+// onceWasRefused reports (once) whether this node refused the store of
+// the QoS 2 message with identifier id within the duplicate window.
+func (c *Cluster) onceWasRefused(id string) bool {
+	c.storeMu.Lock()
+	defer c.storeMu.Unlock()
+	at, ok := c.onceRefused[id]
+	delete(c.onceRefused, id)
+	return ok && time.Since(at) <= onceWindow
 }
