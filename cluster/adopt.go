@@ -310,12 +310,12 @@ func (c *Cluster) reachable(ctx context.Context, origin string) bool {
 	_, err := c.nc.RequestWithContext(ctx, c.prefix+"ctl."+origin, []byte("ping"))
 	switch {
 	case err == nil:
-		c.log.Info("cluster: a node whose heartbeat is late still answers on NATS: its sessions stay its own", "node", origin)
+		c.log.Debug("cluster: a node whose heartbeat is late still answers on NATS: its sessions stay its own", "node", origin)
 		return true
 	case errors.Is(err, nats.ErrNoResponders):
 		return false
 	default:
-		c.log.Info("cluster: cannot tell whether a node whose heartbeat is late is gone: looking again later", "node", origin, "error", err)
+		c.log.Debug("cluster: cannot tell whether a node whose heartbeat is late is gone: looking again later", "node", origin, "error", err)
 		return true
 	}
 }
