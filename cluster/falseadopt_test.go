@@ -97,6 +97,12 @@ func TestLiveNodeWithoutHeartbeatKeepsItsSessions(t *testing.T) {
 		for deadline := time.Now().Add(2 * waitFor); len(received) < sent && time.Now().Before(deadline); {
 			select {
 			case m := <-msgs:
+				if m.Duplicate() && received[string(m.Payload)] > 0 {
+					// An unfinished flow sent again with its identifier:
+					// a client that kept its state (a new paho instance
+					// does not) would not deliver it again [MQTT-4.3.3-9].
+					continue
+				}
 				received[string(m.Payload)]++
 			case <-time.After(100 * time.Millisecond):
 			}
