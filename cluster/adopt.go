@@ -203,6 +203,7 @@ func (c *Cluster) adopt(dead string) {
 			c.log.Debug("cluster: adopted session not saved", "client", rec.ClientID, "error", err)
 		}
 		r.from = cpr.of(rec.ClientID)
+		c.replayStarts(r)
 		rs = append(rs, r)
 	}
 	c.lastAdoption.Store(int64(time.Since(start)))
@@ -215,7 +216,7 @@ func (c *Cluster) adopt(dead string) {
 	}
 	if !haveFrom {
 		for _, r := range rs {
-			c.in.EndReplay(r.id)
+			c.replayEnds(r)
 		}
 		if len(rs) > 0 {
 			c.log.Warn("cluster: no checkpoint of a dead node: messages it missed are not replayed", "node", dead)

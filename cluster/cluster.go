@@ -142,6 +142,10 @@ type Cluster struct {
 	// checkpoints) ends with it.
 	base       context.Context
 	cancelBase context.CancelFunc
+
+	// replaysOf holds, per session, the replays running to it (c.mu;
+	// replaywindow.go).
+	replaysOf map[string]map[*replayed]struct{}
 }
 
 // filterSub is this node's interest in one MQTT filter.

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -448,6 +449,7 @@ func (s *sharedStore) LoadSession(id string) (*store.Session, []*store.Entry, er
 		s.c.log.Debug("cluster: loaded a session from the bucket", "client", id, "previous", prev, "checkpoint", from, "found", ok, "entries", len(entries), "inbound", len(rec.Inbound))
 		if ok {
 			r.from = from
+			s.c.replayStarts(r) // before the window can be closed by another replay's end
 			done, advance := s.c.replayHoldFrom(from, id)
 			s.c.wg.Add(1)
 			go func() {
@@ -471,6 +473,7 @@ type replayed struct {
 	cseqs   []uint64            // the same, per entry (0: none)
 	done    map[uint64]struct{} // its completed QoS 2 deliveries (replay)
 	from    uint64              // it takes the stored messages after this one
+	gone    atomic.Bool         // its session was taken from this node: no more
 }
 
 func newReplayed(rec *store.Session, cseqs []uint64) *replayed {
@@ -530,7 +533,7 @@ func (c *Cluster) replay(from uint64, rs []*replayed, advance func(uint64)) {
 		case <-time.After(ApplyGrace):
 		}
 		for _, r := range rs {
-			c.in.EndReplay(r.id)
+			c.replayEnds(r)
 		}
 	}()
 	select {
@@ -648,7 +651,7 @@ func (c *Cluster) replayRange(ctx context.Context, next, end uint64, rs []*repla
 				continue
 			}
 			for _, r := range rs {
-				if _, skip := r.skip[seq]; skip || seq <= r.from || !matchesAny(r.filters, p.Topic) {
+				if _, skip := r.skip[seq]; skip || seq <= r.from || r.gone.Load() || !matchesAny(r.filters, p.Topic) {
 					continue
 				}
 				if p.QoS == 2 {
