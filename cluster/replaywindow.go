@@ -1,5 +1,7 @@
 package cluster
 
+import "time"
+
 // A session's replay window (broker.Inbound.Replay, EndReplay): from the
 // moment a node loads or adopts a session until the replay of what its
 // previous node missed ends, the session takes each stream sequence once,
@@ -49,4 +51,30 @@ func (c *Cluster) replaysGoneLocked(id string) {
 	for r := range c.replaysOf[id] {
 		r.gone.Store(true)
 	}
+}
+
+// windowWithoutReplay ends, after ApplyGrace, the window of a session
+// loaded with nothing to replay (no previous node, or no checkpoint of
+// it), unless a replay to it runs then: the broker opens the window of
+// every session it loads, and only the end of a replay closed it, so the
+// session recorded every sequence delivered to it for as long as it
+// lived.
+func (c *Cluster) windowWithoutReplay(r *replayed) {
+	c.replayStarts(r)
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.wg.Add(1)
+	c.mu.Unlock()
+	go func() {
+		defer c.wg.Done()
+		select {
+		case <-c.stop:
+			return
+		case <-time.After(ApplyGrace):
+		}
+		c.replayEnds(r)
+	}()
 }

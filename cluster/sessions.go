@@ -457,10 +457,11 @@ func (s *sharedStore) LoadSession(id string) (*store.Session, []*store.Entry, er
 				defer done()
 				s.c.replay(from, []*replayed{r}, advance)
 			}()
-		} else {
-			s.c.log.Warn("cluster: no checkpoint of the session's previous node: messages it missed are not replayed", "client", id, "previous", prev)
+			return rec, entries, nil
 		}
+		s.c.log.Warn("cluster: no checkpoint of the session's previous node: messages it missed are not replayed", "client", id, "previous", prev)
 	}
+	s.c.windowWithoutReplay(r)
 	return rec, entries, nil
 }
 
