@@ -14,8 +14,11 @@
 #
 # Per round it also prints what the victim led before the kill (the
 # JetStream meta group, the owners bucket, the messages stream), and from
-# the survivors' logs, relative to the kill: when each got a new leader,
-# and when a survivor adopted the victim's sessions.
+# the survivors' logs, relative to the kill: when NATS noticed the death
+# (a survivor's route to the victim closed), when each group got a new
+# leader, when a survivor refused the client's CONNECT last (its claim
+# could not be written yet), and when a survivor adopted the victim's
+# sessions (3 s without its heartbeats).
 #
 # Usage: bench/failover.sh             (from the repository root)
 # Environment: GANNET (a built gannet binary: default builds one from this
@@ -94,11 +97,27 @@ first_log() { # t0 re logs...
   if [ -z "$best" ]; then echo -; else ms "$t0" "$best"; fi
 }
 
+# last_log prints the time (s since t0) of the last line matching re in
+# the survivors' logs between t0 and t1, or "-".
+last_log() { # t0 t1 re logs...
+  local t0=$1 t1=$2 re=$3 best="" ts e
+  shift 3
+  for f in "$@"; do
+    while IFS= read -r ts; do
+      e=$(date -d "$ts" +%s.%N)
+      if awk -v e="$e" -v a="$t0" -v b="$t1" 'BEGIN{exit !(e >= a && e <= b)}'; then
+        if [ -z "$best" ] || awk -v e="$e" -v b="$best" 'BEGIN{exit !(e > b)}'; then best=$e; fi
+      fi
+    done < <(grep -E "$re" "$f" | sed -n 's/^time=\([^ ]*\).*/\1/p')
+  done
+  if [ -z "$best" ]; then echo -; else ms "$t0" "$best"; fi
+}
+
 for i in 0 1 2; do start_node "$i"; done
 healthy 0
 
-echo "| round | victim | it led | connected s | served s | new owners leader s | new messages leader s | new meta leader s | adopted s |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| round | victim | it led | route closed s | new owners leader s | new messages leader s | new meta leader s | last claim refused s | connected s | served s | adopted s |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 conn_all=()
 served_all=()
 for r in $(seq "$ROUNDS"); do
@@ -138,9 +157,11 @@ for r in $(seq "$ROUNDS"); do
   msg=$(first_log "$t0" "new stream leader for '.* > GANNET_fo_MESSAGES'" "${logs[@]}")
   meta=$(first_log "$t0" "Self is new JetStream cluster metadata leader" "${logs[@]}")
   adopted=$(first_log "$t0" "adopted the persistent sessions of a dead node" "${logs[@]}")
+  closed=$(first_log "$t0" "Router connection closed: (Client Closed|Read Error).*Remote: $vn," "${logs[@]}")
+  refused=$(last_log "$t0" "$tc" "refusing CONNECT.*client=$id " "${logs[@]}")
   conn_all+=("$(ms "$t0" "$tc")")
   served_all+=("$(ms "$t0" "$t1")")
-  echo "| $r | $vn | ${led:-nothing} | $(ms "$t0" "$tc") | $(ms "$t0" "$t1") | $own | $msg | $meta | $adopted |"
+  echo "| $r | $vn | ${led:-nothing} | $closed | $own | $msg | $meta | $refused | $(ms "$t0" "$tc") | $(ms "$t0" "$t1") | $adopted |"
   start_node "$v"
 done
 stats() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1; s+=$1} END{printf "min %.2f, median %.2f, mean %.2f, max %.2f", a[1], (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2), s/NR, a[NR]}'; }

@@ -31,9 +31,13 @@ func benchCrossNode(b *testing.B, qos byte, shape bench.Shape, clients int) {
 	cfg.Count = max(b.N/pubs, 1)
 	cfg.Duration = time.Minute
 	cfg.Drain = 10 * time.Second
+	frames0, msgs0 := nodes[0].cl.Frames()
 	b.ResetTimer()
 	r, err := bench.Run(context.Background(), cfg, nil)
 	b.StopTimer()
+	if frames, msgs := nodes[0].cl.Frames(); frames > frames0 {
+		b.ReportMetric(float64(msgs-msgs0)/float64(frames-frames0), "msgs/frame")
+	}
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -45,5 +49,6 @@ func benchCrossNode(b *testing.B, qos byte, shape bench.Shape, clients int) {
 	}
 }
 
-func BenchmarkCrossNodeQoS0Pairs(b *testing.B) { benchCrossNode(b, 0, bench.Pairs, 4) }
-func BenchmarkCrossNodeQoS1Pairs(b *testing.B) { benchCrossNode(b, 1, bench.Pairs, 4) }
+func BenchmarkCrossNodeQoS0Pairs(b *testing.B)  { benchCrossNode(b, 0, bench.Pairs, 4) }
+func BenchmarkCrossNodeQoS1Pairs(b *testing.B)  { benchCrossNode(b, 1, bench.Pairs, 4) }
+func BenchmarkCrossNodeQoS0FanOut(b *testing.B) { benchCrossNode(b, 0, bench.FanOut, 8) }

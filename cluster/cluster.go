@@ -49,8 +49,9 @@ type Cluster struct {
 	prefix string // "gannet.NAME."
 	origin string // this node's instance: node name and a fresh nuid
 
-	pubMu sync.Mutex // orders hdrSeq with the publishes
-	seq   uint64     // guarded by pubMu
+	pubMu sync.Mutex // orders the live frames' numbers with their sending
+	seq   uint64     // guarded by pubMu: live frames sent
+	fwd   forwarder  // the live frames being filled (forwarder.go)
 
 	// storing maps each message being stored by Store to the broker's
 	// callback (store.go).
@@ -197,6 +198,7 @@ func New(o Options) (*Cluster, error) {
 		readyCh:        make(chan struct{}),
 	}
 	c.base, c.cancelBase = context.WithCancel(context.Background())
+	c.fwd.init(c.origin)
 	copts := []nats.Option{
 		nats.Name("gannet " + o.Node),
 		nats.MaxReconnects(-1),
@@ -212,6 +214,9 @@ func New(o Options) (*Cluster, error) {
 	}
 	url := o.NATSURL
 	if url == "" {
+		if err := setRaftTiming(cmp.Or(o.ElectionTimeout, DefaultElectionTimeout)); err != nil { // election.go
+			return nil, err
+		}
 		ns, err := startServer(o, log)
 		if err != nil {
 			return nil, err
@@ -227,6 +232,7 @@ func New(o Options) (*Cluster, error) {
 		return nil, fmt.Errorf("cluster: connect to NATS: %w", err)
 	}
 	c.nc = nc
+	c.fwd.maxPayload = nc.MaxPayload()
 	c.js, err = jetstream.New(nc,
 		jetstream.WithPublishAsyncAckHandler(c.asyncStored),
 		jetstream.WithPublishAsyncErrHandler(c.asyncFailed),
@@ -333,8 +339,9 @@ func (c *Cluster) Start(in broker.Inbound) error {
 	if _, err := c.nc.Subscribe(c.prefix+"ctl."+c.origin, c.control); err != nil {
 		return fmt.Errorf("cluster: control subject: %w", err)
 	}
-	c.wg.Add(2)
+	c.wg.Add(3)
 	go c.dispatch()
+	go c.flusher() // forwarder.go
 	go c.setup()
 	return nil
 }
@@ -695,6 +702,9 @@ func (c *Cluster) Route(p *packet.Publish) error {
 // RouteSeq implements broker.SequencedRouter: Route that returns the
 // sequence a QoS 1/2 message was stored with in the messages stream.
 func (c *Cluster) RouteSeq(p *packet.Publish) (uint64, error) {
+	if !p.Retain && p.QoS == 0 {
+		return 0, c.forward(p, nil, 0) // encoded into its frame
+	}
 	data, err := encode(p)
 	if err != nil {
 		return 0, err
@@ -716,18 +726,12 @@ func (c *Cluster) RouteSeq(p *packet.Publish) (uint64, error) {
 			seq = ack.Sequence
 		}
 	}
-	return seq, c.forward(p.Topic, data, seq)
+	return seq, c.forward(p, data, seq)
 }
 
 // encode makes the routed and stored form of p: a 5.0 PUBLISH packet.
 func encode(p *packet.Publish) ([]byte, error) {
-	q := *p
-	q.PacketID = 0
-	q.Dup = false
-	if q.QoS > 0 {
-		q.PacketID = 1 // a 5.0 PUBLISH at QoS > 0 carries one; unused
-	}
-	data, err := q.Append(nil, packet.V5)
+	data, err := appendRouted(nil, p)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: encode %q: %w", p.Topic, err)
 	}
@@ -747,26 +751,6 @@ func (c *Cluster) storeSubject(p *packet.Publish) string {
 		return c.prefix + "r." + TopicSubject(p.Topic)
 	}
 	return c.prefix + "q." + TopicSubject(p.Topic)
-}
-
-// forward sends an encoded message live to the nodes with matching
-// subscriptions, numbered so that a node that gets it through several
-// filters delivers it once, with seq, its sequence in the messages
-// stream (0: not stored there), for the sessions that replay it.
-func (c *Cluster) forward(topicName string, data []byte, seq uint64) error {
-	msg := &nats.Msg{Subject: c.prefix + "m." + TopicSubject(topicName), Data: data, Header: nats.Header{}}
-	if seq != 0 {
-		msg.Header.Set(hdrStreamSeq, strconv.FormatUint(seq, 10))
-	}
-	c.pubMu.Lock()
-	defer c.pubMu.Unlock()
-	c.seq++
-	msg.Header.Set(hdrOrigin, c.origin)
-	msg.Header.Set(hdrSeq, strconv.FormatUint(c.seq, 10))
-	if err := c.nc.PublishMsg(msg); err != nil {
-		return fmt.Errorf("cluster: route %q: %w", topicName, err)
-	}
-	return nil
 }
 
 // Subscribe implements broker.Cluster: the first local subscription of a
@@ -879,8 +863,9 @@ func (c *Cluster) Interest(topicName string) int {
 // only grow, let only the first through.
 func (c *Cluster) dispatch() {
 	defer c.wg.Done()
-	last := make(map[string]uint64)
+	last := make(map[string]*uint64)
 	l := newLedger(0)
+	dec := &packet.Decoder{Version: packet.V5, Reuse: true}
 	var ib broker.InboundBatch = unbatched{c.in}
 	if b, ok := c.in.(broker.InboundBatcher); ok {
 		// What arrived together is written to each subscriber together.
@@ -895,7 +880,7 @@ func (c *Cluster) dispatch() {
 		}
 	burst:
 		for n := 0; ; n++ {
-			c.dispatchOne(m, last, l, ib)
+			c.dispatchOne(m, last, dec, l, ib)
 			if n == 255 {
 				break
 			}
@@ -918,8 +903,9 @@ func (unbatched) Flush() {}
 // (audit.go), to the broker. Every message is handed over in the order it
 // arrived (through the batch or not): once handed over, a message is in
 // its sessions, only the writes to the connections wait for the batch's
-// flush.
-func (c *Cluster) dispatchOne(m *nats.Msg, last map[string]uint64, l *ledger, ib broker.InboundBatch) {
+// flush. A live frame (frame.go) is handed over message by message, dec
+// decoding its QoS 0 ones in place.
+func (c *Cluster) dispatchOne(m *nats.Msg, last map[string]*uint64, dec *packet.Decoder, l *ledger, ib broker.InboundBatch) {
 	switch m.Sub {
 	case nil:
 		return
@@ -927,7 +913,15 @@ func (c *Cluster) dispatchOne(m *nats.Msg, last map[string]uint64, l *ledger, ib
 		c.dispatchAudit(m, l, ib)
 		return
 	}
-	only := m.Header.Get(hdrShareOnly) // for one shared group (shared.go)
+	origin, fseq, rest, framed, err := frameHead(m.Data)
+	if err != nil {
+		c.log.Warn("cluster: unreadable message from another node skipped", "subject", m.Subject, "error", err)
+		return
+	}
+	only := ""
+	if !framed {
+		only = m.Header.Get(hdrShareOnly) // for one shared group (shared.go)
+	}
 	share, filter := "", ""
 	if m.Sub.Queue != "" {
 		c.mu.Lock()
@@ -946,23 +940,42 @@ func (c *Cluster) dispatchOne(m *nats.Msg, last map[string]uint64, l *ledger, ib
 		if h := c.dropLive.Load(); h != nil && h.subject == m.Subject && h.n.Add(-1) >= 0 {
 			return // lost on the way (tests)
 		}
-		origin := m.Header.Get(hdrOrigin)
-		if origin == c.origin {
+		if !framed {
+			origin = []byte(m.Header.Get(hdrOrigin)) // a Gannet without frames
+			fseq, _ = strconv.ParseUint(m.Header.Get(hdrSeq), 10, 64)
+		}
+		if string(origin) == c.origin {
 			return // delivered here already
 		}
-		seq, _ := strconv.ParseUint(m.Header.Get(hdrSeq), 10, 64)
-		if seq <= last[origin] {
+		// A frame that matches several of this node's filters arrives
+		// once per filter: only the first goes through.
+		if prev := last[string(origin)]; prev == nil {
+			v := fseq
+			last[string(origin)] = &v
+		} else if fseq <= *prev {
 			return
+		} else {
+			*prev = fseq
 		}
-		last[origin] = seq
+	}
+	if framed {
+		c.dispatchFrame(m.Subject, rest, share, filter, dec, l, ib) // forwarder.go
+		return
 	}
 	p, err := decode(m.Data)
 	if err != nil {
 		c.log.Warn("cluster: unreadable message from another node skipped", "subject", m.Subject, "error", err)
 		return
 	}
-	seq, err := strconv.ParseUint(m.Header.Get(hdrStreamSeq), 10, 64)
-	if err != nil || seq == 0 {
+	seq, _ := strconv.ParseUint(m.Header.Get(hdrStreamSeq), 10, 64)
+	c.deliverLive(p, seq, m.Subject, share, filter, l, ib)
+}
+
+// deliverLive hands one live message that arrived on subject to the
+// broker, seq its sequence in the messages stream (0: none). Dispatch
+// goroutine.
+func (c *Cluster) deliverLive(p *packet.Publish, seq uint64, subject, share, filter string, l *ledger, ib broker.InboundBatch) {
+	if seq == 0 {
 		ib.Deliver(p, share, filter)
 		return
 	}
@@ -974,7 +987,7 @@ func (c *Cluster) dispatchOne(m *nats.Msg, last map[string]uint64, l *ledger, ib
 	if !l.liveSeq(seq) {
 		return // read from the stream already (audit.go)
 	}
-	tail := strings.TrimPrefix(m.Subject, c.prefix+"m.")
+	tail := strings.TrimPrefix(subject, c.prefix+"m.")
 	if l.hold(tail, p, seq) {
 		l.deliveredSeq(seq) // arrived: never read from the stream
 		return

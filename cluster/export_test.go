@@ -2,7 +2,9 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -11,19 +13,34 @@ import (
 )
 
 // StoredMessage returns the last QoS 1/2 message the messages stream holds
-// for topicName.
+// for topicName, as the stream's leader has it: a direct get may be
+// answered by a replica that has stored a message just acknowledged but
+// not applied it yet (a follower learns that an entry is committed from
+// the leader's next append entry or heartbeat).
 func (c *Cluster) StoredMessage(topicName string) (*packet.Publish, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	st, err := c.js.Stream(ctx, c.messageStream())
+	req, _ := json.Marshal(map[string]string{"last_by_subj": c.prefix + "q." + TopicSubject(topicName)})
+	m, err := c.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+c.messageStream(), req)
 	if err != nil {
 		return nil, err
 	}
-	m, err := st.GetLastMsgForSubject(ctx, c.prefix+"q."+TopicSubject(topicName))
-	if err != nil {
+	var resp struct {
+		Message *struct {
+			Data []byte `json:"data"`
+		} `json:"message"`
+		Error *struct {
+			Code        int    `json:"code"`
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(m.Data, &resp); err != nil {
 		return nil, err
 	}
-	return decode(m.Data)
+	if resp.Error != nil || resp.Message == nil {
+		return nil, fmt.Errorf("stream message get: %+v", resp.Error)
+	}
+	return decode(resp.Message.Data)
 }
 
 // NATSSubs returns how many NATS subscriptions this node holds for an

@@ -13,13 +13,12 @@ import (
 // stored in the messages stream; every node writes its heartbeat to the
 // nodes bucket. Each is a raft group with its own leader, and when the
 // node that leads one is killed, NATS elects a new leader only after its
-// election timeout (4 to 9 s after the last heartbeat; nats-server 2.15,
-// raft.go minElectionTimeoutDefault and maxElectionTimeoutDefault, not
-// configurable): until then that group refuses writes. Spread over three
-// nodes, these groups put one of them on nearly any node a kill can hit;
-// kept on one node (the messages stream's leader), only a kill of that
-// node waits for elections (all of them at once), and a kill of any other
-// node does not.
+// election timeout (Options.ElectionTimeout, 1.5 to 2.25 s after the last
+// heartbeat by default; nats-server's own 4 to 9 s otherwise: election.go):
+// until then that group refuses writes. Spread over three nodes, these
+// groups put one of them on nearly any node a kill can hit; kept on one
+// node (the messages stream's leader), only a kill of that node waits for
+// elections (all of them at once), and a kill of any other node does not.
 
 // leadersEvery is how often a node looks at the groups it leads.
 const leadersEvery = 5 * time.Second

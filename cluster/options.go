@@ -49,6 +49,16 @@ type Options struct {
 	// ClientListen is the embedded server's client listener, kept on
 	// loopback (NATS routing needs one); default 127.0.0.1, any port.
 	ClientListen string
+	// ElectionTimeout is how long the followers of a JetStream raft group
+	// (a stream, a bucket, the meta group) wait without hearing from its
+	// leader before they elect another: between it and 1.5 times it. It
+	// bounds how long a kill -9 of the node leading the groups a CONNECT
+	// and a QoS 1/2 publish write stops them (election.go). Default
+	// (and for 0) DefaultElectionTimeout; 0.5 s to 10 s (nats-server
+	// ships 4 s). It applies to the whole process, set by the first node
+	// started in it; unused with NATSURL (the NATS cluster's own setting
+	// applies).
+	ElectionTimeout time.Duration
 	// StartTimeout bounds how long Start waits for JetStream to form
 	// (a quorum of nodes must be up).
 	StartTimeout time.Duration
@@ -77,6 +87,8 @@ func DefaultOptions() Options {
 		Replicas:     3,
 		ClientListen: "127.0.0.1:0",
 		StartTimeout: time.Minute,
+
+		ElectionTimeout: DefaultElectionTimeout,
 	}
 }
 
@@ -105,6 +117,9 @@ func (o *Options) Validate() error {
 		if o.DataDir == "" {
 			bad("a data directory is needed for JetStream's files")
 		}
+	}
+	if o.NATSURL == "" && o.ElectionTimeout != 0 && (o.ElectionTimeout < minElectionTimeoutOption || o.ElectionTimeout > maxElectionTimeoutOption) {
+		bad("election timeout %v must be between %v and %v", o.ElectionTimeout, minElectionTimeoutOption, maxElectionTimeoutOption)
 	}
 	if o.StartTimeout <= 0 {
 		bad("start timeout %v must be positive", o.StartTimeout)

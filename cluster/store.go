@@ -58,14 +58,10 @@ func (c *Cluster) storeAsync(msg *nats.Msg, topicName string, done func(uint64, 
 // to the nodes with matching subscriptions, with seq, its sequence in the
 // messages stream (0: none), as RouteSeq does.
 func (c *Cluster) Forward(p *packet.Publish, seq uint64) error {
-	data, err := encode(p)
-	if err != nil {
-		return err
-	}
 	if seq != 0 {
 		defer c.forwarded(seq) // the broker delivers it here next
 	}
-	return c.forward(p.Topic, data, seq)
+	return c.forward(p, nil, seq) // forwarder.go
 }
 
 // asyncStored and asyncFailed receive the outcome of each Store from the

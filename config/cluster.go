@@ -3,6 +3,7 @@ package config
 import (
 	"net"
 	"regexp"
+	"time"
 
 	"github.com/gannet-mqtt/gannet/cluster"
 )
@@ -26,6 +27,11 @@ type Cluster struct {
 	NATSURL string `yaml:"nats_url,omitempty"`
 	// SyncAlways makes JetStream fsync every write (see docs/clustering.md).
 	SyncAlways bool `yaml:"sync_always,omitempty"`
+	// ElectionTimeout is how long JetStream's raft groups go without
+	// hearing from their leader before electing another (between it and
+	// 1.5 times it): how long a kill -9 of the node that leads them stops
+	// CONNECTs and QoS 1/2 publishes. 0.5s to 10s; default 1.5s.
+	ElectionTimeout time.Duration `yaml:"election_timeout,omitempty"`
 	// Advertise is the MQTT address (host:port) of this node that the
 	// other nodes send clients to (Server Reference) when they shut down;
 	// default: the first listener, with the host name for 0.0.0.0.
@@ -61,6 +67,9 @@ func (f *File) validateCluster(c *collector) {
 	if cl.Replicas != 0 {
 		c.between("cluster.replicas", int64(cl.Replicas), 1, 5)
 	}
+	if cl.ElectionTimeout != 0 && (cl.ElectionTimeout < 500*time.Millisecond || cl.ElectionTimeout > 10*time.Second) {
+		c.at("cluster.election_timeout", "%v: use 500ms to 10s (a shorter one lets a loaded node lose its leaderships while it lives)", cl.ElectionTimeout)
+	}
 	if cl.NATSURL == "" && f.Store.DataDir == "" {
 		c.at("store.data_dir", "empty; a cluster node keeps JetStream's files there")
 	}
@@ -89,6 +98,9 @@ func (f *File) clusterOptions() *cluster.Options {
 	}
 	o.NATSURL = cl.NATSURL
 	o.SyncAlways = cl.SyncAlways
+	if cl.ElectionTimeout != 0 {
+		o.ElectionTimeout = cl.ElectionTimeout
+	}
 	o.Advertise = cl.Advertise
 	o.DataDir = f.Store.DataDir
 	return &o

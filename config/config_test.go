@@ -247,6 +247,7 @@ cluster:
   replicas: 1
   nats_url: nats://127.0.0.1:4222
   sync_always: true
+  election_timeout: 2s
   advertise: n1.example:1883
 `
 

@@ -267,6 +267,7 @@ var flagKeys = []struct{ name, path, usage string }{
 	{"cluster-listen", "cluster.listen", "address of the cluster's route listener (default 0.0.0.0:6222)"},
 	{"cluster-routes", "cluster.routes", "the other nodes' route listeners, nats://host:port (comma-separated, repeatable)"},
 	{"cluster-replicas", "cluster.replicas", "JetStream replicas of the cluster's shared state, 1 to 5 (default 3)"},
+	{"cluster-election-timeout", "cluster.election_timeout", "time without the leader of a JetStream raft group before its followers elect another, 500ms to 10s (default 1.5s)"},
 	{"nats-url", "cluster.nats_url", "use this existing NATS cluster instead of embedding one"},
 	{"cluster-advertise", "cluster.advertise", "the MQTT address (host:port) other nodes send clients to when they shut down (default: the first listener)"},
 }
