@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"sync"
 	"time"
 
@@ -104,7 +105,7 @@ func (c *conn) storeAsync(m *message, p *packet.Publish) bool {
 	pp.q = append(pp.q, e)
 	pp.stores++
 	pp.mu.Unlock()
-	ar.Store(q, func(seq uint64, err error) { c.stored(pp, e, seq, err) })
+	c.storeOnce(ar, q, p, func(seq uint64, err error) { c.stored(pp, e, seq, err) }) // clusteronce.go
 	return true
 }
 
@@ -222,6 +223,17 @@ func (c *conn) drainLocked(pp *pubPipe, async bool) {
 				}
 				c.sess.mu.Unlock()
 			}
+		case errors.Is(e.err, ErrStoredBefore) && a.qos == 2:
+			// A resend of a message stored by a node that died before
+			// it recorded the identifier: delivered from there, only
+			// acknowledged here, its identifier recorded as for a new
+			// one [MQTT-4.3.3-10] (clusteronce.go).
+			c.sess.mu.Lock()
+			if _, ok := c.sess.inbound2[a.id]; ok {
+				c.sess.inboundLocked(a.id, true)
+				inbound = append(inbound, len(acks))
+			}
+			c.sess.mu.Unlock()
 		case e.err != nil:
 			c.srv.log.Warn("cluster refused a message: the publisher is not acknowledged", "client", c.clientID, "topic", e.m.topic, "qos", e.m.qos, "error", e.err)
 			if a.qos == 0 {

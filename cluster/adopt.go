@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/gannet-mqtt/gannet/store"
@@ -124,15 +125,6 @@ func (c *Cluster) adopt(dead string) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(c.base, time.Minute)
 	defer cancel()
-	// This node's view of the heartbeats may lag (a node that has just
-	// started catches up): its heartbeat, if still in the bucket (entries
-	// expire after DeadAfter), says the node lives.
-	if c.alive(ctx, dead) {
-		c.mu.Lock()
-		delete(c.adopting, dead) // look again at the next check
-		c.mu.Unlock()
-		return
-	}
 	cpr, haveFrom := c.checkpointRecordOf(dead)
 	from := cpr.C
 	for _, h := range cpr.H {
@@ -211,6 +203,7 @@ func (c *Cluster) adopt(dead string) {
 			c.log.Debug("cluster: adopted session not saved", "client", rec.ClientID, "error", err)
 		}
 		r.from = cpr.of(rec.ClientID)
+		c.replayStarts(r)
 		rs = append(rs, r)
 	}
 	c.lastAdoption.Store(int64(time.Since(start)))
@@ -223,7 +216,7 @@ func (c *Cluster) adopt(dead string) {
 	}
 	if !haveFrom {
 		for _, r := range rs {
-			c.in.EndReplay(r.id)
+			c.replayEnds(r)
 		}
 		if len(rs) > 0 {
 			c.log.Warn("cluster: no checkpoint of a dead node: messages it missed are not replayed", "node", dead)
@@ -242,6 +235,32 @@ func (c *Cluster) adoptDead(dead string) {
 		return
 	}
 	c.adopting[dead] = true
+	c.wg.Add(1)
+	c.mu.Unlock()
+	go c.adoptIfGone(dead)
+}
+
+// adoptIfGone adopts the sessions of the node instance dead, and gives
+// the messages it held for shared subscriptions to other members, if it
+// is gone; else it lets the next check look again. One decision for
+// both: two checks made apart could differ (a heartbeat expiring between
+// them, a check that cannot tell), and the one not made again would be
+// lost (the shared messages of TestSessionOfDeadNode).
+func (c *Cluster) adoptIfGone(dead string) {
+	defer c.wg.Done()
+	ctx, cancel := context.WithTimeout(c.base, 2*aliveTimeout)
+	// This node's view of the heartbeats may lag (a node that has just
+	// started catches up): its heartbeat, if still in the bucket (entries
+	// expire after DeadAfter), says the node lives; so does its answer
+	// on NATS.
+	gone := !c.alive(ctx, dead) && !c.reachable(ctx, dead)
+	cancel()
+	c.mu.Lock()
+	if !gone || c.closed {
+		delete(c.adopting, dead) // look again at the next check
+		c.mu.Unlock()
+		return
+	}
 	c.wg.Add(2)
 	c.mu.Unlock()
 	go c.adopt(dead)
@@ -272,6 +291,32 @@ func (c *Cluster) alive(ctx context.Context, origin string) bool {
 	case e, ok := <-w.Updates():
 		return !ok || e != nil
 	case <-ctx.Done():
+		return true
+	}
+}
+
+// reachable reports whether the node instance origin is still on NATS:
+// its control subscription answers a ping, or NATS cannot tell (no answer
+// in time, this node's own connection down). A stale heartbeat alone does
+// not make a node dead: while the nodes bucket elects a leader, or a node
+// under load cannot write it within a second, a live node's heartbeat
+// stops arriving, and adopting its sessions then takes them from a node
+// that goes on serving them (an acknowledged QoS 2 message lost between
+// the two). A node that died or is cut off by a partition has no
+// subscription left: NATS answers "no responders" at once, as soon as its
+// routes closed.
+func (c *Cluster) reachable(ctx context.Context, origin string) bool {
+	ctx, cancel := context.WithTimeout(ctx, aliveTimeout)
+	defer cancel()
+	_, err := c.nc.RequestWithContext(ctx, c.prefix+"ctl."+origin, []byte("ping"))
+	switch {
+	case err == nil:
+		c.log.Debug("cluster: a node whose heartbeat is late still answers on NATS: its sessions stay its own", "node", origin)
+		return true
+	case errors.Is(err, nats.ErrNoResponders):
+		return false
+	default:
+		c.log.Debug("cluster: cannot tell whether a node whose heartbeat is late is gone: looking again later", "node", origin, "error", err)
 		return true
 	}
 }

@@ -58,6 +58,9 @@ type Cluster struct {
 	storeMu     sync.Mutex
 	storing     map[*nats.Msg]func(uint64, error)
 	storeClosed bool // guarded by storeMu: Close refused what was pending
+	// onceRefused holds the QoS 2 message identifiers whose store this
+	// node refused to the publisher, with when (storeonce.go).
+	onceRefused map[string]time.Time // guarded by storeMu
 
 	in     broker.Inbound
 	owners jetstream.KeyValue // client identifier → owning node instance
@@ -130,6 +133,9 @@ type Cluster struct {
 	ops opsState // heartbeats heard, draining (ops.go)
 	// loadHook, set by tests, may fail the reading of a session.
 	loadHook atomic.Pointer[func(clientID string) error]
+	// beatHook, set by tests, may keep this node's heartbeats from being
+	// written (false), as a nodes bucket without a leader would.
+	beatHook atomic.Pointer[func() bool]
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -137,6 +143,10 @@ type Cluster struct {
 	// checkpoints) ends with it.
 	base       context.Context
 	cancelBase context.CancelFunc
+
+	// replaysOf holds, per session, the replays running to it (c.mu;
+	// replaywindow.go).
+	replaysOf map[string]map[*replayed]struct{}
 }
 
 // filterSub is this node's interest in one MQTT filter.

@@ -3,7 +3,6 @@ package cluster_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -20,13 +19,12 @@ import (
 // after the death: QoS 1 at least once, QoS 2 exactly once
 // [MQTT-4.3.2-1] [MQTT-4.3.3-1]. The messages a member of a shared group
 // held unacknowledged on that node go to another member [MQTT-4.8.2-5].
-// Open defect of issue 12, so it runs only with GANNET_LONG=1: after this
-// session's merges a clean-clone CI run lost one acknowledged QoS 2
-// message ("dead/q2/x 21") in one run of two.
+// It was run only with GANNET_LONG=1 while it failed in some runs: one
+// acknowledged QoS 2 message lost ("dead/q2/x 21", not reproduced in 20
+// runs since), or the shared messages never given to member B (1 run in
+// 10: the survivors decided apart whether the node was gone, now once,
+// adoptIfGone). 10 runs of 10 pass with -race since.
 func TestSessionOfDeadNode(t *testing.T) {
-	if os.Getenv("GANNET_LONG") == "" {
-		t.Skip("open defect: one acknowledged QoS 2 message lost in some runs; GANNET_LONG=1 runs it")
-	}
 	t.Parallel() // waits on timers (heartbeats, checkpoints): overlap them
 	t0 := time.Now()
 	nodes, err := startNodes(t, 3, t.TempDir())

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -448,6 +449,7 @@ func (s *sharedStore) LoadSession(id string) (*store.Session, []*store.Entry, er
 		s.c.log.Debug("cluster: loaded a session from the bucket", "client", id, "previous", prev, "checkpoint", from, "found", ok, "entries", len(entries), "inbound", len(rec.Inbound))
 		if ok {
 			r.from = from
+			s.c.replayStarts(r) // before the window can be closed by another replay's end
 			done, advance := s.c.replayHoldFrom(from, id)
 			s.c.wg.Add(1)
 			go func() {
@@ -455,10 +457,11 @@ func (s *sharedStore) LoadSession(id string) (*store.Session, []*store.Entry, er
 				defer done()
 				s.c.replay(from, []*replayed{r}, advance)
 			}()
-		} else {
-			s.c.log.Warn("cluster: no checkpoint of the session's previous node: messages it missed are not replayed", "client", id, "previous", prev)
+			return rec, entries, nil
 		}
+		s.c.log.Warn("cluster: no checkpoint of the session's previous node: messages it missed are not replayed", "client", id, "previous", prev)
 	}
+	s.c.windowWithoutReplay(r)
 	return rec, entries, nil
 }
 
@@ -471,6 +474,7 @@ type replayed struct {
 	cseqs   []uint64            // the same, per entry (0: none)
 	done    map[uint64]struct{} // its completed QoS 2 deliveries (replay)
 	from    uint64              // it takes the stored messages after this one
+	gone    atomic.Bool         // its session was taken from this node: no more
 }
 
 func newReplayed(rec *store.Session, cseqs []uint64) *replayed {
@@ -530,7 +534,7 @@ func (c *Cluster) replay(from uint64, rs []*replayed, advance func(uint64)) {
 		case <-time.After(ApplyGrace):
 		}
 		for _, r := range rs {
-			c.in.EndReplay(r.id)
+			c.replayEnds(r)
 		}
 	}()
 	select {
@@ -617,10 +621,11 @@ func (c *Cluster) replayRange(ctx context.Context, next, end uint64, rs []*repla
 	cons, err := st.OrderedConsumer(sctx, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:   next,
-		// Each Fetch makes a consumer, retrying without end by default
-		// (nats.go jetstream/ordered.go): one try, and the replay's own
-		// retries (replayPatience) decide.
-		MaxResetAttempts: 1,
+		// Fetch takes no context: an ordered consumer that cannot be
+		// made again (the stream's nodes gone, this node closing) would
+		// retry without end inside it, and the replay, and Close that
+		// waits for it, with it. The replay's own retries go on.
+		MaxResetAttempts: 2,
 	})
 	if err != nil {
 		return last, err
@@ -647,7 +652,7 @@ func (c *Cluster) replayRange(ctx context.Context, next, end uint64, rs []*repla
 				continue
 			}
 			for _, r := range rs {
-				if _, skip := r.skip[seq]; skip || seq <= r.from || !matchesAny(r.filters, p.Topic) {
+				if _, skip := r.skip[seq]; skip || seq <= r.from || r.gone.Load() || !matchesAny(r.filters, p.Topic) {
 					continue
 				}
 				if p.QoS == 2 {

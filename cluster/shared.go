@@ -82,18 +82,28 @@ func (c *Cluster) redeliverShared(dead string) {
 	defer c.wg.Done()
 	ctx, cancel := context.WithTimeout(c.base, time.Minute)
 	defer cancel()
-	if c.alive(ctx, dead) {
-		return // alive after all (adopt looks again)
-	}
-	keys, err := c.listKeys(ctx, c.shared2, dead+".>")
-	if err != nil {
-		c.log.Warn("cluster: cannot list the shared-subscription messages of a dead node: they are lost", "node", dead, "error", err)
-		return
-	}
-	st, err := c.js.Stream(ctx, c.messageStream())
-	if err != nil {
-		c.log.Warn("cluster: cannot read the messages stream: the shared-subscription messages of a dead node are lost", "node", dead, "error", err)
-		return
+	// Right after a death JetStream may be electing leaders: tried
+	// again, within the minute, before the messages are given up.
+	var (
+		keys []string
+		st   jetstream.Stream
+		err  error
+	)
+	for {
+		keys, err = c.listKeys(ctx, c.shared2, dead+".>")
+		if err == nil {
+			st, err = c.js.Stream(ctx, c.messageStream())
+		}
+		if err == nil {
+			break
+		}
+		c.log.Debug("cluster: cannot read the shared-subscription messages of a dead node yet; retrying", "node", dead, "error", err)
+		select {
+		case <-ctx.Done():
+			c.log.Warn("cluster: cannot read the shared-subscription messages of a dead node: they are lost", "node", dead, "error", err)
+			return
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
 	n := 0
 	for _, k := range keys {

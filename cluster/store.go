@@ -35,7 +35,12 @@ func (c *Cluster) Store(p *packet.Publish, done func(uint64, error)) {
 		done(0, err)
 		return
 	}
-	msg := c.storeMsg(p, data)
+	c.storeAsync(c.storeMsg(p, data), p.Topic, done)
+}
+
+// storeAsync sends msg to its stream without waiting; done gets the
+// outcome (asyncStored, asyncFailed).
+func (c *Cluster) storeAsync(msg *nats.Msg, topicName string, done func(uint64, error)) {
 	c.storeMu.Lock()
 	if c.storeClosed {
 		c.storeMu.Unlock()
@@ -45,7 +50,7 @@ func (c *Cluster) Store(p *packet.Publish, done func(uint64, error)) {
 	c.storing[msg] = done
 	c.storeMu.Unlock()
 	if _, err := c.js.PublishMsgAsync(msg, jetstream.WithStallWait(StoreTimeout)); err != nil {
-		c.complete(msg, 0, fmt.Errorf("cluster: store %q in JetStream: %w", p.Topic, err))
+		c.complete(msg, 0, fmt.Errorf("cluster: store %q in JetStream: %w", topicName, err))
 	}
 }
 
@@ -63,6 +68,12 @@ func (c *Cluster) Forward(p *packet.Publish, seq uint64) error {
 // JetStream client (on its goroutine for acknowledgements, or a timer's).
 func (c *Cluster) asyncStored(_ jetstream.JetStream, m *nats.Msg, ack *jetstream.PubAck) {
 	var seq uint64
+	if ack != nil && ack.Duplicate {
+		// Its message identifier was stored before (StoreOnce): not
+		// stored now, nothing to forward (storeonce.go).
+		c.complete(m, ack.Sequence, errDuplicate)
+		return
+	}
 	if ack != nil && strings.HasPrefix(m.Subject, c.prefix+"q.") {
 		seq = ack.Sequence // the messages stream's, not the retained one's
 		c.stored(seq)

@@ -55,6 +55,7 @@ func (c *Cluster) takeOver(id string) []byte {
 	// Only this session's replays and inherited start matter: another
 	// session's replay says nothing about this one.
 	cp = min(cp, c.heldFor(id))
+	c.replaysGoneLocked(id)
 	_, inherited := c.prevCheckpoint[id]
 	prev := c.prevOwner[id]
 	delete(c.prevOwner, id)
@@ -84,6 +85,7 @@ func (c *Cluster) dropClaimed(id string) {
 	cp := c.applied.Load()
 	c.mu.Lock()
 	cp = min(cp, c.heldFor(id))
+	c.replaysGoneLocked(id)
 	c.mu.Unlock()
 	c.in.TakeOver(id)
 	if c.shared != nil {

@@ -101,6 +101,9 @@ func (c *Cluster) willLoop(cancel context.CancelFunc, nodes jetstream.KeyValue, 
 	heartbeat := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), HeartbeatEvery)
 		defer cancel()
+		if h := c.beatHook.Load(); h != nil && !(*h)() { // tests: the write is lost
+			return
+		}
 		if _, err := nodes.Put(ctx, c.origin, c.heartbeatValue()); err != nil {
 			c.log.Debug("cluster: heartbeat not written", "error", err)
 			beating = time.Time{}
@@ -187,8 +190,8 @@ func (c *Cluster) willLoop(cancel context.CancelFunc, nodes jetstream.KeyValue, 
 func (c *Cluster) claimWill(key string, w keptWill) (alive bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), StoreTimeout)
 	defer cancel()
-	if c.alive(ctx, w.origin) {
-		return true // its heartbeat is still in the bucket: this node's view lagged
+	if c.alive(ctx, w.origin) || c.reachable(ctx, w.origin) {
+		return true // its heartbeat is still in the bucket (this node's view lagged), or it is still on NATS
 	}
 	if err := c.wills.Delete(ctx, key, jetstream.LastRevision(w.rev)); err != nil {
 		return false // another node claimed it, or it changed
