@@ -129,6 +129,8 @@ type Cluster struct {
 	// adopting lists the dead node instances whose sessions this node
 	// has looked for (adopt.go).
 	adopting map[string]bool
+	// wr holds the delayed wills this node claimed (willresume.go; its own lock).
+	wr willResumes
 
 	ops opsState // heartbeats heard, draining (ops.go)
 	// loadHook, set by tests, may fail the reading of a session.
@@ -338,6 +340,9 @@ func (c *Cluster) Start(in broker.Inbound) error {
 	}
 	if _, err := c.nc.Subscribe(c.prefix+"ctl."+c.origin, c.control); err != nil {
 		return fmt.Errorf("cluster: control subject: %w", err)
+	}
+	if err := c.subscribeWillResumes(); err != nil { // willresume.go
+		return fmt.Errorf("cluster: will resume subject: %w", err)
 	}
 	c.wg.Add(3)
 	go c.dispatch()
@@ -551,6 +556,9 @@ func (c *Cluster) Claim(clientID string) error {
 	}
 	if prev != "" && prev != c.origin {
 		c.takeFrom(clientID, prev) // takeover.go
+	}
+	if prev != "" {
+		c.resumeWill(clientID) // willresume.go [MQTT-3.1.3-9]
 	}
 	return nil
 }
@@ -1031,6 +1039,7 @@ func (c *Cluster) Close() error {
 	close(c.stop)
 	c.cancelBase()
 	c.wg.Wait()
+	c.wr.stopAll() // a closed broker publishes no will
 	if c.shared != nil {
 		c.shared.w.stop()
 	}

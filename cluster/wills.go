@@ -193,18 +193,36 @@ func (c *Cluster) claimWill(key string, w keptWill) (alive bool) {
 	if c.alive(ctx, w.origin) || c.reachable(ctx, w.origin) {
 		return true // its heartbeat is still in the bucket (this node's view lagged), or it is still on NATS
 	}
+	// A delayed will is registered before the delete: a client that
+	// reconnects meanwhile cancels it (willresume.go) [MQTT-3.1.3-9].
+	var pw *pendingWill
+	if w.delay > 0 {
+		pw = c.wr.register(key, w.rev)
+	}
 	if err := c.wills.Delete(ctx, key, jetstream.LastRevision(w.rev)); err != nil {
+		if pw != nil {
+			c.wr.forget(key, pw)
+		}
 		return false // another node claimed it, or it changed
 	}
 	p, err := decode(w.data)
 	if err != nil {
+		if pw != nil {
+			c.wr.forget(key, pw)
+		}
 		c.log.Warn("cluster: unreadable will of a dead node dropped", "key", key, "error", err)
 		return false
 	}
-	c.log.Info("cluster: publishing the will of a client of a dead node", "topic", p.Topic, "node", w.origin, "delay", w.delay)
-	publish := func() { c.in.Publish(p) }
-	if w.delay > 0 {
-		time.AfterFunc(w.delay, publish) // [MQTT-3.1.3-9]
+	publish := func() {
+		c.log.Info("cluster: publishing the will of a client of a dead node", "topic", p.Topic, "node", w.origin, "delay", w.delay)
+		c.in.Publish(p)
+	}
+	if pw != nil {
+		// Published once the delay has passed, unless the client
+		// reconnected before [MQTT-3.1.3-9].
+		if !c.wr.arm(key, pw, w.delay, publish) {
+			c.log.Info("cluster: the delayed will of a dead node's client is cancelled: the client reconnected within its will delay", "key", key, "node", w.origin)
+		}
 		return false
 	}
 	publish()
