@@ -16,8 +16,9 @@ import (
 // will of a dead node's client is claimed by one survivor (claimWill),
 // which then waits for the delay. A node that takes such a client's
 // session (Claim):
-//   - deletes the will if no survivor has claimed it yet (its node is
-//     neither alive nor reachable): a later claim then fails, nothing is
+//   - deletes the will if no survivor has claimed it yet and its node is
+//     not reachable on NATS (a node alive handles its connection's will
+//     itself, as on a takeover): a later claim then fails, nothing is
 //     published;
 //   - tells every node on the subject PREFIX.willresumed that the client
 //     is back: a node holding its claimed will cancels it.
@@ -199,14 +200,18 @@ func (c *Cluster) resumeWill(clientID string) {
 	gcancel()
 	if err == nil {
 		w, derr := decodeWill(e.Value(), e.Revision())
-		// A will this node wrote is its own broker's; one whose node is
-		// alive is handled there (a takeover); one without delay was due
-		// when the connection ended.
-		if derr == nil && w.origin != c.origin && w.delay > 0 &&
-			!c.reachable(ctx, w.origin) && !c.alive(ctx, w.origin) {
-			rev = w.rev
-			if derr := c.wills.Delete(ctx, key, jetstream.LastRevision(w.rev)); derr == nil {
-				c.log.Info("cluster: the will of a dead node's client is cancelled: the client reconnected within its will delay", "client", clientID, "node", w.origin)
+		// A will this node wrote is its own broker's; one without delay
+		// was due when the connection ended.
+		if derr == nil && w.origin != c.origin && w.delay > 0 {
+			rev = w.rev // told: a claim of it, racing, is cancelled
+			// Its node's broker handles its connection's will, as a single
+			// node does on a takeover, while the node is on NATS. Its
+			// heartbeat is not asked (alive): it stays in the bucket for
+			// DeadAfter after a death, when most clients reconnect.
+			if !c.reachable(ctx, w.origin) {
+				if derr := c.wills.Delete(ctx, key, jetstream.LastRevision(w.rev)); derr == nil {
+					c.log.Info("cluster: the will of a dead node's client is cancelled: the client reconnected within its will delay", "client", clientID, "node", w.origin)
+				}
 			}
 		}
 	}
