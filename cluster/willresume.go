@@ -38,8 +38,11 @@ const (
 	// resumeMemory is how long a told resume is remembered: longer than a
 	// claim takes between reading a will and deleting it.
 	resumeMemory = time.Minute
-	// resumeMemoryMax bounds the resumes remembered.
-	resumeMemoryMax = 4096
+	// resumeMemoryMax bounds the resumes remembered (a few MB): more
+	// within resumeMemory, in a mass reconnection after a node died, and
+	// the oldest may be forgotten, leaving only the delete of the
+	// unclaimed will (resumeWill).
+	resumeMemoryMax = 1 << 16
 )
 
 // willResumes holds the delayed wills this node claimed and the resumes it
@@ -145,8 +148,8 @@ func (r *willResumes) resume(key string, rev uint64) bool {
 				delete(r.resumed, k)
 			}
 		}
-		for k := range r.resumed { // still full: forget any
-			if len(r.resumed) < resumeMemoryMax {
+		for k := range r.resumed { // still full: forget a quarter, any
+			if len(r.resumed) < resumeMemoryMax*3/4 {
 				break
 			}
 			delete(r.resumed, k)

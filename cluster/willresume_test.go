@@ -73,22 +73,35 @@ func TestWillCancelledByResumeOnAnotherNode(t *testing.T) {
 		t.Logf("wr-late reconnected %v after its will was claimed (%v after the death)", took, time.Since(tDeath))
 	}
 
-	// The control: the will of wr-gone comes once, after its delay.
-	select {
-	case m := <-wills:
-		if m.Topic() != "wr/wr-gone" {
-			t.Fatalf("the will of %s was published, though its client reconnected within its will delay [MQTT-3.1.3-9]", m.Topic())
+	// The control: the will of wr-gone comes once, after its delay. The
+	// wills of the others would come with it (claimed at the same check,
+	// with the same delay): everything published until 3 s after it is
+	// counted.
+	got := make(map[string]int)
+	var window <-chan time.Time
+	limit := time.After(willDelay + 3*waitFor)
+collect:
+	for {
+		select {
+		case m := <-wills:
+			got[m.Topic()]++
+			if m.Topic() == "wr/wr-gone" && window == nil {
+				t.Logf("wr-gone's will came %v after the death, %v after the claim", time.Since(tDeath), time.Since(tClaim))
+				window = time.After(3 * time.Second)
+			}
+		case <-window:
+			break collect
+		case <-limit:
+			break collect
 		}
-		t.Logf("wr-gone's will came %v after the death, %v after the claim", time.Since(tDeath), time.Since(tClaim))
-	case <-time.After(willDelay + 3*waitFor):
-		t.Fatal("the will of wr-gone, which did not reconnect, was never published")
 	}
-	// The wills of the others would have come with it: claimed at the
-	// same check, with the same delay.
-	select {
-	case m := <-wills:
-		t.Fatalf("will %q on %s published, though its client reconnected within its will delay or was published already [MQTT-3.1.3-9]", m.Payload(), m.Topic())
-	case <-time.After(3 * time.Second):
+	if n := got["wr/wr-gone"]; n != 1 {
+		t.Errorf("the will of wr-gone, which did not reconnect, was published %d times, not once", n)
+	}
+	for _, id := range []string{"wr-early", "wr-late"} {
+		if n := got["wr/"+id]; n > 0 {
+			t.Errorf("the will of %s was published (%d times), though it reconnected within its will delay [MQTT-3.1.3-9]", id, n)
+		}
 	}
 }
 
