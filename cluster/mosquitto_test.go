@@ -77,8 +77,19 @@ func TestMosquittoAcrossNodes(t *testing.T) {
 			if out.String() != want.String() {
 				t.Fatalf("mosquitto_sub printed:\n%s\nwant:\n%s", out.String(), want.String())
 			}
-			if m, err := nodes[2].cl.StoredMessage(topic); err != nil || string(m.Payload) != "three" {
-				t.Fatalf("the last message is not in JetStream: %v", err)
+			// Read through the stream's leader, which may have just moved
+			// to a replica that holds the message but has not applied it
+			// yet: it serves it within moments.
+			deadline = time.Now().Add(5 * time.Second)
+			for {
+				m, err := nodes[2].cl.StoredMessage(topic)
+				if err == nil && string(m.Payload) == "three" {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the last message is not in JetStream: %v (got %+v)", err, m)
+				}
+				time.Sleep(50 * time.Millisecond)
 			}
 		})
 	}
