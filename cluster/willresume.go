@@ -20,14 +20,18 @@ import (
 //     not reachable on NATS (a node alive handles its connection's will
 //     itself, as on a takeover): a later claim then fails, nothing is
 //     published;
-//   - tells every node on the subject PREFIX.willresumed that the client
-//     is back: a node holding its claimed will cancels it.
+//   - tells every node on the subject PREFIX.willresumed ("KEY\nREV\nID":
+//     wills bucket key, revision of the will it read or 0, client
+//     identifier) that the client is back: a node holding its claimed
+//     will cancels it.
 //
 // The two race: the resume can be told while a survivor is between
 // reading the will and deleting it. The survivor registers its pending
 // will before the delete, and each node remembers, for resumeMemory, the
 // wills (key and revision) that resumes have been told about, which the
-// survivor looks up after its delete and when the delay ends.
+// survivor looks up after its delete and when the delay ends. The same
+// memory cancels a will claimed after the resume whose node could not be
+// told gone when the client reconnected (NATS had no answer yet).
 //
 // A will with no delay is not cancelled: it was due when the connection
 // on the dead node ended, and its claimer publishes it at once. The delay
@@ -40,7 +44,7 @@ const (
 	resumeMemory = time.Minute
 	// resumeMemoryMax bounds the resumes remembered (a few MB): more
 	// within resumeMemory, in a mass reconnection after a node died, and
-	// the oldest may be forgotten, leaving only the delete of the
+	// some may be forgotten, leaving only the delete of the
 	// unclaimed will (resumeWill).
 	resumeMemoryMax = 1 << 16
 )
@@ -177,14 +181,15 @@ func (c *Cluster) willResumedSubject() string { return c.prefix + "willresumed" 
 // subscribeWillResumes subscribes to the resumes told by every node.
 func (c *Cluster) subscribeWillResumes() error {
 	_, err := c.nc.Subscribe(c.willResumedSubject(), func(m *nats.Msg) {
-		key, v, ok := strings.Cut(string(m.Data), "\n")
+		key, rest, ok1 := strings.Cut(string(m.Data), "\n")
+		v, clientID, ok2 := strings.Cut(rest, "\n")
 		rev, err := strconv.ParseUint(v, 10, 64)
-		if !ok || err != nil || key == "" {
+		if !ok1 || !ok2 || err != nil || key == "" {
 			c.log.Warn("cluster: unreadable will resume notice skipped", "data", string(m.Data))
 			return
 		}
 		if c.wr.resume(key, rev) {
-			c.log.Info("cluster: the delayed will of a dead node's client is cancelled: the client reconnected within its will delay", "key", key)
+			c.log.Info("cluster: the delayed will of a dead node's client is cancelled: the client reconnected within its will delay", "client", clientID)
 		}
 	})
 	return err
@@ -213,14 +218,14 @@ func (c *Cluster) resumeWill(clientID string) {
 			// DeadAfter after a death, when most clients reconnect.
 			if !c.reachable(ctx, w.origin) {
 				if derr := c.wills.Delete(ctx, key, jetstream.LastRevision(w.rev)); derr == nil {
-					c.log.Info("cluster: the will of a dead node's client is cancelled: the client reconnected within its will delay", "client", clientID, "node", w.origin)
+					c.log.Info("cluster: the will of a dead node's client is cancelled: the client reconnected within its will delay", "client", clientID, "dead_node", w.origin)
 				}
 			}
 		}
 	}
 	// Whether or not the delete succeeded (a survivor may have claimed the
 	// will first, or claim one this node could not read): tell them all.
-	if err := c.nc.Publish(c.willResumedSubject(), []byte(key+"\n"+strconv.FormatUint(rev, 10))); err != nil {
+	if err := c.nc.Publish(c.willResumedSubject(), []byte(key+"\n"+strconv.FormatUint(rev, 10)+"\n"+clientID)); err != nil {
 		c.log.Warn("cluster: cannot tell the other nodes that a client reconnected: the delayed will of its connection on a dead node may still be published", "client", clientID, "error", err)
 	}
 }

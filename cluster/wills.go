@@ -221,7 +221,7 @@ func (c *Cluster) claimWill(key string, w keptWill) (alive bool) {
 		// Published once the delay has passed, unless the client
 		// reconnected before [MQTT-3.1.3-9].
 		if !c.wr.arm(key, pw, w.delay, publish) {
-			c.log.Info("cluster: the delayed will of a dead node's client is cancelled: the client reconnected within its will delay", "key", key, "node", w.origin)
+			c.log.Info("cluster: the delayed will of a dead node's client is cancelled: the client reconnected within its will delay", "key", key, "dead_node", w.origin)
 		}
 		return false
 	}
