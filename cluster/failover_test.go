@@ -224,13 +224,13 @@ func TestConnectWithoutMetaLeader(t *testing.T) {
 		t.Fatalf("CONNACK %#x, session present %v, %v after the meta leader %s was cut off: want the stored session resumed",
 			byte(ack.ReasonCode), ack.SessionPresent, took, leader.name)
 	}
-	// With nats-server's own timing (no election within 4 s) this proved
-	// that the CONNECT did without a meta leader; since elections take 1.5
-	// to 2.25 s (election.go) a new meta leader may be there by now, and
-	// this only bounds the CONNECT.
-	if took > 2500*time.Millisecond {
-		t.Fatalf("the CONNECT took %v after the meta leader %s was cut off: it waited for a new meta leader", took, leader.name)
-	}
+	// With nats-server's own timing (no election within 4 s) a bound on
+	// the time proved that the CONNECT did without a meta leader; since
+	// elections take 1.5 to 2.25 s (election.go) a new one may be there
+	// before the CONNECT ends whatever it waited for, so a bound would only
+	// measure the machine's load (2.93 s once in a full-package run): the
+	// test fails on the refusal (0x88 at 3.0 s before the fix) and logs the
+	// time.
 	t.Logf("session resumed on %s %v after the meta leader %s was cut off (meta leader %s knows now: %q)", b.name, took, leader.name, b.name, metaLeader(b))
 }
 
