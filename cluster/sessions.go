@@ -408,6 +408,18 @@ func (s *sharedStore) loadSession(id string) (rec *store.Session, entries []*sto
 	rec.Inbound = inbound
 	r = newReplayed(rec, cseqs)
 	r.cseqs = cseqs
+	// The session's filters are subscribed next, each taking the last
+	// stream sequence this node knows as the start of what the audit may
+	// fill for it (Subscribe). That number comes from the audit and the
+	// live messages, so it lags when the audit does (its consumer
+	// stalled): the audit, once going again, filled for the session
+	// messages the replay or the loaded queue had given it already, after
+	// the replay window closed (QoS 2 twice in TestSessionOfDeadNode).
+	// The stream's own last sequence now: what was stored up to it is
+	// the replay's and the queue's, not the audit's.
+	if last, err := s.c.lastSeq(ctx); err == nil {
+		s.c.streamHighAt(last)
+	}
 	return rec, entries, r, nil
 }
 
