@@ -40,16 +40,7 @@ const electedWithin = 3900 * time.Millisecond
 func TestFailoverOfLeadersNode(t *testing.T) {
 	t.Parallel()
 	pc := startProxied(t)
-	m := -1
-	eventually(t, "a meta leader", func() bool {
-		for i, nd := range pc.nodes {
-			if nd.cl.IsMetaLeader() {
-				m = i
-				return true
-			}
-		}
-		return false
-	})
+	m := metaLeaderIndex(t, pc.nodes)
 	vi := (m + 1) % 3
 	victim, to, from := pc.nodes[vi], pc.nodes[(vi+1)%3], pc.nodes[(vi+2)%3]
 	id := gannettest.ID("failover-leader")

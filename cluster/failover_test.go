@@ -172,16 +172,7 @@ func TestLeaveAndLateAdoption(t *testing.T) {
 func TestConnectWithoutMetaLeader(t *testing.T) {
 	t.Parallel()
 	pc := startProxied(t)
-	m := -1
-	eventually(t, "a meta leader", func() bool {
-		for i, nd := range pc.nodes {
-			if nd.cl.IsMetaLeader() {
-				m = i
-				return true
-			}
-		}
-		return false
-	})
+	m := metaLeaderIndex(t, pc.nodes)
 	leader := pc.nodes[m]
 	a, b := pc.nodes[(m+1)%3], pc.nodes[(m+2)%3]
 	const id = "metaless"
@@ -285,4 +276,21 @@ func TestAdoptAfterLeaderDeath(t *testing.T) {
 	if !s2.IsConnectionOpen() {
 		t.Errorf("the client of the live p2 lost its connection")
 	}
+}
+
+// metaLeaderIndex waits for a JetStream meta leader among nodes and
+// returns its index.
+func metaLeaderIndex(t testing.TB, nodes []*node) int {
+	t.Helper()
+	m := -1
+	eventually(t, "a meta leader", func() bool {
+		for i, nd := range nodes {
+			if nd.cl.IsMetaLeader() {
+				m = i
+				return true
+			}
+		}
+		return false
+	})
+	return m
 }

@@ -45,18 +45,7 @@ func TestLiveNodeWithoutHeartbeatKeepsItsSessions(t *testing.T) {
 		}
 	}
 	// The subscription reaches n2 live.
-	for deadline := time.Now().Add(waitFor); ; {
-		publish("probe")
-		select {
-		case <-msgs:
-		case <-time.After(100 * time.Millisecond):
-			if time.Now().After(deadline) {
-				t.Fatal("the subscription never reached the publisher's node")
-			}
-			continue
-		}
-		break
-	}
+	probeUntil(t, func() { publish("probe") }, msgs)
 	for len(msgs) > 0 {
 		<-msgs
 	}

@@ -128,6 +128,23 @@ func none(t testing.TB, ch <-chan mqtt.Message) { t.Helper(); gannettest.None(t,
 // converge publishes probes on topicName from pub until sub's channel
 // gets one, then drains the probes: NATS spreads a new subscription's
 // interest to the other nodes asynchronously, as MQTT cannot tell.
+// probeUntil calls send every 100 ms until something arrives on got, for
+// waitFor at most: a subscription has reached the publisher's node.
+func probeUntil[T any](t testing.TB, send func(), got <-chan T) {
+	t.Helper()
+	for deadline := time.Now().Add(waitFor); ; {
+		send()
+		select {
+		case <-got:
+			return
+		case <-time.After(100 * time.Millisecond):
+			if time.Now().After(deadline) {
+				t.Fatal("the subscription never reached the publisher's node")
+			}
+		}
+	}
+}
+
 func converge(t testing.TB, pub mqtt.Client, topicName string, ch <-chan mqtt.Message) {
 	t.Helper()
 	deadline := time.Now().Add(waitFor)

@@ -41,18 +41,7 @@ func TestResentQoS2OfDeadNodeOnce(t *testing.T) {
 		t.Fatalf("CONNACK 0x%02x", byte(ack.ReasonCode))
 	}
 	// The subscription reaches n1 live.
-	for deadline := time.Now().Add(waitFor); ; {
-		pub.send(&packet.Publish{Topic: "rq2/probe", Payload: []byte("probe")})
-		select {
-		case <-msgs:
-		case <-time.After(100 * time.Millisecond):
-			if time.Now().After(deadline) {
-				t.Fatal("the subscription never reached the publisher's node")
-			}
-			continue
-		}
-		break
-	}
+	probeUntil(t, func() { pub.send(&packet.Publish{Topic: "rq2/probe", Payload: []byte("probe")}) }, msgs)
 	time.Sleep(quiet)
 	for len(msgs) > 0 {
 		<-msgs

@@ -26,16 +26,24 @@ var errClosed = errors.New("cluster: the node is leaving the cluster")
 // together, which JetStream replicates in batches, where Route stores one
 // at a time.
 func (c *Cluster) Store(p *packet.Publish, done func(uint64, error)) {
-	if !c.ready.Load() {
-		done(0, ErrNotReady)
-		return
-	}
-	data, err := encode(p)
+	msg, err := c.readyMsg(p)
 	if err != nil {
 		done(0, err)
 		return
 	}
-	c.storeAsync(c.storeMsg(p, data), p.Topic, done)
+	c.storeAsync(msg, p.Topic, done)
+}
+
+// readyMsg is p as the messages stream stores it, once JetStream is ready.
+func (c *Cluster) readyMsg(p *packet.Publish) (*nats.Msg, error) {
+	if !c.ready.Load() {
+		return nil, ErrNotReady
+	}
+	data, err := encode(p)
+	if err != nil {
+		return nil, err
+	}
+	return c.storeMsg(p, data), nil
 }
 
 // storeAsync sends msg to its stream without waiting; done gets the

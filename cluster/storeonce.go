@@ -78,17 +78,12 @@ func (c *Cluster) StoreOnce(p *packet.Publish, key broker.OnceKey, done func(uin
 		c.Store(p, done)
 		return
 	}
-	if !c.ready.Load() {
-		done(0, ErrNotReady)
-		return
-	}
-	data, err := encode(p)
+	msg, err := c.readyMsg(p)
 	if err != nil {
 		done(0, err)
 		return
 	}
 	id := onceID(key, p)
-	msg := c.storeMsg(p, data)
 	msg.Header.Set(hdrMsgID, id)
 	topicName := p.Topic
 	c.storeAsync(msg, topicName, func(seq uint64, err error) {
